@@ -1,0 +1,29 @@
+"""pyulm: ultrasound localization microscopy in Python, PALA-exact, MATLAB-friendly.
+
+The pipeline is four verbs over two tables::
+
+    frames --filter--> frames --localize--> Localizations --track--> Tracks --render--> maps
+"""
+from ._version import __version__
+from .tables import Localizations, Metadata, Tracks
+from .filtering import butter_bandpass, svd_filter, filter_block
+from .localization import available_methods, localize, register_kernel, register_method
+
+__all__ = [
+    "__version__", "Localizations", "Tracks", "Metadata",
+    "svd_filter", "butter_bandpass", "filter_block",
+    "localize", "available_methods", "register_kernel", "register_method",
+]
+
+try:
+    from .tracking import track  # noqa: F401
+    __all__.append("track")
+except ModuleNotFoundError as exc:  # pragma: no cover - while the tracking module is built
+    if exc.name != __name__ + ".tracking":
+        raise
+try:
+    from .render import render  # noqa: F401
+    __all__.append("render")
+except ModuleNotFoundError as exc:  # pragma: no cover
+    if exc.name != __name__ + ".render":
+        raise
