@@ -66,18 +66,33 @@ def svd_filter(frames, cutoff) -> np.ndarray:
         return arr.copy()
     work = np.result_type(arr.dtype, np.float64)
     X = arr.reshape(-1, n).astype(work, copy=False)
-    C = X.conj().T @ X
-    w, U = linalg.eigh(C)
-    U = U[:, np.argsort(-w, kind="stable")]  # descending, as MATLAB's svd
     comp = np.setdiff1d(np.arange(n), keep)
-    # X U_K U_K^H == X - X U_R U_R^H for the complement R: use the smaller side.
-    if keep.size <= comp.size:
-        Uk = U[:, keep]
-        Y = (X @ Uk) @ Uk.conj().T
-    else:
-        Ur = U[:, comp]
-        Y = X - (X @ Ur) @ Ur.conj().T
+    # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
+    # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
+    side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
+    V = _gram_eigenvectors(X, side)
+    Y = (X @ V) @ V.conj().T
+    if subtract:
+        Y = X - Y
     return Y.reshape(arr.shape).astype(arr.dtype, copy=False)
+
+
+def _gram_eigenvectors(X: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Eigenvectors of ``X^H X`` for the given 0-based components in descending order.
+
+    Uses BLAS ``herk`` for the Gram matrix (half the work of a general product)
+    and LAPACK's subset eigensolver over the contiguous index range that covers
+    the requested components, so removing 4 tissue components out of 800 costs a
+    fraction of a full decomposition.
+    """
+    n = X.shape[1]
+    herk = linalg.blas.zherk if np.iscomplexobj(X) else linalg.blas.dsyrk
+    C = herk(1.0, X, trans=2 if np.iscomplexobj(X) else 1)  # upper triangle of X^H X
+    # descending component k is ascending eigenvalue index n-1-k
+    lo, hi = n - 1 - components.max(), n - 1 - components.min()
+    w, U = linalg.eigh(C, lower=False, subset_by_index=[int(lo), int(hi)])
+    U = U[:, ::-1]  # descending, as MATLAB's svd orders them: column j is component min + j
+    return U[:, components - components.min()]
 
 
 def butter_coefficients(band, frame_rate, order: int = 2):
@@ -108,9 +123,16 @@ def butter_bandpass(frames, band, frame_rate, *, order: int = 2, zero_phase: boo
     """
     arr = np.asarray(frames)
     b, a = butter_coefficients(band, frame_rate, order)
-    if zero_phase:
-        return signal.filtfilt(b, a, arr, axis=axis)
-    return signal.lfilter(b, a, arr, axis=axis)
+    run = signal.filtfilt if zero_phase else signal.lfilter
+    if np.iscomplexobj(arr):
+        # Real coefficients act on real and imaginary parts separately; filtering the
+        # float view is exact and several times faster than scipy's complex path.
+        axis = axis % arr.ndim
+        c = np.ascontiguousarray(arr, dtype=np.complex128)
+        parts = c.view(np.float64).reshape(c.shape + (2,))  # (..., re/im), no copy
+        out = np.ascontiguousarray(run(b, a, parts, axis=axis))
+        return out.view(np.complex128).reshape(c.shape)
+    return run(b, a, arr, axis=axis)
 
 
 def filter_block(frames, svd_cutoff=5, band=None, frame_rate=None, *, order: int = 2, zero_phase: bool = False) -> np.ndarray:

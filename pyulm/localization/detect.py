@@ -2,41 +2,50 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-
 from .._validate import round_half_away
-
-_FOOT2D = np.ones((3, 3), bool)
-
 
 def half_widths(fwhm) -> tuple[int, int]:
     """ROI half sizes ``round(fwhm/2)`` with MATLAB rounding (fwhm 3 -> 2, 5 -> 3)."""
     return int(round_half_away(fwhm[0] / 2)), int(round_half_away(fwhm[1] / 2))
 
 
-def regional_maxima(image: np.ndarray) -> np.ndarray:
-    """MATLAB ``imregionalmax`` (8-connectivity) on each 2-D slice ``image[..., t]``.
+def _neighbour_max(img: np.ndarray) -> np.ndarray:
+    """Largest of the 8 neighbours of every pixel of each (z, x) slice; -inf outside."""
+    nz, nx = img.shape[:2]
+    p = np.full((nz + 2, nx + 2) + img.shape[2:], -np.inf, dtype=np.float64)
+    p[1:-1, 1:-1] = img
+    out = np.full(img.shape, -np.inf, dtype=np.float64)
+    for dz in (0, 1, 2):
+        for dx in (0, 1, 2):
+            if dz != 1 or dx != 1:
+                np.maximum(out, p[dz:dz + nz, dx:dx + nx], out=out)
+    return out
+
+
+def regional_maxima(image: np.ndarray, *, positive_only: bool = False) -> np.ndarray:
+    """MATLAB ``imregionalmax`` (8-connectivity) on each 2-D slice ``image[:, :, t]``.
 
     Every pixel of a connected constant plateau whose outer neighbours are all
     strictly lower is marked; image borders are allowed. A constant slice is
     marked everywhere, as MATLAB/Octave do. Works on (z, x) or (z, x, t).
+    ``positive_only=True`` skips maxima of value <= 0, which PALA's selection
+    never keeps, so large zero regions cost nothing.
     """
     img = np.asarray(image)
     squeeze = img.ndim == 2
     if squeeze:
         img = img[:, :, None]
-    foot = np.ones((3, 3, 1), bool)
-    # -inf padding lets border pixels be maxima without wrapping.
-    mx = ndimage.maximum_filter(img, footprint=foot, mode="constant", cval=-np.inf)
-    ge = img >= mx  # pixel at least as large as all its neighbours
-    # A ">=" pixel with an equal neighbour sits on a plateau: resolve those exactly.
-    mx_excl = ndimage.maximum_filter(img, footprint=np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], bool)[:, :, None],
-                                     mode="constant", cval=-np.inf)
-    plateau = ge & (mx_excl == img)
-    out = ge & ~plateau
+    nmax = _neighbour_max(img)
+    out = img > nmax
+    # A pixel equal to its largest neighbour may belong to a maximal plateau: resolve exactly.
+    plateau = img == nmax
+    if positive_only:
+        plateau &= img > 0
+        out &= img > 0
     if plateau.any():
         for t in np.unique(np.nonzero(plateau)[2]):
-            out[:, :, t] = _regional_max_exact(img[:, :, t])
+            exact = _regional_max_exact(img[:, :, t])
+            out[:, :, t] = exact & (img[:, :, t] > 0) if positive_only else exact
     return out[:, :, 0] if squeeze else out
 
 
@@ -92,15 +101,20 @@ def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int):
     z0, z1, x0, x1 = hz + 1, Nz - hz - 1, hx + 1, Nx - hx - 1
     if z1 > z0 and x1 > x0:
         cropped[z0:z1, x0:x1, :] = amplitude[z0:z1, x0:x1, :]
-    mask = regional_maxima(cropped)
-    masked = np.where(mask, cropped, 0.0)
-    flat = masked.reshape(Nz * Nx, Nt, order="F") if masked.flags.f_contiguous else masked.reshape(Nz * Nx, Nt)
-    k = number_of_particles  # 0-based index of the (N+1)-th largest
-    thr = -np.partition(-flat, k, axis=0)[k]  # per frame
-    keep = mask & (masked > thr[None, None, :])
+    mask = regional_maxima(cropped, positive_only=True)
     # Column-major candidate order: frame, then x, then z.
-    t, x, z = np.nonzero(keep.transpose(2, 1, 0))
-    return z, x, t
+    t, x, z = np.nonzero(mask.transpose(2, 1, 0))
+    values = cropped[z, x, t]
+    # Threshold per frame: the (N+1)-th largest masked value, 0 when fewer maxima
+    # (every other pixel of the masked frame is 0). Keep values strictly above it.
+    order = np.lexsort((-values, t))
+    first = np.searchsorted(t[order], np.arange(Nt))
+    counts = np.bincount(t, minlength=Nt)
+    thr = np.zeros(Nt)
+    has = counts > number_of_particles
+    thr[has] = values[order[first[has] + number_of_particles]]
+    keep = values > thr[t]
+    return z[keep], x[keep], t[keep]
 
 
 def extract_rois(amplitude: np.ndarray, z, x, t, half) -> np.ndarray:

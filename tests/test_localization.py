@@ -1,0 +1,194 @@
+import numpy as np
+import pytest
+
+import pyulm
+from pyulm.localization import count_regional_maxima, regional_maxima, select_candidates
+from pyulm.localization.kernels import radial_symmetry, weighted_average
+from pyulm.pala import ULM_localization2D
+
+from conftest import METHODS
+
+CORE = ("radial", "wa", "nolocalization")
+
+
+def _reference_rows(ref, method):
+    """PALA's rows on the stored frames, with frame numbers mapped to 0..len(frames)-1 + 1."""
+    mt = ref[f"{method}/MatTracking_px_sub"].copy()
+    frames = ref["loc_frames"]
+    lookup = {int(f) + 1: i + 1 for i, f in enumerate(frames)}
+    mt[:, 3] = [lookup[int(v)] for v in mt[:, 3]]
+    return mt
+
+
+@pytest.mark.parametrize("method", CORE)
+def test_pala_parity_localization(ref, method):
+    """ULM_localization2D on abs(IQ_filt) frames vs PALA: same rows, same order, 1e-6 px."""
+    ulm = ref.ulm(method)
+    mat_in = ref["loc_input"]
+    before = mat_in.copy()
+    out = ULM_localization2D(mat_in, ulm)
+    np.testing.assert_array_equal(mat_in, before)
+    expected = _reference_rows(ref, method)
+    assert out.shape == expected.shape
+    np.testing.assert_array_equal(out[:, 3], expected[:, 3])
+    np.testing.assert_allclose(out[:, 0], expected[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out[:, 1:3], expected[:, 1:3], atol=1e-6, rtol=0)
+
+
+def test_pythonic_localize_is_zero_based_and_memory_order_free(ref_a):
+    x = ref_a["loc_input"]
+    a = pyulm.localize(x, "radial", fwhm=3, number_of_particles=40, n_local_max=3)
+    b = pyulm.localize(np.asfortranarray(x), "radial", fwhm=(3, 3), number_of_particles=40, n_local_max=3)
+    c = pyulm.localize(x.astype(np.complex128) * np.exp(1j * 0.3), "radial", fwhm=3, number_of_particles=40, n_local_max=3)
+    expected = _reference_rows(ref_a, "radial")
+    np.testing.assert_allclose(a.z + 1, expected[:, 1], atol=1e-6)
+    np.testing.assert_array_equal(a.frame + 1, expected[:, 3])
+    for other in (b, c):
+        np.testing.assert_allclose(other.z, a.z, atol=1e-9)
+        np.testing.assert_allclose(other.x, a.x, atol=1e-9)
+
+
+def test_spec_three_frame_vector():
+    """PALA_SPEC §6.3: sum of Gaussians (sigma 1 px) on 30x40x3, fwhm [3 3], N=5."""
+    zz, xx = np.mgrid[1:31, 1:41].astype(float)
+    centres = [[(10.3, 12.6), (20.0, 25.2)], [(11.1, 13.4), (19.4, 26.0)], [(12.0, 14.1), (18.8, 26.9)]]
+    mat = np.zeros((30, 40, 3))
+    for t, cs in enumerate(centres):
+        for z0, x0 in cs:
+            mat[:, :, t] += np.exp(-((zz - z0) ** 2 + (xx - x0) ** 2) / 2)
+    ulm = {"numberOfParticles": 5, "fwhm": [3, 3]}
+    wa = ULM_localization2D(mat, {**ulm, "LocMethod": "wa"})
+    rs = ULM_localization2D(mat, {**ulm, "LocMethod": "radial"})
+    np.testing.assert_allclose(wa[:, 1:3], [[10.2758, 12.6338], [20.0000, 25.1844], [11.0924, 13.3662],
+                                            [19.3662, 26.0000], [12.0000, 14.0924], [18.8156, 26.9076]], atol=1e-4)
+    np.testing.assert_allclose(rs[:, 1:3], [[10.3312, 12.5572], [20.0000, 25.2198], [11.1100, 13.4422],
+                                            [19.4422, 26.0000], [12.0000, 14.1098], [18.7801, 26.8902]], atol=1e-4)
+    np.testing.assert_allclose(rs[:, 0], [0.8825, 0.9802, 0.9185, 0.9231, 0.9950, 0.9753], atol=1e-4)
+    ns = ULM_localization2D(mat, {**ulm, "LocMethod": "NoLocalization"})
+    assert np.all(ns[:, 1:3] == np.round(ns[:, 1:3]))
+
+
+def test_radial_and_wa_kernel_vector():
+    """PALA_SPEC §1.3 test vector (Octave)."""
+    zz, xx = np.mgrid[-2:3, -2:3].astype(float)
+    roi = np.exp(-((zz - 0.3) ** 2 + (xx + 0.2) ** 2) / 2)[None]
+    zc, xc = radial_symmetry(roi)
+    assert zc[0] == pytest.approx(0.3307435646126893, abs=1e-13)
+    assert xc[0] == pytest.approx(-0.2200918542400153, abs=1e-13)
+    zc, xc = weighted_average(roi)
+    assert zc[0] == pytest.approx(0.275808341239082, abs=1e-13)
+    assert xc[0] == pytest.approx(-0.1844216314205113, abs=1e-13)
+
+
+def test_regional_maxima_plateaus_and_borders():
+    img = np.array([[0, 0, 0, 0, 0],
+                    [0, 5, 5, 0, 0],
+                    [0, 0, 0, 0, 3],
+                    [0, 4, 0, 0, 0],
+                    [0, 6, 5, 0, 0]], float)
+    m = regional_maxima(img)
+    # the 2-pixel plateau of 5 counts pixel by pixel; border maxima (3 and 6) are allowed;
+    # 4 is next to 6, and the 5 at (4, 2) is a shoulder of 6
+    assert sorted(zip(*np.nonzero(m))) == [(1, 1), (1, 2), (2, 4), (4, 1)]
+    assert count_regional_maxima(img[None])[0] == 4
+    # a constant image is marked everywhere (MATLAB/Octave), a non-maximal plateau nowhere
+    assert regional_maxima(np.full((3, 4), 2.0)).all()
+    shoulder = np.array([[1, 1, 2], [1, 1, 0], [0, 0, 0]], float)
+    assert sorted(zip(*np.nonzero(regional_maxima(shoulder)))) == [(0, 2)]
+
+
+def test_strict_threshold_drops_ties():
+    """Candidates must exceed the (N+1)-th largest maximum: a tie at the threshold drops all tied."""
+    frame = np.zeros((20, 20))
+    for (z, x), v in zip([(5, 5), (5, 14), (14, 5), (14, 14)], [4.0, 3.0, 3.0, 2.0]):
+        frame[z, x] = v
+    z, x, t = select_candidates(frame[:, :, None], (3, 3), 2)  # 3rd largest is 3 -> only the 4 survives
+    assert list(zip(z, x)) == [(5, 5)]
+    z, x, t = select_candidates(frame[:, :, None], (3, 3), 3)  # 4th largest is 2 -> 4, 3, 3
+    assert sorted(zip(z, x)) == [(5, 5), (5, 14), (14, 5)]
+
+
+def test_nlocalmax_rejects_crowded_rois():
+    zz, xx = np.mgrid[0:30, 0:30].astype(float)
+    f = np.exp(-((zz - 15) ** 2 + (xx - 15) ** 2) / 2)
+    f += 0.5 * np.exp(-((zz - 15) ** 2 + (xx - 17) ** 2) / 0.3)  # a second peak inside the 5x5 ROI
+    kept = pyulm.localize(f, "wa", fwhm=3, number_of_particles=1, n_local_max=3)
+    dropped = pyulm.localize(f, "wa", fwhm=3, number_of_particles=1, n_local_max=1)
+    assert len(kept) == 1 and len(dropped) == 0
+
+
+def test_divergence_guard_uses_unrounded_half_fwhm():
+    # a bright ROI edge drags the weighted average beyond fwhm/2 = 1.5 px
+    f = np.zeros((20, 20))
+    f[10, 10] = 1.0
+    f[10, 12] = 0.99
+    f[8:13, 12] = 0.9
+    locs = pyulm.localize(f, "wa", fwhm=3, number_of_particles=1, n_local_max=25)
+    assert len(locs) == 0 or abs(locs.x[0] - 10) <= 1.5
+
+
+def test_empty_and_constant_frames():
+    for frames in (np.zeros((20, 20, 3)), np.full((20, 20, 3), 7.0)):
+        for method in CORE:
+            locs = pyulm.localize(frames, method, fwhm=3, number_of_particles=5)
+            assert len(locs) == 0
+            out = ULM_localization2D(frames, {"numberOfParticles": 5, "fwhm": [3, 3], "LocMethod": method})
+            assert out.shape == (0, 4)
+
+
+def test_single_precision_stays_single(ref_a):
+    x = ref_a["loc_input"][:, :, :3].astype(np.float32)
+    out = ULM_localization2D(x, ref_a.ulm("radial"))
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "ulm, match",
+    [
+        ({"fwhm": [3, 3]}, "numberOfParticles"),
+        ({"numberOfParticles": 5}, "fwhm"),
+        ({"numberOfParticles": 5, "fwhm": [3, 3], "LocMethod": "magic"}, "unknown localization method"),
+        ({"numberOfParticles": 5, "fwhm": [3, 5]}, "square"),
+        ({"numberOfParticles": 5000, "fwhm": [3, 3]}, "numberOfParticles"),
+        ({"numberOfParticles": -1, "fwhm": [3, 3]}, "numberOfParticles"),
+        ({"numberOfParticles": 5, "fwhm": [3, 3], "parameters": {"NLocalMax": 0}}, "NLocalMax"),
+    ],
+)
+def test_pala_bad_input(ulm, match):
+    with pytest.raises(ValueError, match=match):
+        ULM_localization2D(np.random.default_rng(0).random((20, 30, 2)), ulm)
+
+
+def test_bad_frames():
+    with pytest.raises(ValueError, match="3 axes"):
+        pyulm.localize(np.zeros((2, 3, 4, 5)), number_of_particles=1)
+    with pytest.raises(ValueError, match="empty"):
+        pyulm.localize(np.zeros((0, 3, 4)), number_of_particles=1)
+    bad = np.ones((10, 10, 2))
+    bad[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        pyulm.localize(bad, number_of_particles=1)
+
+
+def test_registry_plugs_in_a_new_kernel():
+    from pyulm.localization.registry import _REGISTRY
+
+    @pyulm.register_kernel("test_centre")
+    def centre(rois, **_):
+        return np.full(rois.shape[0], 0.25), np.full(rois.shape[0], -0.25)
+
+    try:
+        f = np.zeros((20, 20))
+        f[9:12, 9:12] = [[1, 2, 1], [2, 5, 2], [1, 2, 1]]
+        locs = pyulm.localize(f, "test_centre", fwhm=3, number_of_particles=1)
+        assert (locs.z[0], locs.x[0]) == (10.25, 9.75)
+        out = ULM_localization2D(f[:, :, None], {"numberOfParticles": 1, "fwhm": [3, 3], "LocMethod": "TEST_CENTRE"})
+        np.testing.assert_allclose(out[0, 1:3], [11.25, 10.75])
+        assert "test_centre" in pyulm.available_methods()
+    finally:
+        _REGISTRY.pop("test_centre")
+
+
+def test_every_reference_method_is_registered():
+    for m in METHODS:
+        pyulm.localization.get_method(m)
