@@ -20,8 +20,6 @@ try:
     __all__.append("track")
 except ImportError:  # pragma: no cover - scaffolding while the tracking module is built
     pass
-try:
-    from .render import render  # noqa: F401
-    __all__.append("render")
-except ImportError:  # pragma: no cover - scaffolding while the render module is built
-    pass
+from . import render  # the module: render.render(tracks, ...), render.SuperResolutionGrid, ...
+
+__all__.append("render")

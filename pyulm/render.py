@@ -1,0 +1,392 @@
+"""Rendering: tracks to density and velocity maps on a super-resolution grid.
+
+The super-resolution (SR) grid refines each pixel ``res`` times and has
+``res * (Nz, Nx) + 1`` pixels, like PALA's ``MatOut``. A position ``p`` in
+0-based pixel units lands on the 1-based SR index ``round((p + 1) * res)``
+(MATLAB rounding, halves away from zero): the same pixel PALA's
+``(pos_wavelength + 1) / SRscale`` gives with ``PDelta = 1``.
+
+Maps (keys of :func:`render`):
+
+``density``
+    Number of tracks crossing each SR pixel (a track counts once per pixel).
+``density_all``
+    Number of points in each SR pixel (every point counts).
+``velocity_mean``
+    Mean over tracks of the track speed: the ``vmean`` column when the table
+    has one (PALA's ``'pala'`` tracking mode), else the point speed ``|(vz, vx)|``.
+``velocity_norm``
+    Mean over tracks of the point speed smoothed along the track
+    (MATLAB ``smooth(|v|, 10)``).
+``direction``
+    ``velocity_norm`` signed by the track's mean axial velocity: positive
+    for tracks going deeper (increasing z), negative for tracks going up.
+
+Velocities are in the tracks' units (pixel/s from :func:`pyulm.track`).
+Points outside the grid are dropped. Pixels no track visits are 0.
+
+Velocity/pixel pairing (``pala_compat``): PALA pairs the j-th sorted unique
+pixel of a track with the j-th in-grid velocity sample of that track, so a
+velocity is written to a pixel the track crossed at another time. With
+``pala_compat=False`` (the default) each pixel of a track receives the mean
+velocity of that track's own points in that pixel. The two agree when the
+velocity is constant along the track; see ``docs/rendering.md``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ._validate import positive, round_half_away
+from .tables import Localizations, Tracks
+
+__all__ = ["SuperResolutionGrid", "render", "KINDS"]
+
+#: Map names of :func:`render`, with the PALA mode each one reproduces.
+KINDS = {
+    "density": "2D_tracks",
+    "density_all": "2D_allin",
+    "velocity_mean": "2D_velmean",
+    "velocity_norm": "2D_velnorm",
+    "direction": "2D_vel_z",
+}
+_VELOCITY_KINDS = ("velocity_mean", "velocity_norm", "direction")
+SMOOTH_SPAN = 10
+
+
+@dataclass(frozen=True)
+class SuperResolutionGrid:
+    """The super-resolution grid of an image of ``shape`` pixels refined ``res`` times.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(Nz, Nx)``, size of the original image in pixels.
+    res : float
+        Refinement factor (SR pixels per original pixel), e.g. 10.
+
+    Examples
+    --------
+    >>> grid = SuperResolutionGrid((64, 80), res=10)
+    >>> grid.sr_shape
+    (641, 801)
+    >>> grid.to_sr(np.array([0.0]), np.array([2.54]))
+    (array([10.]), array([35.4]))
+    """
+
+    shape: tuple[int, int]
+    res: float = 10
+
+    def __post_init__(self):
+        shape = np.asarray(self.shape).ravel()
+        if shape.size != 2 or not np.issubdtype(shape.dtype, np.number) or np.any(shape < 1) or np.any(shape != np.round(shape)):
+            raise ValueError(f"shape: expected (Nz, Nx), two whole numbers >= 1, got {self.shape!r}")
+        object.__setattr__(self, "shape", (int(shape[0]), int(shape[1])))
+        object.__setattr__(self, "res", positive(self.res, "res"))
+
+    @property
+    def scale(self) -> float:
+        """PALA's ``SRscale``: size of one SR pixel in original pixels (``1 / res``)."""
+        return 1.0 / self.res
+
+    @property
+    def sr_shape(self) -> tuple[int, int]:
+        """Size of the maps: ``round(shape / scale) + 1`` (PALA's ``SRsize + [1 1]``)."""
+        nz, nx = round_half_away(np.asarray(self.shape, float) / self.scale).astype(int) + 1
+        return int(nz), int(nx)
+
+    def to_sr(self, z, x):
+        """SR coordinates (1-based, unrounded) of 0-based pixel positions.
+
+        Computed as ``(p + 1) / scale`` in the floating type of the positions
+        (float32 stays float32), which is how PALA converts its single
+        precision tracks; doing it in double moves a few points to a
+        neighbouring SR pixel.
+        """
+        z = np.asarray(z)
+        x = np.asarray(x)
+        dt = np.result_type(z.dtype, x.dtype, np.float32) if z.dtype.kind == "f" or x.dtype.kind == "f" else np.float64
+        one, scale = dt.type(1), dt.type(self.scale)
+        return (z.astype(dt, copy=False) + one) / scale, (x.astype(dt, copy=False) + one) / scale
+
+    def extent_px(self) -> tuple[float, float, float, float]:
+        """(left, right, bottom, top) of the map in 0-based pixel units, for ``imshow(extent=...)``."""
+        nz, nx = self.sr_shape
+        s = self.scale
+        # SR index i (1-based) is centred on pixel position i * s - 1; edges half an SR pixel out
+        return (s / 2 - 1, s * (nx + 0.5) - 1, s * (nz + 0.5) - 1, s / 2 - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one implementation behind render() and pyulm.pala.ULM_Track2MatOut.
+# ---------------------------------------------------------------------------------------------
+
+def smooth_tracks(values, offsets, span: int = SMOOTH_SPAN) -> np.ndarray:
+    """MATLAB ``smooth(y, span)`` (moving average) applied to each track separately.
+
+    The window is ``min(span, n)`` forced odd (10 -> 9); near both ends of a
+    track it shrinks symmetrically (``c[0] = y[0]``, ``c[1] = mean(y[0:3])``...).
+
+    Parameters
+    ----------
+    values : (N,) array_like
+        Values of all points, track after track.
+    offsets : (T + 1,) array_like of int
+        Track ``k`` is ``values[offsets[k]:offsets[k+1]]``.
+    span : int
+        MATLAB's span (number of samples).
+
+    Returns
+    -------
+    (N,) float64 array.
+
+    Examples
+    --------
+    >>> smooth_tracks([1, 2, 4, 8, 16, 32, 64], [0, 7], span=20).round(4).tolist()
+    [1.0, 2.3333, 6.2, 18.1429, 24.8, 37.3333, 64.0]
+    """
+    y = np.asarray(values, dtype=float).ravel()
+    offsets = np.asarray(offsets, dtype=np.int64).ravel()
+    span = int(positive(span, "span", integer=True))
+    lengths = np.diff(offsets)
+    if y.size == 0:
+        return y.copy()
+    tid = np.repeat(np.arange(lengths.size), lengths)
+    n = lengths[tid]
+    pos = np.arange(y.size) - offsets[:-1][tid]
+    s = np.minimum(span, n)
+    half = (s - 1 + (s % 2) - 1) // 2
+    half = np.minimum(half, np.minimum(pos, n - 1 - pos))
+    # Summing the window as shifted copies keeps the result exact to a few ulps
+    # whatever the track lengths (a global cumsum would lose precision).
+    total = y.copy()
+    for d in range(1, int(half.max(initial=0)) + 1):
+        m = half >= d
+        idx = np.flatnonzero(m)
+        total[idx] += y[idx - d] + y[idx + d]
+    return total / (2 * half + 1)
+
+
+def _pixel_index(z_sr, x_sr, sr_shape):
+    """1-based SR coordinates -> (in-grid mask, column-major 0-based linear index of in-grid points)."""
+    nz, nx = sr_shape
+    iz = round_half_away(z_sr)
+    ix = round_half_away(x_sr)
+    inside = (iz >= 1) & (iz <= nz) & (ix >= 1) & (ix <= nx)
+    lin = (iz[inside].astype(np.int64) - 1) + (ix[inside].astype(np.int64) - 1) * nz
+    return inside, lin
+
+
+def _to_map(flat, sr_shape):
+    return flat.reshape(sr_shape, order="F")
+
+
+def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None, *, pala_compat: bool = False):
+    """Build one SR map from SR coordinates (the engine of every renderer).
+
+    Parameters
+    ----------
+    z_sr, x_sr : (N,) array_like
+        1-based SR coordinates of all points, track after track; rounded half
+        away from zero, points outside ``1..sr_shape`` dropped.
+    offsets : (T + 1,) array_like of int
+        Track boundaries in the point arrays.
+    sr_shape : (int, int)
+        Size of the map.
+    mode : {"tracks", "allin", "velocity"}
+        ``"allin"`` counts points, ``"tracks"`` counts tracks per pixel,
+        ``"velocity"`` also averages ``values`` over the tracks of each pixel.
+    values : (N,) array_like, optional
+        Per-point value for ``"velocity"``.
+    sign : (T,) array_like, optional
+        Per-track factor multiplied into ``values`` (the direction map).
+    pala_compat : bool
+        Pair the j-th sorted unique pixel of a track with the j-th in-grid
+        value of the track (PALA), instead of each pixel with the mean of the
+        track's values in that pixel.
+
+    Returns
+    -------
+    density : (Nz_sr, Nx_sr) float64
+    velocity : (Nz_sr, Nx_sr) float64 or None
+        Sum of the paired values divided by ``density`` where it is > 0.
+    """
+    nz, nx = sr_shape
+    npix = nz * nx
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    tid = np.repeat(np.arange(lengths.size), lengths)
+    inside, lin = _pixel_index(np.asarray(z_sr).ravel(), np.asarray(x_sr).ravel(), sr_shape)
+    if mode == "allin":
+        return _to_map(np.bincount(lin, minlength=npix).astype(float), sr_shape), None
+
+    tid_in = tid[inside]
+    # Points of a track stay contiguous and in track order after the mask, and a
+    # stable sort by (track, pixel) gives each track's unique pixels ascending,
+    # which is MATLAB's unique(L) order.
+    order = np.lexsort((lin, tid_in))
+    lin_s, tid_s = lin[order], tid_in[order]
+    first = np.ones(lin_s.size, bool)
+    first[1:] = (lin_s[1:] != lin_s[:-1]) | (tid_s[1:] != tid_s[:-1])
+    upix, utid = lin_s[first], tid_s[first]
+    density = np.bincount(upix, minlength=npix).astype(float)
+    if mode == "tracks":
+        return _to_map(density, sr_shape), None
+
+    v_in = np.asarray(values, dtype=float).ravel()[inside]
+    if sign is not None:
+        v_in = v_in * np.asarray(sign, dtype=float)[tid_in]
+    if pala_compat:
+        start_in = np.searchsorted(tid_in, utid, side="left")
+        start_u = np.searchsorted(utid, utid, side="left")
+        paired = v_in[start_in + (np.arange(utid.size) - start_u)]
+    else:
+        group = np.cumsum(first) - 1
+        sums = np.bincount(group, weights=v_in[order], minlength=upix.size)
+        paired = sums / np.bincount(group, minlength=upix.size)
+    vel = np.bincount(upix, weights=paired, minlength=npix)
+    hit = density > 0
+    vel[hit] /= density[hit]
+    return _to_map(density, sr_shape), _to_map(vel, sr_shape)
+
+
+def track_sign(vz, offsets, *, pala_compat: bool = False) -> np.ndarray:
+    """Sign of each track's mean axial velocity: +1 deeper, -1 up, 0 none.
+
+    With ``pala_compat=True`` the sum is accumulated sequentially in the
+    input's floating type (single stays single), as MATLAB/Octave ``mean``
+    does: for a track that ends at the depth it started, the exact mean is 0
+    and only that rounding decides the sign PALA draws. Otherwise the sum is
+    taken in double and a mean within rounding of 0 (``|sum| <= n * eps *
+    sum(|vz|)``) gives 0.
+
+    Examples
+    --------
+    >>> track_sign([1.0, -3.0, 2.0, 2.0, 2.0], [0, 3, 5]).tolist()
+    [0.0, 1.0]
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    vz = np.asarray(vz).ravel()
+    if pala_compat:
+        dt = vz.dtype if vz.dtype.kind == "f" else np.dtype(float)
+        v = vz.astype(dt, copy=False)
+        # Sequential order matters (pairwise or double sums give other signs):
+        # step through the j-th sample of every track at once, longest first.
+        perm = np.argsort(-lengths, kind="stable")
+        starts, lens = offsets[:-1][perm], lengths[perm]
+        sums_sorted = np.zeros(lengths.size, dt)
+        for j in range(int(lens.max(initial=0))):
+            c = int(np.searchsorted(-lens, -j, side="left"))
+            sums_sorted[:c] += v[starts[:c] + j]
+        sums = np.empty_like(sums_sorted)
+        sums[perm] = sums_sorted
+        return np.sign(sums).astype(float)
+    tid = np.repeat(np.arange(lengths.size), lengths)
+    v = vz.astype(float)
+    sums = np.bincount(tid, weights=v, minlength=lengths.size)
+    scale = np.bincount(tid, weights=np.abs(v), minlength=lengths.size)
+    sums[np.abs(sums) <= lengths * np.finfo(float).eps * scale] = 0.0
+    return np.sign(sums)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pythonic API
+# ---------------------------------------------------------------------------------------------
+
+def _column(table, names, kind):
+    for name in names:
+        if name in table.columns:
+            return table.column(name) if isinstance(table, Tracks) else table[name]
+    raise ValueError(
+        f"tracks: map {kind!r} needs column(s) {' or '.join(map(repr, names))}, "
+        f"the table has columns {tuple(table.columns)}"
+    )
+
+
+def render(tracks, *, res: float = 10, shape: Sequence[int], kinds: Sequence[str] | str = ("density",),
+           pala_compat: bool = False, smooth_span: int = SMOOTH_SPAN) -> dict[str, np.ndarray]:
+    """Render tracks as density and velocity maps on the super-resolution grid.
+
+    Parameters
+    ----------
+    tracks : Tracks or Localizations
+        Positions ``z``, ``x`` in 0-based pixel units; velocity maps need
+        columns ``vz``, ``vx`` (pixel/s, as from :func:`pyulm.track`),
+        ``velocity_mean`` uses ``vmean`` when present. A
+        :class:`~pyulm.Localizations` table only renders ``density_all``.
+    res : float
+        Refinement factor: SR pixels per original pixel (PALA's ``ULM.res``).
+    shape : (int, int)
+        ``(Nz, Nx)``, size of the original image in pixels; the maps have
+        ``res * shape + 1`` pixels.
+    kinds : str or sequence of str
+        Maps to build, among ``"density"``, ``"density_all"``,
+        ``"velocity_mean"``, ``"velocity_norm"``, ``"direction"``.
+    pala_compat : bool
+        Reproduce PALA's velocity/pixel pairing (see the module docstring).
+        Density maps do not depend on it.
+    smooth_span : int
+        MATLAB ``smooth`` span for the speed of ``velocity_norm`` and
+        ``direction`` (PALA: 10).
+
+    Returns
+    -------
+    dict of str to (Nz_sr, Nx_sr) float64 arrays
+        Densities are counts; velocity maps are in the tracks' velocity
+        unit, 0 where no track passes.
+
+    Examples
+    --------
+    >>> from pyulm import Tracks
+    >>> tr = Tracks.from_list([np.array([[0.0, 0.0, 100.0, 0.0, 0.0], [0.04, 0.0, 100.0, 0.0, 1e-3]])],
+    ...                       columns=("z", "x", "vz", "vx", "t"))
+    >>> maps = render(tr, res=10, shape=(2, 2), kinds=("density", "direction"))
+    >>> maps["density"].shape, float(maps["density"].sum()), float(maps["direction"].max())
+    ((21, 21), 1.0, 100.0)
+    """
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    if not kinds:
+        raise ValueError("kinds: expected at least one map name, got an empty sequence")
+    for k in kinds:
+        if k not in KINDS:
+            raise ValueError(f"kinds: unknown map {k!r}; expected names among {list(KINDS)}")
+    if not isinstance(pala_compat, (bool, np.bool_)):
+        raise ValueError(f"pala_compat: expected True or False, got {pala_compat!r}")
+    grid = SuperResolutionGrid(tuple(shape) if np.ndim(shape) else shape, res)
+    if isinstance(tracks, Localizations):
+        bad = [k for k in kinds if k != "density_all"]
+        if bad:
+            raise ValueError(f"tracks: a Localizations table has no tracks, it renders only 'density_all', got kinds {bad}")
+        offsets = np.array([0, len(tracks)])
+    elif isinstance(tracks, Tracks):
+        offsets = tracks.offsets
+    else:
+        raise ValueError(f"tracks: expected a pyulm Tracks or Localizations table, got {type(tracks).__name__}")
+
+    z_sr, x_sr = grid.to_sr(_column(tracks, ("z",), kinds[0]), _column(tracks, ("x",), kinds[0]))
+    sr_shape = grid.sr_shape
+    out: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        if kind in ("density", "density_all"):
+            out[kind] = accumulate(z_sr, x_sr, offsets, sr_shape, "tracks" if kind == "density" else "allin")[0]
+            continue
+        if kind == "velocity_mean":
+            if "vmean" in tracks.columns:
+                values = tracks.column("vmean")
+            else:
+                values = np.hypot(_column(tracks, ("vz",), kind).astype(float), _column(tracks, ("vx",), kind).astype(float))
+            sign = None
+        else:
+            vz_raw = _column(tracks, ("vz",), kind)
+            vz = vz_raw.astype(float)
+            values = smooth_tracks(np.hypot(vz, _column(tracks, ("vx",), kind).astype(float)), offsets, smooth_span)
+            sign = track_sign(vz_raw, offsets, pala_compat=pala_compat) if kind == "direction" else None
+        dens, vel = accumulate(z_sr, x_sr, offsets, sr_shape, "velocity", values, sign, pala_compat=pala_compat)
+        out.setdefault("density", dens)
+        out[kind] = vel
+    return {k: out[k] for k in kinds}
