@@ -364,7 +364,8 @@ def test_render_bad_table():
         render(Localizations(z=[1.0], x=[1.0], frame=[0]), shape=(3, 3), kinds="density")
 
 
-def test_render_is_exported():
-    from pyulm import render as exported
+def test_render_module_is_exported():
+    import pyulm
+    import pyulm.render as module
 
-    assert exported is render
+    assert pyulm.render is module and pyulm.render.render is render
