@@ -15,11 +15,9 @@ __all__ = [
     "localize", "available_methods", "register_kernel", "register_method",
 ]
 
-try:
-    from .tracking import track  # noqa: F401
-    __all__.append("track")
-except ImportError:  # pragma: no cover - scaffolding while the tracking module is built
-    pass
+from .tracking import track
+
+__all__.append("track")
 from . import render  # the module: render.render(tracks, ...), render.SuperResolutionGrid, ...
 
 __all__.append("render")

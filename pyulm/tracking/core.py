@@ -1,0 +1,261 @@
+"""``track``: Localizations -> Tracks, PALA's tracking (ULM_tracking2D) with its quirks behind ``pala_compat``."""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import numpy as np
+
+from ..tables import Localizations, Metadata, Tracks  # noqa: F401 (Metadata: docstring example)
+from .matlab import matlab_colon, smooth_rows
+from .simpletracker import _assemble, _close_gaps, _frame_links
+
+__all__ = ["track"]
+
+MODES = ("nointerp", "interp", "velocityinterp", "pala")
+COLUMNS = {
+    "nointerp": ("z", "x", "frame"),
+    "interp": ("z", "x", "frame"),
+    "velocityinterp": ("z", "x", "vz", "vx", "t"),
+    "pala_interp": ("z", "x", "vmean"),
+}
+
+
+def _number(v, name: str, *, low: float = 0.0, strict: bool = True, allow_inf: bool = False) -> float:
+    if isinstance(v, np.ndarray) and v.size == 1:
+        v = v.reshape(()).item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or np.isnan(v) or (np.isinf(v) and not allow_inf):
+        raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    v = float(v)
+    if v < low or (strict and v == low):
+        raise ValueError(f"{name}: expected a value {'>' if strict else '>='} {low:g}, got {v!r}")
+    return v
+
+
+def default_interp_factor(max_linking_distance: float, res: float) -> float:
+    """PALA's step of the interpolation grid, ``((1 / max_linking_distance) / res) * 0.8``.
+
+    Evaluated left to right as PALA does: for 2 and 10 it is
+    0.04000000000000001, which makes the grid ``1:step:n`` end exactly at n.
+    """
+    return ((1.0 / max_linking_distance) / res) * 0.8
+
+
+def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None) -> list:
+    """Link points into tracks with simpletracker (Hungarian, greedy gap closing).
+
+    Parameters
+    ----------
+    z, x : array_like of float, shape (n,)
+        Positions (any unit, the unit of ``max_linking_distance``).
+    frame : array_like of int, shape (n,)
+        Frame index (>= 0) of every point; rows need not be sorted.
+    max_linking_distance : float
+        Largest link length, inclusive.
+    max_gap_closing : int, optional
+        Largest frame step of a gap-closing link (0 or 1: none).
+    n_frames : int, optional
+        Frames ``>= n_frames`` are ignored. Default: all.
+
+    Returns
+    -------
+    list of ndarray of int
+        For each track, the indices of its points **into the rows sorted by
+        frame** (stable sort, as simpletracker's concatenated per-frame
+        points), tracks ordered by their first point.
+
+    Examples
+    --------
+    >>> [t.tolist() for t in link([0, 5, 0.1, 5], [0, 5, 0, 5.1], [0, 0, 1, 1], max_linking_distance=1)]
+    [[0, 2], [1, 3]]
+    """
+    z = np.asarray(z, dtype=float).ravel()
+    x = np.asarray(x, dtype=float).ravel()
+    frame = np.asarray(frame).ravel().astype(np.int64)
+    order = np.argsort(frame, kind="stable")
+    keep = order if n_frames is None else order[frame[order] < n_frames]
+    if keep.size == 0:
+        return []
+    f = frame[keep]
+    f0, f1 = int(f[0]), int(f[-1])
+    bounds = np.searchsorted(f, np.arange(f0, f1 + 2))
+    pts = np.column_stack([z[keep], x[keep]])
+    points = [pts[bounds[k]:bounds[k + 1]] for k in range(f1 - f0 + 1)]
+    nxt, starts, us, ut = _frame_links(points, float(max_linking_distance), "hungarian")
+    _close_gaps(points, nxt, starts, us, ut, float(max_linking_distance), int(max_gap_closing))
+    return _assemble(nxt)
+
+
+def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_length=15, mode="velocityinterp",
+          frame_rate=None, res=10, smooth_span=20, interp_factor=None, n_frames=None, pala_compat=False):
+    """Link localizations into tracks and smooth/interpolate them, as PALA's ``ULM_tracking2D``.
+
+    Points are linked frame to frame by the Hungarian method (Tinevez's
+    simpletracker, Yi Cao's munkres, exact tie-breaking), gaps are closed
+    greedily, tracks with **more than** ``min_length`` points are kept (strict,
+    as PALA), then each is post-processed according to ``mode``.
+
+    Parameters
+    ----------
+    locs : Localizations
+        The localizations; positions in the table's pixel units. Not modified.
+    max_linking_distance : float
+        Largest distance between linked points, pixels (inclusive).
+    max_gap_closing : int, optional
+        Largest frame step of a gap-closing link; 0 (PALA's value) or 1
+        disables gap closing.
+    min_length : float, optional
+        Keep tracks with strictly more points than this. Default 15.
+    mode : {"velocityinterp", "nointerp", "interp", "pala"}, optional
+        * ``"nointerp"``: the linked points, columns ``z, x, frame``.
+        * ``"interp"``: positions smoothed (moving average of ``smooth_span``)
+          and linearly interpolated on the point index grid
+          ``1 : interp_factor : n``; columns ``z, x, frame`` (frame as float,
+          interpolated like the positions).
+        * ``"velocityinterp"`` (default): as ``"interp"`` plus velocities;
+          columns ``z, x, vz, vx, t`` with velocities in pixels/s and ``t``
+          in seconds.
+        * ``"pala"``: a pair ``(raw, interpolated)``: the ``"nointerp"``
+          tracks and the interpolated positions with the track's mean speed
+          (pixels/s), columns ``z, x, vmean``.
+    frame_rate : float, optional
+        Frames per second; default ``locs.meta.frame_rate``. Needed by
+        ``"velocityinterp"`` and ``"pala"``.
+    res : float, optional
+        Super-resolution factor; only sets the default ``interp_factor``.
+    smooth_span : float, optional
+        Span of the moving average (MATLAB ``smooth``), default 20 (PALA).
+    interp_factor : float, optional
+        Step of the interpolation grid, in points. Default PALA's
+        ``((1 / max_linking_distance) / res) * 0.8``.
+    n_frames : int, optional
+        Ignore frames ``>= n_frames``. Default: use every frame.
+    pala_compat : bool, optional
+        Reproduce PALA's quirks (see ``docs/tracking.md``): the frame column is
+        looked up in ``locs`` by the position of the point among the
+        frame-sorted points (correct only for frame-sorted input); velocities
+        and ``t`` use ``t = (0 .. n-1) / frame_rate`` from the track start,
+        ignoring gaps; ``"velocityinterp"`` is float32; ``vmean`` divides the
+        path length by ``n`` points instead of the duration (``n - 1`` frame
+        intervals).
+
+    Returns
+    -------
+    Tracks, or (Tracks, Tracks) for ``mode="pala"``
+        Empty tables (no track) when nothing survives; positions in ``locs``'
+        pixel units, metadata copied from ``locs`` with the parameters added.
+
+    Examples
+    --------
+    >>> f = np.arange(20)
+    >>> locs = Localizations(z=10 + 0.5 * f, x=np.full(20, 10.0), frame=f, meta=Metadata(frame_rate=1000))
+    >>> tr = track(locs, max_linking_distance=2, min_length=15)
+    >>> len(tr), tr.columns, tr[0].shape
+    (1, ('z', 'x', 'vz', 'vx', 't'), (476, 5))
+    >>> round(float(tr[0][0, 2]), 6)   # vz in pixels/s
+    500.0
+    """
+    if not isinstance(locs, Localizations):
+        raise ValueError(f"locs: expected a pyulm.tables.Localizations, got {type(locs).__name__}")
+    if not isinstance(mode, str) or mode.lower() not in MODES:
+        raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
+    mode = mode.lower()
+    mld = _number(max_linking_distance, "max_linking_distance")
+    gap = _number(max_gap_closing, "max_gap_closing", strict=False)
+    if gap != int(gap):
+        raise ValueError(f"max_gap_closing: expected a whole number >= 0, got {max_gap_closing!r}")
+    min_length = _number(min_length, "min_length", strict=False)
+    res = _number(res, "res")
+    smooth_span = _number(smooth_span, "smooth_span", low=1.0, strict=False)
+    interp_factor = default_interp_factor(mld, res) if interp_factor is None else _number(interp_factor, "interp_factor")
+    if n_frames is not None:
+        n_frames = int(_number(n_frames, "n_frames", strict=False))
+    dt = None
+    if mode in ("velocityinterp", "pala"):
+        fr = frame_rate if frame_rate is not None else locs.meta.frame_rate
+        if fr is None:
+            raise ValueError(f"frame_rate: mode {mode!r} needs the frame rate (Hz); got None and locs.meta.frame_rate is None")
+        frame_rate = _number(fr, "frame_rate")
+        dt = 1.0 / frame_rate
+    elif frame_rate is not None:
+        frame_rate = _number(frame_rate, "frame_rate")
+    z, x, frame = locs.z, locs.x, locs.frame
+    if not (np.all(np.isfinite(z)) and np.all(np.isfinite(x))):
+        raise ValueError("locs: z and x must be finite, got NaN or Inf")
+    if frame.size and frame.min() < 0:
+        raise ValueError(f"locs.frame: expected frame indices >= 0, got minimum {int(frame.min())}")
+
+    params = dict(max_linking_distance=mld, max_gap_closing=int(gap), min_length=min_length, mode=mode,
+                  frame_rate=frame_rate, res=res, smooth_span=smooth_span, interp_factor=interp_factor,
+                  pala_compat=bool(pala_compat))
+    meta = dataclasses.replace(locs.meta, params={**locs.meta.params, "track": params},
+                               frame_rate=frame_rate if frame_rate is not None else locs.meta.frame_rate)
+
+    tracks_idx = link(z, x, frame, max_linking_distance=mld, max_gap_closing=int(gap), n_frames=n_frames)
+    order = np.argsort(frame, kind="stable")
+    if n_frames is not None:
+        order = order[frame[order] < n_frames]
+    # PALA reads the frame of the k-th frame-sorted point from row k of its unsorted input
+    frame_src = frame if pala_compat else frame[order]
+    zs, xs = z[order], x[order]
+    kept = [t for t in tracks_idx if t.size > min_length]
+
+    raw = [np.column_stack([zs[t], xs[t], frame_src[t].astype(float)]) for t in kept]
+    if mode == "nointerp":
+        return Tracks.from_list(raw, COLUMNS["nointerp"], meta)
+    out = _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat)
+    if mode == "pala":
+        return Tracks.from_list(raw, COLUMNS["nointerp"], meta), Tracks(out[0], out[1], COLUMNS["pala_interp"], meta)
+    if mode == "velocityinterp" and pala_compat:
+        out = (out[0].astype(np.float32), out[1])
+    return Tracks(out[0], out[1], COLUMNS[mode], meta)
+
+
+def _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat):
+    """Smooth and interpolate every track; tracks of equal length are processed together.
+
+    Returns ``(points, offsets)``; positions are interpolated in point-index
+    space on the grid ``1 : interp_factor : n`` (MATLAB colon), as PALA does.
+    """
+    ncol = {"interp": 3, "velocityinterp": 5, "pala": 3}[mode]
+    lengths = np.array([r.shape[0] for r in raw], dtype=np.int64)
+    grids = {int(n): matlab_colon(1.0, interp_factor, float(n)) for n in np.unique(lengths)}
+    m = np.array([grids[int(n)].size for n in lengths], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(m)]).astype(np.int64)
+    points = np.empty((int(offsets[-1]), ncol))
+    for n, q in grids.items():
+        ks = np.flatnonzero(lengths == n)
+        block = np.stack([raw[k] for k in ks])  # (K, n, 3)
+        j = np.clip(np.floor(q).astype(np.int64) - 1, 0, max(n - 2, 0))
+        w = q - (j + 1)
+        j1 = np.minimum(j + 1, n - 1)
+
+        def lin(y):  # linear interpolation on 1..n, as interp1 / np.interp
+            return y[:, j] + (y[:, j1] - y[:, j]) * w
+
+        zu = lin(smooth_rows(block[:, :, 0], smooth_span))
+        xu = lin(smooth_rows(block[:, :, 1], smooth_span))
+        if mode == "interp":
+            cols = [zu, xu, lin(block[:, :, 2])]
+        else:
+            dzu, dxu = np.diff(zu, axis=1), np.diff(xu, axis=1)
+            if mode == "pala":
+                path = np.sqrt(dzu ** 2 + dxu ** 2).sum(axis=1)
+                # PALA divides by the number of points; the duration spans n - 1 frame intervals (more with gaps)
+                vmean = path / n / dt if pala_compat else path / ((block[:, -1, 2] - block[:, 0, 2]) * dt)
+                cols = [zu, xu, np.repeat(vmean[:, None], q.size, axis=1)]
+            else:
+                # PALA's time axis is the point index, blind to gap-closed frames
+                t = np.broadcast_to(np.arange(n) * dt, (ks.size, n)) if pala_compat else block[:, :, 2] * dt
+                tu = lin(t)
+                dtu = np.diff(tu, axis=1)
+                if q.size > 1:
+                    vz, vx = dzu / dtu, dxu / dtu
+                    vz, vx = np.concatenate([vz[:, :1], vz], axis=1), np.concatenate([vx[:, :1], vx], axis=1)
+                else:  # a one-point grid (n == 1): no displacement to measure
+                    vz = vx = np.full((ks.size, 1), np.nan)
+                cols = [zu, xu, vz, vx, tu]
+        dest = (offsets[ks][:, None] + np.arange(q.size)).ravel()
+        for c, col in enumerate(cols):
+            points[dest, c] = col.ravel()
+    return points, offsets

@@ -1,0 +1,358 @@
+"""Frame-to-frame linkers of Tinevez's simpletracker: Hungarian and greedy nearest neighbour.
+
+Behaviour follows J.-Y. Tinevez's ``hungarianlinker.m`` and
+``nearestneighborlinker.m`` (simpletracker v1.3, BSD licence), reimplemented.
+Indices are 0-based and ``-1`` marks "no target" (MATLAB: 1-based, ``-1``).
+
+Speed: :func:`hungarian_linker` does not run the O(n^3) Munkres algorithm on
+every frame pair. It splits the bipartite graph of linkable pairs into connected
+components and solves each one on its own, which gives the same links as
+Munkres on the whole matrix whenever the optimum is unique, and checks that it
+is; see :func:`_hungarian_assign` for the argument.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from itertools import product
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .munkres import munkres
+
+__all__ = ["hungarian_linker", "nearest_neighbor_linker", "squared_distances"]
+
+
+def _points(a, name: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=float)
+    if arr.ndim == 1 and arr.size == 0:
+        arr = arr.reshape(0, 2)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected an (n_points, n_dims) array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: positions must be finite, got NaN or Inf")
+    return arr
+
+
+def _max_distance(v) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_distance: expected a number >= 0 (inf allowed), got {v!r}") from None
+    if not v >= 0:
+        raise ValueError(f"max_distance: expected a number >= 0 (inf allowed), got {v!r}")
+    return v
+
+
+def squared_distances(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(n_source, n_target) squared Euclidean distances, summed over dimensions in order.
+
+    The summation order (dimension 0 first) is Tinevez's, so exact ties and
+    the ``<= max_distance**2`` test come out as in MATLAB.
+    """
+    d = np.zeros((source.shape[0], target.shape[0]))
+    for k in range(source.shape[1]):
+        diff = target[None, :, k] - source[:, None, k]
+        d += diff * diff
+    return d
+
+
+def _unassigned(target_indices: np.ndarray, n_target: int) -> np.ndarray:
+    used = np.zeros(n_target, dtype=bool)
+    used[target_indices[target_indices >= 0]] = True
+    return np.flatnonzero(~used)
+
+
+def hungarian_linker(source, target, max_distance=np.inf):
+    """Optimal frame-to-frame links minimising the sum of squared distances.
+
+    Parameters
+    ----------
+    source : array_like, shape (n_source, n_dims)
+        Positions in the first frame (any unit). Not modified.
+    target : array_like, shape (n_target, n_dims)
+        Positions in the next frame, same unit.
+    max_distance : float, optional
+        Pairs farther apart than this (strictly) are never linked; a distance
+        exactly equal is allowed. Default: no limit.
+
+    Returns
+    -------
+    target_indices : ndarray of int, shape (n_source,)
+        0-based target linked to each source, ``-1`` if none.
+    target_distances : ndarray of float, shape (n_source,)
+        Distance of each link, NaN for unlinked sources.
+    unassigned_targets : ndarray of int
+        Sorted 0-based indices of the targets that received no link.
+
+    Notes
+    -----
+    The result is exactly that of ``hungarianlinker.m`` + Yi Cao's
+    ``munkres.m`` (tie-breaking and the degenerate all-zero-cost case
+    included), computed component by component for speed.
+
+    Examples
+    --------
+    >>> idx, dist, free = hungarian_linker([[0, 0], [5, 5]], [[5, 5.1], [0.1, 0], [9, 9]], 1)
+    >>> idx.tolist(), free.tolist()
+    ([1, 0], [2])
+    """
+    src = _points(source, "source")
+    tgt = _points(target, "target")
+    if src.shape[0] and tgt.shape[0] and src.shape[1] != tgt.shape[1]:
+        raise ValueError(f"target: expected {src.shape[1]} columns like source, got shape {tgt.shape}")
+    md = _max_distance(max_distance)
+    d2 = squared_distances(src, tgt) if src.shape[0] and tgt.shape[0] else np.zeros((src.shape[0], tgt.shape[0]))
+    idx = _hungarian_assign(d2, md * md)
+    dist = np.full(src.shape[0], np.nan)
+    ok = idx >= 0
+    dist[ok] = np.sqrt(d2[np.flatnonzero(ok), idx[ok]])
+    return idx, dist, _unassigned(idx, tgt.shape[0])
+
+
+def _lex_solve(cost: np.ndarray, valid: np.ndarray, big: float):
+    """Max-cardinality then min-cost assignment on valid pairs: (rows, cols, count, cost)."""
+    r, c = linear_sum_assignment(np.where(valid, cost, big))
+    ok = valid[r, c]
+    r, c = r[ok], c[ok]
+    return r, c, r.size, math.fsum(cost[r, c])
+
+
+@lru_cache(maxsize=None)
+def _partial_maps(r: int, c: int) -> np.ndarray:
+    """Every injective partial map of r rows into c columns, (M, r); value c = unassigned."""
+    maps = np.zeros((1, 0), dtype=np.int64)
+    for _ in range(r):
+        grown = [np.column_stack([maps, np.full(maps.shape[0], c)])]
+        for j in range(c):
+            free = maps[~(maps == j).any(axis=1)]
+            grown.append(np.column_stack([free, np.full(free.shape[0], j)]))
+        maps = np.concatenate(grown)
+    return maps
+
+
+def _n_partial_maps(r: int, c: int) -> int:
+    return sum(math.comb(r, k) * math.perm(c, k) for k in range(min(r, c) + 1))
+
+
+_ENUMERATE_MAX = 5000  # enumerate every matching of a component up to this many
+
+
+def _hungarian_assign(d2: np.ndarray, max_d2: float) -> np.ndarray:
+    """Munkres' links for one squared-distance matrix (see :func:`_hungarian_batch`)."""
+    n, m = d2.shape
+    if n == 0 or m == 0:
+        return np.full(n, -1, dtype=np.int64)
+    nxt = _hungarian_batch([d2], [0, n, n + m], max_d2)
+    out = nxt[:n]
+    return np.where(out >= 0, out - n, -1)
+
+
+def _hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
+    """Munkres' links for every consecutive frame pair at once.
+
+    ``d2_list[i]`` is the squared-distance matrix from frame i to frame i+1 and
+    ``starts[i]`` the global index of frame i's first point. Returns, for every
+    global point, the global index of its successor (-1: none).
+
+    Why this equals Yi Cao's munkres on each whole frame-pair matrix: with S > 0
+    the sum of the valid costs, invalid pairs cost bigM >= 10 S and the padding
+    adds a constant, so munkres' total is ``sum(valid costs used) + bigM *
+    (#invalid pairs used) + const``: its optimum is the max-cardinality, then
+    min-cost matching on valid pairs, which splits over the connected
+    components of the graph of valid pairs. When that optimum is unique in
+    every component, any exact method finds munkres' answer: an isolated pair
+    is linked directly, small components are solved by enumerating all their
+    matchings (vectorised over the whole block), larger ones by
+    ``linear_sum_assignment`` plus one re-solve per chosen link to prove
+    uniqueness. Ties (up to a margin of 1e-9 bigM, far above munkres' own
+    rounding at the bigM scale) and the degenerate S = 0 case make the answer
+    depend on munkres' scan order: those frame pairs go through
+    :func:`munkres` on the whole matrix.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    n_total = int(starts[-1])
+    nxt = np.full(n_total, -1, dtype=np.int64)
+    src, tgt, cost, pair = [], [], [], []
+    for i, d2 in enumerate(d2_list):
+        if d2.size == 0:
+            continue
+        ii, jj = np.nonzero(d2 <= max_d2)
+        if ii.size:
+            src.append(starts[i] + ii)
+            tgt.append(starts[i + 1] + jj)
+            cost.append(d2[ii, jj])
+            pair.append(np.full(ii.size, i, dtype=np.int64))
+    if not src:
+        return nxt
+    src, tgt, cost, pair = (np.concatenate(a) for a in (src, tgt, cost, pair))
+    n_pairs = len(d2_list)
+    s_pair = np.bincount(pair, weights=cost, minlength=n_pairs)
+    with np.errstate(divide="ignore"):
+        big_m = 10.0 ** (np.ceil(np.log10(s_pair)) + 1)
+    tol_pair = 1e-9 * big_m
+    fallback = np.zeros(n_pairs, dtype=bool)
+    fallback[np.unique(pair)] = s_pair[np.unique(pair)] == 0.0
+
+    rdeg = np.bincount(src, minlength=n_total)
+    cdeg = np.bincount(tgt, minlength=n_total)
+    single = (rdeg[src] == 1) & (cdeg[tgt] == 1)
+    nxt[src[single]] = tgt[single]
+
+    multi = ~single
+    if multi.any():
+        ms, mt, mc, mp = src[multi], tgt[multi], cost[multi], pair[multi]
+        graph = coo_matrix((np.ones(ms.size), (ms, n_total + mt)), shape=(2 * n_total, 2 * n_total))
+        _, label = connected_components(graph, directed=False)
+        comps, comp = np.unique(label[ms], return_inverse=True)
+        n_comp = comps.size
+        row_rank, n_rows = _rank_within(comp, ms, n_comp, n_total)
+        col_rank, n_cols = _rank_within(comp, mt, n_comp, n_total)
+        comp_pair = np.zeros(n_comp, dtype=np.int64)
+        comp_pair[comp] = mp
+        order = np.argsort(comp, kind="stable")
+        bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
+        shapes = n_rows * (n_cols.max() + 1) + n_cols
+        for shape in np.unique(shapes):
+            ks = np.flatnonzero(shapes == shape)
+            r, c = int(n_rows[ks[0]]), int(n_cols[ks[0]])
+            if _n_partial_maps(r, c) <= _ENUMERATE_MAX:
+                _solve_enumerated(ks, r, c, comp, row_rank, col_rank, ms, mt, mc, comp_pair, tol_pair, nxt, fallback)
+                continue
+            for k in ks:
+                e = order[bounds[k]:bounds[k + 1]]
+                rows = np.unique(ms[e])
+                cols = np.unique(mt[e])
+                sub = np.zeros((r, c))
+                sval = np.zeros((r, c), dtype=bool)
+                sub[row_rank[e], col_rank[e]] = mc[e]
+                sval[row_rank[e], col_rank[e]] = True
+                big = 2.0 * float(mc[e].sum()) + 1.0
+                rr, cc, kk, best = _lex_solve(sub, sval, big)
+                tie = False
+                for a, b in zip(rr, cc):
+                    # any other optimum avoids at least one link of this one
+                    alt_valid = sval.copy()
+                    alt_valid[a, b] = False
+                    _, _, k2, alt = _lex_solve(sub, alt_valid, big)
+                    if k2 == kk and alt <= best + tol_pair[comp_pair[k]]:
+                        tie = True
+                        break
+                if tie:
+                    fallback[comp_pair[k]] = True
+                else:
+                    nxt[rows[rr]] = cols[cc]
+
+    for i in np.flatnonzero(fallback):
+        d2 = d2_list[i]
+        a = munkres(np.where(d2 <= max_d2, d2, np.inf))[0]
+        seg = slice(starts[i], starts[i + 1])
+        nxt[seg] = np.where(a >= 0, starts[i + 1] + a, -1)
+    return nxt
+
+
+def _rank_within(comp: np.ndarray, node: np.ndarray, n_comp: int, n_total: int):
+    """Rank of each edge's node among the distinct nodes of its component, and their count."""
+    key = comp * n_total + node
+    uniq, inv = np.unique(key, return_inverse=True)
+    ucomp = uniq // n_total
+    first = np.searchsorted(ucomp, np.arange(n_comp))
+    count = np.diff(np.append(first, uniq.size))
+    return inv - first[ucomp[inv]], count
+
+
+def _solve_enumerated(ks, r, c, comp, row_rank, col_rank, ms, mt, mc, comp_pair, tol_pair, nxt, fallback):
+    """Lexicographic optimum of many small components of shape (r, c) by enumeration."""
+    pos = np.full(comp.max() + 1, -1, dtype=np.int64)
+    pos[ks] = np.arange(ks.size)
+    e = np.flatnonzero(pos[comp] >= 0)
+    kp = pos[comp[e]]
+    cost = np.zeros((ks.size, r, c + 1))
+    valid = np.zeros((ks.size, r, c + 1), dtype=bool)
+    valid[:, :, c] = True
+    cost[kp, row_rank[e], col_rank[e]] = mc[e]
+    valid[kp, row_rank[e], col_rank[e]] = True
+    row_node = np.zeros((ks.size, r), dtype=np.int64)
+    col_node = np.zeros((ks.size, c), dtype=np.int64)
+    row_node[kp, row_rank[e]] = ms[e]
+    col_node[kp, col_rank[e]] = mt[e]
+
+    maps = _partial_maps(r, c)
+    rows = np.arange(r)
+    feasible = valid[:, rows, maps].all(axis=-1)
+    total = cost[:, rows, maps].sum(axis=-1)
+    card = np.where(feasible, (maps < c).sum(axis=1)[None, :], -1)
+    best_card = card.max(axis=1, keepdims=True)
+    cand = card == best_card
+    total = np.where(cand, total, np.inf)
+    best = total.min(axis=1, keepdims=True)
+    tol = tol_pair[comp_pair[ks]][:, None]
+    unique = np.count_nonzero(total <= best + tol, axis=1) == 1
+    fallback[comp_pair[ks[~unique]]] = True
+    arg = total.argmin(axis=1)
+    chosen = maps[arg]  # (K, r)
+    kk, rr = np.nonzero((chosen < c) & unique[:, None])
+    nxt[row_node[kk, rr]] = col_node[kk, chosen[kk, rr]]
+
+
+def nearest_neighbor_linker(source, target, max_distance=np.inf):
+    """Greedy links: repeatedly take the closest remaining pairs.
+
+    Used by simpletracker for gap closing. Each round computes every source's
+    nearest remaining target (first index among ties), walks the sources by
+    that distance (stable sort) and links them until a wanted target is
+    already taken, then recomputes.
+
+    Parameters
+    ----------
+    source : array_like, shape (n_source, n_dims)
+    target : array_like, shape (n_target, n_dims)
+    max_distance : float, optional
+        Pairs farther apart than this (strictly) are never linked.
+
+    Returns
+    -------
+    target_indices : ndarray of int, shape (n_source,)
+        0-based target linked to each source, ``-1`` if none.
+    target_distances : ndarray of float, shape (n_source,)
+        Distance of each link, NaN for unlinked sources.
+    unassigned_targets : ndarray of int
+        Sorted 0-based indices of the targets that received no link.
+
+    Examples
+    --------
+    >>> idx, _, free = nearest_neighbor_linker([[0, 0], [1, 0]], [[0.9, 0], [3, 0]], 2.5)
+    >>> idx.tolist(), free.tolist()
+    ([-1, 0], [1])
+    """
+    src = _points(source, "source")
+    tgt = _points(target, "target")
+    if src.shape[0] and tgt.shape[0] and src.shape[1] != tgt.shape[1]:
+        raise ValueError(f"target: expected {src.shape[1]} columns like source, got shape {tgt.shape}")
+    md = _max_distance(max_distance)
+    n, m = src.shape[0], tgt.shape[0]
+    idx = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.nan)
+    if n == 0 or m == 0:
+        return idx, dist, _unassigned(idx, m)
+    d = squared_distances(src, tgt)
+    d[d > md * md] = np.inf
+    taken = np.zeros(m, dtype=bool)
+    while np.isfinite(d).any():
+        best = d.argmin(axis=1)
+        best_d = d[np.arange(n), best]
+        for s in np.argsort(best_d, kind="stable"):
+            t = best[s]
+            if taken[t]:
+                break
+            idx[s] = t
+            taken[t] = True
+            dist[s] = math.sqrt(best_d[s])
+            d[:, t] = np.inf
+            d[s, :] = np.inf
+            if not np.isfinite(d).any():
+                break
+    return idx, dist, _unassigned(idx, m)

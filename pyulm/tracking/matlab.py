@@ -1,0 +1,123 @@
+"""MATLAB semantics that tracking depends on: ``smooth(y, span)`` and the colon ``a:d:b``."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["matlab_smooth", "matlab_colon"]
+
+_EPS = np.finfo(float).eps
+
+
+def _round_half_away(v: float) -> float:
+    return math.copysign(math.floor(abs(v) + 0.5), v)
+
+
+def matlab_smooth(y, span=5) -> np.ndarray:
+    """Moving average with the semantics of MATLAB's ``smooth(y, span)`` ('moving').
+
+    The window is ``span`` capped at the length ``n`` of ``y`` and forced odd
+    (20 -> 19); interior points get the centred mean, the first and last
+    ``(w - 1) / 2`` points get the mean of the largest symmetric window that
+    fits (``c[k] = mean(y[:2k+1])``, ``c[0] = y[0]``). ``scipy.ndimage`` and
+    pandas filters treat the ends differently.
+
+    Parameters
+    ----------
+    y : array_like
+        Values (any shape; flattened in column-major order as MATLAB does).
+        Not modified.
+    span : int or float, optional
+        Number of samples of the window (floored), default 5.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+
+    Examples
+    --------
+    >>> matlab_smooth([1, 2, 4, 8, 16, 32, 64], 20) * [1, 3, 5, 7, 5, 3, 1]
+    array([  1.,   7.,  31., 127., 124., 112.,  64.])
+    """
+    y = np.asarray(y, dtype=float).ravel(order="F")
+    if isinstance(span, bool) or not isinstance(span, numbers.Real) or not span >= 1 or math.isinf(span):
+        raise ValueError(f"span: expected a finite number >= 1, got {span!r}")
+    return smooth_rows(y[None, :], span)[0]
+
+
+def smooth_rows(Y: np.ndarray, span: float) -> np.ndarray:
+    """:func:`matlab_smooth` applied to every row of a 2-D array (rows of equal length)."""
+    k, n = Y.shape
+    span = min(int(math.floor(span)), n)
+    w = span - 1 + span % 2
+    if w <= 1:
+        return Y.astype(float, copy=True)
+    h = (w - 1) // 2
+    out = np.empty((k, n))
+    # interior: centred window of w samples (MATLAB runs filter(ones(w,1)/w, 1, y))
+    out[:, h:n - h] = np.lib.stride_tricks.sliding_window_view(Y, w, axis=1).sum(axis=-1) / w
+    lengths = 2 * np.arange(h) + 1
+    out[:, :h] = np.cumsum(Y[:, : 2 * h - 1], axis=1)[:, lengths - 1] / lengths
+    out[:, n - h:] = (np.cumsum(Y[:, ::-1][:, : 2 * h - 1], axis=1)[:, lengths - 1] / lengths)[:, ::-1]
+    return out
+
+
+def matlab_colon(a, step, b) -> np.ndarray:
+    """The MATLAB range ``a:step:b``, built as MATLAB builds it.
+
+    The number of intervals is ``round((b - a) / step)``, less one if that
+    overshoots ``b`` by more than ``2 * eps * max(|a|, |b|)``; an end point
+    within that tolerance of ``b`` is snapped to ``b``; the first half of the
+    values is ``a + k * step`` and the second half ``end - k * step`` (and the
+    midpoint ``(a + end) / 2`` for an even number of intervals).
+    ``np.arange`` accumulates differently, never includes ``b`` and can differ
+    by one element.
+
+    Parameters
+    ----------
+    a, step, b : float
+        Start, increment and end.
+
+    Returns
+    -------
+    ndarray of float, shape (m,)
+        Empty when the range is empty (``step == 0`` or pointing away from ``b``).
+
+    Examples
+    --------
+    >>> q = matlab_colon(1, ((1 / 2) / 10) * 0.8, 20)   # PALA's grid for n = 20
+    >>> q.size, bool(q[-1] == 20.0)
+    (476, True)
+    """
+    vals = []
+    for name, v in (("a", a), ("step", step), ("b", b)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"{name}: expected a finite number, got {v!r}")
+        vals.append(float(v))
+    a, d, b = vals
+    if d == 0 or (a < b and d < 0) or (b < a and d > 0):
+        return np.zeros(0)
+    tol = 2.0 * _EPS * max(abs(a), abs(b))
+    sig = math.copysign(1.0, d)
+    if a == math.floor(a) and d == 1:
+        n = int(math.floor(b) - a)
+    elif a == math.floor(a) and d == math.floor(d):
+        q = math.floor(a / d)
+        r = a - q * d
+        n = int(math.floor((b - r) / d) - q)
+    else:
+        n = int(_round_half_away((b - a) / d))
+        if sig * (a + n * d - b) > tol:
+            n -= 1
+    last = a + n * d
+    if sig * (last - b) > -tol:
+        last = b
+    out = np.empty(n + 1)
+    k = np.arange(n // 2 + 1)
+    out[k] = a + k * d
+    out[n - k] = last - k * d
+    if n % 2 == 0:
+        out[n // 2] = (a + last) / 2
+    return out
