@@ -16,15 +16,27 @@ def block_a_iq():
 
 
 def test_filter_matches_pala_block_a(block_a_iq, ref_a):
-    """Whole block a through SVD [5 Nt] + causal Butterworth [50 249] Hz vs PALA's IQ_filt."""
+    """Whole block a through SVD [5 Nt] + causal Butterworth [50 249] Hz vs PALA's IQ_filt.
+
+    PALA's reference run filtered in double, so the single-precision block is cast first.
+    """
     iq = block_a_iq.copy()
-    out = pyulm.filter_block(block_a_iq, [5, block_a_iq.shape[2]], [50, 249], 1000)
+    out = pyulm.filter_block(block_a_iq.astype(np.complex128), [5, block_a_iq.shape[2]], [50, 249], 1000)
     np.testing.assert_array_equal(iq, block_a_iq)  # input untouched
     frames = ref_a["filter/frames"]
     ref = ref_a["filter/IQ_filt"]
     err = np.abs(out[:, :, frames] - ref).max() / np.abs(ref).max()
     assert err < 1e-8
     assert out.dtype == np.complex128
+
+
+def test_single_precision_filter_follows_matlab_class(block_a_iq, ref_a):
+    """complex64 in -> computed and returned in single, within single-precision error of PALA's."""
+    out = pyulm.filter_block(block_a_iq, [5, block_a_iq.shape[2]], [50, 249], 1000)
+    assert out.dtype == np.complex64
+    frames = ref_a["filter/frames"]
+    ref = ref_a["filter/IQ_filt"]
+    assert np.abs(out[:, :, frames] - ref).max() / np.abs(ref).max() < 1e-5
 
 
 def test_butterworth_coefficients_match_pala(ref_a):

@@ -79,10 +79,14 @@ def localize(
 
 
 def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options) -> Localizations:
-    amplitude = np.abs(arr).astype(np.float64, copy=False)
+    # Detection runs over the whole block in the input's class (float32 for single IQ,
+    # as MATLAB would); the sub-pixel kernels work on the small ROI stack in double.
+    amplitude = np.abs(arr)
+    if amplitude.dtype not in (np.float32, np.float64):
+        amplitude = amplitude.astype(np.float64)
     half = half_widths(fwhm)
     z, x, t = select_candidates(amplitude, fwhm, n_part)
-    rois = extract_rois(amplitude, z, x, t, half)
+    rois = extract_rois(amplitude, z, x, t, half).astype(np.float64, copy=False)
     ok = count_regional_maxima(rois) <= n_local_max
     dz = np.full(z.size, np.nan)
     dx = np.full(z.size, np.nan)
@@ -99,6 +103,6 @@ def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options) -> Locali
         z=z[keep] + dz[keep],
         x=x[keep] + dx[keep],
         frame=t[keep],
-        intensity=amplitude[z[keep], x[keep], t[keep]],
+        intensity=amplitude[z[keep], x[keep], t[keep]].astype(np.float64),
         meta=meta,
     )

@@ -12,9 +12,10 @@ def half_widths(fwhm) -> tuple[int, int]:
 def _neighbour_max(img: np.ndarray) -> np.ndarray:
     """Largest of the 8 neighbours of every pixel of each (z, x) slice; -inf outside."""
     nz, nx = img.shape[:2]
-    p = np.full((nz + 2, nx + 2) + img.shape[2:], -np.inf, dtype=np.float64)
+    dtype = img.dtype if img.dtype in (np.float32, np.float64) else np.float64
+    p = np.full((nz + 2, nx + 2) + img.shape[2:], -np.inf, dtype=dtype)
     p[1:-1, 1:-1] = img
-    out = np.full(img.shape, -np.inf, dtype=np.float64)
+    out = np.full(img.shape, -np.inf, dtype=dtype)
     for dz in (0, 1, 2):
         for dx in (0, 1, 2):
             if dz != 1 or dx != 1:
@@ -97,7 +98,7 @@ def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int):
             f"numberOfParticles: {number_of_particles} is too large for {Nz}x{Nx} frames; "
             f"expected at most {Nz * Nx - 1}"
         )
-    cropped = np.zeros((Nz, Nx, Nt), dtype=np.float64)
+    cropped = np.zeros((Nz, Nx, Nt), dtype=amplitude.dtype if amplitude.dtype == np.float32 else np.float64)
     z0, z1, x0, x1 = hz + 1, Nz - hz - 1, hx + 1, Nx - hx - 1
     if z1 > z0 and x1 > x0:
         cropped[z0:z1, x0:x1, :] = amplitude[z0:z1, x0:x1, :]
