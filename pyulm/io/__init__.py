@@ -1,0 +1,33 @@
+"""Reading ULM data and writing results MATLAB can load.
+
+Readers (lazy: metadata first, then one frame range at a time):
+
+* PALA blocks: ``IQ`` [Nz Nx Nt] + ``UF`` + ``PData`` (MAT v5/v6/v7 or v7.3);
+* Verasonics workspaces: ``IQData{n}`` complex [rows cols pages frames],
+  ``ImgData``/``ImgDataP`` intensity, with ``PData``/``Trans``/``Resource``;
+  ``RcvData`` (channel data) is recognised and refused with a clear message;
+* any MAT-file with a 3-D array (name it with ``variable=``);
+* raw binary blocks with a JSON sidecar (shape, dtype, order).
+
+Writers: :func:`save_mat` (v5, switching to v7.3 above 2 GB per variable) and
+the HDF5 tables of :mod:`pyulm.tables`.
+
+Examples
+--------
+>>> from importlib.resources import files
+>>> import pyulm.io
+>>> info = pyulm.io.inspect(files("pyulm") / "data" / "example_block.mat")
+>>> frames = pyulm.io.read_frames(info, 0, 50)
+>>> frames.shape, info.pixel_size, round(info.wavelength_mm, 4)
+((64, 80, 50), (1.0, 1.0), 0.0986)
+"""
+from ._matfile import FormatError, VarInfo, list_variables, mat_version, read_mat
+from ._source import (DEFAULT_SPEED_OF_SOUND, RawChannelDataError, SourceInfo, detect_format, inspect,
+                      parse_variable, read_frames)
+from ._write import V73_THRESHOLD, load_table, save_mat, variable_nbytes
+
+__all__ = [
+    "FormatError", "RawChannelDataError", "VarInfo", "SourceInfo", "DEFAULT_SPEED_OF_SOUND", "V73_THRESHOLD",
+    "mat_version", "detect_format", "list_variables", "read_mat", "inspect", "read_frames", "parse_variable",
+    "save_mat", "load_table", "variable_nbytes",
+]

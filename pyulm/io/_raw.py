@@ -1,0 +1,100 @@
+"""Raw binary IQ blocks described by a small JSON sidecar.
+
+A block ``blk001.bin`` is described by ``blk001.bin.json`` (or ``blk001.json``)::
+
+    {"shape": [78, 118, 800],      # (z, x, t): MATLAB's [Nz Nx Nt]
+     "dtype": "complex64",         # any numpy dtype name; complex = interleaved re/im
+     "order": "F",                 # "F" (MATLAB fwrite of IQ(:)) or "C"
+     "complex_layout": "interleaved",  # or "split": all real parts, then all imaginary parts
+     "offset": 0,                  # bytes to skip at the start (optional)
+     "frame_rate": 1000,           # Hz (optional)
+     "pixel_size": [1, 1],         # (dz, dx) wavelengths (optional)
+     "origin": [0, -59],           # (z0, x0) wavelengths (optional)
+     "center_frequency_mhz": 15.625, "speed_of_sound": 1540}   # (optional)
+
+``split`` with a real ``dtype`` (e.g. ``float64``) is what MATLAB's
+``fwrite(fid, [real(IQ(:)); imag(IQ(:))], 'double')`` writes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ._matfile import FormatError
+
+SIDECAR_KEYS = {"shape", "dtype", "order", "complex_layout", "offset", "frame_rate", "pixel_size", "origin",
+                "center_frequency_mhz", "speed_of_sound", "byteorder"}
+
+
+def find_sidecar(path) -> Path | None:
+    path = Path(path)
+    if path.suffix == ".json":
+        return None
+    for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_sidecar(path, sidecar) -> dict:
+    path, sidecar = Path(path), Path(sidecar)
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{sidecar}: cannot read the raw-binary sidecar ({exc})") from None
+    if not isinstance(meta, dict):
+        raise FormatError(f"{sidecar}: expected a JSON object with shape, dtype and order")
+    unknown = sorted(set(meta) - SIDECAR_KEYS)
+    if unknown:
+        raise FormatError(f"{sidecar}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SIDECAR_KEYS))}")
+    for k in ("shape", "dtype"):
+        if k not in meta:
+            raise FormatError(f"{sidecar}: missing key {k!r}")
+    shape = meta["shape"]
+    if not (isinstance(shape, list) and all(isinstance(s, int) and s > 0 for s in shape)):
+        raise FormatError(f"{sidecar}: shape must be a list of positive integers, got {shape!r}")
+    if len(shape) != 3:
+        raise FormatError(f"{sidecar}: shape {shape} has {len(shape)} axes; expected 3 (z, x, t)")
+    try:
+        dtype = np.dtype(meta["dtype"])
+    except TypeError:
+        raise FormatError(f"{sidecar}: unknown dtype {meta['dtype']!r}") from None
+    if meta.get("byteorder") in ("big", ">"):
+        dtype = dtype.newbyteorder(">")
+    order = meta.get("order", "F")
+    if order not in ("F", "C"):
+        raise FormatError(f"{sidecar}: order must be 'F' (MATLAB) or 'C', got {order!r}")
+    layout = meta.get("complex_layout", "interleaved")
+    if layout not in ("interleaved", "split"):
+        raise FormatError(f"{sidecar}: complex_layout must be 'interleaved' or 'split', got {layout!r}")
+    if layout == "split" and dtype.kind == "c":
+        raise FormatError(f"{sidecar}: complex_layout 'split' needs a real dtype (e.g. float64), got {dtype}")
+    offset = int(meta.get("offset", 0))
+    n = int(np.prod(shape)) * dtype.itemsize * (2 if layout == "split" else 1)
+    size = path.stat().st_size
+    if size - offset != n:
+        raise FormatError(
+            f"{path}: holds {size - offset} bytes of data but the sidecar describes {n} "
+            f"(shape {shape}, {dtype}{', split re/im' if layout == 'split' else ''}); truncated file or wrong sidecar"
+        )
+    return dict(meta, shape=tuple(shape), dtype=dtype, order=order, complex_layout=layout, offset=offset)
+
+
+def raw_read(path, meta: dict, start: int, stop: int) -> np.ndarray:
+    """Frames ``start:stop`` as a (z, x, t) array, reading only those bytes when the order allows."""
+    shape, dtype, order, layout, offset = meta["shape"], meta["dtype"], meta["order"], meta["complex_layout"], meta["offset"]
+    halves = 2 if layout == "split" else 1
+    mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(halves * int(np.prod(shape)),))
+    parts = []
+    for h in range(halves):
+        flat = mm[h * int(np.prod(shape)):(h + 1) * int(np.prod(shape))]
+        arr = flat.reshape(shape, order=order)
+        parts.append(np.array(arr[:, :, start:stop]))
+    del mm
+    if halves == 2:
+        out = np.empty(parts[0].shape, dtype=np.result_type(parts[0].dtype, np.complex64))
+        out.real, out.imag = parts
+        return out
+    return parts[0].astype(parts[0].dtype.newbyteorder("="), copy=False)

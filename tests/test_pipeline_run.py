@@ -1,0 +1,128 @@
+"""pyulm.pipeline: PALA parity on the example block, whole runs, resume, bad input."""
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from pyulm.config import Config, ConfigError, resolve_ulm
+from pyulm.io import FormatError, inspect, load_table, read_frames
+from pyulm.pipeline import accumulate_maps, process_frames, run
+
+from conftest import RefBlock
+from test_io_files import EXAMPLE, example_parts, write_blocks
+
+BLOCK_A = {"ulm": {"numberOfParticles": 40, "NLocalMax": 3, "fwhm": 3, "max_linking_distance": 2,
+                   "min_length": 15, "res": 10}}
+
+
+@pytest.fixture(scope="module")
+def example_result():
+    info = inspect(EXAMPLE)
+    ULM = resolve_ulm(Config.from_dict(BLOCK_A), info)
+    res = process_frames(read_frames(info), ULM, info.pixel_size)
+    return info, ULM, res
+
+
+def test_example_block_maps_equal_pala(example_result):
+    info, ULM, res = example_result
+    ref = RefBlock("a")
+    np.testing.assert_allclose(res.MatTracking, ref["radial/MatTracking"], rtol=0, atol=1e-7)
+    maps = accumulate_maps(res.tracks, info.shape[:2], ULM, info.pixel_size)
+    np.testing.assert_array_equal(maps["MatOut"], ref.map("radial", "MatOut"))
+    # Velocity maps come from float32 tracks: equal to PALA's up to single precision.
+    np.testing.assert_allclose(maps["MatOut_zdir"], ref.map("radial", "MatOut_zdir"), rtol=2e-6, atol=1e-3)
+    np.testing.assert_allclose(maps["MatOut_vel"], ref.map("radial", "MatOut_vel") * ULM["lambda"], rtol=2e-6, atol=1e-4)
+    assert maps["llz"].shape == (641,) and maps["llz"][-1] == pytest.approx(64.0)
+
+
+def test_default_config_is_pala_in_vivo_example(example_result):
+    info = example_result[0]
+    U = resolve_ulm(Config(), info)
+    assert U["numberOfParticles"] == 90 and U["fwhm"] == [3.0, 3.0] and U["LocMethod"] == "radial"
+    assert U["SVD_cutoff"] == [5, 200] and U["ButterCuttofFreq"] == [50.0, 249.0]
+    assert (U["max_linking_distance"], U["max_gap_closing"], U["min_length"], U["res"]) == (2.0, 0, 15, 10.0)
+    assert U["parameters"]["NLocalMax"] == 3 and U["scale"] == [1.0, 1.0, 0.001]
+    v = resolve_ulm(Config.from_dict({"ulm": {"max_velocity_mm_s": 197.12}}), info)["max_linking_distance"]
+    assert v == pytest.approx(197.12 / 1000 / (1540 / 15.625e3))
+
+
+def test_run_writes_pala_outputs_and_resumes(tmp_path):
+    blocks = write_blocks(tmp_path, n=2, frames=60)
+    out = tmp_path / "out"
+    cfg = Config.from_dict({**BLOCK_A, "output": {"images": []}})
+    s1 = run(blocks, cfg, out, progress=False)
+    assert (s1.blocks, s1.computed, s1.skipped, s1.frames) == (2, 2, 0, 120)
+    d = scipy.io.loadmat(out / "ulm_results.mat", struct_as_record=False, squeeze_me=False)
+    for name in ("MatOut", "MatOut_zdir", "MatOut_vel", "PowDop"):
+        assert name in d
+    assert d["MatOut"].shape == (641, 801) and d["PowDop"].shape == (64, 80)
+    assert d["llx"].shape == (1, 801) and d["llz"].shape == (1, 641) and d["lambda"].shape == (1, 1)
+    assert d["ULM"][0, 0].numberOfParticles[0, 0] == 40 and d["ULM"][0, 0].LocMethod[0] == "radial"
+    t = scipy.io.loadmat(out / "ulm_tracks.mat")
+    assert t["Track_tot"].shape == (s1.tracks, 1) and t["Track_tot"][0, 0].shape[1] == 5
+    assert t["Track_tot"][0, 0].dtype == np.float32
+    assert t["MatTracking"].shape == (2, 1) and t["MatTracking"][0, 0].shape[1] == 4
+    # The density is the sum over blocks of each block's own map (tracks never span blocks).
+    per_block = []
+    for b in blocks:
+        info = inspect(b)
+        U = resolve_ulm(cfg, info)
+        r = process_frames(read_frames(info), U)
+        per_block.append(accumulate_maps(r.tracks, info.shape[:2], U)["MatOut"])
+    np.testing.assert_array_equal(d["MatOut"], per_block[0] + per_block[1])
+    # HDF5 tables round-trip with their metadata.
+    locs, trk = load_table(out / "localizations.h5"), load_table(out / "tracks.h5")
+    assert len(locs) == s1.localizations and len(trk) == s1.tracks
+    assert locs.meta.frame_rate == 1000.0 and locs.meta.pixel_size == (1.0, 1.0) and locs.meta.unit == "wavelength"
+    assert locs.frame.max() >= 60 and set(np.unique(locs["block"])) == {0, 1}
+    assert trk.columns == ("z", "x", "vz", "vx", "t", "block") and trk.meta.params["ULM"]["numberOfParticles"] == 40
+    # Rerun: nothing recomputed, same results; --force recomputes; a changed parameter recomputes.
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "blocks").iterdir()}
+    s2 = run(blocks, cfg, out, progress=False)
+    assert (s2.computed, s2.skipped) == (0, 2)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "blocks").iterdir()} == mtimes
+    np.testing.assert_array_equal(scipy.io.loadmat(out / "ulm_results.mat")["MatOut"], d["MatOut"])
+    assert run(blocks, cfg, out, progress=False, force=True).computed == 2
+    cfg2 = Config.from_dict({"ulm": dict(BLOCK_A["ulm"], min_length=10), "output": {"images": []}})
+    assert run(blocks, cfg2, out, progress=False).computed == 2
+    assert "summary:" in (out / "pyulm-process.log").read_text()
+
+
+def test_bad_inputs_write_nothing(tmp_path):
+    iq, uf, pdata = example_parts()
+    a = tmp_path / "a.mat"
+    b = tmp_path / "b.mat"
+    scipy.io.savemat(a, {"IQ": iq[:, :, :30], "UF": uf, "PData": pdata})
+    scipy.io.savemat(b, {"IQ": iq[:40, :, :30], "UF": uf, "PData": pdata})
+    out = tmp_path / "out"
+    with pytest.raises(FormatError, match="b.mat: frames are 40x80.*same image size"):
+        run([a, b], Config(), out, progress=False)
+    assert not out.exists()
+    c = tmp_path / "c.mat"
+    scipy.io.savemat(c, {"IQ": iq[:, :, :30]})  # no UF: no frame rate
+    with pytest.raises(ConfigError, match="frame rate is unknown"):
+        run([c], Config(), out, progress=False)
+    assert not out.exists()
+    notdir = tmp_path / "file"
+    notdir.write_text("x")
+    with pytest.raises(OSError, match="cannot create the output directory"):
+        run([a], Config.from_dict({"ulm": {"SVD_cutoff": [2]}}), notdir / "out", progress=False)
+    # scale gives the frame rate when the file does not
+    cfg = Config.from_dict({"ulm": {"scale": [1, 1, 0.001], "numberOfParticles": 40}, "output": {"images": [], "tables": False}})
+    s = run([c], cfg, out, progress=False)
+    assert s.frames == 30 and (out / "ulm_results.mat").exists()
+
+
+def test_v73_threshold_switch_in_results(tmp_path):
+    blocks = write_blocks(tmp_path, n=1, frames=40, fmt="v73")
+    out = tmp_path / "out"
+    cfg = Config.from_dict({**BLOCK_A, "output": {"images": [], "mat_v73_threshold": 1000, "tables": False}})
+    run(blocks, cfg, out, progress=False)
+    with h5py.File(out / "ulm_results.mat") as f:
+        assert f["MatOut"].shape == (801, 641) and f["MatOut"].attrs["MATLAB_class"] == b"double"
+        assert f["ULM"].attrs["MATLAB_class"] == b"struct"
+    assert not [p for p in os.listdir(out) if p.endswith(".part")]
