@@ -108,12 +108,13 @@ def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int):
     values = cropped[z, x, t]
     # Threshold per frame: the (N+1)-th largest masked value, 0 when fewer maxima
     # (every other pixel of the masked frame is 0). Keep values strictly above it.
-    order = np.lexsort((-values, t))
-    first = np.searchsorted(t[order], np.arange(Nt))
+    # t is non-decreasing here, so each frame is one contiguous segment of values.
     counts = np.bincount(t, minlength=Nt)
-    thr = np.zeros(Nt)
-    has = counts > number_of_particles
-    thr[has] = values[order[first[has] + number_of_particles]]
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    thr = np.zeros(Nt, dtype=values.dtype)
+    for f in np.flatnonzero(counts > number_of_particles):
+        seg = values[bounds[f]:bounds[f + 1]]
+        thr[f] = -np.partition(-seg, number_of_particles)[number_of_particles]
     keep = values > thr[t]
     return z[keep], x[keep], t[keep]
 
