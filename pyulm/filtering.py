@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg, signal
+from scipy import linalg
 
 from . import _validate as V
 
@@ -117,6 +117,8 @@ def butter_coefficients(band, frame_rate, order: int = 2):
         raise ValueError(
             f"ButterCuttofFreq: expected [low high] Hz with 0 < low < high < frame_rate/2 = {fs / 2:g}, got {band!r}"
         )
+    from scipy import signal  # imported here: it costs ~0.5 s, a lot for MATLAB's per-call start-up
+
     return signal.butter(order, [lo / (fs / 2), hi / (fs / 2)], btype="bandpass")
 
 
@@ -139,6 +141,8 @@ def butter_bandpass(frames, band, frame_rate, *, order: int = 2, zero_phase: boo
     b, a = butter_coefficients(band, frame_rate, order)
     real = np.float32 if arr.dtype in (np.float32, np.complex64) else np.float64
     b, a = b.astype(real), a.astype(real)  # single data is filtered in single, as MATLAB's filter
+    from scipy import signal
+
     run = signal.filtfilt if zero_phase else signal.lfilter
     if np.iscomplexobj(arr):
         # Real coefficients act on real and imaginary parts separately; filtering the

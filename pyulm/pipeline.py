@@ -113,8 +113,9 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
     arr = arr.astype(np.result_type(arr.dtype, np.float64))  # as filter_block: double precision
     iq_svd = svd_filter(arr, ULM["SVD_cutoff"])
     powdop = np.sqrt(np.sum(np.abs(iq_svd) ** 2, axis=2))
-    band = ULM.get("ButterCuttofFreq") or []
-    if len(band):
+    band = ULM.get("ButterCuttofFreq")
+    band = np.zeros(0) if band is None else np.asarray(band, dtype=float).ravel()
+    if band.size:
         iq_filt = butter_bandpass(iq_svd, band, ULM["frame_rate"], axis=2)
     else:
         iq_filt = iq_svd

@@ -126,3 +126,14 @@ def test_v73_threshold_switch_in_results(tmp_path):
         assert f["MatOut"].shape == (801, 641) and f["MatOut"].attrs["MATLAB_class"] == b"double"
         assert f["ULM"].attrs["MATLAB_class"] == b"struct"
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
+
+
+def test_process_frames_takes_array_fields(example_result):
+    """ULM fields as numpy arrays (as MATLAB structs arrive) give the same result as lists."""
+    info, ULM, res = example_result
+    U = {k: (np.asarray(v, float) if isinstance(v, (list, tuple)) else v) for k, v in ULM.items()}
+    assert isinstance(U["ButterCuttofFreq"], np.ndarray)
+    frames = read_frames(info)[:, :, :60]
+    a = process_frames(frames, U, info.pixel_size)
+    b = process_frames(frames, ULM, info.pixel_size)
+    np.testing.assert_array_equal(a.MatTracking, b.MatTracking)

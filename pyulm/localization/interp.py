@@ -24,7 +24,6 @@ import numbers
 from functools import lru_cache
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from .registry import register_kernel
 
@@ -153,6 +152,8 @@ def _spline_matrix_cached(n: int, factor: int) -> np.ndarray:
     nodes = np.arange(1, n + 1, dtype=np.float64)
     query = np.linspace(1.0, float(n), factor * n)
     # Evaluating the interpolant of each unit vector gives the columns of the linear map.
+    from scipy.interpolate import CubicSpline  # lazy: keeps `import pyulm` light for MATLAB calls
+
     M = CubicSpline(nodes, np.eye(n), axis=0, bc_type="not-a-knot")(query)
     M.setflags(write=False)
     return M

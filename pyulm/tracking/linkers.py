@@ -17,9 +17,6 @@ from functools import lru_cache
 from itertools import product
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .munkres import munkres
 
@@ -115,6 +112,8 @@ def hungarian_linker(source, target, max_distance=np.inf):
 
 def _lex_solve(cost: np.ndarray, valid: np.ndarray, big: float):
     """Max-cardinality then min-cost assignment on valid pairs: (rows, cols, count, cost)."""
+    from scipy.optimize import linear_sum_assignment  # lazy: `import pyulm` stays light
+
     r, c = linear_sum_assignment(np.where(valid, cost, big))
     ok = valid[r, c]
     r, c = r[ok], c[ok]
@@ -205,6 +204,9 @@ def _hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
     multi = ~single
     if multi.any():
         ms, mt, mc, mp = src[multi], tgt[multi], cost[multi], pair[multi]
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
         graph = coo_matrix((np.ones(ms.size), (ms, n_total + mt)), shape=(2 * n_total, 2 * n_total))
         _, label = connected_components(graph, directed=False)
         comps, comp = np.unique(label[ms], return_inverse=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy.sparse import coo_matrix
 
 from .linkers import _hungarian_batch, _points, nearest_neighbor_linker, squared_distances
 
@@ -118,6 +117,8 @@ def simpletracker(points_per_frame, max_linking_distance=np.inf, max_gap_closing
         tracks.append(t)
     n_total = int(starts[-1])
     src = np.flatnonzero(nxt >= 0)
+    from scipy.sparse import coo_matrix  # lazy: `import pyulm` stays light
+
     A = coo_matrix((np.ones(src.size), (src, nxt[src])), shape=(n_total, n_total)).tocsr()
     return tracks, adjacency, A
 

@@ -1,0 +1,121 @@
+function out = call_file(func, nout, args, kwargs, s)
+%CALL_FILE File transport: request/response .mat files and one Python process.
+%   Writes request.mat (uncompressed -v6) into a private temporary directory,
+%   runs  python -m pyulm.matlab_bridge request.mat response.mat  through
+%   system() with every argument quoted, reads response.mat and removes the
+%   directory (also after an error or Ctrl+C, via onCleanup). Arrays of
+%   s.npy_threshold bytes or more (MAT v5 holds at most 2 GB per variable)
+%   travel as Fortran-ordered .npy files.
+d = pyulm.internal.make_tempdir();
+cleaner = onCleanup(@() pyulm.internal.remove_tree(d));
+counter = 0;
+encoded = cell(size(args));
+for k = 1:numel(args)
+    [encoded{k}, counter] = encode(args{k}, d, s.npy_threshold, counter);
+end
+req = struct();
+req.protocol = 1;
+req.wrapper_version = pyulm.internal.wrapper_version();
+req.func = func;
+req.nargout = nout;
+req.args = encoded;
+[req.kwargs, counter] = encode(kwargs, d, s.npy_threshold, counter); %#ok<ASGLU>
+req.npy_threshold = s.npy_threshold;
+request = fullfile(d, 'request.mat');
+response = fullfile(d, 'response.mat');
+save(request, '-struct', 'req', '-v6');
+cmd = pyulm.internal.python_command(s.python, {'-m', 'pyulm.matlab_bridge', request, response}, d);
+[status, output] = system(cmd);
+if ~exist(response, 'file')
+    pyulm.internal.diagnose(s.python, status, output);
+end
+r = load(response);
+if ~r.ok
+    pyulm.internal.raise_python(r.err_type, r.err_msg);
+end
+out = r.out;
+if numel(out) < nout
+    pyulm.internal.raise('pyulm:TransportFailed', ...
+                         sprintf('%s returned %d outputs, %d requested', func, numel(out), nout));
+end
+for k = 1:numel(out)
+    out{k} = decode(out{k});
+end
+clear cleaner;
+end
+
+function [v, counter] = encode(x, d, threshold, counter)
+% MATLAB value -> what the request file carries (see pyulm.matlab_bridge.from_matlab).
+if isnumeric(x) || islogical(x)
+    if pyulm.internal.nbytes(x) >= threshold && ~isreal(x)
+        % two real .npy files: written at disk speed, recombined by numpy
+        [re, counter] = encode(real(x), d, 0, counter);
+        [im, counter] = encode(imag(x), d, 0, counter);
+        v = struct('pyulm_kind', 'complex', 're', re, 'im', im, 'shape', size(x));
+    elseif pyulm.internal.nbytes(x) >= threshold
+        counter = counter + 1;
+        path = fullfile(d, sprintf('arg_%d.npy', counter));
+        pyulm.internal.write_npy(path, x);
+        v = struct('pyulm_kind', 'npy', 'path', path);
+    elseif ~isreal(x)
+        % scipy reads complex numbers from MAT files only if it may lose the
+        % stored class (scipy#17641): send the parts separately instead.
+        v = struct('pyulm_kind', 'complex', 're', real(x), 'im', imag(x), 'shape', size(x));
+    else
+        v = x;
+    end
+elseif ischar(x)
+    if ~isempty(x) && size(x, 1) ~= 1
+        pyulm.internal.raise('pyulm:BadArgument', ...
+                             'multi-row char arrays are not supported: pass a cell array of char rows');
+    end
+    v = x;
+elseif iscell(x)
+    v = cell(size(x));
+    for k = 1:numel(x)
+        [v{k}, counter] = encode(x{k}, d, threshold, counter);
+    end
+elseif isstruct(x)
+    if numel(x) ~= 1
+        items = cell(1, numel(x));
+        for k = 1:numel(x)
+            [items{k}, counter] = encode(x(k), d, threshold, counter);
+        end
+        v = struct('pyulm_kind', 'structarray', 'items', {items});
+        return
+    end
+    v = struct();
+    names = fieldnames(x);
+    for k = 1:numel(names)
+        [v.(names{k}), counter] = encode(x.(names{k}), d, threshold, counter);
+    end
+elseif isa(x, 'string')
+    v = char(x);
+else
+    pyulm.internal.raise('pyulm:BadArgument', ...
+                         sprintf(['cannot pass a value of class %s to pyulm; use numeric or logical ' ...
+                                  'arrays, char, cell arrays or structs'], class(x)));
+end
+end
+
+function v = decode(x)
+% Response value -> MATLAB value; .npy markers are read back.
+if isstruct(x) && numel(x) == 1 && isfield(x, 'pyulm_kind') && strcmp(x.pyulm_kind, 'npy')
+    v = pyulm.internal.read_npy(x.path);
+elseif isstruct(x) && numel(x) == 1 && isfield(x, 'pyulm_kind') && strcmp(x.pyulm_kind, 'complex')
+    v = complex(decode(x.re), decode(x.im));
+elseif iscell(x)
+    v = x;
+    for k = 1:numel(x)
+        v{k} = decode(x{k});
+    end
+elseif isstruct(x) && numel(x) == 1
+    v = x;
+    names = fieldnames(x);
+    for k = 1:numel(names)
+        v.(names{k}) = decode(x.(names{k}));
+    end
+else
+    v = x;
+end
+end

@@ -1,0 +1,22 @@
+function cmd = python_command(python, args, workdir)
+%PYTHON_COMMAND Shell command running PYTHON ARGS... inside WORKDIR.
+%   Every piece is quoted (pyulm.internal.shell_quote). Running in the private
+%   temporary directory keeps files of the user's current folder (a numpy.py,
+%   say) from shadowing Python modules. Under MATLAB on Linux/macOS, the
+%   library variables MATLAB sets for itself are removed from the child's
+%   environment (they break numpy/scipy/torch extension modules).
+q = @pyulm.internal.shell_quote;
+parts = cell(1, numel(args));
+for k = 1:numel(args)
+    parts{k} = [' ' q(args{k})];
+end
+if ispc()
+    cmd = ['cd /d ' q(workdir) ' && ' q(python) [parts{:}] ' 2>&1'];
+else
+    env = '';
+    if ~pyulm.internal.is_octave()
+        env = 'env -u LD_LIBRARY_PATH -u LD_PRELOAD -u DYLD_LIBRARY_PATH -u MKL_NUM_THREADS ';
+    end
+    cmd = ['cd ' q(workdir) ' && ' env q(python) [parts{:}] ' 2>&1'];
+end
+end

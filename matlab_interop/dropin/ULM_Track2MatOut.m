@@ -1,0 +1,8 @@
+function varargout = ULM_Track2MatOut(Tracks, sizeOut, varargin)
+%ULM_TRACK2MATOUT PALA-compatible ULM_Track2MatOut running on pyulm (drop-in).
+%   MatOut = ULM_Track2MatOut(Tracks, sizeOut, 'mode', m); for velocity modes
+%   one output is MatOut_vel, two outputs are [MatOut, MatOut_vel].
+%   See pyulm.ULM_Track2MatOut.
+varargout = cell(1, max(1, nargout));
+[varargout{:}] = pyulm.ULM_Track2MatOut(Tracks, sizeOut, varargin{:});
+end
