@@ -61,7 +61,7 @@ def localize(
     >>> frame = np.exp(-((zz - 10.3) ** 2 + (xx - 12.6) ** 2) / 2)
     >>> locs = pyulm.localize(frame, "radial", fwhm=3, number_of_particles=5)
     >>> np.round([locs.z[0], locs.x[0]], 2).tolist()
-    [9.33, 11.56]
+    [10.33, 12.56]
     """
     m = get_method(method)
     fz, fx = V.pair(fwhm, "fwhm")
