@@ -15,7 +15,7 @@ $(VENV)/.core: setup.cfg pyproject.toml
 
 $(VENV)/.nn: $(VENV)/.core
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test,nn]"
+	$(PY) -m pip install -q -e ".[test,nn,sim]"
 	touch $@
 
 demo: $(VENV)/.core

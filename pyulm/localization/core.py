@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .._parallel import chunk_bounds, default_workers, map_chunks
 from ..tables import Localizations, Metadata
 from .detect import count_regional_maxima, extract_rois, half_widths, select_candidates
 from .registry import get_method
@@ -79,6 +80,19 @@ def localize(
 
 
 def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options) -> Localizations:
+    # Frames are independent: localize contiguous chunks of them on threads and join the
+    # results in frame order, which is PALA's row order, so the output does not depend on
+    # the number of threads.
+    bounds = chunk_bounds(arr.shape[2], default_workers(), min_chunk=32)
+    parts = map_chunks(lambda lo, hi: _localize_frames(arr[:, :, lo:hi], m, fwhm, n_part, n_local_max, options),
+                       bounds, len(bounds))
+    z, x, t, intensity = (np.concatenate([p[i] + (lo if i == 2 else 0) for p, (lo, _) in zip(parts, bounds)])
+                          for i in range(4))
+    return Localizations(z=z, x=x, frame=t, intensity=intensity, meta=meta)
+
+
+def _localize_frames(arr, m, fwhm, n_part, n_local_max, options):
+    """Detection and kernel on one chunk of frames: (z, x, frame, intensity) arrays."""
     # Detection runs over the whole block in the input's class (float32 for single IQ,
     # as MATLAB would); the sub-pixel kernels work on the small ROI stack in double.
     amplitude = np.abs(arr)
@@ -99,10 +113,5 @@ def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options) -> Locali
     dz[diverged] = np.nan
     dx[diverged] = np.nan
     keep = ~np.isnan(dx)
-    return Localizations(
-        z=z[keep] + dz[keep],
-        x=x[keep] + dx[keep],
-        frame=t[keep],
-        intensity=amplitude[z[keep], x[keep], t[keep]].astype(np.float64),
-        meta=meta,
-    )
+    return (z[keep] + dz[keep], x[keep] + dx[keep], t[keep],
+            amplitude[z[keep], x[keep], t[keep]].astype(np.float64))

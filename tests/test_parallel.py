@@ -1,0 +1,57 @@
+"""Thread-level parallelism must not change any result."""
+import threading
+
+import numpy as np
+import pytest
+
+import pyulm
+from pyulm._parallel import chunk_bounds, default_workers
+
+
+@pytest.fixture(scope="module")
+def block(ref_a):
+    return ref_a["loc_input"]
+
+
+@pytest.mark.parametrize("method", ["radial", "wa", "interp"])
+def test_localize_same_with_any_thread_count(block, monkeypatch, method):
+    out = {}
+    for n in ("1", "2", "3"):
+        monkeypatch.setenv("PYULM_NUM_THREADS", n)
+        out[n] = pyulm.localize(block, method, fwhm=3, number_of_particles=40, n_local_max=3)
+    for n in ("2", "3"):
+        for c in ("z", "x", "frame", "intensity"):
+            np.testing.assert_array_equal(out[n][c], out["1"][c])
+
+
+def test_bandpass_same_with_any_thread_count(monkeypatch):
+    rng = np.random.default_rng(3)
+    iq = (rng.standard_normal((64, 70, 300)) + 1j * rng.standard_normal((64, 70, 300))).astype(np.complex64)
+    res = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv("PYULM_NUM_THREADS", n)
+        res[n] = pyulm.butter_bandpass(iq, [50, 249], 1000, axis=2)
+        res[n + "zp"] = pyulm.butter_bandpass(iq.real.astype(np.float64), [50, 249], 1000, axis=2, zero_phase=True)
+    np.testing.assert_array_equal(res["1"], res["2"])
+    np.testing.assert_array_equal(res["1zp"], res["2zp"])
+    # and equal to scipy's complex filtering
+    from scipy import signal
+
+    b, a = pyulm.filtering.butter_coefficients([50, 249], 1000)
+    ref = signal.lfilter(b, a, iq.astype(np.complex128), axis=2)
+    assert np.abs(res["1"] - ref).max() < 1e-5 * np.abs(ref).max()
+
+
+def test_workers_rules(monkeypatch):
+    monkeypatch.setenv("PYULM_NUM_THREADS", "3")
+    assert default_workers() == 3
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(default_workers()))
+    t.start()
+    t.join()
+    assert seen == [1]  # worker threads (e.g. a Dask worker's task) never fan out again
+    monkeypatch.setenv("PYULM_NUM_THREADS", "0")
+    with pytest.raises(ValueError, match="PYULM_NUM_THREADS"):
+        default_workers()
+    assert chunk_bounds(100, 2, 32) == [(0, 50), (50, 100)]
+    assert chunk_bounds(40, 4, 32) == [(0, 40)]
