@@ -1,0 +1,119 @@
+"""Learned localization: MBL-Net and 3DML-ResNet, trained on pyulm.sim data.
+
+Importing this package does **not** import torch: it only registers the
+methods ``"mblnet"`` and ``"3dml"``, which import torch when called. So::
+
+    locs = pyulm.localize(frames, "mblnet", number_of_particles=100)
+    locs = pyulm.localize(frames, "3dml", number_of_particles=100, weights="my_model_dir")
+
+and ``ULM.LocMethod = 'mblnet'`` in :func:`pyulm.pala.ULM_localization2D` work
+like any other method. Rooms (DECODE-like layout): :mod:`.models` (networks),
+:mod:`.losses`, :mod:`.data` (simulation → training batches), :mod:`.train`,
+:mod:`.inference` + :mod:`.decode`, :mod:`.evaluation`, :mod:`.weights_io`
+(model directories), ``weights/<name>/`` (shipped models). See docs/nn.md.
+"""
+from __future__ import annotations
+
+from ..localization.registry import register_method
+
+_TORCH_HINT = ("the learned localization method {name!r} needs PyTorch, which is not installed; "
+               "install it with `pip install torch` (or `pip install pyulm[nn]`)")
+
+
+def _require_torch(name: str):
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise ImportError(_TORCH_HINT.format(name=name)) from None
+
+
+def _reject_unknown(name, options):
+    if options:
+        accepted = "weights, threshold, batch_size, device" if name == "mblnet" else "weights, batch_size, device"
+        raise ValueError(f"{name}: unknown option(s) {sorted(options)}; {name} accepts {accepted}")
+
+
+@register_method("mblnet", description="MBL-Net (CycleULM): U-Net with detection, localisation and uncertainty heads")
+def mblnet(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weights=None, threshold=None,
+           batch_size=32, device=None, **options):
+    """Localize microbubbles with MBL-Net.
+
+    Parameters
+    ----------
+    frames : ndarray (z, x, t)
+        Filtered IQ (complex) or its amplitude. The network sees ``|IQ|`` divided
+        by each frame's maximum.
+    fwhm, n_local_max
+        Accepted for a uniform interface and ignored: the network was trained on
+        PSF FWHM 2–6 pixels and needs neither.
+    number_of_particles : int, optional
+        At most this many detections per frame (most probable first).
+    weights : str or Path, optional
+        A model directory (``weights.pt`` + ``config.json``) or its weights file;
+        default: the shipped model ``pyulm/nn/weights/mblnet``.
+    threshold : float, optional
+        Minimum detection probability (summed over the 3x3 neighbourhood of a
+        presence maximum), in (0, 1). Default: the model's own, chosen at the
+        end of training to maximise F1 on the validation simulations
+        (``config.json`` → ``decode.threshold``; 0.5 when absent).
+    batch_size : int
+        Frames per forward pass.
+    device : str, optional
+        ``"cpu"``, ``"cuda"``...; default CUDA when available.
+
+    Returns
+    -------
+    Localizations
+        0-based pixel coordinates with columns ``probability``, ``sigma_z``,
+        ``sigma_x`` (pixels) and ``sigma_intensity``; ``intensity`` is the
+        predicted peak amplitude in the units of the input.
+
+    Examples
+    --------
+    >>> import numpy as np, pyulm
+    >>> from pyulm.sim.free import free_motion
+    >>> sim = free_motion((64, 64), n_frames=4, n_bubbles=10, seed=1)
+    >>> locs = pyulm.localize(sim.iq, "mblnet", number_of_particles=50)  # doctest: +SKIP
+    """
+    _require_torch("mblnet")
+    _reject_unknown("mblnet", options)
+    if threshold is not None:
+        threshold = float(threshold)
+        if not 0 < threshold < 1:
+            raise ValueError(f"mblnet: threshold: expected a value in (0, 1), got {threshold!r}")
+    from .inference import run_mblnet
+
+    return run_mblnet(frames, weights=weights, threshold=threshold, max_per_frame=number_of_particles,
+                      batch_size=int(batch_size), device=device)
+
+
+@register_method("3dml", description="3DML-ResNet: 3-D convolutions over consecutive frames, top-N by a count network")
+def dml3(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weights=None, batch_size=4, device=None,
+         **options):
+    """Localize microbubbles with 3DML-ResNet and its bubble-count network.
+
+    The ResNet sees ``clip`` consecutive frames (|IQ| / per-frame max) and
+    gives a presence map and sub-pixel offsets per frame; the count network
+    predicts how many bubbles each frame holds and the top-N presence maxima
+    are kept (N = predicted count, capped at ``number_of_particles``).
+
+    Parameters are those of :func:`mblnet` without ``threshold``; ``weights``
+    defaults to ``pyulm/nn/weights/3dml``; ``batch_size`` counts clips.
+
+    Returns
+    -------
+    Localizations
+        0-based pixel coordinates, ``intensity`` = |IQ| at the detection pixel,
+        column ``probability``.
+    """
+    _require_torch("3dml")
+    _reject_unknown("3dml", options)
+    from .inference import run_3dml
+
+    return run_3dml(frames, weights=weights, max_per_frame=number_of_particles, batch_size=int(batch_size),
+                    device=device)
+
+
+__all__ = ["mblnet", "dml3"]

@@ -1,0 +1,126 @@
+"""Running trained networks on frames: normalisation, batching, decoding.
+
+Input normalisation (both networks): the network sees ``|IQ|`` of each frame
+divided by that frame's maximum ``|IQ|`` (so values lie in [0, 1] whatever the
+scanner's gain); intensities are multiplied back by the maximum on output.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..tables import Localizations
+from .decode import decode_3dml, decode_mblnet
+from .weights_io import load_model
+
+#: Smallest frame (z and x, pixels) the networks accept.
+MIN_SIZE = 8
+
+
+def normalize_frames(frames: np.ndarray, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, x, t) IQ or amplitude -> ((t, 1, z, x) float32 |IQ| / per-frame max, scale (t,))."""
+    amp = torch.from_numpy(np.ascontiguousarray(np.abs(frames).astype(np.float32, copy=False).transpose(2, 0, 1)))
+    amp = amp.to(device)
+    scale = amp.flatten(1).amax(1)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return (amp / scale[:, None, None]).unsqueeze(1), scale
+
+
+def _check(frames, model, name):
+    arr = np.asarray(frames)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or not (np.issubdtype(arr.dtype, np.number)):
+        raise ValueError(f"{name}: frames: expected a numeric (z, x, t) array, got shape {arr.shape} dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name}: frames: {bad} value(s) are NaN or Inf; the network needs finite input")
+    if arr.shape[0] < MIN_SIZE or arr.shape[1] < MIN_SIZE:
+        raise ValueError(f"{name}: frames too small: (z, x) = {arr.shape[:2]}; the model {model.source} needs at "
+                         f"least {MIN_SIZE} x {MIN_SIZE} pixels")
+    if arr.shape[2] == 0:
+        raise ValueError(f"{name}: frames: no frames (shape {arr.shape})")
+    return arr
+
+
+def _device_of(model):
+    return next(model.parameters()).device
+
+
+def run_mblnet(frames, *, weights=None, threshold: float | None = None, max_per_frame: int | None = None,
+               batch_size: int = 32, device=None) -> Localizations:
+    """Localize with MBL-Net. See :func:`pyulm.nn.mblnet` for the parameters."""
+    model = load_model("mblnet", weights, device)
+    arr = _check(frames, model, "mblnet")
+    dev = _device_of(model)
+    if threshold is None:
+        threshold = float(model.decode["threshold"])
+    parts = []
+    with torch.inference_mode():
+        for t0 in range(0, arr.shape[2], batch_size):
+            x, scale = normalize_frames(arr[:, :, t0:t0 + batch_size], dev)
+            parts.append(decode_mblnet(model(x), scale, threshold=threshold, max_per_frame=max_per_frame,
+                                       frame_offset=t0))
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    extra = {k: cols[k].astype(float) for k in ("probability", "sigma_z", "sigma_x", "sigma_intensity")}
+    return Localizations(cols["z"], cols["x"], cols["frame"], cols["intensity"], extra=extra)
+
+
+def run_3dml(frames, *, weights=None, max_per_frame: int | None = None, batch_size: int = 4,
+             device=None) -> Localizations:
+    """Localize with 3DML-ResNet + its count network. See :func:`pyulm.nn.dml3`."""
+    model = load_model("3dml", weights, device)
+    arr = _check(frames, model, "3dml")
+    dev = _device_of(model)
+    T = model.config.clip
+    nt = arr.shape[2]
+    x_all, scale = normalize_frames(arr, dev)  # (nt, 1, H, W)
+    # Clips of T frames; consecutive clips overlap by 2*m frames and each frame is
+    # read from the clip where it sits furthest from the clip's ends.
+    m = 1 if T >= 3 else 0
+    stride = T - 2 * m
+    starts = list(range(0, max(nt - T, 0) + 1, stride))
+    if starts[-1] + T < nt:
+        starts.append(nt - T)
+    owner = _owners(starts, T, nt)
+    parts = []
+    with torch.inference_mode():
+        for b0 in range(0, len(starts), batch_size):
+            batch_starts = starts[b0:b0 + batch_size]
+            idx = torch.tensor([[min(max(s + k, 0), nt - 1) for k in range(T)] for s in batch_starts], device=dev)
+            clips = x_all[idx.flatten()].reshape(len(batch_starts), T, 1, *x_all.shape[-2:]).permute(0, 2, 1, 3, 4)
+            maps, counts = model(clips)
+            for j, s in enumerate(batch_starts):
+                frames_kept = [k for k in range(T) if s + k < nt and owner[s + k] == s]
+                if not frames_kept:
+                    continue
+                ks = torch.tensor(frames_kept, device=dev)
+                fm = maps[j][:, ks].permute(1, 0, 2, 3)  # (k, 3, H, W)
+                cols = decode_3dml(fm, counts[j][ks], max_per_frame=max_per_frame)
+                cols["frame"] = np.asarray(frames_kept, np.int64)[cols["frame"]] + s
+                parts.append(cols)
+    if not parts:
+        return Localizations(extra={"probability": []})
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    inten = (x_all[torch.as_tensor(cols["frame"]), 0, torch.as_tensor(cols["iz"]), torch.as_tensor(cols["ix"])]
+             * scale[torch.as_tensor(cols["frame"])]).cpu().numpy() if cols["frame"].size else np.zeros(0)
+    order = np.lexsort((-cols["probability"], cols["frame"]))
+    return Localizations(cols["z"][order], cols["x"][order], cols["frame"][order], inten[order].astype(float),
+                         extra={"probability": cols["probability"][order].astype(float)})
+
+
+def _owners(starts, T: int, nt: int) -> np.ndarray:
+    """For each frame, the start of the clip whose output is used: the clip in
+    which the frame sits furthest from a clip end that has a neighbour clip
+    (the first and last clips' outer ends count as far); first clip on ties."""
+    owner = np.full(nt, -1)
+    best = np.full(nt, -1)
+    for s in starts:
+        for k in range(T):
+            t = s + k
+            if t >= nt:
+                break
+            d = min(k if s > 0 else T, T - 1 - k if s + T < nt else T)
+            if d > best[t]:
+                best[t], owner[t] = d, s
+    return owner

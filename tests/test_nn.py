@@ -1,0 +1,457 @@
+"""pyulm.nn: networks, losses, decoding, model directories, training, inference."""
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import pyulm  # noqa: E402
+from pyulm.nn import data as D  # noqa: E402
+from pyulm.nn.decode import decode_3dml, decode_mblnet  # noqa: E402
+from pyulm.nn.evaluation import match  # noqa: E402
+from pyulm.nn.losses import Targets, blurred_presence_loss, gmm_nll, offset_loss  # noqa: E402
+from pyulm.nn.models import DML3, MBLNet, MBLNetConfig, DML3Config, build_model, fuse_batchnorm  # noqa: E402
+from pyulm.nn.train import load_config, parse_config, train  # noqa: E402
+from pyulm.nn.weights_io import SHIPPED, sha256  # noqa: E402
+from pyulm.sim.free import free_motion  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_MBL = """
+seed = 3
+[model]
+width = 4
+head_width = 4
+n_res = 1
+[data]
+patch = 24
+density = [0.5, 1.0]
+[train]
+epochs = 2
+steps_per_epoch = 2
+sims_per_step = 2
+frames_per_sim = 2
+val_sims = 1
+val_frames = 2
+threads = 1
+"""
+TINY_3D = """
+seed = 3
+[model]
+width = 4
+n_blocks = 1
+clip = 3
+count_width = 4
+[data]
+patch = 24
+[train]
+epochs = 1
+steps_per_epoch = 2
+sims_per_step = 1
+frames_per_sim = 3
+val_sims = 1
+val_frames = 4
+threads = 1
+"""
+
+
+def _quiet(msg):
+    pass
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nn")
+    (root / "mbl.toml").write_text(TINY_MBL)
+    (root / "3d.toml").write_text(TINY_3D)
+    mbl = train("mblnet", load_config(root / "mbl.toml"), root / "mbl", log=_quiet)
+    d3 = train("3dml", load_config(root / "3d.toml"), root / "d3", log=_quiet)
+    return {"mblnet": mbl, "3dml": d3, "root": root}
+
+
+def _sim(shape=(32, 40), nt=5, n=6, seed=0, fwhm=(3, 3)):
+    return free_motion(shape, n_frames=nt, n_bubbles=n, psf_fwhm=fwhm, snr_db=25, seed=seed)
+
+
+# -- import hygiene ---------------------------------------------------------
+
+def test_import_pyulm_nn_does_not_import_torch():
+    code = ("import sys, pyulm, pyulm.nn; m = pyulm.available_methods(); "
+            "assert 'mblnet' in m and '3dml' in m, m; assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_missing_torch_gives_install_hint():
+    code = ("import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch':\n"
+            "            raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n"
+            "sys.meta_path.insert(0, Block())\nimport numpy as np, pyulm\n"
+            "try:\n    pyulm.localize(np.ones((16, 16, 2)), 'mblnet', number_of_particles=3)\n"
+            "except ImportError as e:\n    print('MSG', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert "MSG" in r.stdout and "pip install torch" in r.stdout, r.stdout + r.stderr
+
+
+# -- networks -----------------------------------------------------------------
+
+@pytest.mark.parametrize("s2d", [1, 2])
+def test_mblnet_shapes_and_ranges(s2d):
+    torch.manual_seed(0)
+    net = MBLNet(MBLNetConfig(width=4, head_width=4, n_res=1, space_to_depth=s2d))
+    out = net(torch.rand(2, 1, 19, 27))
+    assert out.shape == (2, 7, 19, 27)
+    assert (out[:, 1] >= 0).all() and (out[:, 2:4].abs() <= 1).all() and (out[:, 4:] > 0).all()
+
+
+def test_dml3_shapes():
+    torch.manual_seed(0)
+    net = DML3(DML3Config(width=4, n_blocks=1, clip=3, count_width=4))
+    maps, counts = net(torch.rand(2, 1, 3, 20, 24))
+    assert maps.shape == (2, 3, 3, 20, 24) and counts.shape == (2, 3)
+    assert (counts >= 0).all() and (maps[:, 1:].abs() <= 1).all()
+
+
+def test_fuse_batchnorm_keeps_outputs():
+    torch.manual_seed(0)
+    net = build_model("mblnet", {"width": 4, "head_width": 4, "n_res": 1})
+    net.train()
+    for _ in range(3):  # give BN non-trivial running statistics
+        net(torch.rand(4, 1, 16, 16) * 3)
+    net.eval()
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        ref = net(x)
+        fuse_batchnorm(net)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+        assert torch.allclose(net(x), ref, atol=1e-5)
+
+
+def test_build_model_rejects_unknown_field():
+    with pytest.raises(ValueError, match="unknown field"):
+        build_model("mblnet", {"widht": 8})
+    with pytest.raises(ValueError, match="architecture"):
+        build_model("unet", {})
+
+
+# -- targets and losses -------------------------------------------------------
+
+def test_make_targets():
+    sim = _sim(nt=3, n=4)
+    x, scale = D.normalize_np(sim.iq)
+    assert x.shape == (3, 32, 40) and np.allclose(x.reshape(3, -1).max(1), 1)
+    t = D.make_targets(sim.gt, 3, (32, 40), scale)
+    assert t.counts.tolist() == [4, 4, 4] and int(t.presence.sum()) <= 12
+    gt0 = sim.gt.select(sim.gt.frame == 0)
+    iz, ix = np.rint(gt0.z).astype(int), np.rint(gt0.x).astype(int)
+    assert (t.presence[0, iz, ix] == 1).all()
+    assert np.allclose(t.offsets[0, 0, iz, ix].numpy(), gt0.z - iz, atol=1e-5)
+    assert np.allclose(t.points[0, :, 2].numpy(), gt0.intensity / scale[0], atol=1e-5)
+
+
+def _full_gmm(out, t):
+    """Brute-force mixture NLL over every pixel (reference for the windowed loss)."""
+    N, _, H, W = out.shape
+    p = torch.sigmoid(out[:, 0]).reshape(N, -1)
+    P = p.sum(1)
+    var = (p * (1 - p)).sum(1)
+    total = 0.0
+    for n in range(N):
+        cnt = 0.5 * (t.counts[n] - P[n]) ** 2 / var[n] + 0.5 * torch.log(var[n]) + 0.5 * math.log(2 * math.pi)
+        iz, ix = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+        mu = torch.stack([iz + out[n, 2], ix + out[n, 3], out[n, 1]], -1).reshape(-1, 3)
+        sig = out[n, 4:7].permute(1, 2, 0).reshape(-1, 3)
+        nll = 0.0
+        for m in range(t.points.shape[1]):
+            if not t.mask[n, m]:
+                continue
+            logn = torch.distributions.Normal(mu, sig).log_prob(t.points[n, m]).sum(-1)
+            nll = nll - torch.logsumexp(logn + torch.log(p[n] / P[n]), 0)
+        total = total + nll + cnt
+    return total / N
+
+
+def test_gmm_window_equals_full_mixture_when_window_covers_frame():
+    torch.manual_seed(1)
+    sim = _sim((11, 12), nt=2, n=3, seed=4, fwhm=(2, 2))
+    x, scale = D.normalize_np(sim.iq)
+    t = D.make_targets(sim.gt, 2, (11, 12), scale)
+    out = MBLNet(MBLNetConfig(width=4, head_width=4, n_res=1))(torch.from_numpy(x).unsqueeze(1))
+    assert torch.allclose(gmm_nll(out, t, radius=12), _full_gmm(out, t), rtol=1e-4)
+    assert not torch.allclose(gmm_nll(out, t, radius=0), _full_gmm(out, t), rtol=1e-4)
+
+
+def _maps(H=12, W=12, at=((5, 6),), offsets=(0.2, -0.3), p_hi=8.0):
+    out = torch.zeros(1, 7, H, W)
+    out[:, 0] = -8.0
+    out[:, 4:7] = 0.2
+    out[:, 1] = 0.5
+    for iz, ix in at:
+        out[0, 0, iz, ix] = p_hi
+        out[0, 2, iz, ix], out[0, 3, iz, ix] = offsets
+    return out
+
+
+def test_gmm_prefers_correct_offsets_and_counts():
+    t = Targets(torch.zeros(1, 12, 12), torch.zeros(1, 2, 12, 12), torch.tensor([[[5.2, 5.7, 0.5]]]),
+                torch.tensor([[True]]), torch.tensor([1.0]))
+    good = gmm_nll(_maps(offsets=(0.2, -0.3)), t)
+    bad = gmm_nll(_maps(offsets=(-0.4, 0.4)), t)
+    two = gmm_nll(_maps(at=((5, 6), (9, 2)), offsets=(0.2, -0.3)), t)
+    assert good < bad and good < two
+
+
+def test_blurred_presence_and_offset_losses():
+    pres = torch.zeros(1, 16, 16)
+    pres[0, 8, 8] = 1
+    hit = torch.full((1, 16, 16), -9.0)
+    hit[0, 8, 8] = 9
+    near = torch.full((1, 16, 16), -9.0)
+    near[0, 8, 9] = 9
+    far = torch.full((1, 16, 16), -9.0)
+    far[0, 2, 2] = 9
+    lh, ln, lf = (blurred_presence_loss(l, pres) for l in (hit, near, far))
+    assert lh < 1e-3 < ln < lf  # one pixel off costs less than far off
+    offs = torch.zeros(1, 2, 16, 16)
+    offs_t = torch.zeros(1, 2, 16, 16)
+    offs_t[0, :, 8, 8] = torch.tensor([0.3, -0.1])
+    t = Targets(pres, offs_t, torch.zeros(1, 1, 3), torch.ones(1, 1, dtype=bool), torch.ones(1))
+    assert offset_loss(offs, t).item() == pytest.approx(0.4)
+
+
+# -- decoding -------------------------------------------------------------------
+
+def test_decode_mblnet_positions_threshold_and_cap():
+    out = _maps(at=((3, 4), (8, 9)), offsets=(0.2, -0.3))
+    out[0, 0, 8, 9] = 0.0  # p = 0.5 alone -> below 0.6 threshold
+    cols = decode_mblnet(out, torch.tensor([2.0]), threshold=0.6)
+    assert cols["z"].tolist() == pytest.approx([3.2]) and cols["x"].tolist() == pytest.approx([3.7])
+    assert cols["intensity"].tolist() == pytest.approx([1.0]) and cols["sigma_intensity"][0] == pytest.approx(0.4)
+    assert len(decode_mblnet(out, torch.tensor([2.0]), threshold=0.4)["z"]) == 2
+    assert len(decode_mblnet(out, torch.tensor([2.0]), threshold=0.4, max_per_frame=1)["z"]) == 1
+
+
+def test_decode_mblnet_aggregates_probability_split_over_two_pixels():
+    out = _maps(at=())
+    out[0, 0, 5, 5] = 0.1  # p ~ 0.52
+    out[0, 0, 5, 6] = 0.0  # p = 0.5: one bubble on the pixel edge
+    cols = decode_mblnet(out, torch.ones(1), threshold=0.9)
+    assert len(cols["z"]) == 1 and cols["probability"][0] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_decode_3dml_keeps_top_count():
+    maps = torch.full((2, 3, 10, 10), -6.0)
+    maps[:, 1:] = 0.1
+    for k, (z, x) in enumerate([(1, 1), (4, 7), (8, 2)]):
+        maps[:, 0, z, x] = 3.0 - k
+    cols = decode_3dml(maps, torch.tensor([2.2, 0.4]), frame_offset=10)
+    assert cols["frame"].tolist() == [10, 10]
+    assert cols["z"].tolist() == pytest.approx([1.1, 4.1])
+    cols = decode_3dml(maps, torch.tensor([3.0, 3.0]), max_per_frame=1)
+    assert cols["frame"].tolist() == [0, 1]
+
+
+def test_match():
+    m = match([1.0, 5.0, 9.0], [1.0, 5.0, 9.0], [0, 0, 1], [1.3, 5.0, 2.0], [1.4, 6.5, 2.0], [0, 0, 1], 1.0)
+    assert (m["tp"], m["fp"], m["fn"]) == (1, 2, 2)
+    assert m["mean_error"] == pytest.approx(0.5) and m["f1"] == pytest.approx(2 / 6)
+    m = match([1.0, 5.0, 9.0], [1.0, 5.0, 9.0], [0, 0, 1], [1.3, 5.0, 2.0], [1.4, 6.5, 2.0], [0, 0, 1], 1.0, pairs=True)
+    assert m["gt_index"].tolist() == [0] and m["pred_index"].tolist() == [0] and m["error"].tolist() == pytest.approx([0.5])
+
+
+# -- training, model directories, inference ------------------------------------
+
+def test_training_writes_model_directory(tiny_models):
+    d = tiny_models["mblnet"]
+    for f in ("weights.pt", "config.json", "SHA256SUMS", "train.toml", "metrics.json", "README.md", "log.jsonl"):
+        assert (d / f).is_file(), f
+    assert sha256(d / "weights.pt") in (d / "SHA256SUMS").read_text()
+    log = [json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2] and all("f1" in r["val"] for r in log)
+    cfg = parse_config(__import__("tomllib").loads((d / "train.toml").read_text()))  # written config re-reads
+    assert cfg["model"]["width"] == 4
+
+
+def test_resume_reproduces_uninterrupted_run(tiny_models, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop_in_epoch_2(msg):
+        if msg.startswith("epoch 2/2 step"):
+            raise Stop
+
+    cfg = load_config(tiny_models["root"] / "mbl.toml")
+    with pytest.raises(Stop):
+        train("mblnet", cfg, tmp_path, log=stop_in_epoch_2)
+    train("mblnet", cfg, tmp_path, resume=True, log=_quiet)
+    a = torch.load(tmp_path / "weights.pt", weights_only=True)
+    b = torch.load(tiny_models["mblnet"] / "weights.pt", weights_only=True)
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_bad_training_configs(tmp_path):
+    with pytest.raises(ValueError, match=r"\[train\].*unknown field.*'epoch'"):
+        parse_config({"train": {"epoch": 3}})
+    with pytest.raises(ValueError, match=r"fwhm: expected a range"):
+        parse_config({"data": {"fwhm": [6, 2]}})
+    with pytest.raises(ValueError, match="frames_per_sim"):
+        train("3dml", parse_config({"model": {"clip": 3}, "train": {"frames_per_sim": 4}}), tmp_path)
+    p = tmp_path / "bad.toml"
+    p.write_text("seed = [")
+    with pytest.raises(ValueError, match="invalid TOML"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("method", ["mblnet", "3dml"])
+def test_localize_with_user_weights(tiny_models, method):
+    sim = _sim(nt=4)
+    locs = pyulm.localize(sim.iq, method, number_of_particles=3, weights=str(tiny_models[method]))
+    assert {"probability"} <= set(locs.columns)
+    assert np.all(np.bincount(locs.frame, minlength=4) <= 3)
+    assert set(np.unique(locs.frame)) <= set(range(4))
+    same = pyulm.localize(sim.iq, method, number_of_particles=3, weights=tiny_models[method] / "weights.pt")
+    assert np.array_equal(locs.z, same.z)
+
+
+def test_3dml_frames_fewer_and_more_than_clip(tiny_models):
+    sim = _sim(nt=11, n=8, seed=5)
+    w = tiny_models["3dml"]
+    full = pyulm.localize(sim.iq, "3dml", number_of_particles=50, weights=w)
+    assert set(np.unique(full.frame)) <= set(range(11))
+    short = pyulm.localize(sim.iq[:, :, :2], "3dml", number_of_particles=50, weights=w)
+    assert set(np.unique(short.frame)) <= {0, 1}
+
+
+def test_pala_ulm_localization2d_with_network(tiny_models):
+    from pyulm.pala import ULM_localization2D
+
+    sim = _sim(nt=3)
+    ULM = {"numberOfParticles": 4, "fwhm": [3, 3], "LocMethod": "mblnet",
+           "parameters": {"weights": str(tiny_models["mblnet"]), "threshold": 0.3}}
+    out = ULM_localization2D(sim.iq, ULM)
+    assert out.shape[1] == 4 and out.dtype == np.float32
+    assert out[:, 3].min() >= 1 and out[:, 3].max() <= 3  # 1-based frames
+    assert np.all(np.diff(out[:, 3]) >= 0)
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_errors_name_file_and_problem(tiny_models, tmp_path):
+    frames = _sim(nt=2).iq
+    mbl, d3 = tiny_models["mblnet"], tiny_models["3dml"]
+    with pytest.raises(FileNotFoundError, match="nowhere.*do not exist"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"describes a '3dml' model, not 'mblnet'"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=d3)
+    corrupt = _copy(mbl, tmp_path / "corrupt")
+    (corrupt / "weights.pt").write_bytes(b"not a torch file" * 10)
+    with pytest.raises(ValueError, match=r"corrupt.*weights\.pt.*checksum|weights\.pt do not match their checksum"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=corrupt)
+    (corrupt / "SHA256SUMS").unlink()
+    with pytest.raises(ValueError, match=r"weights\.pt cannot be read as torch weights"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=corrupt)
+    old = _copy(mbl, tmp_path / "old")
+    cfg = json.loads((old / "config.json").read_text())
+    cfg["format_version"] = 99
+    (old / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"config\.json has format_version 99"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=old)
+    other = _copy(mbl, tmp_path / "other")
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["model"]["width"] = 6
+    (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"other/weights\.pt do not fit the mblnet network"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=other)
+    noconf = _copy(mbl, tmp_path / "noconf")
+    (noconf / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"noconf/config\.json is missing"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=noconf)
+    with pytest.raises(ValueError, match=r"frames too small: \(z, x\) = \(5, 40\).*weights\.pt"):
+        pyulm.localize(frames[:5], "mblnet", number_of_particles=3, weights=mbl)
+    bad = frames.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        pyulm.nn.mblnet(bad, weights=mbl)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        pyulm.localize(bad, "3dml", number_of_particles=3, weights=d3)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['treshold'\]"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=mbl, treshold=0.3)
+    with pytest.raises(ValueError, match="threshold"):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=mbl, threshold=1.5)
+    badthr = _copy(mbl, tmp_path / "badthr")
+    cfg = json.loads((badthr / "config.json").read_text())
+    cfg["decode"] = {"threshold": 2}
+    (badthr / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"badthr/config\.json: \"decode\""):
+        pyulm.localize(frames, "mblnet", number_of_particles=3, weights=badthr)
+
+
+def test_mblnet_default_threshold_comes_from_model_config(tiny_models, tmp_path, monkeypatch):
+    import pyulm.nn.inference as inf
+
+    mbl = tiny_models["mblnet"]
+    cfg = json.loads((mbl / "config.json").read_text())
+    metrics = json.loads((mbl / "metrics.json").read_text())
+    assert cfg["decode"]["threshold"] == metrics["decode_threshold_calibration"]["threshold"]
+    seen = []
+    real = inf.decode_mblnet
+
+    def spy(*a, **k):
+        seen.append(k["threshold"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(inf, "decode_mblnet", spy)
+    sim = _sim(nt=2, n=10)
+    d = _copy(mbl, tmp_path / "t")
+    cfg["decode"] = {"threshold": 0.123}
+    (d / "config.json").write_text(json.dumps(cfg))
+    pyulm.localize(sim.iq, "mblnet", number_of_particles=100, weights=d)
+    pyulm.localize(sim.iq, "mblnet", number_of_particles=100, weights=d, threshold=0.7)
+    del cfg["decode"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    pyulm.localize(sim.iq, "mblnet", number_of_particles=100, weights=d)
+    assert seen == [0.123, 0.7, 0.5]
+
+
+def test_cli_train(tmp_path, capsys):
+    from pyulm.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(TINY_3D)
+    assert main(["train", "3dml", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert "held-out test F1" in capsys.readouterr().out
+    assert (tmp_path / "o" / "weights.pt").is_file()
+    assert main(["train", "mblnet", "--config", str(tmp_path / "none.toml"), "--out", str(tmp_path / "p")]) == 2
+    assert "none.toml does not exist" in capsys.readouterr().err
+
+
+# -- shipped models -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["mblnet", "3dml"])
+def test_shipped_model_directory(name):
+    d = SHIPPED / name
+    w = d / "weights.pt"
+    assert w.stat().st_size < 10 * 2 ** 20
+    assert (d / "SHA256SUMS").read_text().split()[0] == sha256(w)
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["architecture"] == name and "training_command" in metrics
+    assert {"precision", "recall", "f1", "mean_error"} <= set(metrics["held_out_test"])
+    assert load_config(d / "train.toml")["seed"] >= 0
+
+
+@pytest.mark.parametrize("name", ["mblnet", "3dml"])
+def test_shipped_model_finds_isolated_bubbles(name):
+    sim = free_motion((48, 48), n_frames=6, n_bubbles=8, psf_fwhm=(3, 3.5), snr_db=20, seed=123)
+    locs = pyulm.localize(sim.iq, name, number_of_particles=30)
+    m = match(locs.z, locs.x, locs.frame, sim.gt.z, sim.gt.x, sim.gt.frame, 1.0)
+    assert m["f1"] > 0.8, m
+    assert m["mean_error"] < 0.35, m
