@@ -61,6 +61,11 @@ def svd_filter(frames, cutoff) -> np.ndarray:
         raise ValueError(f"frames: expected a (..., t) array with at least 2 axes, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("frames: contains NaN or Inf; expected finite values")
+    return _svd_filter(arr, cutoff)
+
+
+def _svd_filter(arr: np.ndarray, cutoff) -> np.ndarray:
+    """:func:`svd_filter` on an already validated array."""
     n = arr.shape[-1]
     keep = normalize_svd_cutoff(cutoff, n)
     if keep[0] < 1 or (keep.size == n and np.array_equal(keep, np.arange(n))):
@@ -73,11 +78,16 @@ def svd_filter(frames, cutoff) -> np.ndarray:
     # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
     # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
     side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
-    V = _gram_eigenvectors(X, side)
-    Y = (X @ V) @ V.conj().T
-    if subtract:
-        Y = X - Y
-    return Y.reshape(arr.shape).astype(arr.dtype, copy=False)
+    V = np.ascontiguousarray(_gram_eigenvectors(X, side))
+    Vh = np.ascontiguousarray(V.conj().T)
+    out = np.empty(X.shape, dtype=arr.dtype if np.issubdtype(arr.dtype, np.inexact) else work)
+    # Row blocks that fit in cache: no P x N temporaries, written straight in the output class.
+    step = max(1, (1 << 21) // (n * X.itemsize))
+    for lo in range(0, X.shape[0], step):
+        blk = X[lo:lo + step]
+        proj = (blk @ V) @ Vh
+        out[lo:lo + step] = blk - proj if subtract else proj
+    return out.reshape(arr.shape)
 
 
 def _gram_eigenvectors(X: np.ndarray, components: np.ndarray) -> np.ndarray:
@@ -187,7 +197,7 @@ def filter_block(frames, svd_cutoff=5, band=None, frame_rate=None, *, order: int
     dtype('complex64')
     """
     arr = V.as_frames(frames)
-    out = svd_filter(arr.astype(_work_dtype(arr.dtype), copy=False), svd_cutoff)
+    out = _svd_filter(arr.astype(_work_dtype(arr.dtype), copy=False), svd_cutoff)
     if band is not None:
         if frame_rate is None:
             raise ValueError("frame_rate: required (Hz) when a band-pass is given")
