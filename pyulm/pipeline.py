@@ -34,7 +34,7 @@ from . import _validate as V
 from ._fileutil import atomic_path
 from ._version import __version__
 from .config import Config, ConfigError, resolve_ulm
-from .filtering import butter_bandpass, svd_filter
+from .filtering import _svd_filter, butter_bandpass
 from .io import FormatError, SourceInfo, inspect, read_frames, save_mat
 
 log = logging.getLogger("pyulm.pipeline")
@@ -111,8 +111,8 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
     step("filter")
     arr = V.as_frames(frames)
     arr = arr.astype(np.result_type(arr.dtype, np.float64))  # as filter_block: double precision
-    iq_svd = svd_filter(arr, ULM["SVD_cutoff"])
-    powdop = np.sqrt(np.sum(np.abs(iq_svd) ** 2, axis=2))
+    iq_svd = _svd_filter(arr, ULM["SVD_cutoff"])  # arr is validated above
+    powdop = _power_doppler(iq_svd)
     band = ULM.get("ButterCuttofFreq")
     band = np.zeros(0) if band is None else np.asarray(band, dtype=float).ravel()
     if band.size:
@@ -142,6 +142,13 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
     tracks = [np.asarray(tr) for tr in tracks]
     t["track"] = time.perf_counter() - t0
     return BlockResult(mat, tracks, powdop, int(arr.shape[2]), t)
+
+
+def _power_doppler(iq) -> np.ndarray:
+    """``sqrt(sum_t |IQ|^2)`` per pixel in one pass over the block (no |IQ|^2 temporary)."""
+    c = np.ascontiguousarray(iq)
+    v = c.view(c.real.dtype).reshape(c.shape[0], c.shape[1], -1) if np.iscomplexobj(c) else c
+    return np.sqrt(np.einsum("ijk,ijk->ij", v, v))
 
 
 def sr_size(shape_zx, res) -> tuple[int, int]:

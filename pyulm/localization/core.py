@@ -83,9 +83,13 @@ def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options) -> Locali
     # Frames are independent: localize contiguous chunks of them on threads and join the
     # results in frame order, which is PALA's row order, so the output does not depend on
     # the number of threads.
-    bounds = chunk_bounds(arr.shape[2], default_workers(), min_chunk=32)
+    # Chunks of ~1 MB of frames also keep the detection's temporaries in cache, which is what
+    # lets several worker processes share the memory bus.
+    nz, nx, nt = arr.shape
+    per_chunk = max(8, (1 << 20) // max(1, nz * nx * 8))
+    bounds = chunk_bounds(nt, max(default_workers(), -(-nt // per_chunk)), min_chunk=min(per_chunk, nt))
     parts = map_chunks(lambda lo, hi: _localize_frames(arr[:, :, lo:hi], m, fwhm, n_part, n_local_max, options),
-                       bounds, len(bounds))
+                       bounds, default_workers())
     z, x, t, intensity = (np.concatenate([p[i] + (lo if i == 2 else 0) for p, (lo, _) in zip(parts, bounds)])
                           for i in range(4))
     return Localizations(z=z, x=x, frame=t, intensity=intensity, meta=meta)

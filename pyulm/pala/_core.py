@@ -79,8 +79,11 @@ def ULM_localization2D(MatIn, ULM) -> np.ndarray:
     [[0.8825, 10.3312, 12.5572, 1.0]]
     """
     method, kwargs = localization_arguments(ULM)
-    arr = V.as_frames(MatIn, "MatIn")
-    locs = localize(arr, method, **kwargs)
+    arr = np.asarray(MatIn)
+    try:
+        locs = localize(arr, method, **kwargs)  # validates the frames (once)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("frames:", "MatIn:", 1)) from None
     out = np.column_stack([locs.intensity, locs.z + 1.0, locs.x + 1.0, locs.frame + 1.0]) if len(locs) else np.zeros((0, 4))
     if get_method(method).kind == "frames":
         out = out[np.lexsort((out[:, 1], out[:, 2], out[:, 3]))]
