@@ -240,6 +240,12 @@ def _h5_is_complex(ds) -> bool:
 
 
 def _complex_from(data):
+    # MATLAB's {real, imag} compound of two equal floats has complex's memory layout: view it
+    names = data.dtype.names
+    if (names == ("real", "imag") and data.dtype["real"] == data.dtype["imag"]
+            and data.dtype["real"].kind == "f" and data.dtype.itemsize == 2 * data.dtype["real"].itemsize
+            and data.dtype.fields["imag"][1] == data.dtype["real"].itemsize and data.flags.c_contiguous):
+        return data.view(np.dtype(f"c{data.dtype.itemsize}").newbyteorder(data.dtype["real"].byteorder))
     real, imag = data["real"], data["imag"]
     dt = np.result_type(real.dtype, imag.dtype, np.complex64)
     out = np.empty(real.shape, dtype=dt)
