@@ -5,7 +5,7 @@ import numpy as np
 from scipy import linalg
 
 from . import _validate as V
-from ._parallel import chunk_bounds, default_workers, map_chunks
+from ._parallel import default_workers, map_chunks
 
 
 def normalize_svd_cutoff(cutoff, n_frames: int) -> np.ndarray:
@@ -64,45 +64,58 @@ def svd_filter(frames, cutoff) -> np.ndarray:
     return _svd_filter(arr, cutoff)
 
 
-def _svd_filter(arr: np.ndarray, cutoff) -> np.ndarray:
-    """:func:`svd_filter` on an already validated array."""
+def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`svd_filter` on an already validated array.
+
+    ``out`` (same shape, an inexact dtype) receives the result and may be ``arr``
+    itself: each row block is read before it is written, so the filter can run in
+    place on a private copy.
+    """
     n = arr.shape[-1]
     keep = normalize_svd_cutoff(cutoff, n)
+    if out is None:
+        out = np.empty(arr.shape, dtype=arr.dtype if np.issubdtype(arr.dtype, np.inexact) else np.float64)
     if keep[0] < 1 or (keep.size == n and np.array_equal(keep, np.arange(n))):
-        return arr.copy()
+        out[...] = arr
+        return out
     # Always double: the clutter is orders of magnitude stronger than the bubbles, and a
     # single-precision Gram matrix leaves ~0.5 % of it in the output (measured on block a).
+    # Row blocks are converted to double one at a time, so no double copy of the block exists.
     work = np.result_type(arr.dtype, np.float64)
-    X = arr.reshape(-1, n).astype(work, copy=False)
+    X = arr.reshape(-1, n)
+    Y = out.reshape(-1, n)
     comp = np.setdiff1d(np.arange(n), keep)
     # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
     # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
     side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
-    V = np.ascontiguousarray(_gram_eigenvectors(X, side))
+    V = np.ascontiguousarray(_gram_eigenvectors(X, side, work))
     Vh = np.ascontiguousarray(V.conj().T)
-    out = np.empty(X.shape, dtype=arr.dtype if np.issubdtype(arr.dtype, np.inexact) else work)
-    # Row blocks that fit in cache: no P x N temporaries, written straight in the output class.
-    step = max(1, (1 << 21) // (n * X.itemsize))
+    step = max(1, (1 << 21) // (n * np.dtype(work).itemsize))  # cache-sized row blocks
     for lo in range(0, X.shape[0], step):
-        blk = X[lo:lo + step]
+        blk = X[lo:lo + step].astype(work, copy=False)
         proj = (blk @ V) @ Vh
-        out[lo:lo + step] = blk - proj if subtract else proj
-    return out.reshape(arr.shape)
+        Y[lo:lo + step] = blk - proj if subtract else proj
+    return out
 
 
-def _gram_eigenvectors(X: np.ndarray, components: np.ndarray) -> np.ndarray:
+def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -> np.ndarray:
     """Eigenvectors of ``X^H X`` for the given 0-based components in descending order.
 
-    Uses BLAS ``herk`` for the Gram matrix (half the work of a general product)
-    and LAPACK's subset eigensolver over the contiguous index range that covers
-    the requested components, so removing 4 tissue components out of 800 costs a
+    The Gram matrix is accumulated with BLAS ``herk`` (half the work of a general
+    product) over row blocks converted to the double class ``work``; LAPACK's
+    subset eigensolver then covers only the contiguous index range that holds the
+    requested components, so removing 4 tissue components out of 800 costs a
     fraction of a full decomposition.
     """
     n = X.shape[1]
-    if np.iscomplexobj(X):
-        C = linalg.blas.zherk(1.0, X, trans=2)  # upper triangle of X^H X
-    else:
-        C = linalg.blas.dsyrk(1.0, X, trans=1)
+    cplx = np.iscomplexobj(X) or np.issubdtype(work, np.complexfloating)
+    herk = (lambda a, c: linalg.blas.zherk(1.0, a, beta=1.0, c=c, trans=2, overwrite_c=1)) if cplx else \
+        (lambda a, c: linalg.blas.dsyrk(1.0, a, beta=1.0, c=c, trans=1, overwrite_c=1))
+    dt = np.complex128 if cplx else np.float64
+    C = np.zeros((n, n), dtype=dt, order="F")
+    step = max(1024, (1 << 24) // (n * np.dtype(dt).itemsize))  # ~16 MB of rows per call
+    for lo in range(0, X.shape[0], step):
+        C = herk(np.asarray(X[lo:lo + step], dtype=dt), C)  # upper triangle of X^H X
     # descending component k is ascending eigenvalue index n-1-k
     lo, hi = n - 1 - components.max(), n - 1 - components.min()
     w, U = linalg.eigh(C, lower=False, subset_by_index=[int(lo), int(hi)])
@@ -133,8 +146,12 @@ def butter_coefficients(band, frame_rate, order: int = 2):
     return signal.butter(order, [lo / (fs / 2), hi / (fs / 2)], btype="bandpass")
 
 
-def butter_bandpass(frames, band, frame_rate, *, order: int = 2, zero_phase: bool = False, axis: int = -1) -> np.ndarray:
+def butter_bandpass(frames, band, frame_rate, *, order: int = 2, zero_phase: bool = False, axis: int = -1,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """Temporal Butterworth band-pass.
+
+    ``out`` may be a floating array of the input's shape and class, ``frames``
+    itself included: the result is then written there (chunk by chunk).
 
     Causal (``scipy.signal.lfilter``, zero initial state, as PALA's
     ``filter(b, a, IQ, [], 3)``) by default; ``zero_phase=True`` uses
@@ -149,6 +166,9 @@ def butter_bandpass(frames, band, frame_rate, *, order: int = 2, zero_phase: boo
     """
     arr = np.asarray(frames)
     arr = arr.astype(_work_dtype(arr.dtype), copy=False)
+    if out is not None and (out.shape != arr.shape or out.dtype != arr.dtype or not out.flags.c_contiguous):
+        raise ValueError(f"out: expected a C-contiguous {arr.dtype} array of shape {arr.shape}, "
+                         f"got {out.dtype} {out.shape}")
     b, a = butter_coefficients(band, frame_rate, order)
     real = np.float32 if arr.dtype in (np.float32, np.complex64) else np.float64
     b, a = b.astype(real), a.astype(real)  # single data is filtered in single, as MATLAB's filter
@@ -161,21 +181,27 @@ def butter_bandpass(frames, band, frame_rate, *, order: int = 2, zero_phase: boo
         # float view is exact and several times faster than scipy's complex path.
         c = np.ascontiguousarray(arr)
         parts = c.view(real).reshape(c.shape + (2,))  # (..., re/im), no copy
-        return _filter_along(run, b, a, parts, axis, real).view(c.dtype).reshape(c.shape)
-    return _filter_along(run, b, a, arr, axis, arr.dtype)
+        dest = None if out is None else out.view(real).reshape(c.shape + (2,))
+        return _filter_along(run, b, a, parts, axis, real, dest).view(c.dtype).reshape(c.shape)
+    return _filter_along(run, b, a, arr, axis, arr.dtype, out)
 
 
-def _filter_along(run, b, a, arr, axis, dtype):
-    """``run(b, a, arr, axis=axis)``, with the independent signals split over threads."""
+def _filter_along(run, b, a, arr, axis, dtype, out=None):
+    """``run(b, a, arr, axis=axis)`` into ``out``, the independent signals in chunks over
+    threads (each chunk is read before it is written, so ``out`` may be ``arr``)."""
     other = 0 if axis != 0 else 1
-    bounds = chunk_bounds(arr.shape[other], default_workers(), min_chunk=8) if arr.size >= 1 << 20 else [(0, arr.shape[other])]
-    out = np.empty(arr.shape, dtype=dtype)
+    n = arr.shape[other]
+    # chunks of ~8 MB also bound the temporaries of an in-place run
+    per = max(1, (8 << 20) // max(1, arr.nbytes // n))
+    bounds = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
+    if out is None:
+        out = np.empty(arr.shape, dtype=dtype)
 
     def one(lo, hi):
         sl = (slice(None),) * other + (slice(lo, hi),)
         out[sl] = run(b, a, arr[sl], axis=axis)
 
-    map_chunks(one, bounds, len(bounds))
+    map_chunks(one, bounds, default_workers())
     return out
 
 
@@ -197,10 +223,10 @@ def filter_block(frames, svd_cutoff=5, band=None, frame_rate=None, *, order: int
     dtype('complex64')
     """
     arr = V.as_frames(frames)
+    if band is not None and frame_rate is None:
+        raise ValueError("frame_rate: required (Hz) when a band-pass is given")
     out = _svd_filter(arr.astype(_work_dtype(arr.dtype), copy=False), svd_cutoff)
     if band is not None:
-        if frame_rate is None:
-            raise ValueError("frame_rate: required (Hz) when a band-pass is given")
-        out = butter_bandpass(out, band, frame_rate, order=order, zero_phase=zero_phase, axis=2)
+        butter_bandpass(out, band, frame_rate, order=order, zero_phase=zero_phase, axis=2, out=out)
     out[~np.isfinite(out)] = 0
     return out

@@ -110,23 +110,26 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
     t0 = time.perf_counter()
     step("filter")
     arr = V.as_frames(frames)
-    arr = arr.astype(np.result_type(arr.dtype, np.float64))  # as filter_block: double precision
-    iq_svd = _svd_filter(arr, ULM["SVD_cutoff"])  # arr is validated above
-    powdop = _power_doppler(iq_svd)
+    # Double precision, as PALA's reference runs, in one double-size buffer: the SVD
+    # accumulates its Gram matrix over row blocks and writes its output there, the
+    # band-pass runs in place, and |IQ| is written over the real parts, so a block costs
+    # the input plus one double copy of it.
+    iq = _svd_filter(arr, ULM["SVD_cutoff"], out=np.empty(arr.shape, np.result_type(arr.dtype, np.float64)))
+    n_frames = int(arr.shape[2])
+    del arr
+    powdop = _power_doppler(iq)
     band = ULM.get("ButterCuttofFreq")
     band = np.zeros(0) if band is None else np.asarray(band, dtype=float).ravel()
     if band.size:
-        iq_filt = butter_bandpass(iq_svd, band, ULM["frame_rate"], axis=2)
-    else:
-        iq_filt = iq_svd
-    iq_filt[~np.isfinite(iq_filt)] = 0
-    del iq_svd
+        butter_bandpass(iq, band, ULM["frame_rate"], axis=2, out=iq)
+    amplitude = _amplitude_in_place(iq)  # non-finite values become 0, as PALA does
+    del iq
     t["filter"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     step("localize")
-    mat_px = ULM_localization2D(np.abs(iq_filt), ULM)
-    del iq_filt
+    mat_px = ULM_localization2D(amplitude, ULM)
+    del amplitude
     mat = np.array(mat_px, dtype=np.float64)
     mat[:, 1] = (mat[:, 1] - 1) * pixel_size[0]
     mat[:, 2] = (mat[:, 2] - 1) * pixel_size[1]
@@ -141,7 +144,22 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
         tracks = []
     tracks = [np.asarray(tr) for tr in tracks]
     t["track"] = time.perf_counter() - t0
-    return BlockResult(mat, tracks, powdop, int(arr.shape[2]), t)
+    return BlockResult(mat, tracks, powdop, n_frames, t)
+
+
+def _amplitude_in_place(iq: np.ndarray) -> np.ndarray:
+    """|IQ| with non-finite values set to 0, written over the real parts of ``iq``
+    row by row; returns that (strided) real view. ``iq`` is consumed."""
+    if not np.iscomplexobj(iq):
+        np.abs(iq, out=iq)
+        iq[~np.isfinite(iq)] = 0
+        return iq
+    out = iq.real
+    for z in range(iq.shape[0]):
+        a = np.abs(iq[z])
+        a[~np.isfinite(a)] = 0
+        out[z] = a
+    return out
 
 
 def _power_doppler(iq) -> np.ndarray:

@@ -203,15 +203,16 @@ def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_l
     raw = [np.column_stack([zs[t], xs[t], frame_src[t].astype(float)]) for t in kept]
     if mode == "nointerp":
         return Tracks.from_list(raw, COLUMNS["nointerp"], meta)
-    out = _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat)
+    # PALA returns velocityinterp tracks in single: computed in double, stored in single
+    # directly (the same rounding as a cast afterwards, without a double-size copy)
+    single = mode == "velocityinterp" and pala_compat
+    out = _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat, np.float32 if single else np.float64)
     if mode == "pala":
         return Tracks.from_list(raw, COLUMNS["nointerp"], meta), Tracks(out[0], out[1], COLUMNS["pala_interp"], meta)
-    if mode == "velocityinterp" and pala_compat:
-        out = (out[0].astype(np.float32), out[1])
     return Tracks(out[0], out[1], COLUMNS[mode], meta)
 
 
-def _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat):
+def _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat, dtype=np.float64):
     """Smooth and interpolate every track; tracks of equal length are processed together.
 
     Returns ``(points, offsets)``; positions are interpolated in point-index
@@ -222,7 +223,7 @@ def _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat):
     grids = {int(n): matlab_colon(1.0, interp_factor, float(n)) for n in np.unique(lengths)}
     m = np.array([grids[int(n)].size for n in lengths], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(m)]).astype(np.int64)
-    points = np.empty((int(offsets[-1]), ncol))
+    points = np.empty((int(offsets[-1]), ncol), dtype=dtype)
     for n, q in grids.items():
         ks = np.flatnonzero(lengths == n)
         block = np.stack([raw[k] for k in ks])  # (K, n, 3)
