@@ -113,7 +113,7 @@ def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -
         (lambda a, c: linalg.blas.dsyrk(1.0, a, beta=1.0, c=c, trans=1, overwrite_c=1))
     dt = np.complex128 if cplx else np.float64
     C = np.zeros((n, n), dtype=dt, order="F")
-    step = max(1024, (1 << 24) // (n * np.dtype(dt).itemsize))  # ~16 MB of rows per call
+    step = max(256, (1 << 23) // (n * np.dtype(dt).itemsize))  # ~8 MB of rows per call
     for lo in range(0, X.shape[0], step):
         C = herk(np.asarray(X[lo:lo + step], dtype=dt), C)  # upper triangle of X^H X
     # descending component k is ascending eigenvalue index n-1-k
@@ -191,8 +191,8 @@ def _filter_along(run, b, a, arr, axis, dtype, out=None):
     threads (each chunk is read before it is written, so ``out`` may be ``arr``)."""
     other = 0 if axis != 0 else 1
     n = arr.shape[other]
-    # chunks of ~8 MB also bound the temporaries of an in-place run
-    per = max(1, (8 << 20) // max(1, arr.nbytes // n))
+    # chunks of ~2 MB also bound the temporaries of an in-place run (lfilter copies each)
+    per = max(1, (2 << 20) // max(1, arr.nbytes // n))
     bounds = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
     if out is None:
         out = np.empty(arr.shape, dtype=dtype)
