@@ -147,26 +147,18 @@ def smooth_tracks(values, offsets, span: int = SMOOTH_SPAN) -> np.ndarray:
     >>> smooth_tracks([1, 2, 4, 8, 16, 32, 64], [0, 7], span=20).round(4).tolist()
     [1.0, 2.3333, 6.2, 18.1429, 24.8, 37.3333, 64.0]
     """
+    from .tracking.matlab import smooth_rows
+
     y = np.asarray(values, dtype=float).ravel()
     offsets = np.asarray(offsets, dtype=np.int64).ravel()
     span = int(positive(span, "span", integer=True))
     lengths = np.diff(offsets)
-    if y.size == 0:
-        return y.copy()
-    tid = np.repeat(np.arange(lengths.size), lengths)
-    n = lengths[tid]
-    pos = np.arange(y.size) - offsets[:-1][tid]
-    s = np.minimum(span, n)
-    half = (s - 1 + (s % 2) - 1) // 2
-    half = np.minimum(half, np.minimum(pos, n - 1 - pos))
-    # Summing the window as shifted copies keeps the result exact to a few ulps
-    # whatever the track lengths (a global cumsum would lose precision).
-    total = y.copy()
-    for d in range(1, int(half.max(initial=0)) + 1):
-        m = half >= d
-        idx = np.flatnonzero(m)
-        total[idx] += y[idx - d] + y[idx + d]
-    return total / (2 * half + 1)
+    out = y.copy()
+    # one implementation of MATLAB's smooth (tracking's): tracks of equal length together
+    for n in np.unique(lengths[lengths > 0]):
+        idx = offsets[:-1][lengths == n][:, None] + np.arange(n)
+        out[idx] = smooth_rows(y[idx], span)
+    return out
 
 
 def _pixel_index(z_sr, x_sr, sr_shape):
