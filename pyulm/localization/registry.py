@@ -69,14 +69,8 @@ def _load_plugins():
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    for mod in _PLUGIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            # Only a missing plugin module itself is tolerated (a later issue may not
-            # have landed); a plugin whose own imports fail is a real error.
-            if exc.name != mod:
-                raise
+    for mod in _PLUGIN_MODULES:  # part of pyulm: a failure here is a real error
+        importlib.import_module(mod)
     try:
         from importlib.metadata import entry_points
 
