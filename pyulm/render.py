@@ -217,12 +217,16 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
     tid_in = tid[inside]
     # Points of a track stay contiguous and in track order after the mask, and a
     # stable sort by (track, pixel) gives each track's unique pixels ascending,
-    # which is MATLAB's unique(L) order.
-    order = np.lexsort((lin, tid_in))
-    lin_s, tid_s = lin[order], tid_in[order]
-    first = np.ones(lin_s.size, bool)
-    first[1:] = (lin_s[1:] != lin_s[:-1]) | (tid_s[1:] != tid_s[:-1])
-    upix, utid = lin_s[first], tid_s[first]
+    # which is MATLAB's unique(L) order. One int64 key per point; tracks move a
+    # pixel at a time, so the keys come in long sorted runs that timsort (numpy's
+    # stable sort) merges in a few passes.
+    key = tid_in * np.int64(npix) + lin
+    order = np.argsort(key, kind="stable")
+    key_s = key[order]
+    first = np.ones(key_s.size, bool)
+    np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
+    ukey = key_s[first]
+    utid, upix = np.divmod(ukey, np.int64(npix))
     density = np.bincount(upix, minlength=npix).astype(float)
     if mode == "tracks":
         return _to_map(density, sr_shape), None
@@ -265,17 +269,22 @@ def track_sign(vz, offsets, *, pala_compat: bool = False) -> np.ndarray:
     if pala_compat:
         dt = vz.dtype if vz.dtype.kind == "f" else np.dtype(float)
         v = vz.astype(dt, copy=False)
-        # Sequential order matters (pairwise or double sums give other signs):
-        # step through the j-th sample of every track at once, longest first.
-        perm = np.argsort(-lengths, kind="stable")
-        starts, lens = offsets[:-1][perm], lengths[perm]
-        sums_sorted = np.zeros(lengths.size, dt)
-        for j in range(int(lens.max(initial=0))):
-            c = int(np.searchsorted(-lens, -j, side="left"))
-            sums_sorted[:c] += v[starts[:c] + j]
-        sums = np.empty_like(sums_sorted)
-        sums[perm] = sums_sorted
-        return np.sign(sums).astype(float)
+        # Sequential order matters (pairwise or double sums give other signs): a
+        # cumulative sum along each zero-padded row is sequential by definition.
+        # Tracks go in rows by length classes (within 2x), so padding stays < 2x.
+        sums = np.zeros(lengths.size, dt)
+        cls = np.zeros(lengths.size, np.int64)
+        pos = lengths > 0
+        cls[pos] = np.ceil(np.log2(lengths[pos])).astype(np.int64)
+        for c in np.unique(cls[pos]):
+            rows = np.flatnonzero(pos & (cls == c))
+            width = int(lengths[rows].max())
+            col = np.arange(width)
+            valid = col < lengths[rows, None]
+            pad = np.zeros((rows.size, width), dt)
+            pad[valid] = v[(offsets[rows, None] + col)[valid]]
+            sums[rows] = np.cumsum(pad, axis=1, dtype=dt)[:, -1]
+        return np.sign(sums).astype(float) + 0.0
     tid = np.repeat(np.arange(lengths.size), lengths)
     v = vz.astype(float)
     sums = np.bincount(tid, weights=v, minlength=lengths.size)

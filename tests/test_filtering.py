@@ -83,6 +83,31 @@ def test_svd_filter_any_memory_order_and_dtype():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("layout", ["F", "strided", "F4d", "F2d"])
+def test_svd_filter_layouts_agree_over_many_row_blocks(layout):
+    # 37 x 300 pixels x 40 frames spans two ~4 MB row blocks; a Fortran block is read in
+    # whole z columns (37 does not divide the block size), then written to a C-ordered output
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((37, 300, 40)) + 1j * rng.standard_normal((37, 300, 40))
+    x += 30 * rng.standard_normal((37, 300, 1))  # strong rank-1 "tissue"
+    if layout == "F4d":
+        x = x.reshape(37, 20, 15, 40)
+    if layout == "F2d":
+        x = x.reshape(-1, 40)
+    want = pyulm.svd_filter(np.ascontiguousarray(x), [3, 40])
+    src = x[:, ::2] if layout == "strided" else np.asfortranarray(x)
+    if layout == "strided":
+        want = pyulm.svd_filter(np.ascontiguousarray(src), [3, 40])
+    before = src.copy()
+    got = pyulm.svd_filter(src, [3, 40])
+    assert got.flags.c_contiguous and got.shape == src.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
+    np.testing.assert_array_equal(src, before)
+    # keeping few components projects on them instead of subtracting the rest
+    np.testing.assert_allclose(pyulm.svd_filter(src, [1, 2]), pyulm.svd_filter(np.ascontiguousarray(src), [1, 2]),
+                               rtol=0, atol=1e-9 * np.abs(x).max())
+
+
 def test_svd_independent_of_singular_vector_phase():
     """The output is a projection U_K U_K^H: invariant to the phase of each vector."""
     rng = np.random.default_rng(2)

@@ -211,6 +211,26 @@ def test_track_sign_rounding():
     assert track_sign([-1.0, -2.0, 4.0, 4.0], [0, 2, 4], pala_compat=True).tolist() == [-1.0, 1.0]
 
 
+def test_track_sign_pala_is_sequential_single_sum():
+    # many tracks of mixed lengths, means near 0: the sign must be that of the left-to-right
+    # float32 sum, track by track (what Octave's mean does), for every track
+    rng = np.random.default_rng(7)
+    lengths = rng.integers(0, 300, 400)
+    lengths[:5] = [0, 1, 2, 1023, 1025]
+    offs = np.concatenate([[0], np.cumsum(lengths)])
+    # large values that cancel: the order of the additions decides the sign (a pairwise sum
+    # gives another sign on several of these tracks)
+    vz = rng.choice(np.float32([3e7, -3e7, 1, -1, 0.5, -2]), size=offs[-1])
+    want = []
+    for a, b in zip(offs[:-1], offs[1:]):
+        acc = np.float32(0)
+        for v in vz[a:b]:
+            acc = np.float32(acc + v)
+        want.append(float(np.sign(acc)))
+    got = track_sign(_readonly(vz), offs, pala_compat=True)
+    assert got.tolist() == want
+
+
 # ---------------------------------------------------------------------------------------------- grid
 
 def test_super_resolution_grid():
