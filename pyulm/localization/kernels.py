@@ -17,14 +17,18 @@ def _offsets(n: int) -> np.ndarray:
 
 
 def _box3_same(a: np.ndarray) -> np.ndarray:
-    """conv2(a, ones(3)/9, 'same') with zero padding, per ROI of a (K, m, n) stack."""
-    p = np.pad(a, ((0, 0), (1, 1), (1, 1)))
-    m, n = a.shape[1:]
-    s = np.zeros_like(a)
-    for dz in range(3):
-        for dx in range(3):
-            s += p[:, dz:dz + m, dx:dx + n]
-    return s / 9.0
+    """conv2(a, ones(3)/9, 'same') with zero padding, per ROI of a (K, m, n) stack.
+
+    Separable: three-row sums, then three-column sums of those (4 additions per
+    pixel instead of 8 and no padded copy)."""
+    s = a.copy()
+    s[:, 1:, :] += a[:, :-1, :]
+    s[:, :-1, :] += a[:, 1:, :]
+    r = s.copy()
+    r[:, :, 1:] += s[:, :, :-1]
+    r[:, :, :-1] += s[:, :, 1:]
+    r /= 9.0
+    return r
 
 
 @register_kernel("radial", description="Parthasarathy radial symmetry (Nat. Methods 2012)")
@@ -36,22 +40,26 @@ def radial_symmetry(rois: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray]:
     magnitude over distance to the centroid. PALA's slope quirks are kept: NaN
     slopes fall back to the unsmoothed slope with the opposite sign convention,
     then to 0, and infinite slopes become 10x the largest finite slope.
+    Sums run over the flattened grid of each ROI (the order of the additions
+    differs from MATLAB's column sums by rounding only, ~1e-16 px).
     """
     I = np.asarray(rois, dtype=np.float64)
     K, nz, nx = I.shape
-    zm = (-(nz - 1) / 2.0 + 0.5 + np.arange(nz - 1))[:, None] * np.ones((1, nx - 1))
-    xm = (-(nx - 1) / 2.0 + 0.5 + np.arange(nx - 1))[None, :] * np.ones((nz - 1, 1))
+    zf = np.repeat(-(nz - 1) / 2.0 + 0.5 + np.arange(nz - 1), nx - 1)  # midpoint grid, flattened
+    xf = np.tile(-(nx - 1) / 2.0 + 0.5 + np.arange(nx - 1), nz - 1)
     dIdu = I[:, :-1, 1:] - I[:, 1:, :-1]
     dIdv = I[:, :-1, :-1] - I[:, 1:, 1:]
     fdu = _box3_same(dIdu)
     fdv = _box3_same(dIdv)
-    dImag2 = fdu * fdu + fdv * fdv
+    dImag2 = fdu * fdu
+    dImag2 += fdv * fdv
     with np.errstate(divide="ignore", invalid="ignore"):
-        m = -(fdv + fdu) / (fdu - fdv)
+        m = fdv + fdu
+        m /= fdv - fdu  # = -(fdv + fdu) / (fdu - fdv); an infinity's sign is not used below
         nan = np.isnan(m)
         if nan.any():
             m[nan] = ((dIdv + dIdu) / (dIdu - dIdv))[nan]
-        m[np.isnan(m)] = 0.0
+            m[np.isnan(m)] = 0.0
         inf = np.isinf(m)
         if inf.any():
             finite = np.where(inf, -np.inf, m)
@@ -63,22 +71,22 @@ def radial_symmetry(rois: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray]:
                     "this input is degenerate for the method"
                 )
             m = np.where(inf, 10.0 * big[:, None, None], m)
-        b = zm - m * xm
-        # MATLAB's sum(sum(.)) adds column sums first.
-        S = dImag2.sum(axis=1).sum(axis=1)
-        zcen = (dImag2 * zm).sum(axis=1).sum(axis=1) / S
-        xcen = (dImag2 * xm).sum(axis=1).sum(axis=1) / S
-        w = dImag2 / np.sqrt((zm - zcen[:, None, None]) ** 2 + (xm - xcen[:, None, None]) ** 2)
-        wm = w / (m * m + 1.0)
-
-        def tot(a):
-            return a.sum(axis=1).sum(axis=1)
-
-        sw = tot(wm)
-        smmw = tot(m * m * wm)
-        smw = tot(m * wm)
-        smbw = tot(m * b * wm)
-        sbw = tot(b * wm)
+        W = dImag2.reshape(K, -1)
+        mf = m.reshape(K, -1)
+        S = W.sum(axis=1)
+        zcen = (W * zf).sum(axis=1) / S  # not W @ zf: BLAS threads would fight the chunk threads
+        xcen = (W * xf).sum(axis=1) / S
+        d2 = (zf - zcen[:, None]) ** 2
+        d2 += (xf - xcen[:, None]) ** 2
+        wm = W / np.sqrt(d2)
+        wm /= mf * mf + 1.0
+        b = zf - mf * xf
+        mw = mf * wm
+        sw = wm.sum(axis=1)
+        smw = mw.sum(axis=1)
+        smmw = (mf * mw).sum(axis=1)
+        smbw = (b * mw).sum(axis=1)
+        sbw = (b * wm).sum(axis=1)
         det = smw * smw - smmw * sw
         xc = (smbw * sw - smw * sbw) / det
         zc = (smbw * smw - smmw * sbw) / det
