@@ -38,11 +38,16 @@ def _frame_links(points, max_d: float, method: str):
         d2_list = [squared_distances(points[i], points[i + 1]) if points[i].shape[0] and points[i + 1].shape[0]
                    else np.zeros((points[i].shape[0], points[i + 1].shape[0])) for i in range(n_frames - 1)]
         nxt = _hungarian_batch(d2_list, starts, max_d2)
+        # unmatched sources of frames 0..n-2 and targets of frames 1..n-1, from the links
+        has_in = np.zeros(nxt.size, dtype=bool)
+        has_in[nxt[nxt >= 0]] = True
+        free_src, free_tgt = nxt < 0, ~has_in
+        for i in range(n_frames - 1):
+            unmatched_src[i] = np.flatnonzero(free_src[starts[i]:starts[i + 1]])
+            unmatched_tgt[i + 1] = np.flatnonzero(free_tgt[starts[i + 1]:starts[i + 2]])
+        return nxt, starts, unmatched_src, unmatched_tgt
     for i in range(n_frames - 1):
-        if method == "hungarian":
-            seg = nxt[starts[i]:starts[i + 1]]
-            idx = np.where(seg >= 0, seg - starts[i + 1], -1)
-        elif points[i].shape[0] == 0 or points[i + 1].shape[0] == 0:
+        if points[i].shape[0] == 0 or points[i + 1].shape[0] == 0:
             idx = np.full(points[i].shape[0], -1, dtype=np.int64)
         else:
             idx = nearest_neighbor_linker(points[i], points[i + 1], max_d)[0]
@@ -141,15 +146,28 @@ def _close_gaps(points, nxt, starts, unmatched_src, unmatched_tgt, max_d: float,
 
 
 def _assemble(nxt: np.ndarray) -> list:
-    """Tracks from a successor array: one per point without predecessor, in index order."""
-    has_in = np.zeros(nxt.size, dtype=bool)
-    has_in[nxt[nxt >= 0]] = True
-    tracks = []
-    for s in np.flatnonzero(~has_in):
-        chain = [s]
-        k = nxt[s]
-        while k >= 0:
-            chain.append(k)
-            k = nxt[k]
-        tracks.append(np.asarray(chain, dtype=np.int64))
-    return tracks
+    """Tracks from a successor array: one per point without predecessor, in index order.
+
+    Links always go to a later frame, so to a larger global index: a track's
+    points in index order are its chain. Each point's track start is found by
+    pointer jumping (log2 of the longest track passes over the array), and a
+    stable sort by start groups the tracks, each in index order.
+    """
+    n = nxt.size
+    if n == 0:
+        return []
+    src = np.flatnonzero(nxt >= 0)
+    if np.any(nxt[src] <= src):
+        raise RuntimeError("simpletracker: internal error, a link goes backwards in the global index")
+    root = np.arange(n)
+    root[nxt[src]] = src  # predecessor (self for a track start)
+    while True:
+        jumped = root[root]
+        if np.array_equal(jumped, root):
+            break
+        root = jumped
+    order = np.argsort(root, kind="stable")
+    sizes = np.bincount(root, minlength=n)
+    sizes = sizes[sizes > 0]  # track starts in ascending index, as np.unique(root) orders them
+    ends = np.cumsum(sizes).tolist()
+    return [order[a:b] for a, b in zip([0] + ends[:-1], ends)]
