@@ -34,7 +34,7 @@ from . import _validate as V
 from ._fileutil import atomic_path
 from ._version import __version__
 from .config import Config, ConfigError, resolve_ulm
-from .filtering import _svd_filter, butter_bandpass
+from .filtering import _gram_eigenvectors, _project, butter_bandpass, butter_coefficients, normalize_svd_cutoff
 from .io import FormatError, SourceInfo, inspect, read_frames, save_mat
 
 log = logging.getLogger("pyulm.pipeline")
@@ -92,6 +92,11 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
     -------
     BlockResult
 
+    Notes
+    -----
+    Besides ``frames``, a block costs one double-precision amplitude array of its
+    size (a complex64 block's size in bytes) and a few MB of row-block temporaries.
+
     Examples
     --------
     >>> from importlib.resources import files
@@ -103,27 +108,26 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
     >>> res.MatTracking.shape[1], res.tracks[0].dtype
     (4, dtype('float32'))
     """
+    step = progress or (lambda stage: None)
+    step("filter")
+    return _process([V.as_frames(frames)], ULM, pixel_size, step, consume=False)
+
+
+def _process(holder: list, ULM: dict, pixel_size, step, *, consume: bool) -> BlockResult:
+    """:func:`process_frames` on the validated block ``holder[0]``, taken out of ``holder``
+    so that no reference to it outlives the filter. With ``consume``, the caller owns
+    the block and gives it up: the amplitude is then written over it when it has room
+    (complex64 and float64 blocks: same bytes per sample), so the whole block costs
+    its own memory plus temporaries."""
     from .pala import ULM_localization2D, ULM_tracking2D
 
-    step = progress or (lambda stage: None)
     t = {}
     t0 = time.perf_counter()
-    step("filter")
-    arr = V.as_frames(frames)
-    # Double precision, as PALA's reference runs, in one double-size buffer: the SVD
-    # accumulates its Gram matrix over row blocks and writes its output there, the
-    # band-pass runs in place, and |IQ| is written over the real parts, so a block costs
-    # the input plus one double copy of it.
-    iq = _svd_filter(arr, ULM["SVD_cutoff"], out=np.empty(arr.shape, np.result_type(arr.dtype, np.float64)))
+    arr = holder.pop()
     n_frames = int(arr.shape[2])
-    del arr
-    powdop = _power_doppler(iq)
-    band = ULM.get("ButterCuttofFreq")
-    band = np.zeros(0) if band is None else np.asarray(band, dtype=float).ravel()
-    if band.size:
-        butter_bandpass(iq, band, ULM["frame_rate"], axis=2, out=iq)
-    amplitude = _amplitude_in_place(iq)  # non-finite values become 0, as PALA does
-    del iq
+    amplitude = _amplitude_buffer(arr, consume)
+    powdop = _filter_amplitude(arr, ULM, amplitude)
+    del arr  # when it is not the amplitude's own memory, the input is freed here
     t["filter"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -147,19 +151,90 @@ def process_frames(frames, ULM: dict, pixel_size=(1.0, 1.0), *, progress=None) -
     return BlockResult(mat, tracks, powdop, n_frames, t)
 
 
-def _amplitude_in_place(iq: np.ndarray) -> np.ndarray:
-    """|IQ| with non-finite values set to 0, written over the real parts of ``iq``
-    row by row; returns that (strided) real view. ``iq`` is consumed."""
-    if not np.iscomplexobj(iq):
-        np.abs(iq, out=iq)
-        iq[~np.isfinite(iq)] = 0
-        return iq
-    out = iq.real
-    for z in range(iq.shape[0]):
-        a = np.abs(iq[z])
-        a[~np.isfinite(a)] = 0
-        out[z] = a
-    return out
+def _fortran_block(arr: np.ndarray) -> bool:
+    """Whether the SVD reads ``arr`` as a Fortran-ordered block (as :func:`pyulm.filtering._svd_filter`)."""
+    return arr.flags.f_contiguous and not arr.flags.c_contiguous
+
+
+def _amplitude_buffer(arr: np.ndarray, consume: bool) -> np.ndarray:
+    """Where |IQ| goes: over ``arr`` itself when it is given up and has the room (one
+    float64 per sample, in the same place as that sample, so a row block of pixels
+    overwrites only samples the filter has already read), else a new float64 array
+    in ``arr``'s memory order."""
+    fortran = _fortran_block(arr)
+    if consume and arr.flags.writeable and arr.dtype.isnative and (fortran or arr.flags.c_contiguous):
+        if arr.dtype in (np.complex64, np.float64):
+            return arr.view(np.float64)
+        if arr.dtype == np.complex128:
+            return arr.real
+    return np.empty(arr.shape, np.float64, order="F" if fortran else "C")
+
+
+def _filter_amplitude(arr: np.ndarray, ULM: dict, amplitude: np.ndarray) -> np.ndarray:
+    """PALA's filter chain into ``amplitude``; returns the power Doppler image.
+
+    ``IQ_svd = SVDfilter(IQ)``, ``PowDop = sqrt(sum_t |IQ_svd|^2)``, the causal
+    band-pass along time, then ``|IQ_filt|`` with non-finite values set to 0. Past
+    the SVD's Gram matrix every step acts on each pixel's time series alone, so the
+    projection's row blocks of pixels (~4 MB in double) go through all of them in
+    turn: the double-precision filtered block never exists as a whole. The
+    arithmetic, and so the result, is that of :func:`pyulm.filtering._svd_filter`
+    followed by :func:`pyulm.filtering.butter_bandpass` on the whole block.
+    """
+    nz, nx, n = arr.shape
+    work = np.result_type(arr.dtype, np.float64)
+    keep = normalize_svd_cutoff(ULM["SVD_cutoff"], n)
+    band = ULM.get("ButterCuttofFreq")
+    band = np.zeros(0) if band is None else np.asarray(band, dtype=float).ravel()
+    frame_rate = ULM["frame_rate"] if band.size else None
+    if band.size:
+        butter_coefficients(band, frame_rate)  # a bad band fails before any work
+    fortran = _fortran_block(arr)
+    if not fortran and not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    X = arr.reshape(-1, n, order="F" if fortran else "C")
+    powdop = np.empty((nz, nx))
+
+    def finish(chunk: np.ndarray):
+        """Power Doppler, band-pass (in place) and |IQ| of a C-ordered (z, x, n) double block."""
+        pd = _power_doppler(chunk)
+        if band.size:
+            butter_bandpass(chunk, band, frame_rate, axis=2, out=chunk)
+        a = np.abs(chunk)
+        a[~np.isfinite(a)] = 0  # as PALA does
+        return pd, a
+
+    if fortran:  # rows lo:hi are the whole z columns x0:x1, as _svd_filter writes them
+        def write(lo, hi, R):
+            x0, x1 = lo // nz, hi // nz
+            chunk = np.empty((nz, x1 - x0, n), work)
+            chunk[...] = R.reshape(nz, x1 - x0, n, order="F")
+            powdop[:, x0:x1], amplitude[:, x0:x1, :] = finish(chunk)
+        align = nz
+    else:
+        pd_rows = powdop.reshape(-1)
+        amp_rows = amplitude.reshape(-1, n)
+        if not np.shares_memory(amp_rows, amplitude):  # pragma: no cover - C-ordered by construction
+            raise AssertionError("amplitude rows must be a view")
+
+        def write(lo, hi, R):
+            pd, a = finish(np.ascontiguousarray(R).reshape(1, hi - lo, n))
+            pd_rows[lo:hi], amp_rows[lo:hi] = pd[0], a[0]
+        align = 1
+
+    if keep[0] < 1 or (keep.size == n and np.array_equal(keep, np.arange(n))):
+        # PALA keeps the block as it is; rows in double, as _svd_filter's copy into a double buffer
+        step = max(align, max(64, (1 << 22) // (n * np.dtype(work).itemsize)) // align * align)
+        for lo in range(0, X.shape[0], step):
+            hi = min(X.shape[0], lo + step)
+            write(lo, hi, np.array(X[lo:hi], dtype=work, order="F" if fortran else "C"))
+        return powdop
+    # As _svd_filter: project on the smaller side of the kept / removed components.
+    comp = np.setdiff1d(np.arange(n), keep)
+    side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
+    Vk = np.asfortranarray(_gram_eigenvectors(X, side, work))
+    _project(X, Vk, subtract, write, align)  # reads each row block before handing it to write
+    return powdop
 
 
 def _power_doppler(iq) -> np.ndarray:
@@ -332,7 +407,8 @@ def run_block(spec: BlockSpec, cfg_json: str, out_path: str, key: str, progress_
     """Read, process and write one block (runs inside a worker); returns a small summary.
 
     The frames are read here, not sent from the client, so a worker holds at
-    most the blocks it is processing.
+    most the blocks it is processing; the filter then writes the block's amplitude
+    over its IQ, so one block costs about its own size plus a few MB.
     """
     cfg = Config.model_validate_json(cfg_json)
     emit = emit or _emitter(spec.index, progress_topic)
@@ -343,15 +419,38 @@ def run_block(spec: BlockSpec, cfg_json: str, out_path: str, key: str, progress_
     n = spec.stop - spec.start
     ULM["size"] = [info.shape[0], info.shape[1], n]
     ULM["SVD_cutoff"] = [ULM["SVD_cutoff"][0], min(ULM["SVD_cutoff"][1], n)]
-    frames = read_frames(info, spec.start, spec.stop)
+    # The block read here is handed over (no reference kept): its |IQ| is written over it.
+    holder = [V.as_frames(read_frames(info, spec.start, spec.stop))]
     t_read = time.perf_counter() - t0
-    res = process_frames(frames, ULM, info.pixel_size, progress=emit)
-    del frames
+    emit("filter")
+    res = _process(holder, ULM, info.pixel_size, emit, consume=True)
     res.timings["read"] = t_read
     emit("write")
     write_block(out_path, res, spec, key, info)
+    _release_free_memory()
     return {"index": spec.index, "n_frames": res.n_frames, "n_localizations": int(res.MatTracking.shape[0]),
             "n_tracks": len(res.tracks), "timings": res.timings, "pid": os.getpid()}
+
+
+def _release_free_memory():
+    """Give the heap memory freed by a block back to the system (glibc ``malloc_trim``).
+
+    glibc keeps freed memory below its (adaptive) thresholds for reuse; trimmed once per
+    block, it is not still resident when the next block's read peaks. A no-op elsewhere.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        _malloc_trim = False
+        with contextlib.suppress(Exception):
+            import ctypes
+            import ctypes.util
+
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def _emitter(index, topic):
@@ -529,14 +628,13 @@ def _run_local(spec, cfg_json, out_path, key, bars):
 
 
 def _run_dask(specs, todo, paths, keys, cfg_json, workers, scheduler, window, bars):
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     cluster = None
     if scheduler:
         client = Client(scheduler, timeout="20s")
     else:
-        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = _local_cluster(int(workers))
         client = Client(cluster)
     topic = f"pyulm-progress-{os.getpid()}-{time.time_ns()}"
     try:
@@ -578,6 +676,51 @@ def _run_dask(specs, todo, paths, keys, cfg_json, workers, scheduler, window, ba
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _local_cluster(n_workers: int, **kwargs):
+    """The Dask cluster ``run(workers=N)`` starts: N worker processes of one thread each.
+
+    Dask starts its worker processes with one BLAS/OpenMP thread
+    (``distributed.nanny.pre-spawn-environ``), as pyulm wants: each process works on one
+    block, so N workers keep N cores busy without oversubscription. It also sets
+    ``MALLOC_TRIM_THRESHOLD_=65536``, which fixes glibc's mmap threshold at 128 kB: every
+    larger temporary (row blocks, band-pass and localization chunks) is then a fresh
+    mapping, ~150 000 page faults per 78 x 118 x 800 block and a quarter of the worker's
+    CPU time spent in the kernel (measured). pyulm's workers keep glibc's adaptive
+    defaults instead, and :func:`run_block` trims the heap after each block, which keeps
+    the same peak memory. A ``MALLOC_TRIM_THRESHOLD_`` set in the user's environment
+    still reaches them.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    key = "distributed.nanny.pre-spawn-environ"
+    env = dict(dask.config.get(key, default={}) or {})
+    env[_MALLOC_TRIM] = None  # None: not set by the nanny (dask.config convention)
+    opts = dict(threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                silence_logs=logging.ERROR)
+    opts.update(kwargs)
+    # A Dask nanny started earlier in this process wrote Dask's value into os.environ,
+    # which the worker processes spawned now would inherit: they get the user's instead.
+    current = os.environ.get(_MALLOC_TRIM)
+    _set_environ(_MALLOC_TRIM, _USER_MALLOC_TRIM)
+    try:
+        with dask.config.set({key: env}):
+            return LocalCluster(n_workers=n_workers, **opts)
+    finally:
+        _set_environ(_MALLOC_TRIM, current)
+
+
+_MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+_USER_MALLOC_TRIM = os.environ.get(_MALLOC_TRIM)  # as the user started Python
+
+
+def _set_environ(name: str, value: str | None):
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 class _Bars:

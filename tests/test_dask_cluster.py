@@ -45,3 +45,34 @@ def test_own_local_cluster_with_workers(tmp_path):
     assert s.computed == 2 and s.tracks == ref.tracks
     np.testing.assert_array_equal(scipy.io.loadmat(tmp_path / "o" / "ulm_results.mat")["MatOut"],
                                   scipy.io.loadmat(tmp_path / "r" / "ulm_results.mat")["MatOut"])
+
+
+def _worker_settings():
+    """BLAS threads, MALLOC_TRIM_THRESHOLD_ and pyulm's thread count in a worker task."""
+    import os
+
+    from pyulm._parallel import default_workers
+
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
+    except ImportError:  # pragma: no cover
+        blas = int(os.environ.get("OPENBLAS_NUM_THREADS", "1"))
+    return blas, os.environ.get("MALLOC_TRIM_THRESHOLD_"), default_workers()
+
+
+def test_own_cluster_workers_are_single_threaded_with_glibc_malloc():
+    """``run(workers=N)``'s workers: one BLAS thread and one pyulm thread per process (N
+    processes on N cores, no oversubscription), and glibc's adaptive malloc rather than
+    Dask's MALLOC_TRIM_THRESHOLD_=65536 (which makes every temporary over 128 kB a fresh
+    mapping), even after a Dask nanny of this process exported Dask's value."""
+    from pyulm.pipeline import _USER_MALLOC_TRIM, _local_cluster
+
+    with _local_cluster(2) as cluster, distributed.Client(cluster) as client:
+        futures = [client.submit(_worker_settings, pure=False, workers=[w]) for w in client.scheduler_info()["workers"]]
+        settings = client.gather(futures)
+    assert len(settings) == 2
+    for blas, trim, threads in settings:
+        assert (blas, threads) == (1, 1)
+        assert trim == _USER_MALLOC_TRIM
