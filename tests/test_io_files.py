@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import h5py
@@ -15,6 +16,7 @@ import scipy.io
 
 import pyulm.io as pio
 from pyulm.io import FormatError, RawChannelDataError
+from pyulm.io import _matfile as M
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "pyulm" / "data" / "example_block.mat"
 
@@ -61,15 +63,17 @@ def _field_names(names):
     return out
 
 
-def write_matlab_h5(path, iq_cell, *, with_object=True, pages=1):
+def write_matlab_h5(path, iq_cell, *, with_object=True, pages=1, iq_options=None):
     """A v7.3 Verasonics workspace written with h5py the way MATLAB lays it out:
     512-byte header, reversed dims, complex compounds, struct groups with
     MATLAB_fields, cells and struct arrays as references into #refs#, and a
-    MATLAB ``string`` object in #subsystem#-style opaque form."""
+    MATLAB ``string`` object in #subsystem#-style opaque form. ``iq_options``:
+    h5py dataset options for the IQ buffers (e.g. chunks and gzip, as MATLAB's
+    save -v7.3 stores large arrays)."""
     with h5py.File(path, "w", userblock_size=512) as f:
         refs = f.create_group("#refs#")
 
-        def put_array(parent, name, arr, cls=None):
+        def put_array(parent, name, arr, cls=None, options=None):
             arr = np.asarray(arr)
             if np.iscomplexobj(arr):
                 dt = np.dtype([("real", arr.real.dtype), ("imag", arr.real.dtype)])
@@ -77,7 +81,7 @@ def write_matlab_h5(path, iq_cell, *, with_object=True, pages=1):
                 data["real"], data["imag"] = arr.real.T, arr.imag.T
             else:
                 data = arr.T
-            ds = parent.create_dataset(name, data=data)
+            ds = parent.create_dataset(name, data=data, **(options or {}))
             ds.attrs["MATLAB_class"] = np.bytes_(cls or {"float64": "double", "float32": "single", "int16": "int16"}[arr.real.dtype.name])
             return ds
 
@@ -102,15 +106,15 @@ def write_matlab_h5(path, iq_cell, *, with_object=True, pages=1):
 
         counter = iter(range(10_000))
 
-        def ref_to(arr):
+        def ref_to(arr, options=None):
             name = f"r{next(counter)}"
             if isinstance(arr, str):
                 return put_char(refs, name, arr).ref
-            return put_array(refs, name, arr).ref
+            return put_array(refs, name, arr, options=options).ref
 
         cell = f.create_dataset("IQData", (len(iq_cell), 1), dtype=h5py.ref_dtype)
         for i, a in enumerate(iq_cell):
-            cell[i, 0] = ref_to(a)
+            cell[i, 0] = ref_to(a, iq_options)
         cell.attrs["MATLAB_class"] = np.bytes_("cell")
         put_struct(f, "PData", {"PDelta": [[0.5, 0, 0.5]], "Size": [[iq_cell[0].shape[0], iq_cell[0].shape[1], 1]],
                                 "Origin": [[-10.0, 0, 2.0]]})
@@ -358,3 +362,478 @@ def test_save_mat_unwritable_dir_leaves_nothing(tmp_path):
             assert os.listdir(ro) == []
     finally:
         ro.chmod(0o700)
+
+
+# --------------------------------------------------------------------------- v7.3 chunk reader
+#
+# pyulm decodes deflate/shuffle/fletcher32 chunks itself (pyulm.io._matfile.h5_read); every
+# array must come out byte for byte as h5py's own read gives it, for every storage layout.
+
+_MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+
+
+def _mat73_header(path):
+    with open(path, "r+b") as fh:
+        fh.write(_MAT73_HEADER.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM")
+
+
+def _to_h5(arr):
+    """A MATLAB array as MATLAB stores it in HDF5: reversed axes, complex as a real/imag compound."""
+    arr = np.asarray(arr)
+    if np.iscomplexobj(arr):
+        rdt = arr.real.dtype
+        data = np.empty(arr.shape[::-1], np.dtype([("real", rdt), ("imag", rdt)]))
+        data["real"], data["imag"] = arr.real.T, arr.imag.T
+        return data
+    return np.ascontiguousarray(arr.T)
+
+
+def write_mat73_iq(path, iq, userblock=True, **dataset_options):
+    """A MAT v7.3 file holding ``IQ`` (and ``UF``) stored with the given h5py dataset options,
+    e.g. ``chunks=(5, 7, 4), compression="gzip", compression_opts=3`` as MATLAB's save -v7.3."""
+    cls = {"complex64": "single", "complex128": "double", "float32": "single", "float64": "double",
+           "int16": "int16", "uint8": "uint8"}[np.dtype(iq.dtype).newbyteorder("=").name]
+    with h5py.File(path, "w", userblock_size=512 if userblock else 0) as f:
+        ds = f.create_dataset("IQ", data=_to_h5(iq), **dataset_options)
+        ds.attrs["MATLAB_class"] = np.bytes_(cls)
+        g = f.create_group("UF")
+        g.attrs["MATLAB_class"] = np.bytes_("struct")
+        fr = g.create_dataset("FrameRateUF", data=np.array([[1000.0]]))
+        fr.attrs["MATLAB_class"] = np.bytes_("double")
+    if userblock:
+        _mat73_header(path)
+    return path
+
+
+def _iq(shape, dtype, seed=0):
+    """Test data with the values a byte-exact comparison must get right: NaN, +-inf, -0, extremes."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        a = rng.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
+        a.flat[:2] = info.min, info.max
+        return a
+    real_dt = np.empty(0, dt).real.dtype
+    a = rng.standard_normal(shape).astype(real_dt)
+    a.flat[:5] = np.nan, np.inf, -np.inf, -0.0, np.finfo(real_dt).tiny
+    a.flat[7:400] = 0.0  # a compressible run
+    if dt.kind == "c":
+        b = rng.standard_normal(shape).astype(real_dt)
+        b.flat[1:3] = np.nan, -0.0
+        return _complex(a, b, dt)
+    return a.astype(dt)
+
+
+def _complex(re, im, dt):
+    out = np.empty(re.shape, dt)
+    out.real, out.imag = re, im  # (re + 1j*im would turn inf*1j into nan)
+    return out
+
+
+def _same_bytes(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(
+        np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8))
+
+
+def _check_reads(path, iq, expect_path):
+    """h5_read, read_mat and read_frames against h5py's plain read and the array written."""
+    with h5py.File(path, "r") as f:
+        ds = f["IQ"]
+        assert M.h5_read_path(ds).startswith(expect_path), M.h5_read_path(ds)
+        plain = ds[()]
+        assert _same_bytes(M.h5_read(ds), plain)
+        nt = ds.shape[0]
+        for a, b in ((0, nt), (0, 1), (nt - 1, nt), (1, nt - 1), (nt // 3, nt // 3 + 2)):
+            sel = (slice(a, b), slice(None), slice(None))
+            assert _same_bytes(M.h5_read(ds, sel), ds[sel]), (a, b)
+        sub = (slice(1, nt - 1), slice(2, None), slice(1, 4))  # every axis cut, inside chunks
+        assert _same_bytes(M.h5_read(ds, sub), ds[sub])
+    d = pio.read_mat(path, ["IQ"])
+    assert _same_bytes(d["IQ"], iq)
+    info = pio.inspect(path)
+    nt = iq.shape[2]
+    for a, b in ((0, nt), (3, 4), (nt - 5, nt), (2, nt - 3)):
+        got = pio.read_frames(info, a, b)
+        assert _same_bytes(got, iq[:, :, a:b]), (a, b)
+
+
+_LAYOUTS = {
+    # deflate only, as MATLAB's save -v7.3 stores arrays (at level 3)
+    "gzip3": dict(chunks=(5, 7, 4), compression="gzip", compression_opts=3),
+    "gzip1": dict(chunks=(4, 16, 9), compression="gzip", compression_opts=1),
+    "gzip9": dict(chunks=(23, 1, 13), compression="gzip", compression_opts=9),
+    "gzip_one_chunk": dict(chunks=(23, 17, 13), compression="gzip", compression_opts=6),
+    "gzip_frame_chunks": dict(chunks=(1, 17, 13), compression="gzip", compression_opts=3),
+    "gzip_big_chunks": dict(chunks=(40, 40, 40), maxshape=(None, None, None), compression="gzip",
+                            compression_opts=3),  # chunks larger than the data; extensible-array index
+    # hdf5storage (pyulm's save_mat): shuffle + deflate + fletcher32
+    "shuffle_gzip_fletcher": dict(chunks=(6, 5, 4), compression="gzip", compression_opts=7, shuffle=True,
+                                  fletcher32=True),
+    "shuffle_gzip": dict(chunks=(6, 5, 4), compression="gzip", shuffle=True),
+    "gzip_fletcher": dict(chunks=(7, 3, 13), compression="gzip", fletcher32=True),
+    "shuffle_only": dict(chunks=(6, 5, 4), shuffle=True),
+    "fletcher_only": dict(chunks=(6, 5, 4), fletcher32=True),
+    "chunked_uncompressed": dict(chunks=(6, 5, 4)),
+}
+_H5PY_LAYOUTS = {
+    "contiguous": dict(),
+    "compact": dict(),  # below
+    "lzf": dict(chunks=(6, 5, 4), compression="lzf"),
+    "scaleoffset_shuffle_gzip": dict(chunks=(6, 5, 4), scaleoffset=0, compression="gzip", shuffle=True),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(_LAYOUTS))
+@pytest.mark.parametrize("dtype", ["complex64", "complex128", "float32", "float64", "int16", "uint8"])
+def test_v73_chunk_reader_matches_h5py(tmp_path, layout, dtype):
+    iq = _iq((13, 17, 23), dtype)  # no axis a multiple of any chunk size: edge chunks everywhere
+    p = write_mat73_iq(tmp_path / "blk.mat", iq, **_LAYOUTS[layout])
+    _check_reads(p, iq, "chunks:")
+
+
+@pytest.mark.parametrize("layout", sorted(_H5PY_LAYOUTS))
+def test_v73_other_layouts_are_read_by_h5py(tmp_path, layout):
+    iq = _iq((13, 17, 23), "complex64" if layout != "scaleoffset_shuffle_gzip" else "int16")
+    p = tmp_path / "blk.mat"
+    if layout == "compact":
+        iq = iq[:4, :3, :12]
+        with h5py.File(p, "w", userblock_size=512) as f:
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_layout(h5py.h5d.COMPACT)
+            data = _to_h5(iq)
+            dsid = h5py.h5d.create(f.id, b"IQ", h5py.h5t.py_create(data.dtype), h5py.h5s.create_simple(data.shape),
+                                   dcpl=dcpl)
+            ds = h5py.Dataset(dsid)
+            ds[...] = data
+            ds.attrs["MATLAB_class"] = np.bytes_("single")
+        _mat73_header(p)
+    else:
+        write_mat73_iq(p, iq, **_H5PY_LAYOUTS[layout])
+    _check_reads(p, iq, "h5py:")
+
+
+def test_v73_szip_and_unwritten_chunks_are_read_by_h5py(tmp_path):
+    iq = _iq((13, 17, 23), "float32")
+    p = tmp_path / "szip.mat"
+    try:
+        write_mat73_iq(p, iq, chunks=(6, 5, 4), compression="szip")
+    except (ValueError, OSError):
+        pytest.skip("this h5py has no szip encoder")
+    _check_reads(p, iq, "h5py: filter")
+    # chunks never written read as the fill value: h5py fills them
+    p2 = tmp_path / "holes.mat"
+    with h5py.File(p2, "w", userblock_size=512) as f:
+        ds = f.create_dataset("IQ", (23, 17, 13), "f4", chunks=(6, 5, 4), compression="gzip", fillvalue=2.5)
+        ds[:6, :, :] = _to_h5(iq)[:6]
+        ds.attrs["MATLAB_class"] = np.bytes_("single")
+        assert M.h5_read_path(ds).startswith("h5py: unwritten chunks")
+        assert M.h5_read_path(ds, (slice(0, 6), slice(None), slice(None))).startswith("chunks:")
+        assert _same_bytes(M.h5_read(ds), ds[()]) and ds[()][10, 0, 0] == 2.5
+        assert _same_bytes(M.h5_read(ds, (slice(0, 6), slice(None), slice(None))), ds[:6])
+
+
+def test_v73_chunk_reader_big_endian_and_plain_hdf5(tmp_path):
+    iq = _iq((13, 17, 23), "float64").astype(">f8")
+    p = write_mat73_iq(tmp_path / "be.mat", iq, chunks=(5, 7, 4), compression="gzip", shuffle=True, fletcher32=True)
+    with h5py.File(p) as f:
+        assert f["IQ"].dtype == np.dtype(">f8")
+    _check_reads(p, iq, "chunks:")
+    # an HDF5 file without MATLAB's 512-byte user block: chunk addresses need no correction
+    iq2 = _iq((13, 17, 23), "complex64", seed=4)
+    p2 = write_mat73_iq(tmp_path / "plain.h5", iq2, userblock=False, chunks=(5, 7, 4), compression="gzip")
+    assert pio.mat_version(p2) == "hdf5"
+    _check_reads(p2, iq2, "chunks:")
+
+
+@pytest.mark.parametrize("inflate", ["zlib", "isal", "libdeflate"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_v73_chunk_reader_inflate_and_threads(tmp_path, monkeypatch, inflate, threads):
+    if inflate not in M._INFLATERS:
+        pytest.skip(f"{inflate} is not installed")
+    monkeypatch.setattr(M, "_inflate", M._INFLATERS[inflate])
+    monkeypatch.setattr(M, "_n_threads", lambda: threads)
+    iq = _iq((30, 20, 64), "complex64", seed=5)
+    p = write_mat73_iq(tmp_path / "blk.mat", iq, chunks=(8, 6, 7), compression="gzip", compression_opts=3)
+    _check_reads(p, iq, f"chunks: deflate, {inflate} inflate")
+
+
+def _copy_chunks(src_ds, dst_ds, origins, mask):
+    for o in origins:
+        _fm, raw = src_ds.id.read_direct_chunk(o)
+        dst_ds.id.write_direct_chunk(o, raw, filter_mask=mask)
+
+
+def test_v73_chunk_reader_honours_filter_masks(tmp_path):
+    """Chunks stored with some filters skipped (their filter_mask bit set) are decoded as such."""
+    iq = _iq((13, 17, 23), "complex64", seed=6)
+    data = _to_h5(iq)
+    p = tmp_path / "mask.mat"
+    chunks = (6, 5, 4)
+    with h5py.File(p, "w", userblock_size=512) as f:
+        ds = f.create_dataset("IQ", data=data, chunks=chunks, compression="gzip", shuffle=True, fletcher32=True)
+        ds.attrs["MATLAB_class"] = np.bytes_("single")
+        # The same chunks with fewer filters, to copy in with the matching mask
+        # (pipeline: 0 shuffle, 1 deflate, 2 fletcher32; a set bit = that filter skipped).
+        tmp = {
+            0b111: f.create_dataset("t_raw", data=data, chunks=chunks),
+            0b110: f.create_dataset("t_shuffled", data=data, chunks=chunks, shuffle=True),
+            0b010: f.create_dataset("t_shuffled_checksum", data=data, chunks=chunks, shuffle=True, fletcher32=True),
+            0b011: f.create_dataset("t_checksum", data=data, chunks=chunks, fletcher32=True),
+            0b001: f.create_dataset("t_gzip_checksum", data=data, chunks=chunks, compression="gzip", fletcher32=True),
+        }
+        _copy_chunks(tmp[0b111], ds, [(0, 0, 0), (18, 15, 12)], 0b111)  # (18, 15, 12): the corner edge chunk
+        _copy_chunks(tmp[0b110], ds, [(6, 0, 0), (18, 0, 0)], 0b110)
+        _copy_chunks(tmp[0b010], ds, [(6, 5, 0), (0, 15, 4)], 0b010)
+        _copy_chunks(tmp[0b011], ds, [(12, 5, 4)], 0b011)
+        _copy_chunks(tmp[0b001], ds, [(12, 10, 8), (6, 15, 12)], 0b001)
+        masks = {}
+        ds.id.chunk_iter(lambda si: masks.__setitem__(si.chunk_offset, si.filter_mask))
+        assert masks[(0, 0, 0)] == 0b111 and masks[(6, 5, 0)] == 0b010 and masks[(12, 10, 8)] == 0b001
+        assert np.array_equal(ds[()].view(np.uint8), data.view(np.uint8))  # h5py decodes them all
+        assert M.h5_read_path(ds).startswith("chunks:")
+        assert _same_bytes(M.h5_read(ds), ds[()])
+        for sel in ((slice(5, 13), slice(None), slice(None)), (slice(17, 23), slice(14, 17), slice(0, 13))):
+            assert _same_bytes(M.h5_read(ds, sel), ds[sel])
+    np.testing.assert_array_equal(pio.read_frames(pio.inspect(p, "IQ"), 4, 20), iq[:, :, 4:20])
+
+
+def test_v73_unfiltered_partial_edge_chunks(tmp_path):
+    """HDF5's 'do not filter partial edge chunks' option stores edge chunks raw with mask 0."""
+    import ctypes
+    import glob
+
+    libdir = Path(h5py.__file__).parent.parent / "h5py.libs"
+    libs = sorted(glob.glob(str(libdir / "libhdf5-*.so*")))
+    if not libs:
+        pytest.skip("no bundled HDF5 library to set H5Pset_chunk_opts with")
+    lib = ctypes.CDLL(libs[0])
+    iq = _iq((13, 17, 23), "float64", seed=7)
+    data = _to_h5(iq)
+    p = tmp_path / "edges.mat"
+    with h5py.File(p, "w", userblock_size=512) as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((6, 5, 4))
+        dcpl.set_shuffle()
+        dcpl.set_deflate(4)
+        assert lib.H5Pset_chunk_opts(ctypes.c_int64(dcpl.id), ctypes.c_uint(0x0002)) >= 0
+        dsid = h5py.h5d.create(f.id, b"IQ", h5py.h5t.IEEE_F64LE, h5py.h5s.create_simple(data.shape), dcpl=dcpl)
+        ds = h5py.Dataset(dsid)
+        ds[...] = data
+        ds.attrs["MATLAB_class"] = np.bytes_("double")
+        info = ds.id.get_chunk_info_by_coord((18, 15, 12))
+        assert info.size == 6 * 5 * 4 * 8 and info.filter_mask == 0  # stored raw, mask says filtered
+    _mat73_header(p)
+    _check_reads(p, iq, "chunks:")
+
+
+def _chunk_location(path, origin):
+    with h5py.File(path) as f:
+        info = f["IQ"].id.get_chunk_info_by_coord(origin)
+        return info.byte_offset, info.size, int(f.userblock_size)
+
+
+def _patch(path, offset, data):
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+@pytest.mark.parametrize("what", ["deflate", "checksum", "checksum_bytes"])
+def test_v73_corrupt_chunks_raise_format_error(tmp_path, what):
+    iq = _iq((13, 17, 23), "complex64", seed=8)
+    opts = dict(chunks=(6, 5, 4), compression="gzip")
+    if what != "deflate":
+        opts.update(shuffle=True, fletcher32=True)
+    p = write_mat73_iq(tmp_path / "bad.mat", iq, **opts)
+    addr, size, ub = _chunk_location(p, (6, 5, 4))
+    # HDF5 >= 1.14.4 reports file offsets; older versions leave out the user block
+    with open(p, "rb") as fh:
+        fh.seek(addr)
+        first = fh.read(2)
+    if first[:1] != b"\x78":  # not a zlib header there: the address is relative to the user block
+        addr += ub
+    if what == "checksum_bytes":
+        _patch(p, addr + size - 2, b"\xde\xad")  # the stored checksum itself
+    else:
+        _patch(p, addr + size // 2, b"\x00\x01\x02\x03\x04\x05\x06\x07")
+    with h5py.File(p) as f:
+        with pytest.raises(OSError):  # h5py refuses the chunk too
+            f["IQ"][()]
+    info = pio.inspect(p)
+    with pytest.raises(FormatError, match=r"bad\.mat: cannot read IQ \(corrupt") as exc:
+        pio.read_frames(info, 0, 23)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    if what == "deflate":  # a broken stream, or one whose Adler-32 check fails
+        assert "cannot inflate" in msg or "bytes, expected" in msg, msg
+    else:  # the checksum is checked before inflating
+        assert "Fletcher-32 checksum mismatch" in msg, msg
+    # frames whose chunks are intact still read
+    np.testing.assert_array_equal(pio.read_frames(info, 0, 4), iq[:, :, :4])
+    with pytest.raises(FormatError, match="bad.mat"):
+        pio.read_mat(p, ["IQ"])
+
+
+def test_v73_truncated_chunk_data(tmp_path):
+    iq = _iq((13, 17, 40), "complex64", seed=9)
+    p = write_mat73_iq(tmp_path / "cut.mat", iq, chunks=(40, 17, 13), compression="gzip")  # one chunk, at the end
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) - 200])
+    with pytest.raises(FormatError, match="cut.mat"):
+        pio.read_frames(pio.inspect(p), 0, 40)
+
+
+def test_hdf5storage_block_uses_the_chunk_reader(tmp_path):
+    """pyulm's own v7.3 writer (hdf5storage: shuffle + deflate + fletcher32) and the PALA layout."""
+    iq = _iq((20, 30, 50), "complex64", seed=10)
+    p = tmp_path / "blk.mat"
+    write_v73_pala(p, iq)
+    with h5py.File(p) as f:
+        assert M.h5_read_path(f["IQ"]).startswith("chunks: shuffle+deflate+fletcher32")
+    _check_reads(p, iq, "chunks:")
+    p2 = tmp_path / "res.mat"
+    pio.save_mat(p2, {"MatOut": _iq((40, 70), "float64"), "IQ": iq}, v73_threshold=1)
+    d = pio.read_mat(p2)
+    assert _same_bytes(d["MatOut"], _iq((40, 70), "float64")) and _same_bytes(d["IQ"], iq)
+
+
+def test_fletcher32_matches_hdf5(tmp_path):
+    """The vectorised Fletcher-32 gives HDF5's stored checksums (odd lengths, zeros, 0xff runs)."""
+    rng = np.random.default_rng(11)
+    p = tmp_path / "f.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("odd", data=rng.integers(0, 255, (301, 37), dtype=np.uint8), chunks=(7, 5), fletcher32=True)
+        f.create_dataset("zeros", data=np.zeros((30, 30)), chunks=(10, 7), fletcher32=True)
+        f.create_dataset("ones", data=np.full((600, 600), 255, np.uint8), chunks=(600, 600), fletcher32=True)
+        f.create_dataset("gz", data=rng.standard_normal((300, 300)), chunks=(100, 77), fletcher32=True,
+                         compression="gzip")
+    n = 0
+    with h5py.File(p) as f:
+        for name in f:
+            ds = f[name]
+            for i in range(ds.id.get_num_chunks()):
+                _fm, raw = ds.id.read_direct_chunk(ds.id.get_chunk_info(i).chunk_offset)
+                assert M._fletcher32(raw[:-4]) == int.from_bytes(raw[-4:], "little"), (name, i)
+                assert not M._fletcher32_ok(raw[:-5] + bytes([raw[-5] ^ 1]), raw[-4:])
+                n += 1
+    assert n > 100
+
+
+def _custom_pipeline(path, data, chunks, steps):
+    """A MAT v7.3 ``IQ`` whose filter pipeline is built in the given order (h5py's high level
+    always puts shuffle first)."""
+    with h5py.File(path, "w", userblock_size=512) as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk(chunks)
+        for step in steps:
+            {"deflate": lambda: dcpl.set_deflate(5), "shuffle": dcpl.set_shuffle,
+             "fletcher32": dcpl.set_fletcher32}[step]()
+        dsid = h5py.h5d.create(f.id, b"IQ", h5py.h5t.py_create(data.dtype), h5py.h5s.create_simple(data.shape),
+                               dcpl=dcpl)
+        ds = h5py.Dataset(dsid)
+        ds[...] = data
+        ds.attrs["MATLAB_class"] = np.bytes_("single")
+    _mat73_header(path)
+
+
+@pytest.mark.parametrize("steps", [("deflate", "shuffle"), ("fletcher32", "shuffle", "deflate"),
+                                   ("shuffle", "fletcher32"), ("deflate", "fletcher32", "shuffle")])
+def test_v73_chunk_reader_any_filter_order(tmp_path, steps):
+    iq = _iq((13, 17, 23), "complex64", seed=12)
+    p = tmp_path / "order.mat"
+    _custom_pipeline(p, _to_h5(iq), (6, 5, 4), steps)
+    with h5py.File(p) as f:
+        assert M.h5_read_path(f["IQ"]).startswith("chunks: " + "+".join(steps))
+    _check_reads(p, iq, "chunks:")
+
+
+def test_unshuffle_matches_hdf5_definition():
+    rng = np.random.default_rng(13)
+    for size, nbytes in ((8, 800), (4, 803), (3, 10), (8, 8), (1, 17), (16, 4)):
+        plain = rng.integers(0, 256, nbytes, dtype=np.uint8)
+        n = nbytes // size
+        shuffled = plain.copy()  # byte k of element i goes to k * n + i; a partial last element stays
+        if size > 1 and n > 1:
+            shuffled[:n * size] = plain[:n * size].reshape(n, size).T.ravel()
+        assert np.array_equal(np.frombuffer(bytes(M._unshuffle(shuffled.tobytes(), size)), np.uint8), plain)
+
+
+@pytest.mark.parametrize("addresses", ["without_userblock", "wrong", "no_pread"])
+def test_v73_chunk_reader_chunk_addresses(tmp_path, monkeypatch, addresses):
+    """HDF5 < 1.14.4 reports chunk addresses without the user block; addresses that match no
+    read of the file (or no os.pread) make the reader fetch the stored bytes through h5py."""
+    iq = _iq((13, 17, 23), "complex64", seed=14)
+    p = write_mat73_iq(tmp_path / "blk.mat", iq, chunks=(6, 5, 4), compression="gzip", shuffle=True,
+                       fletcher32=True)
+    real_table = M._chunk_table
+    shift = {"without_userblock": -512, "wrong": 3, "no_pread": 0}[addresses]
+    monkeypatch.setattr(M, "_chunk_table",
+                        lambda dsid: {o: (m, a + shift, s) for o, (m, a, s) in real_table(dsid).items()})
+    if addresses == "no_pread":
+        import os
+
+        monkeypatch.delattr(os, "pread")
+    fetched = []
+    real_address_base = M._ChunkRead._address_base
+    monkeypatch.setattr(M._ChunkRead, "_address_base", lambda self, fd: fetched.append(real_address_base(self, fd))
+                        or fetched[-1])
+    _check_reads(p, iq, "chunks:")
+    assert set(fetched) == ({512} if addresses == "without_userblock" else {None})
+
+
+def test_fletcher32_of_a_chunk_over_32_mb(tmp_path):
+    """Large chunks take the 64-bit accumulators; all-0xff words are the worst case for overflow."""
+    p = tmp_path / "big.h5"
+    data = np.full((4200, 4200), 0xFFFF, np.uint16)
+    data[::7, ::3] = np.random.default_rng(15).integers(0, 65535, data[::7, ::3].shape, dtype=np.uint16)
+    with h5py.File(p, "w") as f:
+        f.create_dataset("x", data=data, chunks=data.shape, fletcher32=True)
+    with h5py.File(p) as f:
+        _fm, raw = f["x"].id.read_direct_chunk((0, 0))
+    assert len(raw) - 4 > 32 * 2**20
+    assert M._fletcher32(memoryview(raw)[:-4]) == int.from_bytes(raw[-4:], "little")
+
+
+@pytest.mark.parametrize("pages", [1, 3])
+def test_v73_verasonics_buffers_through_the_chunk_reader(tmp_path, pages):
+    """IQData{n} cells (4-D, referenced from #refs#) stored chunked + gzip, pages or frames."""
+    buf = _iq((12, 10, pages, 9), "complex64", seed=16)
+    p = tmp_path / "ws.mat"
+    write_matlab_h5(p, [np.zeros_like(buf), buf],
+                    iq_options=dict(chunks=(4, 1, 5, 7), compression="gzip", compression_opts=3))
+    with h5py.File(p) as f:
+        ds = f[f["IQData"][1, 0]]
+        assert ds.shape == (9, pages, 10, 12) and M.h5_read_path(ds).startswith("chunks: deflate")
+    info = pio.inspect(p, "IQData{2}")
+    frames = buf.reshape(12, 10, -1, order="F")
+    assert info.shape == frames.shape
+    for a, b in ((0, frames.shape[2]), (1, 2), (2, frames.shape[2] - 1)):
+        assert _same_bytes(pio.read_frames(info, a, b), frames[:, :, a:b]), (a, b)
+
+
+def test_v73_chunk_reader_stops_all_threads_on_corrupt_data(tmp_path, monkeypatch):
+    """After one thread meets a corrupt chunk the others decode no more than a chunk or two each."""
+    iq = _iq((10, 10, 400), "complex64", seed=17)
+    p = write_mat73_iq(tmp_path / "bad.mat", iq, chunks=(2, 10, 10), compression="gzip")  # 200 chunks
+    addr, size, ub = _chunk_location(p, (0, 0, 0))
+    with open(p, "rb") as fh:
+        fh.seek(addr)
+        if fh.read(1) != b"\x78":  # HDF5 < 1.14.4: the address leaves out the user block
+            addr += ub
+    _patch(p, addr + 2, b"\xff" * 16)  # break the first chunk's deflate stream
+    monkeypatch.setattr(M, "_n_threads", lambda: 3)
+    decoded = []
+    real_decode = M._ChunkRead._decode
+
+    def slow_decode(self, raw, mask, origin, *args):  # 2 ms a chunk: 200 chunks take >= 130 ms
+        decoded.append(origin)
+        if origin != (0, 0, 0):
+            time.sleep(0.002)
+        return real_decode(self, raw, mask, origin, *args)
+
+    monkeypatch.setattr(M._ChunkRead, "_decode", slow_decode)
+    with pytest.raises(FormatError, match="cannot inflate the chunk at \\(0, 0, 0\\)"):
+        pio.read_frames(pio.inspect(p), 0, 400)
+    assert (0, 0, 0) in decoded and len(decoded) < 100, len(decoded)

@@ -9,6 +9,10 @@ Readers (lazy: metadata first, then one frame range at a time):
 * any MAT-file with a 3-D array (name it with ``variable=``);
 * raw binary blocks with a JSON sidecar (shape, dtype, order).
 
+MAT v7.3 arrays compressed as MATLAB and hdf5storage write them (deflate, shuffle,
+fletcher32) are decoded by pyulm's own chunk reader, one thread per core, byte for
+byte what h5py reads; other storage goes through h5py (see ``docs/io.md``).
+
 Writers: :func:`save_mat` (v5, switching to v7.3 above 2 GB per variable) and
 the HDF5 tables of :mod:`pyulm.tables`.
 
