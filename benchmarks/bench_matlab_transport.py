@@ -1,14 +1,32 @@
-"""Overhead of the MATLAB/Octave file transport (matlab_interop/, ``Transport='file'``).
+"""Cost of the MATLAB/Octave file transport (matlab_interop/, ``Transport='file'``).
 
-Times, under GNU Octave, ``pyulm.internal.call('echo', ...)`` (the bridge returns
-its arguments, so only the transport is measured) for a tiny argument (the
-per-call cost: temporary directory, request/response files, Python start and
-imports) and for a complex double 78 x 118 x 800 IQ block (PALA's in vivo block
-size, 118 MB each way), through MAT -v6 files and through .npy files (the path
-used above 2 GB). Prints a table; targets: <= 0.5 s per call, <= 1 s per GB.
-Without Octave it times the Python half only (``python -m pyulm.matlab_bridge``).
+Times, under GNU Octave, ``pyulm.internal.call`` on the bridge's transport
+functions, so that only the transport is measured:
 
-    python benchmarks/bench_matlab_transport.py [--repeat 3]
+* per call: ``echo`` of a 1x1 value (temporary directory, request/response
+  files, Python start and imports);
+* MATLAB -> Python: ``transport_probe(X)`` (Python receives X, answers one number);
+* Python -> MATLAB: ``transport_probe('make', size(X))`` (Python makes X, MATLAB
+  receives it);
+* round trip: ``echo(X)`` (X both ways);
+
+for a complex single 78 x 118 x 800 IQ block (PALA's in vivo block size, 59 MB),
+the same block in complex double and in real double, and a larger complex
+single block (78 x 118 x 4000, 295 MB). These go through side files (arrays of
+1 MiB or more). The last row forces the .npy path used above 2 GB.
+
+s per GB = (time - time of a 1x1 call) / GB moved. Targets of the issue:
+<= 0.5 s per call, <= 1 s per GB. Each case runs --repeat times, each time right
+after a 1x1 call; the table shows the best times and the median of the paired
+differences. On a shared machine the spread is large: run it several times.
+
+Without Octave it times the Python half only (``python -m pyulm.matlab_bridge``
+on requests written here). ``--hugetlb`` starts Octave with
+``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (glibc >= 2.35): Octave's large arrays
+then get transparent huge pages, which made allocating them 1.5 to 3 times
+faster on the machine where this was written (see matlab_interop/README.md).
+
+    python benchmarks/bench_matlab_transport.py [--repeat 5] [--quick] [--hugetlb]
 """
 from __future__ import annotations
 
@@ -24,92 +42,169 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = (78, 118, 800)
+BLOCK = (78, 118, 800)
+LARGE = (78, 118, 4000)
+
+# (key, label, MATLAB expression of X, direction)
+CASES = [
+    ("cs_in", "complex single block  MATLAB->Python", "CS", "in"),
+    ("cs_out", "complex single block  Python->MATLAB", "CS", "out"),
+    ("cs_rt", "complex single block  round trip", "CS", "rt"),
+    ("cd_rt", "complex double block  round trip", "CD", "rt"),
+    ("d_rt", "real double block     round trip", "RD", "rt"),
+    ("big_in", "complex single large  MATLAB->Python", "BIG", "in"),
+    ("big_out", "complex single large  Python->MATLAB", "BIG", "out"),
+    ("big_rt", "complex single large  round trip", "BIG", "rt"),
+    ("npy_rt", "complex single block  round trip, .npy path", "CS", "rt_npy"),
+]
 
 OCTAVE_SCRIPT = r"""
 addpath(getenv('PYULM_BENCH_INTEROP'));
 reps = str2double(getenv('PYULM_BENCH_REPEAT'));
+quick = str2double(getenv('PYULM_BENCH_QUICK'));
 s = pyulm.internal.settings();
 rand('seed', 1);
-IQ = complex(rand(%(shape)s), rand(%(shape)s));
-small = 1;
-pyulm.internal.call('echo', 1, {small});
-t = zeros(1, reps); for k = 1:reps, t0 = tic; pyulm.internal.call('echo', 1, {small}); t(k) = toc(t0); end
-fprintf('RESULT small %%.4f\n', min(t));
-for k = 1:reps, t0 = tic; y = pyulm.internal.call('echo', 1, {IQ}); t(k) = toc(t0); end
-assert(isequal(y, IQ));
-fprintf('RESULT mat %%.4f\n', min(t));
-s.npy_threshold = 1e6;
-pyulm.internal.settings(s);
-for k = 1:reps, t0 = tic; y = pyulm.internal.call('echo', 1, {IQ}); t(k) = toc(t0); end
-assert(isequal(y, IQ));
-fprintf('RESULT npy %%.4f\n', min(t));
+CS = complex(single(rand(%(block)s)), single(rand(%(block)s)));
+CD = complex(rand(%(block)s), rand(%(block)s));
+RD = rand(%(block)s);
+if ~quick
+    BIG = complex(single(rand(%(large)s)), single(rand(%(large)s)));
+end
+pyulm.internal.call('echo', 1, {1});
+cases = {%(cases)s};
+for c = 1:size(cases, 1)
+    key = cases{c, 1}; name = cases{c, 2}; direction = cases{c, 3};
+    if strcmp(name, 'BIG') && quick
+        continue
+    end
+    X = eval(name);
+    nb = pyulm.internal.nbytes(X);
+    moved = nb * (1 + any(strcmp(direction, {'rt', 'rt_npy'})));
+    for k = 1:reps
+        %% a 1x1 call right before each measured call: the pair sees the same machine load
+        pyulm.internal.settings(s);
+        t0 = tic; pyulm.internal.call('echo', 1, {1}); t = toc(t0);
+        fprintf('CALL %%s small 0 %%.4f\n', key, t);
+        if strcmp(direction, 'rt_npy')
+            s2 = s; s2.npy_threshold = 1e6; pyulm.internal.settings(s2);
+        end
+        t0 = tic;
+        switch direction
+            case 'in'
+                y = pyulm.internal.call('transport_probe', 1, {X}); t = toc(t0);
+                assert(y == nb);
+            case 'out'
+                y = pyulm.internal.call('transport_probe', 1, {}, struct('make', size(X), 'dtype', 'complex64'));
+                t = toc(t0);
+                assert(isequal(size(y), size(X)) && isa(y, 'single') && ~isreal(y));
+            otherwise
+                y = pyulm.internal.call('echo', 1, {X}); t = toc(t0);
+                assert(isequal(y, X) && strcmp(class(y), class(X)));
+        end
+        fprintf('CALL %%s data %%d %%.4f\n', key, moved, t);
+        clear y
+    end
+    pyulm.internal.settings(s);
+end
 """
 
 
-def bench_octave(octave: str, repeat: int) -> dict:
-    script = OCTAVE_SCRIPT % {"shape": ", ".join(str(s) for s in SHAPE)}
-    with tempfile.TemporaryDirectory() as d:
+def bench_octave(octave: str, repeat: int, quick: bool, hugetlb: bool = False) -> list:
+    cases = "; ".join(f"'{key}', '{expr}', '{direction}'" for key, _, expr, direction in CASES)
+    script = OCTAVE_SCRIPT % {"block": ", ".join(map(str, BLOCK)), "large": ", ".join(map(str, LARGE)),
+                              "cases": cases}
+    with tempfile.TemporaryDirectory(prefix="pyulm_bench_") as d:
         f = Path(d) / "bench_transport.m"
         f.write_text(script)
         env = dict(os.environ, PYULM_PYTHON=sys.executable, PYULM_BENCH_INTEROP=str(ROOT / "matlab_interop"),
-                   PYULM_BENCH_REPEAT=str(repeat))
+                   PYULM_BENCH_REPEAT=str(repeat), PYULM_BENCH_QUICK=str(int(quick)))
+        env.pop("PYULM_TRANSPORT", None)
+        if hugetlb:
+            env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1"]))
         proc = subprocess.run([octave, "--no-gui", "--norc", "-q", "-H", "-W", str(f)], env=env,
                               capture_output=True, text=True, cwd=d)
-    res = {}
+    calls = []
     for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            _, k, v = line.split()
-            res[k] = float(v)
-    if len(res) != 3:
+        if line.startswith("CALL "):
+            _, key, kind, moved, wall = line.split()
+            calls.append({"key": key, "kind": kind, "moved": int(moved), "wall": float(wall)})
+    if not calls or proc.returncode != 0:
         raise SystemExit(f"Octave benchmark failed:\n{proc.stdout}\n{proc.stderr}")
-    return res
+    return calls
 
 
-def bench_python_only(repeat: int) -> dict:
-    """The Python half: process start, imports, reading and writing the .mat files."""
+def bench_python_only(repeat: int, quick: bool) -> list:
+    """The Python half: process start, imports, reading and writing the files (side files for the block)."""
     import scipy.io
 
+    from pyulm import __version__
+    from pyulm.matlab_bridge import write_side
+
     rng = np.random.default_rng(1)
-    iq = rng.random(SHAPE) + 1j * rng.random(SHAPE)
-    res = {}
-    with tempfile.TemporaryDirectory() as d:
-        for label, value in (("small", np.ones((1, 1))), ("mat", iq)):
-            req, out = Path(d) / "request.mat", Path(d) / "response.mat"
+    cs = np.asfortranarray((rng.random(BLOCK) + 1j * rng.random(BLOCK)).astype(np.complex64))
+    calls = []
+    with tempfile.TemporaryDirectory(prefix="pyulm_bench_") as d:
+        requests = {}
+        for kind, value in (("small", np.ones((1, 1))), ("data", cs)):
+            req = Path(d) / f"request_{kind}.mat"
             args = np.empty((1, 1), dtype=object)
-            args[0, 0] = ({"pyulm_kind": "complex", "re": value.real, "im": value.imag, "shape": list(value.shape)}
-                          if np.iscomplexobj(value) else value)
-            scipy.io.savemat(req, {"protocol": 1.0, "func": "echo", "nargout": 1.0, "args": args, "kwargs": {}},
+            if value.size > 1:
+                write_side(Path(d) / "arg_1.side", value, "mat")
+                args[0, 0] = {"pyulm_kind": "side", "path": str(Path(d) / "arg_1.side"), "format": "mat"}
+            else:
+                args[0, 0] = value
+            scipy.io.savemat(req, {"protocol": 1.0, "wrapper_version": __version__, "func": "echo", "nargout": 1.0,
+                                   "args": args, "kwargs": {}, "side_threshold": 2.0**20, "side_format": "mat"},
                              do_compression=False)
-            times = []
-            for _ in range(repeat):
+            requests[kind] = (req, 0 if value.size == 1 else 2 * value.nbytes)
+        for _ in range(repeat):
+            for kind, (req, moved) in requests.items():
                 t0 = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "pyulm.matlab_bridge", str(req), str(out)], check=True, cwd=d)
-                times.append(time.perf_counter() - t0)
-            res[label] = min(times)
-    return res
+                subprocess.run([sys.executable, "-m", "pyulm.matlab_bridge", str(req), str(Path(d) / "response.mat")],
+                               check=True, cwd=d)
+                calls.append({"key": "cs_rt", "kind": kind, "moved": moved, "wall": time.perf_counter() - t0})
+                for p in Path(d).glob("out_*"):
+                    p.unlink()
+    return calls
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="skip the larger block")
+    ap.add_argument("--hugetlb", action="store_true", help="run Octave with GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
     args = ap.parse_args(argv)
     octave = shutil.which("octave-cli")
-    gb = 2 * np.prod(SHAPE) * 16 / 1e9  # complex double, sent and returned
     if octave:
-        res = bench_octave(octave, args.repeat)
+        calls = bench_octave(octave, args.repeat, args.quick, args.hugetlb)
         host = "Octave " + subprocess.run([octave, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+        if args.hugetlb:
+            host += " (glibc.malloc.hugetlb=1)"
     else:
-        res = bench_python_only(args.repeat)
+        calls = bench_python_only(args.repeat, args.quick)
         host = "Python half only (octave-cli not found)"
-    print(f"pyulm file transport, {host}; block {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} complex double, "
-          f"{gb:.3f} GB moved per call (both ways), best of {args.repeat}")
-    print(f"{'case':<34}{'time (s)':>10}{'s per GB':>10}{'target':>12}")
-    print(f"{'per call (1x1 argument)':<34}{res['small']:>10.3f}{'':>10}{'<= 0.5 s':>12}")
-    for key, label in (("mat", "IQ block via MAT -v6"), ("npy", "IQ block via .npy (> 2 GB path)")):
-        if key in res:
-            per_gb = (res[key] - res["small"]) / gb
-            print(f"{label:<34}{res[key]:>10.3f}{per_gb:>10.3f}{'<= 1 s/GB':>12}")
+    tmp = tempfile.gettempdir()
+    fs = subprocess.run(["df", "--output=fstype", tmp], capture_output=True, text=True).stdout.split()[-1:] or ["?"]
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"pyulm file transport, {host}; temporary files in {tmp} ({fs[0]}); {os.cpu_count()} CPUs, "
+          f"load average after the run {load}")
+    print(f"block {'x'.join(map(str, BLOCK))}, large {'x'.join(map(str, LARGE))}; {args.repeat} runs per case, "
+          "each after a 1x1 call. s/GB = (time - time of the 1x1 call) / GB moved: 'best' from the fastest calls, "
+          "'median' of the paired differences")
+    print(f"{'case':<46}{'MB':>6}{'best s':>8}{'med s':>7}{'s/GB best':>10}{'median':>7}  target")
+    small = [c["wall"] for c in calls if c["kind"] == "small"]
+    call_best, call_med = min(small), float(np.median(small))
+    print(f"{'per call (1x1 argument, echo)':<46}{'':>6}{call_best:>8.3f}{call_med:>7.3f}{'':>10}{'':>7}  <= 0.5 s")
+    for key, label, _, _ in CASES:
+        data = [c for c in calls if c["key"] == key and c["kind"] == "data"]
+        pairs = [c for c in calls if c["key"] == key and c["kind"] == "small"]
+        if not data:
+            continue
+        gb = data[0]["moved"] / 1e9
+        wall = [c["wall"] for c in data]
+        diff = np.median([a["wall"] - b["wall"] for a, b in zip(data, pairs)]) / gb
+        print(f"{label:<46}{gb * 1e3:>6.0f}{min(wall):>8.3f}{np.median(wall):>7.3f}"
+              f"{(min(wall) - call_best) / gb:>10.2f}{diff:>7.2f}  <= 1 s/GB")
     return 0
 
 

@@ -9,8 +9,12 @@ Every wrapper call goes through :func:`call`, in one of two transports:
   small tagged dicts that carry the exact MATLAB shape and class (see
   :func:`from_matlab`).
 * ``file``: ``python -m pyulm.matlab_bridge REQUEST.mat RESPONSE.mat``. The
-  request is an uncompressed MAT v5 (``-v6``) file written by MATLAB or Octave;
-  arrays above 2 GB travel as Fortran-ordered ``.npy`` files beside it.
+  request and the response are uncompressed MAT v5 (``-v6``) files. Numeric
+  arrays of 1 MiB or more travel in *side files* beside them, one array per
+  file, referenced from the envelope (see :func:`read_side`/:func:`write_side`:
+  an uncompressed MAT v5 file, or Octave's own binary format where that is what
+  Octave reads and writes fastest); arrays above 2 GB travel as
+  Fortran-ordered ``.npy`` files.
 
 This module owns all conversion, so the MATLAB side stays thin: inputs become
 numpy arrays (MATLAB index order, never copied unless needed), ``dict``,
@@ -29,6 +33,7 @@ import array
 import dataclasses
 import importlib
 import inspect
+import mmap
 import os
 import sys
 import traceback
@@ -58,6 +63,7 @@ FUNCTIONS = {
     "read": ("pyulm.matlab_bridge", "read_acquisition"),
     "process": ("pyulm.matlab_bridge", "process"),
     "echo": ("pyulm.matlab_bridge", "echo"),
+    "transport_probe": ("pyulm.matlab_bridge", "transport_probe"),
     "svd_filter": ("pyulm.filtering", "svd_filter"),
     "butter_coefficients": ("pyulm.filtering", "butter_coefficients"),
     "butter_bandpass": ("pyulm.filtering", "butter_bandpass"),
@@ -159,13 +165,12 @@ def _decode_tagged(d: dict, kind: str):
         re = _array(np.asarray(from_matlab(re)), shape)  # the parts may be tagged .npy files
         im = _array(np.asarray(from_matlab(im)), shape)
         ctype = np.complex64 if re.dtype == np.float32 else np.complex128
-        out = np.empty(re.shape, dtype=ctype, order="F")
-        out.real = re
-        out.imag = im
-        return _numeric(out)
+        return _numeric(_complex_from_parts(re, im, ctype))
     if kind == "npy":
         arr = np.load(_text(d["path"]), mmap_mode="r")
         return _numeric(arr)
+    if kind == "side":
+        return _numeric(read_side(_text(d["path"])))
     if kind == "cell":
         items = [from_matlab(x) for x in _unwrap_cell(d.get("items", [])).ravel(order="F")]
         return items
@@ -185,7 +190,8 @@ def from_matlab(v):
       struct array -> ``list`` of ``dict``;
     * a struct tagged ``pyulm_type`` (made by :func:`to_matlab`) -> the pyulm table;
     * tagged dicts ``pyulm_kind`` = ``array`` (data, shape, dtype), ``complex``
-      (re, im, shape), ``npy`` (path), ``cell`` (items), ``empty``.
+      (re, im, shape), ``npy`` (path), ``side`` (path, format: see
+      :func:`read_side`), ``cell`` (items), ``empty``.
     """
     if v is None or isinstance(v, (bool, str)):
         return v
@@ -426,6 +432,21 @@ def echo(*args):
     return tuple(args)
 
 
+def transport_probe(*args, make=None, dtype="complex64"):
+    """One direction of the transport, for benchmarks/bench_matlab_transport.py.
+
+    Without ``make``: the total bytes of the arrays received (MATLAB -> Python;
+    the result is one number). With ``make`` (a MATLAB size): a new array of that
+    size and ``dtype``, every element written (Python -> MATLAB).
+    """
+    if make is not None:
+        shape = tuple(int(n) for n in np.asarray(make, dtype=float).ravel())
+        out = np.empty(shape, dtype=np.dtype(str(dtype)), order="F")
+        out.fill(1 + 2j if out.dtype.kind == "c" else 1)
+        return out
+    return float(sum(a.nbytes for a in args if isinstance(a, np.ndarray)))
+
+
 def process(source, ULM=None, **options):
     """``pyulm.process`` for MATLAB.
 
@@ -559,6 +580,308 @@ def call(name, args=None, kwargs=None, nargout=1, wrapper_version=None) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# Side files: one large numeric array per file, beside request.mat/response.mat
+# ---------------------------------------------------------------------------
+# Two formats, both with the array's column-major data in one piece, so that
+# numpy maps them (mmap) instead of parsing them, and MATLAB/Octave read them
+# into one new array:
+#
+# * "mat": an uncompressed MAT v5 file (what ``save -v6`` writes) holding one
+#   variable; complex data are stored as two planes (real, then imaginary).
+# * "octave": Octave's native binary format (``save -binary``) holding one
+#   full double or single matrix; complex data are interleaved, as numpy and
+#   Octave hold them. Octave 7.3 writes complex double about 3 times faster,
+#   and reads complex data 2 to 3 times faster, in this format than in MAT v5
+#   (its MAT code goes through double temporaries and separate planes).
+#
+# Readers accept any variable name and any stored element type (MATLAB may
+# store integer-valued doubles as small integers). Writers name the variable
+# "x", or "xx...x" in Octave files, long enough to start the data on a 32-byte
+# boundary (numpy then maps them aligned).
+_CHUNK_BYTES = 4 * 2**20  # working set of the chunked copies below
+
+_MAT_CLASS = {6: "f8", 7: "f4", 8: "i1", 9: "u1", 10: "i2", 11: "u2", 12: "i4", 13: "u4", 14: "i8", 15: "u8"}
+_MAT_TYPE = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8"}
+_MAT_OF = {"f8": (6, 9), "f4": (7, 7), "i1": (8, 1), "u1": (9, 2), "i2": (10, 3), "u2": (11, 4), "i4": (12, 5),
+           "u4": (13, 6), "i8": (14, 12), "u8": (15, 13), "b1": (9, 2)}
+_MAT_COMPLEX, _MAT_LOGICAL = 0x800, 0x200
+_OCT_SAVE_TYPE = {0: "u1", 1: "u2", 2: "u4", 3: "i1", 4: "i2", 5: "i4", 6: "f4", 7: "f8", 8: "u8", 9: "i8"}
+_OCT_TYPE = {"matrix": "f8", "complex matrix": "c16", "float matrix": "f4", "float complex matrix": "c8"}
+_OCT_OF = {v: k for k, v in _OCT_TYPE.items()}
+_OCTAVE_MAGIC = b"Octave-1-"
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux value; Python < 3.13 lacks the name
+
+
+def _code(dtype: np.dtype) -> str:
+    """'f8', 'c8', 'b1', ... of a numpy dtype (byte order dropped)."""
+    return dtype.kind + str(dtype.itemsize)
+
+
+def side_file_ok(arr) -> bool:
+    """Whether :func:`write_side` can write this array (numeric or logical, dims < 2**31)."""
+    return (isinstance(arr, np.ndarray) and _code(arr.dtype) in _MAT_OF.keys() | _OCT_TYPE.values()
+            and all(n < 2**31 for n in arr.shape) and arr.nbytes < 2**32 - 2**16)
+
+
+def _mapped(path, dtype, offset: int, count: int) -> np.ndarray:
+    """``count`` elements at ``offset`` of a file as a read-only 1-D array (mapped, not read).
+
+    The mapping is populated at once where the OS allows it (Linux >= 5.14):
+    one call instead of a page fault per 64 KB, and writing such an array to
+    another file is then as fast as writing ordinary memory.
+    """
+    dtype = np.dtype(dtype)
+    if count == 0:
+        return np.empty(0, dtype)
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size < offset + count * dtype.itemsize:
+            raise BridgeError(f"side file {path}: truncated ({count} elements of {dtype} expected at byte {offset})")
+        mm = mmap.mmap(f.fileno(), offset - start + count * dtype.itemsize, access=mmap.ACCESS_READ, offset=start)
+    if sys.platform.startswith("linux"):
+        try:
+            mm.madvise(_MADV_POPULATE_READ)
+        except (AttributeError, OSError, ValueError):  # kernels before 5.14: fault in on use
+            pass
+    return np.frombuffer(mm, dtype=dtype, count=count, offset=offset - start)
+
+
+def _complex_from_parts(re: np.ndarray, im: np.ndarray, ctype) -> np.ndarray:
+    """One Fortran-ordered complex array from real and imaginary parts of the same shape.
+
+    Fills it chunk by chunk (each chunk of the output is written twice while it
+    is still in cache), converting the parts' element type on the way.
+    """
+    out = np.empty(re.shape, dtype=ctype, order="F")
+    if out.size == 0:
+        return out
+    pairs = out.reshape(-1, order="F").view(out.real.dtype).reshape(-1, 2)
+    re = re.reshape(-1, order="F")
+    im = im.reshape(-1, order="F")
+    step = max(1, _CHUNK_BYTES // out.itemsize)
+    for i in range(0, out.size, step):
+        pairs[i:i + step, 0] = re[i:i + step]
+        pairs[i:i + step, 1] = im[i:i + step]
+    return out
+
+
+def _read_mat_side(path, head: bytes) -> np.ndarray:
+    if len(head) < 136 or head[126:128] not in (b"IM", b"MI"):
+        raise BridgeError(f"side file {path}: not an uncompressed MAT v5 or Octave binary file")
+    order = "<" if head[126:128] == b"IM" else ">"
+    with open(path, "rb") as f:
+
+        def element(pos):
+            """(type, nbytes, data position, next position) of the data element at pos."""
+            f.seek(pos)
+            raw = f.read(8)
+            if len(raw) < 8:
+                raise BridgeError(f"side file {path}: truncated at byte {pos}")
+            first, second = np.frombuffer(raw, order + "u4").tolist()
+            if first >> 16:  # small data element: type, size and up to 4 bytes in 8 bytes
+                return first & 0xFFFF, first >> 16, pos + 4, pos + 8
+            return first, second, pos + 8, pos + 8 + (second + 7) // 8 * 8
+
+        mtype, nbytes, pos, _ = element(128)
+        if mtype != 14:  # miMATRIX; 15 would be a compressed (-v7) variable
+            raise BridgeError(f"side file {path}: expected an uncompressed numeric array (MAT data type {mtype})")
+        parts = []
+        while pos < 136 + nbytes and len(parts) < 5:
+            t, n, data, pos = element(pos)
+            if len(parts) < 3:
+                f.seek(data)
+                parts.append((t, f.read(n)))
+            else:
+                parts.append((t, n, data))
+    if len(parts) < 4:
+        raise BridgeError(f"side file {path}: incomplete array")
+    flags = int(np.frombuffer(parts[0][1][:4], order + "u4")[0])
+    dims = [int(v) for v in np.frombuffer(parts[1][1], order + "i4")]
+    cls = _MAT_CLASS.get(flags & 0xFF)
+    if cls is None:
+        raise BridgeError(f"side file {path}: unsupported MATLAB class number {flags & 0xFF}")
+    target = np.dtype(np.bool_) if flags & _MAT_LOGICAL else np.dtype(cls)
+    count = int(np.prod(dims))
+
+    def plane(t, n, data):
+        if t not in _MAT_TYPE:
+            raise BridgeError(f"side file {path}: unsupported MAT data type {t}")
+        stored = np.dtype(order + _MAT_TYPE[t])
+        if n != count * stored.itemsize:
+            raise BridgeError(f"side file {path}: {n} data bytes do not fit size {dims}")
+        a = _mapped(path, stored, data, count)
+        if target == np.bool_ and stored.itemsize == 1:
+            return a.view(np.bool_)
+        return a if a.dtype == target else a.astype(target)
+
+    if flags & _MAT_COMPLEX:
+        if len(parts) < 5:
+            raise BridgeError(f"side file {path}: complex array without imaginary part")
+        ctype = np.complex64 if target == np.float32 else np.complex128
+        re = np.asarray(plane(*parts[3]), dtype=np.float64 if ctype == np.complex128 else np.float32)
+        im = np.asarray(plane(*parts[4]), dtype=re.dtype)
+        return _complex_from_parts(re, im, ctype).reshape(dims, order="F")
+    return plane(*parts[3]).reshape(dims, order="F")
+
+
+def _read_octave_side(path) -> np.ndarray:
+    with open(path, "rb") as f:
+        head = f.read(11)
+        order = {b"L": "<", b"B": ">"}.get(head[9:10])
+        if order is None or head[10] not in (0, 1):  # IEEE little / big endian floats
+            raise BridgeError(f"side file {path}: unsupported Octave binary header {head!r}")
+        fl = "<" if head[10] == 0 else ">"
+
+        def i4(count=1):
+            raw = f.read(4 * count)
+            if len(raw) != 4 * count:
+                raise BridgeError(f"side file {path}: truncated")
+            return [int(v) for v in np.frombuffer(raw, order + "i4")]
+
+        f.read(i4()[0])  # variable name
+        f.read(i4()[0])  # doc string
+        global_flag, marker = f.read(2)
+        if marker != 255:
+            raise BridgeError(f"side file {path}: old Octave binary format")
+        tname = f.read(i4()[0]).decode("ascii", "replace")
+        if tname not in _OCT_TYPE:
+            raise BridgeError(f"side file {path}: unsupported Octave type {tname!r}")
+        nd = i4()[0]
+        dims = i4(-nd) if nd < 0 else [nd] + i4()  # old files: rows, columns
+        stype = f.read(1)[0]
+        offset = f.tell()
+    if stype not in _OCT_SAVE_TYPE:
+        raise BridgeError(f"side file {path}: unknown Octave save type {stype}")
+    target = np.dtype(_OCT_TYPE[tname])
+    real_t = np.dtype(target.kind.replace("c", "f") + str(target.itemsize // (2 if target.kind == "c" else 1)))
+    stored = np.dtype((fl if _OCT_SAVE_TYPE[stype][0] == "f" else order) + _OCT_SAVE_TYPE[stype])
+    count = int(np.prod(dims)) * (2 if target.kind == "c" else 1)
+    a = _mapped(path, stored, offset, count)
+    if a.dtype != real_t:  # another stored type or byte order
+        a = a.astype(real_t)
+    if target.kind == "c":
+        a = a.view(target)  # interleaved pairs: no copy
+    return a.reshape(dims, order="F")
+
+
+def read_side(path) -> np.ndarray:
+    """Read a side file written by the MATLAB/Octave side or by :func:`write_side`.
+
+    Returns the array in MATLAB index order. Real data are memory-mapped
+    read-only, not copied (like complex data stored interleaved); complex data
+    stored as two planes are combined in one pass.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        head = f.read(136)
+    if head.startswith(_OCTAVE_MAGIC):
+        return _read_octave_side(path)
+    return _read_mat_side(path, head)
+
+
+def _fortran_chunks(arr: np.ndarray):
+    """The elements of ``arr`` in column-major order, as few contiguous 1-D pieces as possible.
+
+    The whole array (no copy) if it is Fortran-contiguous; otherwise pieces of
+    about ``_CHUNK_BYTES`` copied from any strides (transposed, sliced, real or
+    imaginary part of a complex array) into one reused buffer: consume each
+    piece before asking for the next.
+    """
+    if arr.size == 0:
+        return
+    if arr.flags.f_contiguous:
+        yield arr.reshape(-1, order="F")
+        return
+    step = max(1, _CHUNK_BYTES // arr.itemsize)
+    buf = np.empty(step, arr.dtype)
+    it = np.nditer(arr, flags=["external_loop", "buffered", "zerosize_ok"], op_flags=[["readonly"]], order="F",
+                   buffersize=step)
+    for piece in it:
+        if piece.flags.c_contiguous:
+            yield piece
+            continue
+        for i in range(0, piece.size, step):  # a strided run the iterator did not buffer
+            m = min(step, piece.size - i)
+            np.copyto(buf[:m], piece[i:i + m])
+            yield buf[:m]
+
+
+def _write_data(f, arr: np.ndarray) -> None:
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    for chunk in _fortran_chunks(arr):
+        f.write(memoryview(chunk).cast("B"))
+
+
+def _octave_header(arr: np.ndarray) -> bytes:
+    """Octave binary header of one matrix; its variable name aligns the data to 32 bytes."""
+    tname = _OCT_OF[_code(arr.dtype)].encode()
+    i4 = lambda *v: np.asarray(v, "<i4").tobytes()  # noqa: E731
+    save_type = 6 if arr.dtype in (np.float32, np.complex64) else 7
+    name = b"x" * ((-(30 + len(tname) + 4 * arr.ndim) - 1) % 32 + 1)
+    head = (b"Octave-1-L\x00" + i4(len(name)) + name + i4(0) + b"\x00\xff" + i4(len(tname)) + tname
+            + i4(-arr.ndim) + i4(*arr.shape) + bytes([save_type]))
+    return head
+
+
+def _mat_header(arr: np.ndarray) -> bytes:
+    code = _code(arr.dtype)
+    is_complex = arr.dtype.kind == "c"
+    part = np.dtype(code.replace("c16", "f8").replace("c8", "f4"))
+    cls, mtype = _MAT_OF[_code(part)]
+    flags = cls | (_MAT_COMPLEX if is_complex else 0) | (_MAT_LOGICAL if code == "b1" else 0)
+    u4 = lambda *v: np.asarray(v, "<u4").tobytes()  # noqa: E731
+    pad = lambda b: b + bytes(-len(b) % 8)  # noqa: E731
+    nbytes = arr.size * part.itemsize
+    dims = pad(np.asarray(arr.shape, "<i4").tobytes())
+    body = u4(6, 8, flags, 0) + u4(5, 4 * arr.ndim) + dims + u4(1, 1) + pad(b"x") + u4(mtype, nbytes)
+    total = len(body) + (nbytes + 7) // 8 * 8 * (2 if is_complex else 1) + (8 if is_complex else 0)
+    text = b"MATLAB 5.0 MAT-file, written by pyulm.matlab_bridge"
+    head = text.ljust(116, b" ") + bytes(8) + b"\x00\x01IM"
+    return head + u4(14, total) + body
+
+
+def write_side(path, arr: np.ndarray, fmt: str = "mat") -> str:
+    """Write one numeric/logical array as a side file; returns the format used.
+
+    ``fmt='octave'`` writes Octave's binary format for double/single (real or
+    complex) arrays and falls back to ``'mat'`` (uncompressed MAT v5) for the
+    other classes. The data are written straight from the array in column-major
+    order (no full copy, whatever its memory layout).
+    """
+    arr = np.asarray(arr)
+    if arr.ndim < 2:
+        arr = arr.reshape(arr.shape + (1,) * (2 - arr.ndim))
+    if not side_file_ok(arr):
+        raise BridgeError(f"cannot write a side file for an array of dtype {arr.dtype} and shape {arr.shape}")
+    fmt = "octave" if fmt == "octave" and _code(arr.dtype) in _OCT_OF else "mat"
+    with open(path, "wb") as f:
+        if fmt == "octave":
+            f.write(_octave_header(arr))
+            _write_data(f, arr)
+        else:
+            f.write(_mat_header(arr))
+            if arr.dtype.kind == "c":
+                parts = (arr.real, arr.imag)  # MAT v5 stores complex data as two planes
+            else:
+                parts = (arr.view(np.uint8) if arr.dtype == np.bool_ else arr,)
+            for k, part in enumerate(parts):
+                if k:
+                    f.write(np.asarray([_MAT_OF[_code(part.dtype)][1], part.nbytes], "<u4").tobytes())
+                _write_data(f, part)
+                f.write(bytes(-part.nbytes % 8))
+    return fmt
+
+
+def _write_npy(path, arr: np.ndarray) -> None:
+    """A Fortran-ordered .npy file written without a full copy of ``arr``."""
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    header = {"descr": np.lib.format.dtype_to_descr(arr.dtype), "fortran_order": True, "shape": arr.shape}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        _write_data(f, arr)
+
+
+# ---------------------------------------------------------------------------
 # File transport
 # ---------------------------------------------------------------------------
 def load_request(path) -> dict:
@@ -574,24 +897,34 @@ def load_request(path) -> dict:
     return {k: v for k, v in raw.items() if not k.startswith("__")}
 
 
-def _npy_outputs(value, directory, counter, threshold):
-    """Replace arrays >= threshold bytes by tagged .npy files (written Fortran-ordered)."""
+def _file_outputs(value, directory, counter, threshold, side_threshold=float("inf"), side_format="mat"):
+    """Replace large arrays by tagged files beside the response.
+
+    Arrays of ``threshold`` bytes or more become Fortran-ordered .npy files
+    (complex ones two real files, which MATLAB reads at disk speed); arrays of
+    ``side_threshold`` bytes or more become side files (:func:`write_side`).
+    """
     if isinstance(value, np.ndarray) and value.dtype.kind == "c" and value.nbytes >= threshold:
-        # two real files: MATLAB writes and reads them at disk speed (no interleaving)
-        return {KIND: "complex", "re": _npy_outputs(np.ascontiguousarray(value.real.T).T, directory, counter, 0),
-                "im": _npy_outputs(np.ascontiguousarray(value.imag.T).T, directory, counter, 0),
+        return {KIND: "complex", "re": _file_outputs(value.real, directory, counter, 0),
+                "im": _file_outputs(value.imag, directory, counter, 0),
                 "shape": [float(s) for s in value.shape]}
     if isinstance(value, np.ndarray) and value.dtype != object and value.nbytes >= threshold:
         counter[0] += 1
         path = os.path.join(directory, f"out_{counter[0]}.npy")
-        np.save(path, np.asfortranarray(value))
+        _write_npy(path, value)
         return {KIND: "npy", "path": path, "dtype": str(value.dtype), "shape": [float(s) for s in value.shape]}
+    if isinstance(value, np.ndarray) and value.nbytes >= side_threshold and side_file_ok(value):
+        counter[0] += 1
+        path = os.path.join(directory, f"out_{counter[0]}.side")
+        fmt = write_side(path, value, side_format)
+        return {KIND: "side", "path": path, "format": fmt}
     if isinstance(value, dict):
-        return {k: _npy_outputs(v, directory, counter, threshold) for k, v in value.items()}
+        return {k: _file_outputs(v, directory, counter, threshold, side_threshold, side_format)
+                for k, v in value.items()}
     if isinstance(value, np.ndarray) and value.dtype == object:
         out = np.empty(value.shape, dtype=object)
         for idx in np.ndindex(value.shape):
-            out[idx] = _npy_outputs(value[idx], directory, counter, threshold)
+            out[idx] = _file_outputs(value[idx], directory, counter, threshold, side_threshold, side_format)
         return out
     return value
 
@@ -616,13 +949,15 @@ def serve_file(request_path, response_path) -> int:
         args = list(args.ravel(order="F")) if isinstance(args, np.ndarray) and args.dtype == object else [args]
         kwargs = req.get("kwargs")
         nargout = from_matlab(req.get("nargout", 1))
-        threshold = from_matlab(req.get("npy_threshold", NPY_THRESHOLD))
+        threshold = float(from_matlab(req.get("npy_threshold", NPY_THRESHOLD)))
+        side_threshold = float(from_matlab(req.get("side_threshold", np.inf)))  # none unless asked for
+        side_format = from_matlab(req.get("side_format", "mat"))
         outs = call_python(from_matlab(req["func"]), args, kwargs, nargout)
         cell = np.empty((1, len(outs)), dtype=object)
         directory = os.path.dirname(os.path.abspath(response_path))
         counter = [0]
         for i, o in enumerate(outs):
-            cell[0, i] = _npy_outputs(to_matlab(o), directory, counter, float(threshold))
+            cell[0, i] = _file_outputs(to_matlab(o), directory, counter, threshold, side_threshold, side_format)
         resp = {"ok": True, "out": cell, "pyulm_version": __version__}
     except Exception as exc:
         resp = _error_fields(exc)

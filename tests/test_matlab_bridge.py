@@ -235,3 +235,188 @@ def test_every_bridge_function_has_a_resolvable_target():
 def test_miss_hit_clean(tool):
     proc = subprocess.run([tool, "."], cwd=ROOT / "matlab_interop", capture_output=True, text=True)
     assert proc.returncode == 0 and "everything seems fine" in proc.stdout, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# Side files (file transport, arrays of side_threshold bytes or more)
+# ---------------------------------------------------------------------------
+def _odd_arrays():
+    """Classes, shapes and memory layouts a side file must carry bit for bit."""
+    rng = np.random.default_rng(7)
+    iq = (rng.standard_normal((6, 5, 7)) + 1j * rng.standard_normal((6, 5, 7))).astype(np.complex64)
+    special = np.array([[np.nan, -0.0, np.inf, -np.inf, 5e-324, 1.0]])
+    special[0, 0] = np.frombuffer(np.uint64(0x7FF8000000000123).tobytes(), np.float64)[0]  # a NaN payload
+    return {
+        "complex64 F": np.asfortranarray(iq),
+        "complex64 C": np.ascontiguousarray(iq),
+        "complex128 sliced": (rng.standard_normal((9, 8)) + 1j * rng.standard_normal((9, 8)))[::-2, 1::3],
+        "float64 F": np.asfortranarray(rng.standard_normal((4, 3, 2, 5))),
+        "float64 transposed": rng.standard_normal((3, 7)).T,
+        "float32 real part": iq.real,
+        "float64 special": special,
+        "float64 column": rng.standard_normal((11, 1)),
+        "float64 1-D": rng.standard_normal(5),
+        "bool": rng.random((5, 3)) > 0.5,
+        "int8": np.arange(-6, 6, dtype=np.int8).reshape(3, 4),
+        "uint16 C": np.arange(24, dtype=np.uint16).reshape(2, 3, 4),
+        "int32": np.array([[-(2**31), 2**31 - 1]], dtype=np.int32),
+        "uint64": np.array([[0, 2**64 - 1, 2**63 + 5]], dtype=np.uint64),
+        "int64": np.array([[-(2**63), 2**62]], dtype=np.int64),
+        "empty 0x3": np.zeros((0, 3)),
+        "empty complex 3x0x2": np.zeros((3, 0, 2), np.complex64),
+        "1x1": np.array([[2.5]]),
+    }
+
+
+def _same_bits(a, b):
+    a2 = a.reshape(a.shape + (1,) * (2 - a.ndim))
+    return (b.dtype == a.dtype and b.shape == a2.shape
+            and np.asfortranarray(a2).tobytes(order="F") == np.asfortranarray(b).tobytes(order="F"))
+
+
+@pytest.mark.parametrize("fmt", ["mat", "octave"])
+@pytest.mark.parametrize("name", list(_odd_arrays()))
+def test_side_file_round_trip_bit_identical(tmp_path, fmt, name):
+    a = _odd_arrays()[name]
+    path = tmp_path / "x.side"
+    used = mb.write_side(path, a, fmt)
+    assert used == ("octave" if fmt == "octave" and a.dtype.kind in "fc" else "mat")
+    b = mb.read_side(path)
+    assert _same_bits(a, b), (name, b.dtype, b.shape)
+    if b.size and (used == "octave" or a.dtype.kind != "c"):
+        assert not b.flags.writeable  # mapped, read-only: the file's data are not copied
+    if used == "octave" and b.size:
+        assert b.ctypes.data % 32 == 0
+
+
+@pytest.mark.parametrize("name", ["complex64 F", "complex128 sliced", "float64 special", "bool", "uint16 C",
+                                  "int64", "empty 0x3"])
+def test_side_mat_files_are_standard_mat_files(tmp_path, name):
+    """What the bridge writes for MATLAB is read back by an independent MAT reader (scipy)."""
+    a = _odd_arrays()[name]
+    path = tmp_path / "x.mat"
+    mb.write_side(path, a, "mat")
+    b = scipy.io.loadmat(path)["x"]
+    if a.dtype == bool:
+        b = b.astype(bool)  # scipy reads MATLAB logical arrays as uint8
+    assert _same_bits(a, b)
+
+
+@pytest.mark.parametrize("name", ["complex64 C", "complex128 sliced", "float32 real part",
+                                  "uint16 C"])
+def test_side_writer_chunks_any_layout(tmp_path, monkeypatch, name):
+    """Tiny chunks: several buffered and strided pieces, still column-major and complete."""
+    monkeypatch.setattr(mb, "_CHUNK_BYTES", 24)
+    a = _odd_arrays()[name]
+    pieces = [p.tobytes() for p in mb._fortran_chunks(a)]  # each piece is valid until the next one
+    assert len(pieces) > 1
+    assert b"".join(pieces) == a.tobytes(order="F")
+    for fmt in ("mat", "octave"):
+        mb.write_side(tmp_path / "x.side", a, fmt)
+        assert _same_bits(a, mb.read_side(tmp_path / "x.side"))
+    mb._write_npy(tmp_path / "x.npy", a)
+    b = np.load(tmp_path / "x.npy")
+    assert _same_bits(a, b) and b.flags.f_contiguous
+
+
+def _mat_element(mtype, payload, small=False):
+    order = "<"
+    if small:
+        return np.array([mtype | (len(payload) << 16)], order + "u4").tobytes() + payload.ljust(4, b"\0")
+    return np.array([mtype, len(payload)], order + "u4").tobytes() + payload + bytes(-len(payload) % 8)
+
+
+def _mat_file(cls, dims, data_type, data, flags_extra=0, small_data=False):
+    flags = _mat_element(6, np.array([cls | flags_extra, 0], "<u4").tobytes())
+    body = (flags + _mat_element(5, np.array(dims, "<i4").tobytes()) + _mat_element(1, b"IQ", small=True)
+            + _mat_element(data_type, data, small=small_data))
+    head = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + bytes(8) + b"\x00\x01IM"
+    return head + np.array([14, len(body)], "<u4").tobytes() + body
+
+
+def test_side_reader_restores_the_class_of_matlab_compressed_doubles(tmp_path):
+    """MATLAB stores integer-valued doubles as small integers and tiny data in 'small elements'."""
+    p = tmp_path / "x.mat"
+    p.write_bytes(_mat_file(6, [2, 3], 2, bytes([1, 2, 3, 250, 0, 7])))  # double class, uint8 data
+    b = mb.read_side(p)
+    assert b.dtype == np.float64 and b.tolist() == [[1.0, 3.0, 0.0], [2.0, 250.0, 7.0]]
+    p.write_bytes(_mat_file(7, [1, 1], 7, np.float32(1.5).tobytes(), small_data=True))  # single, small element
+    b = mb.read_side(p)
+    assert b.dtype == np.float32 and b.tolist() == [[1.5]]
+    assert scipy.io.loadmat(p)["IQ"].tolist() == [[1.5]]  # the crafted files are valid MAT files
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "not an uncompressed MAT"),
+    (b"\x1f\x8b" + bytes(200), "not an uncompressed MAT"),
+    (b"MATLAB 5.0".ljust(126, b" ") + b"IM" + np.array([15, 8], "<u4").tobytes() + bytes(8), "MAT data type 15"),
+    (b"Octave-1-L\x00" + np.array([1], "<i4").tobytes() + b"x" + bytes(4) + b"\x00\xff"
+     + np.array([5], "<i4").tobytes() + b"range", "unsupported Octave type"),
+])
+def test_side_reader_rejects_other_files(tmp_path, content, match):
+    p = tmp_path / "x.side"
+    p.write_bytes(content)
+    with pytest.raises(mb.BridgeError, match=match):
+        mb.read_side(p)
+
+
+def test_side_reader_rejects_truncated_data(tmp_path):
+    p = tmp_path / "x.side"
+    mb.write_side(p, np.ones((100, 10)), "mat")
+    full = p.read_bytes()
+    p.write_bytes(full[:-800])
+    with pytest.raises(mb.BridgeError, match="truncated"):
+        mb.read_side(p)
+    mb.write_side(p, np.ones((100, 10)), "octave")
+    p.write_bytes(p.read_bytes()[:-8])
+    with pytest.raises(mb.BridgeError, match="truncated"):
+        mb.read_side(p)
+
+
+@pytest.mark.parametrize("side_format", ["mat", "octave"])
+def test_file_transport_side_files_both_ways(tmp_path, side_format):
+    """Arguments in side files (as MATLAB/Octave write them) and results in side files, bit-identical."""
+    rng = np.random.default_rng(3)
+    iq = np.asfortranarray((rng.standard_normal((20, 30, 40)) + 1j * rng.standard_normal((20, 30, 40)))
+                           .astype(np.complex64))
+    real = np.asfortranarray(rng.standard_normal((20, 30, 40)))
+    mask = rng.random((50, 60)) > 0.3
+    small = np.ones((2, 2))
+    args = []
+    for k, a in enumerate((iq, real, mask)):
+        path = tmp_path / f"arg_{k}.side"
+        fmt = mb.write_side(path, a, side_format)
+        args.append({"pyulm_kind": "side", "path": str(path), "format": fmt})
+    args.append(small)
+    req, res = tmp_path / "request.mat", tmp_path / "response.mat"
+    _request(req, "echo", args, nargout=4.0, side_threshold=1000.0, side_format=side_format)
+    assert mb.main([str(req), str(res)]) == 0
+    r = scipy.io.loadmat(res, struct_as_record=False, squeeze_me=True)
+    assert r["ok"] == 1, r.get("err_msg")
+    out = r["out"]
+    for marker, a in zip(out[:3], (iq, real, mask)):
+        assert marker.pyulm_kind == "side"
+        expected = "octave" if side_format == "octave" and a.dtype.kind in "fc" else "mat"
+        assert marker.format == expected and Path(marker.path).parent == tmp_path
+        assert _same_bits(a, mb.read_side(marker.path))
+    assert np.array_equal(out[3], small)  # below the threshold: in the envelope
+
+
+def test_file_transport_without_side_threshold_keeps_arrays_in_the_envelope(tmp_path):
+    """A request that does not ask for side files (older wrapper) gets none."""
+    a = np.arange(40000.0).reshape(200, 200)
+    req, res = tmp_path / "request.mat", tmp_path / "response.mat"
+    _request(req, "echo", [a])
+    mb.serve_file(req, res)
+    r = scipy.io.loadmat(res)
+    assert np.array_equal(r["out"][0, 0], a) and sorted(p.name for p in tmp_path.iterdir()) == [
+        "request.mat", "response.mat"]
+
+
+def test_file_outputs_npy_complex_planes_from_any_layout(tmp_path):
+    rng = np.random.default_rng(4)
+    a = (rng.standard_normal((30, 20)) + 1j * rng.standard_normal((30, 20))).astype(np.complex64)[::2].T
+    marker = mb._file_outputs(a, str(tmp_path), [0], threshold=100)
+    assert marker["pyulm_kind"] == "complex"
+    re, im = np.load(marker["re"]["path"]), np.load(marker["im"]["path"])
+    assert re.flags.f_contiguous and _same_bits(np.ascontiguousarray(a.real), re) and np.array_equal(im, a.imag)

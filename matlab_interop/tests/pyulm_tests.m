@@ -8,7 +8,8 @@ tests = {@test_setup, @test_setup_errors, @test_available_methods, @test_butter,
          @test_pala_script, @test_locmethod, @test_tracking_pala, @test_track2matout_modes, ...
          @test_localize, @test_track_render, @test_read, @test_metrics, @test_filter_block, ...
          @test_process, @test_python_errors, @test_bad_arguments, @test_npy_transport, ...
-         @test_classes_roundtrip, @test_tempdir_cleanup, @test_version_mismatch, @test_shell_quote};
+         @test_classes_roundtrip, @test_tempdir_cleanup, @test_version_mismatch, @test_shell_quote, ...
+         @test_side_files, @test_side_files_odd_values, @test_side_files_mat_format, @test_npy_odd_sizes};
 n_passed = 0;
 n_failed = 0;
 for k = 1:numel(tests)
@@ -57,6 +58,51 @@ check(strcmp(err.identifier, identifier), 'expected error %s, got %s: %s', ident
 if nargin >= 3
     check(~isempty(strfind(err.message, fragment)), 'error message "%s" lacks "%s"', err.message, fragment);
 end
+end
+
+function tf = same_bits(a, b)
+% same class, size, complexity and bit pattern (NaN payloads, -0)
+tf = strcmp(class(a), class(b)) && isequal(size(a), size(b)) && isreal(a) == isreal(b);
+if tf && (islogical(a) || ischar(a))
+    tf = isequal(a, b);
+elseif tf
+    tf = isequal(typecast(real(a(:)), 'uint8'), typecast(real(b(:)), 'uint8')) && ...
+         isequal(typecast(imag(a(:)), 'uint8'), typecast(imag(b(:)), 'uint8'));
+end
+end
+
+function check_echo(values, what)
+out = cell(1, numel(values));
+[out{:}] = pyulm.internal.call('echo', numel(values), values);
+for k = 1:numel(values)
+    v = values{k};
+    y = out{k};
+    check(same_bits(y, v), '%s: value %d (%s %s, complex %d) came back as %s %s, complex %d', what, k, class(v), ...
+          mat2str(size(v)), ~isreal(v), class(y), mat2str(size(y)), ~isreal(y));
+end
+end
+
+function [listing, restore] = spy_transport(D, s)
+% Use s with a Python wrapper that lists the transport directory (name and
+% first 10 bytes of each file) after Python has answered.
+listing = fullfile(D.workdir, 'spy listing.txt');
+spy = fullfile(D.workdir, 'spy python');
+q = @pyulm.internal.shell_quote;
+fid = fopen(spy, 'w');
+fprintf(fid, '#!/bin/sh\n%s "$@"\nst=$?\n', q(D.python));
+fprintf(fid, 'for f in *; do printf ''%%s '' "$f"; head -c 10 "$f"; echo; done > %s\nexit $st\n', q(listing));
+fclose(fid);
+system(['chmod +x ' q(spy)]);
+s0 = pyulm.internal.settings();
+restore = onCleanup(@() pyulm.internal.settings(s0));
+s.python = spy;
+pyulm.internal.settings(s);
+end
+
+function txt = read_text(f)
+fid = fopen(f, 'r');
+txt = fread(fid, Inf, '*char').';
+fclose(fid);
 end
 
 function IQ = load_iq(D)
@@ -308,4 +354,80 @@ for k = 1:numel(names)
 end
 check(~isempty(strfind(D.workdir, '''')) && ~isempty(strfind(D.workdir, ' ')), 'workdir lacks quotes/spaces');
 expect_error(@() pyulm.internal.shell_quote(['a' char(10) 'b']), 'pyulm:BadArgument', 'newlines');
+end
+
+function test_side_files(D)
+% arrays of 1 MiB or more travel in side files, both ways, bit for bit
+s = pyulm.internal.settings();
+check(s.side_threshold == 2^20, 'default side_threshold %g', s.side_threshold);
+[listing, restore] = spy_transport(D, s); %#ok<ASGLU>
+IQ = load_iq(D);
+before = dir(tempdir());
+values = {single(IQ), IQ, abs(IQ), single(abs(IQ)), IQ(:, end:-1:1, 1:2:end), repmat(abs(IQ) > 100, [1 1 3]), ...
+          repmat(int16(real(IQ)), [1 1 2])};
+check(all(cellfun(@(v) pyulm.internal.nbytes(v), values) >= 2^20), 'a test value is below the side threshold');
+check_echo(values, 'side files');
+txt = read_text(listing);
+for k = 1:numel(values)
+    check(~isempty(strfind(txt, sprintf('arg_%d.side', k))), 'argument %d did not travel in a side file:\n%s', k, txt);
+    check(~isempty(strfind(txt, sprintf('out_%d.side', k))), 'output %d did not travel in a side file:\n%s', k, txt);
+end
+% Octave: its binary format for double arguments and for float results, MAT v5 otherwise
+check(~isempty(strfind(txt, 'arg_1.side MATLAB 5.0')) && ~isempty(strfind(txt, 'arg_2.side Octave-1-L')) && ...
+      ~isempty(strfind(txt, 'arg_6.side MATLAB 5.0')) && ~isempty(strfind(txt, 'out_1.side Octave-1-L')) && ...
+      ~isempty(strfind(txt, 'out_4.side Octave-1-L')) && ~isempty(strfind(txt, 'out_7.side MATLAB 5.0')), ...
+      'unexpected side file formats:\n%s', txt);
+check(isempty(strfind(txt, '.npy')), '.npy files below 2 GB:\n%s', txt);
+% a wrapper call on a block: SVDfilter reads the IQ block from a side file and answers in one
+IQf = pyulm.SVDfilter(IQ, [5 size(IQ, 3)]);
+check_close(filter(D.b, D.a, IQf, [], 3), D.IQf, 1e-9, 'SVDfilter through side files');
+after = dir(tempdir());
+check(numel(after) == numel(before), 'temporary entries: %d before, %d after', numel(before), numel(after));
+end
+
+function test_side_files_odd_values(D) %#ok<INUSD>
+% every numeric/logical value through side files (threshold 0): shapes, classes, special values
+s0 = pyulm.internal.settings();
+restore = onCleanup(@() pyulm.internal.settings(s0));
+s = s0;
+s.side_threshold = 0;
+pyulm.internal.settings(s);
+special = [NaN -0 Inf -Inf realmin / 4 1];
+special(1) = typecast(uint32([291 2146959360]), 'double');  % a NaN with a payload (0x7FF8000000000123)
+values = {special, single(special), complex(special, fliplr(special)), (1:7)', 1:1000, eye(40), ...
+          reshape(1:720, 2, 3, 4, 5, 6), zeros(0, 3), complex(zeros(3, 0, 2)), single(zeros(1, 0)), ...
+          complex(rand(4, 5), 0), complex(single(rand(3, 3)), -1), true(1, 7), false(3, 0), ...
+          int8([-128 127]), uint16(0:65535:65535), int32([-2^31 2^31 - 1]), [uint64(0) intmax('uint64')], ...
+          [intmin('int64') intmax('int64')], complex(int16([1 2]), int16([3 -4])), ...
+          rand(7, 1), rand(3, 4)', 7.5};
+check_echo(values, 'side files, threshold 0');
+end
+
+function test_side_files_mat_format(D)
+% 'side_format' 'mat' (MATLAB's side files: MAT v5 both ways) also works under Octave
+s = pyulm.internal.settings();
+s.side_format = 'mat';
+[listing, restore] = spy_transport(D, s); %#ok<ASGLU>
+IQ = load_iq(D);
+check_echo({IQ, single(IQ), abs(IQ), real(IQ) > 0}, 'MAT v5 side files');
+txt = read_text(listing);
+check(isempty(strfind(txt, 'Octave-1-L')) && ~isempty(strfind(txt, 'out_1.side MATLAB 5.0')) && ...
+      ~isempty(strfind(txt, 'arg_1.side MATLAB 5.0')), 'side files are not MAT v5:\n%s', txt);
+end
+
+function test_npy_odd_sizes(D) %#ok<INUSD>
+% the .npy path (above 2 GB) in chunks of uint64 words: remainders, several chunks, every class
+s0 = pyulm.internal.settings();
+restore = onCleanup(@() pyulm.internal.settings(s0));
+s = s0;
+s.npy_threshold = 64;
+pyulm.internal.settings(s);
+values = {single(rand(1, 2^20 + 3)), rand(5, 7, 3), int8(-50:50), uint16(1:33), rand(1, 2^20 + 5) > 0.5, ...
+          complex(single(rand(3, 11)), single(rand(3, 11))), int64(-20:20), true(9, 9)};
+check_echo(values, '.npy files');
+x = single(rand(1, 2^20 + 3));
+f = [tempname() '.npy'];
+cleaner = onCleanup(@() delete(f));
+pyulm.internal.write_npy(f, x);
+check(same_bits(pyulm.internal.read_npy(f), x), 'write_npy/read_npy');
 end

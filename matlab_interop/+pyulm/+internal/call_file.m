@@ -3,15 +3,25 @@ function out = call_file(func, nout, args, kwargs, s)
 %   Writes request.mat (uncompressed -v6) into a private temporary directory,
 %   runs  python -m pyulm.matlab_bridge request.mat response.mat  through
 %   system() with every argument quoted, reads response.mat and removes the
-%   directory (also after an error or Ctrl+C, via onCleanup). Arrays of
-%   s.npy_threshold bytes or more (MAT v5 holds at most 2 GB per variable)
-%   travel as Fortran-ordered .npy files.
+%   directory (also after an error or Ctrl+C, via onCleanup).
+%   Numeric and logical arrays of s.side_threshold bytes or more travel in
+%   side files, one array per file, referenced from the .mat files (see
+%   pyulm.internal.write_side); Python maps them instead of parsing them.
+%   Arrays of s.npy_threshold bytes or more (MAT v5 holds at most 2 GB per
+%   variable) travel as Fortran-ordered .npy files.
 d = pyulm.internal.make_tempdir();
 cleaner = onCleanup(@() pyulm.internal.remove_tree(d));
+lim = struct('npy', s.npy_threshold, 'side', Inf, 'format', 'mat');
+if isfield(s, 'side_threshold')
+    lim.side = s.side_threshold;
+end
+if pyulm.internal.is_octave() && ~(isfield(s, 'side_format') && strcmp(s.side_format, 'mat'))
+    lim.format = 'octave';  % Octave reads (and for double writes) its own binary format fastest
+end
 counter = 0;
 encoded = cell(size(args));
 for k = 1:numel(args)
-    [encoded{k}, counter] = encode(args{k}, d, s.npy_threshold, counter);
+    [encoded{k}, counter] = encode(args{k}, d, lim, counter);
 end
 req = struct();
 req.protocol = 1;
@@ -19,8 +29,10 @@ req.wrapper_version = pyulm.internal.wrapper_version();
 req.func = func;
 req.nargout = nout;
 req.args = encoded;
-[req.kwargs, counter] = encode(kwargs, d, s.npy_threshold, counter); %#ok<ASGLU>
-req.npy_threshold = s.npy_threshold;
+[req.kwargs, counter] = encode(kwargs, d, lim, counter); %#ok<ASGLU>
+req.npy_threshold = lim.npy;
+req.side_threshold = lim.side;
+req.side_format = lim.format;
 request = fullfile(d, 'request.mat');
 response = fullfile(d, 'response.mat');
 save(request, '-struct', 'req', '-v6');
@@ -44,19 +56,26 @@ end
 clear cleaner;
 end
 
-function [v, counter] = encode(x, d, threshold, counter)
+function [v, counter] = encode(x, d, lim, counter)
 % MATLAB value -> what the request file carries (see pyulm.matlab_bridge.from_matlab).
 if isnumeric(x) || islogical(x)
-    if pyulm.internal.nbytes(x) >= threshold && ~isreal(x)
+    nb = pyulm.internal.nbytes(x);
+    if nb >= lim.npy && ~isreal(x)
         % two real .npy files: written at disk speed, recombined by numpy
-        [re, counter] = encode(real(x), d, 0, counter);
-        [im, counter] = encode(imag(x), d, 0, counter);
+        part = struct('npy', 0, 'side', Inf, 'format', lim.format);
+        [re, counter] = encode(real(x), d, part, counter);
+        [im, counter] = encode(imag(x), d, part, counter);
         v = struct('pyulm_kind', 'complex', 're', re, 'im', im, 'shape', size(x));
-    elseif pyulm.internal.nbytes(x) >= threshold
+    elseif nb >= lim.npy
         counter = counter + 1;
         path = fullfile(d, sprintf('arg_%d.npy', counter));
         pyulm.internal.write_npy(path, x);
         v = struct('pyulm_kind', 'npy', 'path', path);
+    elseif nb >= lim.side && ~issparse(x)
+        counter = counter + 1;
+        path = fullfile(d, sprintf('arg_%d.side', counter));
+        fmt = pyulm.internal.write_side(path, x, lim.format);
+        v = struct('pyulm_kind', 'side', 'path', path, 'format', fmt);
     elseif ~isreal(x)
         % scipy reads complex numbers from MAT files only if it may lose the
         % stored class (scipy#17641): send the parts separately instead.
@@ -73,13 +92,13 @@ elseif ischar(x)
 elseif iscell(x)
     v = cell(size(x));
     for k = 1:numel(x)
-        [v{k}, counter] = encode(x{k}, d, threshold, counter);
+        [v{k}, counter] = encode(x{k}, d, lim, counter);
     end
 elseif isstruct(x)
     if numel(x) ~= 1
         items = cell(1, numel(x));
         for k = 1:numel(x)
-            [items{k}, counter] = encode(x(k), d, threshold, counter);
+            [items{k}, counter] = encode(x(k), d, lim, counter);
         end
         v = struct('pyulm_kind', 'structarray', 'items', {items});
         return
@@ -87,7 +106,7 @@ elseif isstruct(x)
     v = struct();
     names = fieldnames(x);
     for k = 1:numel(names)
-        [v.(names{k}), counter] = encode(x.(names{k}), d, threshold, counter);
+        [v.(names{k}), counter] = encode(x.(names{k}), d, lim, counter);
     end
 elseif isa(x, 'string')
     v = char(x);
@@ -99,8 +118,10 @@ end
 end
 
 function v = decode(x)
-% Response value -> MATLAB value; .npy markers are read back.
-if isstruct(x) && numel(x) == 1 && isfield(x, 'pyulm_kind') && strcmp(x.pyulm_kind, 'npy')
+% Response value -> MATLAB value; side file and .npy markers are read back.
+if isstruct(x) && numel(x) == 1 && isfield(x, 'pyulm_kind') && strcmp(x.pyulm_kind, 'side')
+    v = pyulm.internal.read_side(x.path, x.format);
+elseif isstruct(x) && numel(x) == 1 && isfield(x, 'pyulm_kind') && strcmp(x.pyulm_kind, 'npy')
     v = pyulm.internal.read_npy(x.path);
 elseif isstruct(x) && numel(x) == 1 && isfield(x, 'pyulm_kind') && strcmp(x.pyulm_kind, 'complex')
     v = complex(decode(x.re), decode(x.im));

@@ -5,6 +5,11 @@ function s = settings(new, save_pref)
 %     transport      'py', 'file' or 'auto'
 %     execution_mode '' (leave pyenv alone), 'InProcess' or 'OutOfProcess'
 %     npy_threshold  arrays of at least this many bytes travel as .npy files
+%     side_threshold numeric arrays of at least this many bytes (and below
+%                    npy_threshold) travel as side files beside the request
+%                    and response .mat files (file transport)
+%     side_format    'auto' (Octave's binary format where Octave reads or
+%                    writes it faster, else MAT v5) or 'mat' (MAT v5 only)
 %   Precedence: pyulm.setup in this session, then the PYULM_PYTHON and
 %   PYULM_TRANSPORT environment variables, then the saved preferences
 %   (getpref('pyulm', 'settings')), then defaults.
@@ -55,5 +60,5 @@ else
     python = 'python3';
 end
 s = struct('python', python, 'transport', 'auto', 'execution_mode', '', ...
-           'npy_threshold', 2^31 - 1024);
+           'npy_threshold', 2^31 - 1024, 'side_threshold', 2^20, 'side_format', 'auto');
 end
