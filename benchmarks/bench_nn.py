@@ -11,7 +11,11 @@ throughput on 128 x 128 frames.
 
 Every method gets ``number_of_particles`` = the simulation's bubble count
 (the per-frame cap of PALA's detection; 3dml's count network picks its own N
-below that cap) and the conventional ones the true PSF FWHM.
+below that cap) and the conventional ones the true PSF FWHM. The networks run
+with their shipped decode settings (``config.json``: the cutoffs chosen on
+validation simulations by ``python -m pyulm.nn.calibrate``); the rows
+"(no cutoff)" run them without the cutoff (``max_sigma=inf``,
+``min_probability=0``), to show what the cutoff trades.
 
     python benchmarks/bench_nn.py [--quick] [--json out.json]
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 
 import numpy as np
@@ -32,9 +37,18 @@ CONDITIONS = [(3.0, 20.0), (3.0, 10.0), (5.0, 20.0), (5.0, 10.0)]  # (FWHM px, S
 SEED0 = 900_000  # disjoint from training/validation/test seeds (SeedSequence namespaces)
 
 
+ONLY: list | None = None  # --methods: restrict the rows to these methods
+
+
 def methods():
+    """{row label: (method, extra options)}."""
     avail = pyulm.available_methods()
-    return ["mblnet", "3dml", "radial"] + [m for m in ("ncc", "decon") if m in avail]
+    rows = {"mblnet": ("mblnet", {}), "mblnet (no cutoff)": ("mblnet", {"max_sigma": math.inf}),
+            "3dml": ("3dml", {}), "3dml (no cutoff)": ("3dml", {"min_probability": 0.0}), "radial": ("radial", {})}
+    rows.update({m: (m, {}) for m in ("ncc", "decon") if m in avail})
+    if ONLY:
+        rows = {k: v for k, v in rows.items() if v[0] in ONLY or k in ONLY}
+    return rows
 
 
 def simulate(density, fwhm, snr, seed, shape=(128, 128), n_frames=16):
@@ -47,12 +61,14 @@ def accuracy(n_frames, threshold, quick):
     rows = []
     conds = CONDITIONS[:2] if quick else CONDITIONS
     for dname, dens in DENSITIES.items():
-        acc = {m: {"tp": 0, "n_pred": 0, "n_gt": 0, "err": [], "err_common": []} for m in methods()}
+        rows_def = methods()
+        acc = {m: {"tp": 0, "n_pred": 0, "n_gt": 0, "err": [], "err_common": []} for m in rows_def}
         for k, (fwhm, snr) in enumerate(conds):
             sim, n = simulate(dens, fwhm, snr, SEED0 + 100 * k + int(dens * 10), n_frames=n_frames)
             res = {}
             for m in acc:
-                locs = pyulm.localize(sim.iq, m, fwhm=(fwhm, fwhm), number_of_particles=n)
+                name, opts = rows_def[m]
+                locs = pyulm.localize(sim.iq, name, fwhm=(fwhm, fwhm), number_of_particles=n, **opts)
                 res[m] = r = match(locs.z, locs.x, locs.frame, sim.gt.z, sim.gt.x, sim.gt.frame, threshold, pairs=True)
                 acc[m]["tp"] += r["tp"]
                 acc[m]["n_pred"] += len(locs)
@@ -78,12 +94,12 @@ def accuracy(n_frames, threshold, quick):
 def throughput(n_frames, repeats):
     sim, n = simulate(0.5, 3.0, 20.0, SEED0 + 7, n_frames=n_frames)
     out = {}
-    for m in methods():
-        pyulm.localize(sim.iq[:, :, :8], m, fwhm=3, number_of_particles=n)  # load weights, warm up
+    for m, (name, opts) in methods().items():
+        pyulm.localize(sim.iq[:, :, :8], name, fwhm=3, number_of_particles=n, **opts)  # load weights, warm up
         best = np.inf
         for _ in range(repeats):
             t0 = time.perf_counter()
-            pyulm.localize(sim.iq, m, fwhm=3, number_of_particles=n)
+            pyulm.localize(sim.iq, name, fwhm=3, number_of_particles=n, **opts)
             best = min(best, time.perf_counter() - t0)
         out[m] = n_frames / best
     return out
@@ -95,12 +111,23 @@ def main(argv=None):
     ap.add_argument("--threshold", type=float, default=1.0, help="matching distance, pixels")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--methods", help="comma-separated methods to run (default: all; the error on bubbles radial "
+                                      "also found needs radial)")
+    ap.add_argument("--fps-only", action="store_true", help="throughput only")
     a = ap.parse_args(argv)
     import torch
 
+    global ONLY
+    ONLY = a.methods.split(",") if a.methods else None
     torch.set_num_threads(a.threads)
     # throughput first, in a fresh process state; best of repeats (the CPU may be shared)
     fps = throughput(64 if a.quick else 256, 2 if a.quick else 5)
+    if a.fps_only:
+        for m, v in fps.items():
+            print(f"  {m:20s} {v:8.1f}")
+        return
+    if ONLY and "radial" not in ONLY:
+        ONLY.append("radial")
     rows = accuracy(8 if a.quick else 16, a.threshold, a.quick)
     print("| density (bubbles/100 px) | method | precision | recall | F1 | mean error (px) | "
           "mean error on bubbles radial also found (px) |")
@@ -110,7 +137,7 @@ def main(argv=None):
               f"{r['recall']:.3f} | {r['f1']:.3f} | {r['mean_error_px']:.3f} | {r['mean_error_common_px']:.3f} |")
     print(f"\ninference on 128 x 128 frames, {a.threads} threads (frames/s, whole pyulm.localize call):")
     for m, v in fps.items():
-        print(f"  {m:8s} {v:8.1f}")
+        print(f"  {m:20s} {v:8.1f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"accuracy": rows, "frames_per_s": fps, "threshold_px": a.threshold,

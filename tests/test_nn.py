@@ -230,7 +230,7 @@ def test_blurred_presence_and_offset_losses():
 def test_decode_mblnet_positions_threshold_and_cap():
     out = _maps(at=((3, 4), (8, 9)), offsets=(0.2, -0.3))
     out[0, 0, 8, 9] = 0.0  # p = 0.5 alone -> below 0.6 threshold
-    cols = decode_mblnet(out, torch.tensor([2.0]), threshold=0.6)
+    cols = decode_mblnet(out, torch.tensor([2.0]), threshold=0.6, subpixel="max")
     assert cols["z"].tolist() == pytest.approx([3.2]) and cols["x"].tolist() == pytest.approx([3.7])
     assert cols["intensity"].tolist() == pytest.approx([1.0]) and cols["sigma_intensity"][0] == pytest.approx(0.4)
     assert len(decode_mblnet(out, torch.tensor([2.0]), threshold=0.4)["z"]) == 2
@@ -250,11 +250,91 @@ def test_decode_3dml_keeps_top_count():
     maps[:, 1:] = 0.1
     for k, (z, x) in enumerate([(1, 1), (4, 7), (8, 2)]):
         maps[:, 0, z, x] = 3.0 - k
-    cols = decode_3dml(maps, torch.tensor([2.2, 0.4]), frame_offset=10)
+    cols = decode_3dml(maps, torch.tensor([2.2, 0.4]), frame_offset=10, subpixel="max")
     assert cols["frame"].tolist() == [10, 10]
     assert cols["z"].tolist() == pytest.approx([1.1, 4.1])
     cols = decode_3dml(maps, torch.tensor([3.0, 3.0]), max_per_frame=1)
     assert cols["frame"].tolist() == [0, 1]
+
+
+def _sigma_maps(sigmas, H=16, W=40):
+    """One frame, isolated maxima (p ~ 1) at x = 3, 8, 13, ... with predicted
+    sigmas (sigma_z, sigma_x) as given."""
+    out = _maps(H, W, at=())
+    for k, (sz, sx) in enumerate(sigmas):
+        out[0, 0, 5, 3 + 5 * k] = 8.0
+        out[0, 4, 5, 3 + 5 * k], out[0, 5, 5, 3 + 5 * k] = sz, sx
+    return out
+
+
+def test_decode_mblnet_max_sigma_drops_exactly_the_detections_above_it():
+    sig = [(0.1, 0.1), (0.3, 0.4), (0.2, 0.2), (0.6, 0.1), (0.35, 0.35), (1.0, 1.5)]
+    out = _sigma_maps(sig)
+    hyp = np.hypot(*np.array(sig).T)
+    every = decode_mblnet(out, torch.ones(1), threshold=0.5)
+    assert len(every["z"]) == len(sig)
+    for cut in (0.15, 0.29, 0.5, 0.5 + 1e-6, 0.6, 2.0, math.inf):
+        cols = decode_mblnet(out, torch.ones(1), threshold=0.5, max_sigma=cut)
+        kept = np.sort(np.rint((cols["x"] - 3) / 5).astype(int))
+        assert kept.tolist() == np.nonzero(hyp <= cut)[0].tolist(), cut
+        assert np.all(np.hypot(cols["sigma_z"], cols["sigma_x"]) <= cut)
+    # the cap applies after the cutoff: the most probable survivors are kept
+    capped = decode_mblnet(out, torch.ones(1), threshold=0.5, max_sigma=0.5, max_per_frame=2)
+    assert len(capped["z"]) == 2 and np.all(np.hypot(capped["sigma_z"], capped["sigma_x"]) <= 0.5)
+
+
+def test_decode_mblnet_max_sigma_table_follows_each_frames_density():
+    sig = [(0.2, 0.2), (0.3, 0.3), (0.4, 0.4)]  # hypot 0.28, 0.42, 0.57
+    one = _sigma_maps(sig)
+    crowded = one.clone()
+    crowded[0, 0, 12, ::2] = 8.0  # 20 more maxima far from the first three: a denser frame
+    crowded[0, 4:6, 12] = 0.1
+    out = torch.cat([one, crowded])
+    p = torch.sigmoid(out[:, 0]).sum((1, 2)).numpy() * 100 / (16 * 40)  # the frames' density estimates
+    table = {"density": [float(p[0]), float(p[1])], "cutoff": [0.3, 0.5]}
+    cols = decode_mblnet(out, torch.ones(2), threshold=0.5, max_sigma=table)
+    s = np.hypot(cols["sigma_z"], cols["sigma_x"])
+    row5 = np.isclose(cols["z"], 5.0, atol=1.0)
+    assert sorted(np.round(s[(cols["frame"] == 0) & row5], 2)) == [0.28]          # cutoff 0.3
+    assert sorted(np.round(s[(cols["frame"] == 1) & row5], 2)) == [0.28, 0.42]    # cutoff 0.5
+    mid = {"density": [float(p[0]) - 1, float(p[0]) + 1], "cutoff": [0.2, 0.6]}   # frame 0 halfway: 0.4
+    cols = decode_mblnet(out[:1], torch.ones(1), threshold=0.5, max_sigma=mid)
+    assert sorted(np.round(np.hypot(cols["sigma_z"], cols["sigma_x"]), 2)) == [0.28]
+
+
+def test_decode_3dml_min_probability_drops_exactly_the_detections_below_it():
+    maps = torch.full((1, 3, 12, 30), -9.0)
+    maps[:, 1:] = 0.0
+    logits = [4.0, 1.0, 0.0, -1.0, 2.0]
+    for k, lg in enumerate(logits):
+        maps[0, 0, 6, 3 + 6 * k] = lg
+    probs = torch.sigmoid(torch.tensor(logits)).numpy()
+    every = decode_3dml(maps, torch.tensor([9.0]))
+    assert sorted(every["probability"]) == pytest.approx(sorted(probs), abs=1e-3)  # isolated: support = peak
+    for cut in (0.0, 0.3, 0.5, 0.74, 0.9):
+        cols = decode_3dml(maps, torch.tensor([9.0]), min_probability=cut)
+        assert len(cols["z"]) == int(np.sum(every["probability"] >= cut)), cut
+        assert np.all(cols["probability"] >= cut)
+    # the count network's top-N comes first, then the cutoff
+    cols = decode_3dml(maps, torch.tensor([2.0]), min_probability=0.9)
+    assert len(cols["z"]) == 1 and cols["probability"][0] == pytest.approx(probs[0], abs=1e-3)
+
+
+def test_weighted_subpixel_averages_the_agreeing_neighbours():
+    out = _maps(at=())
+    out[0, 0, 5, 5], out[0, 2, 5, 5], out[0, 3, 5, 5] = 3.0, 0.4, 0.0     # estimate (5.4, 5.0)
+    out[0, 0, 6, 5], out[0, 2, 6, 5], out[0, 3, 6, 5] = 1.0, -0.4, 0.2    # estimate (5.6, 5.2): agrees
+    out[0, 0, 5, 4], out[0, 2, 5, 4], out[0, 3, 5, 4] = 0.5, 0.0, -0.9    # estimate (5.0, 3.1): another bubble
+    p = torch.sigmoid(torch.tensor([3.0, 1.0]))
+    cols = decode_mblnet(out, torch.ones(1), threshold=0.5)
+    mx = decode_mblnet(out, torch.ones(1), threshold=0.5, subpixel="max")
+    assert (mx["z"][0], mx["x"][0]) == pytest.approx((5.4, 5.0))
+    # the background pixels (offset 0) all lie further than 0.75 px from (5.4, 5.0)
+    wz = (p[0] * 5.4 + p[1] * 5.6) / (p[0] + p[1])
+    wx = (p[0] * 5.0 + p[1] * 5.2) / (p[0] + p[1])
+    assert cols["z"][0] == pytest.approx(float(wz), abs=1e-4) and cols["x"][0] == pytest.approx(float(wx), abs=1e-4)
+    with pytest.raises(ValueError, match="subpixel"):
+        decode_mblnet(out, torch.ones(1), subpixel="centroid")
 
 
 def test_match():
@@ -420,6 +500,183 @@ def test_mblnet_default_threshold_comes_from_model_config(tiny_models, tmp_path,
     (d / "config.json").write_text(json.dumps(cfg))
     pyulm.localize(sim.iq, "mblnet", number_of_particles=100, weights=d)
     assert seen == [0.123, 0.7, 0.5]
+
+
+def _with_decode(src, dst, decode):
+    d = _copy(src, dst)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["decode"] = decode
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def test_decode_options_default_to_model_config_and_keywords_override(tiny_models, tmp_path, monkeypatch):
+    import pyulm.nn.inference as inf
+
+    seen = []
+    real_m, real_3 = inf.decode_mblnet, inf.decode_3dml
+
+    def spy_m(*a, **k):
+        seen.append(("mblnet", k["max_sigma"], k["subpixel"]))
+        return real_m(*a, **k)
+
+    def spy_3(*a, **k):
+        seen.append(("3dml", k["min_probability"], k["subpixel"]))
+        return real_3(*a, **k)
+
+    monkeypatch.setattr(inf, "decode_mblnet", spy_m)
+    monkeypatch.setattr(inf, "decode_3dml", spy_3)
+    sim = _sim(nt=3, n=10)
+    table = {"density": [0.2, 1.0], "cutoff": [0.3, 0.6]}
+    m = _with_decode(tiny_models["mblnet"], tmp_path / "m", {"threshold": 0.3, "max_sigma": table, "subpixel": "max"})
+    d = _with_decode(tiny_models["3dml"], tmp_path / "d", {"min_probability": 0.25})
+    pyulm.localize(sim.iq, "mblnet", number_of_particles=50, weights=m)
+    pyulm.localize(sim.iq, "mblnet", number_of_particles=50, weights=m, max_sigma=0.45, subpixel="weighted")
+    pyulm.localize(sim.iq, "mblnet", number_of_particles=50, weights=tiny_models["mblnet"])  # no decode section
+    pyulm.localize(sim.iq, "3dml", number_of_particles=50, weights=d)
+    pyulm.localize(sim.iq, "3dml", number_of_particles=50, weights=d, min_probability=0.0)
+    got = {(a, json.dumps(b), c) for a, b, c in seen}
+    assert got == {("mblnet", json.dumps(table), "max"), ("mblnet", "0.45", "weighted"),
+                   ("mblnet", "null", "weighted"), ("3dml", "0.25", "weighted"), ("3dml", "0.0", "weighted")}
+    # and the cutoff is applied: a tight cutoff from config.json keeps a subset of the loose one's detections
+    monkeypatch.undo()
+    loose = pyulm.localize(sim.iq, "mblnet", number_of_particles=10 ** 6, weights=m, max_sigma=math.inf)
+    s = np.hypot(loose["sigma_z"], loose["sigma_x"])
+    cut = float(np.median(s))
+    tight_dir = _with_decode(tiny_models["mblnet"], tmp_path / "t", {"threshold": 0.3, "max_sigma": cut,
+                                                                     "subpixel": "max"})
+    tight = pyulm.localize(sim.iq, "mblnet", number_of_particles=10 ** 6, weights=tight_dir)
+    assert len(tight) == int(np.sum(s <= cut)) and 0 < len(tight) < len(loose)
+
+
+@pytest.mark.parametrize("method, kw, msg", [
+    ("mblnet", {"max_sigma": 0}, r"mblnet: max_sigma: .*number in \(0, inf\], got 0"),
+    ("mblnet", {"max_sigma": -0.3}, r"max_sigma: .*\(0, inf\]"),
+    ("mblnet", {"max_sigma": "0.3"}, r"max_sigma: .*got '0.3'"),
+    ("mblnet", {"max_sigma": {"density": [1.0, 0.5], "cutoff": [0.3, 0.4]}}, r"max_sigma: table densities .*increasing"),
+    ("mblnet", {"max_sigma": {"density": [0.5], "cutoff": [0.3, 0.4]}}, r"max_sigma: a density table must be"),
+    ("mblnet", {"max_sigma": {"density": [0.5], "cutoff": [float("nan")]}}, r"max_sigma: every table cutoff"),
+    ("mblnet", {"threshold": 0}, r"mblnet: threshold: expected a number in \(0, 1\), got 0"),
+    ("mblnet", {"subpixel": "centroid"}, r"mblnet: subpixel: expected one of 'weighted', 'max', got 'centroid'"),
+    ("3dml", {"min_probability": 1.0}, r"3dml: min_probability: .*number in \[0, 1\), got 1.0"),
+    ("3dml", {"min_probability": -0.1}, r"min_probability: .*\[0, 1\)"),
+    ("3dml", {"min_probability": True}, r"min_probability: .*got True"),
+    ("3dml", {"max_sigma": 0.3}, r"3dml: unknown option\(s\) \['max_sigma'\]"),
+    ("mblnet", {"min_probability": 0.3}, r"mblnet: unknown option\(s\) \['min_probability'\]"),
+])
+def test_bad_decode_options_raise_clear_errors(tiny_models, method, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        pyulm.localize(_sim(nt=2).iq, method, number_of_particles=3, weights=tiny_models[method], **kw)
+
+
+@pytest.mark.parametrize("method, decode, msg", [
+    ("mblnet", {"max_sigma": 0.0}, r"m/config\.json: \"decode\"\.max_sigma: .*\(0, inf\]"),
+    ("mblnet", {"max_sigma": None}, r"\"decode\"\.max_sigma: null"),
+    ("mblnet", {"subpixel": 3}, r"\"decode\"\.subpixel: expected one of"),
+    ("mblnet", {"treshold": 0.3}, r"\"decode\"\.unknown decode option 'treshold'; mblnet accepts threshold, max_sigma"),
+    ("3dml", {"min_probability": {"density": [0, 1], "cutoff": [0.2, 1.2]}}, r"\"decode\"\.min_probability: every table"),
+    ("3dml", {"threshold": 0.4}, r"unknown decode option 'threshold'; 3dml accepts min_probability, subpixel"),
+    ("3dml", [0.3], r"m/config\.json: \"decode\" must be an object"),
+])
+def test_bad_decode_settings_in_config_name_the_file(tiny_models, tmp_path, method, decode, msg):
+    d = _with_decode(tiny_models[method], tmp_path / "m", decode)
+    with pytest.raises(ValueError, match=msg):
+        pyulm.localize(_sim(nt=2).iq, method, number_of_particles=3, weights=d)
+
+
+def _tiny_calibration(arch, weights, **kw):
+    from pyulm.nn.calibrate import calibrate
+
+    args = dict(densities=(0.5, 2.0), conditions=((3.0, 20.0),), shape=(32, 32), n_frames=3, repeats=1,
+                grid=[None, 0.9, 0.6, 0.4, 0.3, 0.2] if arch == "mblnet" else [None, 0.2, 0.4, 0.6, 0.8],
+                log=_quiet)
+    args.update(kw)
+    return calibrate(arch, weights, **args)
+
+
+@pytest.mark.parametrize("arch", ["mblnet", "3dml"])
+def test_calibrate_is_deterministic_and_uses_validation_data_only(monkeypatch, arch):
+    import pyulm.nn.calibrate as cal
+
+    seeds = []
+    real_ss = np.random.SeedSequence
+
+    def spy_ss(entropy=None, *a, **k):
+        seeds.append(entropy)
+        return real_ss(entropy, *a, **k)
+
+    def no_test(seed, namespace, index):
+        raise AssertionError(f"calibration drew from seed namespace {namespace}")
+
+    monkeypatch.setattr(cal.np.random, "SeedSequence", spy_ss)
+    monkeypatch.setattr(D, "seed_for", no_test)
+    a = _tiny_calibration(arch, None)  # the shipped model, a tiny protocol
+    monkeypatch.undo()
+    b = _tiny_calibration(arch, None)
+    assert json.dumps(a["decode"]) == json.dumps(b["decode"]) and json.dumps(a["levels"]) == json.dumps(b["levels"])
+    assert seeds and all(isinstance(s, list) and s[1] == D.VALIDATION and s[2] == cal.CALIBRATION_KEY for s in seeds)
+    assert len(seeds) == 2  # 2 densities x 1 condition x 1 repeat
+    seed = load_config(SHIPPED / arch / "train.toml")["seed"]
+    assert a["protocol"]["seed"] == seed and a["protocol"]["namespace"] == D.VALIDATION
+    param = "max_sigma" if arch == "mblnet" else "min_probability"
+    assert a["parameter"] == param and a["decode"]["subpixel"] in ("weighted", "max")
+    # the rule: each level's cutoff is the loosest grid value within the budget, or tighter
+    grid = [None, 0.9, 0.6, 0.4, 0.3, 0.2] if arch == "mblnet" else [None, 0.2, 0.4, 0.6, 0.8]
+    for lv, rows in zip(a["levels"], a["curves"]["rows_per_density"]):
+        assert lv["budget"] == pytest.approx(lv["reference"]["mean_error"] - 0.01, abs=1e-4)
+        within = [i for i, r in enumerate(rows) if r[4] == r[4] and r[4] <= lv["budget"] + 1e-4]
+        if within:
+            assert grid.index(lv["cutoff"]) >= within[0]
+        assert lv["met"] == (lv["calibrated"]["mean_error"] <= lv["budget"] + 1e-9)
+
+
+def test_calibrate_rule_follows_the_budget():
+    # an impossible budget (margin of 10 px) takes the tightest cutoff; a generous one (margin -10 px) none
+    strict = _tiny_calibration("mblnet", None, margin=10.0, subpixel="max")
+    assert all(lv["cutoff"] == 0.2 and not lv["met"] for lv in strict["levels"])
+    lax = _tiny_calibration("mblnet", None, margin=-10.0, subpixel="max")
+    assert all(lv["cutoff"] is None and lv["met"] for lv in lax["levels"])
+    assert "max_sigma" not in lax["decode"] and lax["decode"]["subpixel"] == "max"
+    # one density (the table is a constant, nothing to re-check): exactly the loosest grid value within the budget
+    for density in (0.5, 2.0):
+        one = _tiny_calibration("mblnet", None, densities=(density,))
+        (lv,), (rows,) = one["levels"], one["curves"]["rows_per_density"]
+        assert lv["cutoff"] == next(r[0] for r in rows if r[4] <= lv["budget"] + 5e-5)
+    with pytest.raises(ValueError, match="grid: max_sigma"):
+        _tiny_calibration("mblnet", None, grid=[None, -1.0])
+    with pytest.raises(ValueError, match="densities"):
+        _tiny_calibration("mblnet", None, densities=(1.0, 0.5))
+
+
+def test_calibrate_model_dir_writes_config_read_at_inference(tiny_models, tmp_path, monkeypatch):
+    from pyulm.nn.calibrate import calibrate_model_dir
+
+    d = _copy(tiny_models["mblnet"], tmp_path / "m")
+    thr = json.loads((d / "config.json").read_text())["decode"]["threshold"]
+    res = calibrate_model_dir(str(d), write=True, log=_quiet, densities=(0.5, 2.0), conditions=((3.0, 20.0),),
+                              shape=(32, 32), n_frames=3, repeats=1, grid=[None, 0.5, 0.3, 0.1], margin=10.0)
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["decode"]["threshold"] == thr  # kept
+    assert cfg["decode"]["max_sigma"] == res["decode"]["max_sigma"] and cfg["decode"]["subpixel"] == res["decode"]["subpixel"]
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["decode_cutoff_calibration"]["decode"] == res["decode"]
+    import pyulm.nn.inference as inf
+
+    seen = []
+    real = inf.decode_mblnet
+    monkeypatch.setattr(inf, "decode_mblnet", lambda *a, **k: seen.append(k["max_sigma"]) or real(*a, **k))
+    pyulm.localize(_sim(nt=2).iq, "mblnet", number_of_particles=5, weights=d)
+    assert seen == [res["decode"]["max_sigma"]]
+
+
+@pytest.mark.parametrize("name, param", [("mblnet", "max_sigma"), ("3dml", "min_probability")])
+def test_shipped_decode_settings_come_from_a_calibration(name, param):
+    d = SHIPPED / name
+    cfg = json.loads((d / "config.json").read_text())["decode"]
+    cal = json.loads((d / "metrics.json").read_text())["decode_cutoff_calibration"]
+    assert cal["weights_sha256"] == sha256(d / "weights.pt")
+    assert cal["decode"] == {k: v for k, v in cfg.items() if k != "threshold"}
+    assert cal["protocol"]["namespace"] == D.VALIDATION and all(lv["met"] for lv in cal["levels"])
 
 
 def test_cli_train(tmp_path, capsys):

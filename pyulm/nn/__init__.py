@@ -9,8 +9,10 @@ methods ``"mblnet"`` and ``"3dml"``, which import torch when called. So::
 and ``ULM.LocMethod = 'mblnet'`` in :func:`pyulm.pala.ULM_localization2D` work
 like any other method. Rooms (DECODE-like layout): :mod:`.models` (networks),
 :mod:`.losses`, :mod:`.data` (simulation → training batches), :mod:`.train`,
-:mod:`.inference` + :mod:`.decode`, :mod:`.evaluation`, :mod:`.weights_io`
-(model directories), ``weights/<name>/`` (shipped models). See docs/nn.md.
+:mod:`.inference` + :mod:`.decode` (+ :mod:`.options`, the decode options and
+their checks), :mod:`.calibrate` (choosing the decode cutoff on validation
+simulations), :mod:`.evaluation`, :mod:`.weights_io` (model directories),
+``weights/<name>/`` (shipped models). See docs/nn.md.
 """
 from __future__ import annotations
 
@@ -31,13 +33,20 @@ def _require_torch(name: str):
 
 def _reject_unknown(name, options):
     if options:
-        accepted = "weights, threshold, batch_size, device" if name == "mblnet" else "weights, batch_size, device"
+        accepted = ("weights, threshold, max_sigma, subpixel, batch_size, device" if name == "mblnet"
+                    else "weights, min_probability, subpixel, batch_size, device")
         raise ValueError(f"{name}: unknown option(s) {sorted(options)}; {name} accepts {accepted}")
+
+
+def _check_decode(name, **values):
+    from .options import check_decode_option
+
+    return {k: check_decode_option(name, k, v, f"{name}: ") for k, v in values.items()}
 
 
 @register_method("mblnet", description="MBL-Net (CycleULM): U-Net with detection, localisation and uncertainty heads")
 def mblnet(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weights=None, threshold=None,
-           batch_size=32, device=None, **options):
+           max_sigma=None, subpixel=None, batch_size=32, device=None, **options):
     """Localize microbubbles with MBL-Net.
 
     Parameters
@@ -58,6 +67,22 @@ def mblnet(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, wei
         presence maximum), in (0, 1). Default: the model's own, chosen at the
         end of training to maximise F1 on the validation simulations
         (``config.json`` → ``decode.threshold``; 0.5 when absent).
+    max_sigma : float or dict, optional
+        Drop the detections whose predicted localisation uncertainty
+        ``sqrt(sigma_z**2 + sigma_x**2)`` (pixels) is above this, in (0, inf]
+        (``math.inf``: no cutoff), or a table ``{"density": [...], "cutoff":
+        [...]}`` of cutoffs against the frame's bubble density (bubbles per 100
+        pixels, estimated by the network: sum of its presence probabilities),
+        interpolated linearly. Default: the model's ``config.json`` →
+        ``decode.max_sigma``, chosen on validation simulations by
+        :func:`pyulm.nn.calibrate.calibrate`; no cutoff when absent. The cutoff
+        trades recall of the hard (faint, overlapping) bubbles for precision.
+    subpixel : {"weighted", "max"}, optional
+        Sub-pixel position: ``pixel + offset`` of the presence maximum
+        (``"max"``), or the presence-probability-weighted average of ``pixel +
+        offset`` over the maximum's 3x3 neighbours whose estimates lie within
+        0.75 px of the maximum's (``"weighted"``, the default unless the model's
+        ``config.json`` says otherwise).
     batch_size : int
         Frames per forward pass.
     device : str, optional
@@ -79,19 +104,16 @@ def mblnet(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, wei
     """
     _require_torch("mblnet")
     _reject_unknown("mblnet", options)
-    if threshold is not None:
-        threshold = float(threshold)
-        if not 0 < threshold < 1:
-            raise ValueError(f"mblnet: threshold: expected a value in (0, 1), got {threshold!r}")
+    dec = _check_decode("mblnet", threshold=threshold, max_sigma=max_sigma, subpixel=subpixel)
     from .inference import run_mblnet
 
-    return run_mblnet(frames, weights=weights, threshold=threshold, max_per_frame=number_of_particles,
+    return run_mblnet(frames, weights=weights, **dec, max_per_frame=number_of_particles,
                       batch_size=int(batch_size), device=device)
 
 
 @register_method("3dml", description="3DML-ResNet: 3-D convolutions over consecutive frames, top-N by a count network")
-def dml3(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weights=None, batch_size=4, device=None,
-         **options):
+def dml3(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weights=None, min_probability=None,
+         subpixel=None, batch_size=4, device=None, **options):
     """Localize microbubbles with 3DML-ResNet and its bubble-count network.
 
     The ResNet sees ``clip`` consecutive frames (|IQ| / per-frame max) and
@@ -99,8 +121,20 @@ def dml3(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weigh
     predicts how many bubbles each frame holds and the top-N presence maxima
     are kept (N = predicted count, capped at ``number_of_particles``).
 
-    Parameters are those of :func:`mblnet` without ``threshold``; ``weights``
-    defaults to ``pyulm/nn/weights/3dml``; ``batch_size`` counts clips.
+    Parameters are those of :func:`mblnet` without ``threshold`` and
+    ``max_sigma``; ``weights`` defaults to ``pyulm/nn/weights/3dml``;
+    ``batch_size`` counts clips.
+
+    min_probability : float or dict, optional
+        Drop the detections (after the top-N selection) whose probability is
+        below this, in [0, 1) (0: no cutoff), or a table ``{"density": [...],
+        "cutoff": [...]}`` against the frame's bubble density estimated by the
+        count network (bubbles per 100 pixels). A detection's probability is the
+        presence probability summed over its maximum and the 3x3 neighbours whose
+        position estimates agree with the maximum's (within 0.75 px), capped at 1.
+        Default: the model's ``config.json`` → ``decode.min_probability``, chosen
+        on validation simulations by :func:`pyulm.nn.calibrate.calibrate`; no
+        cutoff when absent. Trades recall of the hard bubbles for precision.
 
     Returns
     -------
@@ -110,9 +144,10 @@ def dml3(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weigh
     """
     _require_torch("3dml")
     _reject_unknown("3dml", options)
+    dec = _check_decode("3dml", min_probability=min_probability, subpixel=subpixel)
     from .inference import run_3dml
 
-    return run_3dml(frames, weights=weights, max_per_frame=number_of_particles, batch_size=int(batch_size),
+    return run_3dml(frames, weights=weights, **dec, max_per_frame=number_of_particles, batch_size=int(batch_size),
                     device=device)
 
 

@@ -47,30 +47,64 @@ def _device_of(model):
     return next(model.parameters()).device
 
 
-def run_mblnet(frames, *, weights=None, threshold: float | None = None, max_per_frame: int | None = None,
-               batch_size: int = 32, device=None) -> Localizations:
-    """Localize with MBL-Net. See :func:`pyulm.nn.mblnet` for the parameters."""
+def _decode_options(model, given: dict) -> dict:
+    """The model's decode settings (its config.json, defaults filled in),
+    overridden by the options given explicitly (not None)."""
+    return {k: (given[k] if given.get(k) is not None else v) for k, v in model.decode.items()}
+
+
+def run_mblnet(frames, *, weights=None, threshold: float | None = None, max_sigma=None, subpixel: str | None = None,
+               max_per_frame: int | None = None, batch_size: int = 32, device=None) -> Localizations:
+    """Localize with MBL-Net. See :func:`pyulm.nn.mblnet` for the parameters
+    (None: the model's ``config.json`` ``decode`` value)."""
     model = load_model("mblnet", weights, device)
     arr = _check(frames, model, "mblnet")
-    dev = _device_of(model)
-    if threshold is None:
-        threshold = float(model.decode["threshold"])
-    parts = []
-    with torch.inference_mode():
-        for t0 in range(0, arr.shape[2], batch_size):
-            x, scale = normalize_frames(arr[:, :, t0:t0 + batch_size], dev)
-            parts.append(decode_mblnet(model(x), scale, threshold=threshold, max_per_frame=max_per_frame,
-                                       frame_offset=t0))
+    opts = _decode_options(model, {"threshold": threshold, "max_sigma": max_sigma, "subpixel": subpixel})
+    parts = [decode_mblnet(out, scale, threshold=float(opts["threshold"]), max_sigma=opts["max_sigma"],
+                           subpixel=opts["subpixel"], max_per_frame=max_per_frame, frame_offset=t0)
+             for out, scale, t0 in mblnet_outputs(model, arr, batch_size)]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     extra = {k: cols[k].astype(float) for k in ("probability", "sigma_z", "sigma_x", "sigma_intensity")}
     return Localizations(cols["z"], cols["x"], cols["frame"], cols["intensity"], extra=extra)
 
 
-def run_3dml(frames, *, weights=None, max_per_frame: int | None = None, batch_size: int = 4,
-             device=None) -> Localizations:
-    """Localize with 3DML-ResNet + its count network. See :func:`pyulm.nn.dml3`."""
+def mblnet_outputs(model, arr: np.ndarray, batch_size: int = 32):
+    """Run a loaded MBL-Net over checked frames ``arr`` (z, x, t) in batches;
+    yields ``(maps (n, 7, H, W), scales (n,), first frame index)``."""
+    dev = _device_of(model)
+    with torch.inference_mode():
+        for t0 in range(0, arr.shape[2], batch_size):
+            x, scale = normalize_frames(arr[:, :, t0:t0 + batch_size], dev)
+            yield model(x), scale, t0
+
+
+def run_3dml(frames, *, weights=None, min_probability=None, subpixel: str | None = None,
+             max_per_frame: int | None = None, batch_size: int = 4, device=None) -> Localizations:
+    """Localize with 3DML-ResNet + its count network. See :func:`pyulm.nn.dml3`
+    (None: the model's ``config.json`` ``decode`` value)."""
     model = load_model("3dml", weights, device)
     arr = _check(frames, model, "3dml")
+    opts = _decode_options(model, {"min_probability": min_probability, "subpixel": subpixel})
+    parts = []
+    x_all, scale = None, None
+    for fm, counts, frames_kept, (x_all, scale) in dml3_outputs(model, arr, batch_size):
+        cols = decode_3dml(fm, counts, max_per_frame=max_per_frame, **opts)
+        cols["frame"] = frames_kept[cols["frame"]]
+        parts.append(cols)
+    if not parts:
+        return Localizations(extra={"probability": []})
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    inten = (x_all[torch.as_tensor(cols["frame"]), 0, torch.as_tensor(cols["iz"]), torch.as_tensor(cols["ix"])]
+             * scale[torch.as_tensor(cols["frame"])]).cpu().numpy() if cols["frame"].size else np.zeros(0)
+    order = np.lexsort((-cols["probability"], cols["frame"]))
+    return Localizations(cols["z"][order], cols["x"][order], cols["frame"][order], inten[order].astype(float),
+                         extra={"probability": cols["probability"][order].astype(float)})
+
+
+def dml3_outputs(model, arr: np.ndarray, batch_size: int = 4):
+    """Run a loaded 3DML model over checked frames ``arr`` (z, x, t) clip by clip;
+    yields, for each clip, ``(maps (k, 3, H, W), counts (k,), frames (k,) int64,
+    (normalised frames, scales))`` for the ``k`` frames read from that clip."""
     dev = _device_of(model)
     T = model.config.clip
     nt = arr.shape[2]
@@ -83,7 +117,6 @@ def run_3dml(frames, *, weights=None, max_per_frame: int | None = None, batch_si
     if starts[-1] + T < nt:
         starts.append(nt - T)
     owner = _owners(starts, T, nt)
-    parts = []
     with torch.inference_mode():
         for b0 in range(0, len(starts), batch_size):
             batch_starts = starts[b0:b0 + batch_size]
@@ -95,18 +128,8 @@ def run_3dml(frames, *, weights=None, max_per_frame: int | None = None, batch_si
                 if not frames_kept:
                     continue
                 ks = torch.tensor(frames_kept, device=dev)
-                fm = maps[j][:, ks].permute(1, 0, 2, 3)  # (k, 3, H, W)
-                cols = decode_3dml(fm, counts[j][ks], max_per_frame=max_per_frame)
-                cols["frame"] = np.asarray(frames_kept, np.int64)[cols["frame"]] + s
-                parts.append(cols)
-    if not parts:
-        return Localizations(extra={"probability": []})
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    inten = (x_all[torch.as_tensor(cols["frame"]), 0, torch.as_tensor(cols["iz"]), torch.as_tensor(cols["ix"])]
-             * scale[torch.as_tensor(cols["frame"])]).cpu().numpy() if cols["frame"].size else np.zeros(0)
-    order = np.lexsort((-cols["probability"], cols["frame"]))
-    return Localizations(cols["z"][order], cols["x"][order], cols["frame"][order], inten[order].astype(float),
-                         extra={"probability": cols["probability"][order].astype(float)})
+                yield (maps[j][:, ks].permute(1, 0, 2, 3), counts[j][ks], np.asarray(frames_kept, np.int64) + s,
+                       (x_all, scale))
 
 
 def _owners(starts, T: int, nt: int) -> np.ndarray:

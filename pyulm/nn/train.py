@@ -211,7 +211,7 @@ def calibrate_model_dir(directory, *, log=print) -> dict:
     cal = calibrate_threshold(model, cfg["data"], cfg["seed"], tc.val_sims, tc.val_frames, torch.device("cpu"),
                               match_threshold=tc.match_threshold)
     conf = json.loads((d / "config.json").read_text())
-    conf["decode"] = {"threshold": cal["threshold"]}
+    conf["decode"] = {**conf.get("decode", {}), "threshold": cal["threshold"]}  # keep the other decode settings
     (d / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
     test = evaluate("mblnet", model, cfg["data"], cfg["seed"], D.TEST, tc.val_sims, tc.val_frames,
                     torch.device("cpu"), threshold=cal["threshold"], match_threshold=tc.match_threshold)

@@ -1,7 +1,8 @@
 """Model directories: a trained model is a directory holding
 
 * ``weights.pt``: the state dict, loaded with ``torch.load(weights_only=True)``;
-* ``config.json``: format version, architecture, network sizes, input normalisation;
+* ``config.json``: format version, architecture, network sizes, input normalisation,
+  decode settings (``"decode"``: see :mod:`pyulm.nn.options`);
 * ``SHA256SUMS``: checksum of ``weights.pt`` (verified on load);
 * provenance: ``train.toml`` (the training config), ``metrics.json`` (held-out
   metrics, training command, wall time, versions), ``README.md``.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+
+from .options import check_decode_section
 
 FORMAT = "pyulm-nn"
 FORMAT_VERSION = 1
@@ -99,11 +102,7 @@ def read_config(config_file: Path, architecture: str) -> dict:
     if cfg.get("normalization") != NORMALIZATION:
         raise ValueError(f"{architecture}: {config_file} expects input normalisation {cfg.get('normalization')!r}; "
                          f"pyulm provides {NORMALIZATION!r}")
-    dec = cfg.get("decode", {})
-    thr = dec.get("threshold", 0.5) if isinstance(dec, dict) else None
-    if not isinstance(thr, (int, float)) or isinstance(thr, bool) or not 0 < thr < 1:
-        raise ValueError(f"{architecture}: {config_file}: \"decode\" must be an object whose \"threshold\" is a "
-                         f"number in (0, 1), got {dec!r}")
+    cfg["decode"] = check_decode_section(architecture, cfg.get("decode"), f"{architecture}: {config_file}: ")
     return cfg
 
 
@@ -149,7 +148,7 @@ def load_model(architecture: str, weights=None, device=None):
     fuse_batchnorm(model)
     model.to(dev)
     model.source = str(wf)
-    model.decode = {"threshold": 0.5, **cfg.get("decode", {})}
+    model.decode = cfg["decode"]  # every decode option, defaults filled in (see options.DECODE_DEFAULTS)
     if len(_cache) >= 4:  # a few models per process: reloading is cheap, memory is not unlimited
         _cache.clear()
     _cache[key] = model

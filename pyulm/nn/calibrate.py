@@ -1,0 +1,350 @@
+"""Choosing a learned localizer's decode operating point on validation simulations.
+
+Each network scores its own detections: MBL-Net predicts its localisation
+uncertainty (``sigma_z``, ``sigma_x``) and 3DML-ResNet its presence probability.
+A decode-time cutoff on that score (``max_sigma``, ``min_probability``) drops the
+detections the network itself says are imprecise; it trades the recall of the
+hard (faint, overlapping) bubbles for a lower mean localisation error. This
+module chooses the cutoff, with a rule anyone can re-run::
+
+    python -m pyulm.nn.calibrate mblnet            # report only
+    python -m pyulm.nn.calibrate 3dml --write      # and store it in config.json
+    python -m pyulm.nn.calibrate runs/my_mblnet --write
+
+**Data.** Validation simulations only: seeds ``SeedSequence([seed, 1,
+CALIBRATION_KEY, level, condition, repeat])`` in the training code's
+validation namespace 1 (``seed`` = the model's ``train.toml`` seed); the
+held-out test namespace 2 and the benchmark's seeds are never used. By default
+they follow the evaluation protocol of ``benchmarks/bench_nn.py`` (free-motion
+128 x 128 frames, 16 per simulation, PSF FWHM 3 and 5 px x SNR 20 and 10 dB,
+no clutter, bubble densities 0.1 / 0.5 / 1.2 per 100 px) with ``repeats``
+simulations per condition; every part of it is an argument of :func:`calibrate`
+so that the operating point can be chosen for other conditions.
+
+**Rule.** At each validation density, the reference method (``radial`` by
+default, given the true PSF FWHM and the true bubble count, like the
+benchmark) sets the error budget: its mean localisation error over the matched
+pairs (Hungarian per frame, <= 1 px) minus ``margin`` (0.01 px by default,
+about two standard errors of a mean error over 1000 matched bubbles: an
+evaluation set of that size should not flip the comparison by chance). The
+network's cutoff at that density is the loosest value of the grid (no cutoff
+first) whose validation mean error is within the budget; the sub-pixel decoder
+is chosen first (``subpixel="auto"``: the one with the lower validation mean
+error without cutoff, pooled over the densities). The cutoffs are stored as a
+density table: each level's density is the median of the network's own per-frame
+density estimate (MBL-Net: sum of its presence probabilities; 3DML: its count
+network) on that level's validation frames, so the network picks the operating
+point of a frame from what it sees. Because the cutoff is interpolated per
+frame, the table is then re-scored on the same validation data and a level that
+misses its budget is tightened one grid step at a time until it meets it.
+A level whose tightest cutoff still misses the budget is reported (``met``
+false) and keeps the tightest cutoff.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data as D
+from .evaluation import match
+
+#: Third seed word of the calibration simulations (inside the validation namespace).
+CALIBRATION_KEY = 1000
+DENSITIES = (0.1, 0.5, 1.2)
+CONDITIONS = ((3.0, 20.0), (3.0, 10.0), (5.0, 20.0), (5.0, 10.0))
+SHAPE = (128, 128)
+N_FRAMES = 16
+REPEATS = 3
+MARGIN = 0.01
+#: The cutoff each architecture calibrates, and its grid, loosest first (None: no cutoff).
+PARAMETER = {"mblnet": "max_sigma", "3dml": "min_probability"}
+#: Table entry of a level that needs no cutoff (JSON has no infinity): MBL-Net's
+#: predicted sigmas are at most 3.01 px each, so 5 px never drops anything.
+NO_CUTOFF = {"max_sigma": 5.0, "min_probability": 0.0}
+GRIDS = {
+    "max_sigma": [None] + [float(round(v, 2)) for v in np.arange(1.5, 0.095, -0.01)],
+    "min_probability": [None] + [float(round(v, 2)) for v in np.arange(0.01, 0.951, 0.01)],
+}
+
+
+def validation_simulations(seed: int, level: int, density: float, *, conditions=CONDITIONS, shape=SHAPE,
+                           n_frames: int = N_FRAMES, repeats: int = REPEATS, clutter_db=None):
+    """The calibration simulations of one density level: yields ``(sim,
+    n_bubbles, fwhm)``; seeds in the validation namespace (see module docstring)."""
+    from ..sim.free import free_motion
+
+    n = max(1, int(round(density * shape[0] * shape[1] / 100)))
+    for j, (fwhm, snr) in enumerate(conditions):
+        for r in range(repeats):
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), D.VALIDATION, CALIBRATION_KEY, level, j, r]))
+            yield (free_motion(shape, n_frames=n_frames, n_bubbles=n, psf_fwhm=(fwhm, fwhm), snr_db=snr,
+                               clutter_db=clutter_db, seed=rng), n, float(fwhm))
+
+
+def _candidates(arch, model, iq, n, subpixels, batch_size):
+    """Network candidates of one simulation before the cutoff, per sub-pixel
+    decoder: {subpixel: (columns, per-frame density estimate)} -- the first
+    stage of the decode used at inference (same code)."""
+    from .decode import dml3_candidates, mblnet_candidates
+    from .inference import _check, dml3_outputs, mblnet_outputs
+
+    arr = _check(iq, model, arch)
+    res = {}
+    for sp in subpixels:
+        parts, dens = [], np.zeros(arr.shape[2])
+        if arch == "mblnet":
+            for out, scale, t0 in mblnet_outputs(model, arr, batch_size):
+                c, d = mblnet_candidates(out, scale, threshold=float(model.decode["threshold"]), subpixel=sp)
+                c["frame"] = c["frame"].astype(np.int64) + t0
+                dens[t0:t0 + d.size] = d
+                parts.append(c)
+        else:
+            for fm, counts, frames, _ in dml3_outputs(model, arr, batch_size):
+                c, d = dml3_candidates(fm, counts, max_per_frame=n, subpixel=sp)
+                c["frame"] = frames[c["frame"]]
+                dens[frames] = d
+                parts.append(c)
+        res[sp] = ({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, dens)
+    return res
+
+
+def _select(arch, cols, dens, cutoff, n):
+    from .decode import select_3dml, select_mblnet
+
+    if arch == "mblnet":
+        return select_mblnet(cols, dens, max_sigma=cutoff, max_per_frame=n)
+    return select_3dml(cols, dens, min_probability=cutoff)
+
+
+def _score(sims, pick) -> dict:
+    """Pooled precision / recall / F1 / mean error over a level's simulations;
+    ``pick(i)`` -> (z, x, frame) of simulation i."""
+    tp = n_pred = n_gt = 0
+    errs = []
+    for i, s in enumerate(sims):
+        z, x, f = pick(i)
+        m = match(z, x, f, s["gt"].z, s["gt"].x, s["gt"].frame, s["match"], pairs=True)
+        tp, n_pred, n_gt = tp + m["tp"], n_pred + len(z), n_gt + len(s["gt"])
+        errs.append(m["error"])
+    e = np.concatenate(errs) if errs else np.zeros(0)
+    return {"precision": tp / n_pred if n_pred else float("nan"), "recall": tp / n_gt if n_gt else float("nan"),
+            "f1": 2 * tp / (n_pred + n_gt) if n_pred + n_gt else float("nan"),
+            "mean_error": float(e.mean()) if e.size else float("nan"), "n_matched": int(tp), "n_gt": int(n_gt)}
+
+
+def _net_score(arch, sims, sp, cutoff):
+    def pick(i):
+        s = sims[i]
+        cols, dens = s["cand"][sp]
+        c = _select(arch, cols, dens, cutoff, s["n"])
+        return c["z"], c["x"], c["frame"]
+
+    return _score(sims, pick)
+
+
+def _within(err, budget):
+    return math.isfinite(err) and err <= budget + 1e-12
+
+
+def calibrate(architecture: str, weights=None, *, seed: int | None = None, densities=DENSITIES,
+              conditions=CONDITIONS, shape=SHAPE, n_frames: int = N_FRAMES, repeats: int = REPEATS, clutter_db=None,
+              reference: str = "radial", margin: float = MARGIN, subpixel: str = "auto", grid=None,
+              match_threshold: float = 1.0, batch_size: int | None = None, device="cpu", log=print) -> dict:
+    """Choose the decode cutoff (MBL-Net ``max_sigma``, 3DML ``min_probability``)
+    and sub-pixel decoder of a model on validation simulations (rule: module
+    docstring). Deterministic for given arguments. Returns a dict with
+    ``decode`` (the settings to store in ``config.json``), ``levels`` (per
+    density: reference, no-cutoff and calibrated validation metrics, chosen
+    cutoff, ``met``), the error-vs-cutoff ``curves`` and the protocol."""
+    import pyulm
+
+    from .options import check_decode_option
+    from .weights_io import load_model, resolve, sha256
+
+    if architecture not in PARAMETER:
+        raise ValueError(f"architecture: expected 'mblnet' or '3dml', got {architecture!r}")
+    if subpixel not in ("auto", "weighted", "max"):
+        raise ValueError(f"subpixel: expected 'auto', 'weighted' or 'max', got {subpixel!r}")
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin)):
+        raise ValueError(f"margin: expected a finite number of pixels, got {margin!r}")
+    dens_levels = [float(d) for d in densities]
+    if not dens_levels or any(d <= 0 for d in dens_levels) or any(b <= a for a, b in zip(dens_levels, dens_levels[1:])):
+        raise ValueError(f"densities: expected increasing positive bubble densities, got {densities!r}")
+    param = PARAMETER[architecture]
+    grid = list(GRIDS[param] if grid is None else grid)
+    for g in grid:
+        if g is not None:
+            check_decode_option(architecture, param, g, "grid: ")
+    if seed is None:
+        from .train import load_config
+
+        toml = resolve(architecture, weights)[0].parent / "train.toml"
+        if not toml.is_file():
+            raise FileNotFoundError(f"calibrate: no {toml} to read the model's seed from; pass seed=")
+        seed = load_config(toml)["seed"]
+    model = load_model(architecture, weights, device)
+    digest = sha256(resolve(architecture, weights)[0])
+    bs = batch_size or (32 if architecture == "mblnet" else 4)
+    sps = ("weighted", "max") if subpixel == "auto" else (subpixel,)
+    t0 = time.perf_counter()
+
+    levels = []
+    for k, dens in enumerate(dens_levels):
+        sims = []
+        for sim, n, fwhm in validation_simulations(seed, k, dens, conditions=conditions, shape=shape,
+                                                   n_frames=n_frames, repeats=repeats, clutter_db=clutter_db):
+            ref = pyulm.localize(sim.iq, reference, fwhm=(fwhm, fwhm), number_of_particles=n)
+            sims.append({"gt": sim.gt, "n": n, "match": match_threshold, "ref": (ref.z, ref.x, ref.frame),
+                         "cand": _candidates(architecture, model, sim.iq, n, sps, bs)})
+        ref_score = _score(sims, lambda i: sims[i]["ref"])
+        est = np.concatenate([s["cand"][sps[0]][1] for s in sims])
+        levels.append({"density": dens, "sims": sims, "reference": ref_score,
+                       "estimated_density": float(np.median(est)),
+                       "budget": ref_score["mean_error"] - margin})
+        log(f"  density {dens}: {len(sims)} validation simulations, {reference} error "
+            f"{ref_score['mean_error']:.4f} px ({time.perf_counter() - t0:.0f} s)")
+
+    # 1. the sub-pixel decoder: lower pooled validation mean error without cutoff
+    uncut = {sp: [_net_score(architecture, lv["sims"], sp, None) for lv in levels] for sp in sps}
+    pooled = {sp: sum(s["mean_error"] * s["n_matched"] for s in u) / max(1, sum(s["n_matched"] for s in u))
+              for sp, u in uncut.items()}
+    sp = min(sps, key=lambda s: (pooled[s], sps.index(s)))
+
+    # 2. per level, the loosest grid cutoff within the budget
+    curves, chosen = [], []
+    for lv in levels:
+        curve = []
+        pick = None
+        for g in grid:
+            sc = _net_score(architecture, lv["sims"], sp, g)
+            curve.append([g] + [round(sc[k], 4) for k in ("precision", "recall", "f1", "mean_error")])
+            if pick is None and _within(sc["mean_error"], lv["budget"]):
+                pick = grid.index(g)
+        chosen.append(pick if pick is not None else len(grid) - 1)
+        curves.append(curve)
+
+    # 3. the density table, re-scored with per-frame interpolation; tighten levels that miss
+    def table(idx):
+        vals = [grid[i] for i in idx]
+        if all(v is None for v in vals):
+            return None
+        vals = [NO_CUTOFF[param] if v is None else v for v in vals]
+        xs = [lv["estimated_density"] for lv in levels]
+        if any(b <= a for a, b in zip(xs, xs[1:])):  # the network cannot tell the levels apart
+            return min(vals) if param == "max_sigma" else max(vals)
+        return {"density": [round(x, 4) for x in xs], "cutoff": vals}
+
+    for _ in range(len(grid) * len(levels)):
+        tab = table(chosen)
+        scores = [_net_score(architecture, lv["sims"], sp, tab) for lv in levels]
+        miss = [k for k, (lv, sc) in enumerate(zip(levels, scores))
+                if not _within(sc["mean_error"], lv["budget"]) and chosen[k] < len(grid) - 1]
+        if not miss:
+            break
+        for k in miss:
+            chosen[k] += 1
+
+    out_levels = []
+    for lv, sc, u, k in zip(levels, scores, uncut[sp], chosen):
+        out_levels.append({"density": lv["density"], "estimated_density": round(lv["estimated_density"], 4),
+                           "reference": lv["reference"], "budget": round(lv["budget"], 4), "no_cutoff": u,
+                           "cutoff": grid[k], "calibrated": sc, "met": _within(sc["mean_error"], lv["budget"])})
+    decode = {"subpixel": sp}
+    if tab is not None:
+        decode[param] = tab
+    result = {
+        "architecture": architecture, "weights_sha256": digest, "parameter": param, "decode": decode,
+        "levels": out_levels,
+        "subpixel_pooled_error_no_cutoff": {k: round(v, 4) for k, v in pooled.items()},
+        "rule": (f"per validation density, the loosest {param} (grid, no cutoff first) whose validation mean error is "
+                 f"<= {reference}'s minus {margin} px; sub-pixel decoder of lower pooled validation error; cutoffs "
+                 f"tabulated against the network's median density estimate and re-checked with per-frame "
+                 f"interpolation"),
+        "reference": reference, "margin": margin,
+        "protocol": {"seed": seed, "namespace": D.VALIDATION, "key": CALIBRATION_KEY, "densities": dens_levels,
+                     "conditions": [list(c) for c in conditions], "shape": list(shape), "n_frames": n_frames,
+                     "repeats": repeats, "clutter_db": clutter_db, "match_threshold": match_threshold,
+                     "simulator": "pyulm.sim.free_motion"},
+        "curves": {"columns": [param, "precision", "recall", "f1", "mean_error"],
+                   "rows_per_density": curves}, "wall_time_s": round(time.perf_counter() - t0, 1),
+    }
+    for lv in out_levels:
+        c, r = lv["calibrated"], lv["reference"]
+        log(f"  density {lv['density']}: {param} {lv['cutoff']} -> P {c['precision']:.3f} R {c['recall']:.3f} "
+            f"F1 {c['f1']:.3f} err {c['mean_error']:.4f} px ({reference}: R {r['recall']:.3f} F1 {r['f1']:.3f} err "
+            f"{r['mean_error']:.4f}; budget {lv['budget']:.4f}){'' if lv['met'] else '  NOT MET'}")
+    return result
+
+
+def dump_json(obj) -> str:
+    """JSON with an indent of 2 but every list of plain values on one line
+    (the calibration curves stay readable, one cutoff per line)."""
+    text = json.dumps(obj, indent=2)
+    return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text) + "\n"
+
+
+def calibrate_model_dir(model="mblnet", *, write: bool = False, log=print, **kwargs) -> dict:
+    """:func:`calibrate` a shipped model (``"mblnet"``, ``"3dml"``) or a model
+    directory; with ``write=True`` store the decode settings in its
+    ``config.json`` (other decode settings kept) and the calibration record in
+    its ``metrics.json`` (``decode_cutoff_calibration``)."""
+    from .weights_io import CONFIG_FILE, SHIPPED
+
+    if model in PARAMETER:
+        arch, d = model, SHIPPED / model
+    else:
+        d = Path(model)
+        conf = d / CONFIG_FILE
+        if not conf.is_file():
+            raise FileNotFoundError(f"calibrate: {d} is not a model directory (no {CONFIG_FILE})")
+        arch = json.loads(conf.read_text()).get("architecture")
+        if arch not in PARAMETER:
+            raise ValueError(f"calibrate: {conf} describes architecture {arch!r}; expected 'mblnet' or '3dml'")
+    log(f"calibrating {arch} ({d}) on validation simulations")
+    res = calibrate(arch, d, log=log, **kwargs)
+    if write:
+        conf = json.loads((d / CONFIG_FILE).read_text())
+        dec = {k: v for k, v in conf.get("decode", {}).items() if k not in ("subpixel", res["parameter"])}
+        conf["decode"] = {**dec, **res["decode"]}
+        (d / CONFIG_FILE).write_text(dump_json(conf))
+        mpath = d / "metrics.json"
+        metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
+        metrics["decode_cutoff_calibration"] = {
+            **res, "on": "validation simulations",
+            "command": f"python -m pyulm.nn.calibrate {model} --write"}
+        mpath.write_text(dump_json(metrics))
+        log(f"wrote decode {res['decode']} to {d / CONFIG_FILE}")
+    return res
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m pyulm.nn.calibrate",
+                                 description="Choose a learned localizer's decode cutoff on validation simulations.")
+    ap.add_argument("model", help="'mblnet', '3dml' (shipped models) or a model directory")
+    ap.add_argument("--write", action="store_true", help="store the result in the model's config.json/metrics.json")
+    ap.add_argument("--repeats", type=int, default=REPEATS, help="simulations per condition and density")
+    ap.add_argument("--margin", type=float, default=MARGIN, help="pixels below the reference's error")
+    ap.add_argument("--reference", default="radial")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads")
+    ap.add_argument("--json", help="write the full calibration record here")
+    a = ap.parse_args(argv)
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    res = calibrate_model_dir(a.model, write=a.write, repeats=a.repeats, margin=a.margin, reference=a.reference)
+    if a.json:
+        Path(a.json).write_text(dump_json(res))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
