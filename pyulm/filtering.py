@@ -72,47 +72,63 @@ def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None) -> np.nd
     run in place on a private copy.
     """
     n = arr.shape[-1]
-    keep = normalize_svd_cutoff(cutoff, n)
     if out is None:
         out = np.empty(arr.shape, dtype=arr.dtype if np.issubdtype(arr.dtype, np.inexact) else np.float64)
     elif out.shape != arr.shape or not out.flags.c_contiguous or not np.issubdtype(out.dtype, np.inexact):
         raise ValueError(f"out: expected a C-contiguous floating array of shape {arr.shape}, "
                          f"got {out.dtype} {out.shape}")
-    if keep[0] < 1 or (keep.size == n and np.array_equal(keep, np.arange(n))):
-        out[...] = arr
-        return out
+    rows = out.reshape(-1, n)
+
+    def write(key, R):
+        (out if R.ndim == 3 else rows)[key] = R
+
+    _svd_blocks(arr, cutoff, write)
+    return out
+
+
+def _svd_blocks(arr: np.ndarray, cutoff, write) -> None:
+    """PALA's SVD filter of ``arr`` (..., t), handed over in row blocks of ~4 MB in double.
+
+    ``write(key, R)`` receives each block: for a Fortran-ordered (z, x, t) block, as
+    MATLAB and scipy.io.loadmat hand it over and as it is read (z fastest, no copy),
+    ``R`` is the (z, x1 - x0, t) block of whole z columns and ``key`` indexes the
+    (z, x, t) array; otherwise ``R`` is (m, t) rows and ``key`` indexes
+    ``arr.reshape(-1, t)`` (other strides are copied to C order first). Each block
+    is read from ``arr`` before it is handed over, so ``write`` may overwrite it.
+    Keeping every component (or ``cutoff[0] < 2``) hands the input over unchanged.
+    """
+    n = arr.shape[-1]
+    keep = normalize_svd_cutoff(cutoff, n)
     # Always double: the clutter is orders of magnitude stronger than the bubbles, and a
     # single-precision Gram matrix leaves ~0.5 % of it in the output (measured on block a).
     # Row blocks are converted to double one at a time, so no double copy of the block exists.
     work = np.result_type(arr.dtype, np.float64)
-    # The Casorati matrix (pixels, t) as a view. A Fortran-ordered (z, x, t) block, as
-    # MATLAB and scipy.io.loadmat hand it over, is read in its own pixel order
-    # (z fastest); blocks of whole columns of z are then written back to the C-ordered
-    # output. Other layouts are copied to C order first.
     fortran = arr.ndim <= 3 and arr.flags.f_contiguous and not arr.flags.c_contiguous
     if arr.ndim > 2 and not fortran and not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    X = arr.reshape(-1, n, order="F" if fortran else "C")
+    X = arr.reshape(-1, n, order="F" if fortran else "C")  # the Casorati matrix, a view
+    if fortran and arr.ndim == 3:
+        nz = arr.shape[0]
+
+        def hand(lo, hi, R):  # rows lo:hi are the whole z columns lo // nz : hi // nz
+            write((slice(None), slice(lo // nz, hi // nz)), R.reshape(nz, (hi - lo) // nz, n, order="F"))
+        align = nz
+    else:
+        def hand(lo, hi, R):
+            write(slice(lo, hi), R)
+        align = 1
+    if keep[0] < 1 or (keep.size == n and np.array_equal(keep, np.arange(n))):
+        step = max(align, max(64, (1 << 22) // (n * np.dtype(work).itemsize)) // align * align)
+        for lo in range(0, X.shape[0], step):
+            hi = min(X.shape[0], lo + step)
+            hand(lo, hi, np.array(X[lo:hi], dtype=work, order="F" if fortran else "C"))
+        return
     comp = np.setdiff1d(np.arange(n), keep)
     # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
     # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
     side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
     V = np.asfortranarray(_gram_eigenvectors(X, side, work))
-    if fortran and arr.ndim == 3:
-        nz = arr.shape[0]
-        out3 = out.reshape(arr.shape)
-
-        def write(lo, hi, R):  # rows lo:hi are whole z columns x0:x1
-            out3[:, lo // nz:hi // nz, :] = R.reshape(nz, (hi - lo) // nz, n, order="F")
-        align = nz
-    else:
-        Y = out.reshape(-1, n)
-
-        def write(lo, hi, R):
-            Y[lo:hi] = R
-        align = 1
-    _project(X, V, subtract, write, align)
-    return out
+    _project(X, V, subtract, hand, align)
 
 
 def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1) -> None:

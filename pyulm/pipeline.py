@@ -34,7 +34,7 @@ from . import _validate as V
 from ._fileutil import atomic_path
 from ._version import __version__
 from .config import Config, ConfigError, resolve_ulm
-from .filtering import _gram_eigenvectors, _project, butter_bandpass, butter_coefficients, normalize_svd_cutoff
+from .filtering import _svd_blocks, butter_bandpass, butter_coefficients
 from .io import FormatError, SourceInfo, inspect, read_frames, save_mat
 
 log = logging.getLogger("pyulm.pipeline")
@@ -182,17 +182,11 @@ def _filter_amplitude(arr: np.ndarray, ULM: dict, amplitude: np.ndarray) -> np.n
     followed by :func:`pyulm.filtering.butter_bandpass` on the whole block.
     """
     nz, nx, n = arr.shape
-    work = np.result_type(arr.dtype, np.float64)
-    keep = normalize_svd_cutoff(ULM["SVD_cutoff"], n)
     band = ULM.get("ButterCuttofFreq")
     band = np.zeros(0) if band is None else np.asarray(band, dtype=float).ravel()
     frame_rate = ULM["frame_rate"] if band.size else None
     if band.size:
         butter_coefficients(band, frame_rate)  # a bad band fails before any work
-    fortran = _fortran_block(arr)
-    if not fortran and not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
-    X = arr.reshape(-1, n, order="F" if fortran else "C")
     powdop = np.empty((nz, nx))
 
     def finish(chunk: np.ndarray):
@@ -204,36 +198,20 @@ def _filter_amplitude(arr: np.ndarray, ULM: dict, amplitude: np.ndarray) -> np.n
         a[~np.isfinite(a)] = 0  # as PALA does
         return pd, a
 
-    if fortran:  # rows lo:hi are the whole z columns x0:x1, as _svd_filter writes them
-        def write(lo, hi, R):
-            x0, x1 = lo // nz, hi // nz
-            chunk = np.empty((nz, x1 - x0, n), work)
-            chunk[...] = R.reshape(nz, x1 - x0, n, order="F")
-            powdop[:, x0:x1], amplitude[:, x0:x1, :] = finish(chunk)
-        align = nz
-    else:
-        pd_rows = powdop.reshape(-1)
-        amp_rows = amplitude.reshape(-1, n)
+    if not _fortran_block(arr):  # rows of C-ordered (z, x) pixels, as _svd_blocks hands them
+        pd_rows, amp_rows = powdop.reshape(-1), amplitude.reshape(-1, n)
         if not np.shares_memory(amp_rows, amplitude):  # pragma: no cover - C-ordered by construction
             raise AssertionError("amplitude rows must be a view")
 
-        def write(lo, hi, R):
-            pd, a = finish(np.ascontiguousarray(R).reshape(1, hi - lo, n))
-            pd_rows[lo:hi], amp_rows[lo:hi] = pd[0], a[0]
-        align = 1
+    def write(key, R):
+        if R.ndim == 3:  # whole z columns of a Fortran-ordered block
+            powdop[key], amplitude[key] = finish(np.ascontiguousarray(R))
+        else:  # rows of the C-ordered (z * x, n) block
+            pd, a = finish(np.ascontiguousarray(R).reshape(1, -1, n))
+            pd_rows[key], amp_rows[key] = pd[0], a[0]
 
-    if keep[0] < 1 or (keep.size == n and np.array_equal(keep, np.arange(n))):
-        # PALA keeps the block as it is; rows in double, as _svd_filter's copy into a double buffer
-        step = max(align, max(64, (1 << 22) // (n * np.dtype(work).itemsize)) // align * align)
-        for lo in range(0, X.shape[0], step):
-            hi = min(X.shape[0], lo + step)
-            write(lo, hi, np.array(X[lo:hi], dtype=work, order="F" if fortran else "C"))
-        return powdop
-    # As _svd_filter: project on the smaller side of the kept / removed components.
-    comp = np.setdiff1d(np.arange(n), keep)
-    side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
-    Vk = np.asfortranarray(_gram_eigenvectors(X, side, work))
-    _project(X, Vk, subtract, write, align)  # reads each row block before handing it to write
+    # reads each row block before handing it to write, so amplitude may be arr's memory
+    _svd_blocks(arr, ULM["SVD_cutoff"], write)
     return powdop
 
 
