@@ -43,6 +43,15 @@ def _max_distance(v) -> float:
     return v
 
 
+def _linker_args(source, target, max_distance):
+    """Checked ``(source, target, max_distance)`` of a frame-to-frame linker."""
+    src = _points(source, "source")
+    tgt = _points(target, "target")
+    if src.shape[0] and tgt.shape[0] and src.shape[1] != tgt.shape[1]:
+        raise ValueError(f"target: expected {src.shape[1]} columns like source, got shape {tgt.shape}")
+    return src, tgt, _max_distance(max_distance)
+
+
 def squared_distances(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(n_source, n_target) squared Euclidean distances, summed over dimensions in order.
 
@@ -96,11 +105,7 @@ def hungarian_linker(source, target, max_distance=np.inf):
     >>> idx.tolist(), free.tolist()
     ([1, 0], [2])
     """
-    src = _points(source, "source")
-    tgt = _points(target, "target")
-    if src.shape[0] and tgt.shape[0] and src.shape[1] != tgt.shape[1]:
-        raise ValueError(f"target: expected {src.shape[1]} columns like source, got shape {tgt.shape}")
-    md = _max_distance(max_distance)
+    src, tgt, md = _linker_args(source, target, max_distance)
     d2 = squared_distances(src, tgt) if src.shape[0] and tgt.shape[0] else np.zeros((src.shape[0], tgt.shape[0]))
     idx = _hungarian_assign(d2, md * md)
     dist = np.full(src.shape[0], np.nan)
@@ -329,11 +334,7 @@ def nearest_neighbor_linker(source, target, max_distance=np.inf):
     >>> idx.tolist(), free.tolist()
     ([-1, 0], [1])
     """
-    src = _points(source, "source")
-    tgt = _points(target, "target")
-    if src.shape[0] and tgt.shape[0] and src.shape[1] != tgt.shape[1]:
-        raise ValueError(f"target: expected {src.shape[1]} columns like source, got shape {tgt.shape}")
-    md = _max_distance(max_distance)
+    src, tgt, md = _linker_args(source, target, max_distance)
     n, m = src.shape[0], tgt.shape[0]
     idx = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
