@@ -4,12 +4,9 @@ The pipeline is four verbs over two tables::
 
     frames --filter--> frames --localize--> Localizations --track--> Tracks --render--> maps
 """
+from typing import TYPE_CHECKING
+
 from ._version import __version__
-from .tables import Localizations, Metadata, Tracks
-from .filtering import butter_bandpass, filter_block, svd_filter
-from .localization import available_methods, localize, register_kernel, register_method
-from .tracking import track
-from . import render  # the module: render.render(tracks, ...), render.SuperResolutionGrid, ...
 
 __all__ = [
     "__version__", "Localizations", "Tracks", "Metadata",
@@ -18,19 +15,39 @@ __all__ = [
     "track", "render",
 ]
 
-# Submodules reachable as attributes (pyulm.sim, pyulm.metrics, ...) without importing them
-# all up front: MATLAB's file transport starts Python on every call.
+# Everything is imported on first use (PEP 562): ``import pyulm`` costs numpy
+# nothing, and MATLAB's file transport, which starts Python on every call,
+# only imports what the call needs.
+_EXPORTS = {
+    "Localizations": "tables", "Tracks": "tables", "Metadata": "tables",
+    "svd_filter": "filtering", "butter_bandpass": "filtering", "filter_block": "filtering",
+    "localize": "localization", "available_methods": "localization",
+    "register_kernel": "localization", "register_method": "localization",
+    "track": "tracking",
+}
+# Submodules reachable as attributes (pyulm.sim, pyulm.render, ...).
 _LAZY = ("io", "sim", "metrics", "nn", "psf", "denoise", "pipeline", "config", "figures", "pala",
-         "regression", "matlab_bridge", "tracking", "localization", "filtering")
+         "regression", "matlab_bridge", "tracking", "localization", "filtering", "render", "tables")
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from . import render
+    from .filtering import butter_bandpass, filter_block, svd_filter
+    from .localization import available_methods, localize, register_kernel, register_method
+    from .tables import Localizations, Metadata, Tracks
+    from .tracking import track
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in _LAZY:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'pyulm' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_EXPORTS))

@@ -217,10 +217,10 @@ def from_matlab(v):
         if v.dtype == object:
             flat = v.ravel(order="F")
             items = [from_matlab(x) for x in flat]
-            # loadmat: a struct is an object array of mat_struct, a cell an object
-            # array of arrays (whose elements may themselves be structs)
-            if flat.size == 1 and _fields(flat[0]) is not None:
-                return items[0]  # scalar struct
+            # a cell, or a struct array; scipy's loadmat also wraps a scalar
+            # struct (mat_struct) in a 1x1 object array
+            if flat.size == 1 and not isinstance(flat[0], dict) and _fields(flat[0]) is not None:
+                return items[0]
             return items  # cell or struct array
         if v.dtype.kind in "biufc":
             return _numeric(v)
@@ -885,16 +885,16 @@ def _write_npy(path, arr: np.ndarray) -> None:
 # File transport
 # ---------------------------------------------------------------------------
 def load_request(path) -> dict:
-    """Read a request .mat written by the MATLAB/Octave side.
+    """Read a request .mat written by the MATLAB/Octave side (``save -v6``).
 
-    ``mat_dtype=True`` restores MATLAB's class (MATLAB may store a double ``[5 800]``
-    as uint16 in the file); it would drop imaginary parts (scipy#17641), which is
-    why the MATLAB side sends complex arrays as tagged ``re``/``im`` pairs.
+    Read by :mod:`pyulm._mat5` rather than ``scipy.io`` (whose import alone
+    costs about 0.2 s on every call): numbers keep their MATLAB class (MATLAB
+    may store a double ``[5 800]`` as uint16 in the file), 1x1 structs become
+    dicts, cells object arrays.
     """
-    from scipy.io import loadmat
+    from . import _mat5
 
-    raw = loadmat(os.fspath(path), mat_dtype=True, squeeze_me=False, struct_as_record=False, chars_as_strings=True)
-    return {k: v for k, v in raw.items() if not k.startswith("__")}
+    return _mat5.read(path)
 
 
 def _file_outputs(value, directory, counter, threshold, side_threshold=float("inf"), side_format="mat"):
@@ -907,12 +907,12 @@ def _file_outputs(value, directory, counter, threshold, side_threshold=float("in
     if isinstance(value, np.ndarray) and value.dtype.kind == "c" and value.nbytes >= threshold:
         return {KIND: "complex", "re": _file_outputs(value.real, directory, counter, 0),
                 "im": _file_outputs(value.imag, directory, counter, 0),
-                "shape": [float(s) for s in value.shape]}
+                "shape": np.asarray(value.shape, float).reshape(1, -1)}
     if isinstance(value, np.ndarray) and value.dtype != object and value.nbytes >= threshold:
         counter[0] += 1
         path = os.path.join(directory, f"out_{counter[0]}.npy")
         _write_npy(path, value)
-        return {KIND: "npy", "path": path, "dtype": str(value.dtype), "shape": [float(s) for s in value.shape]}
+        return {KIND: "npy", "path": path, "dtype": str(value.dtype), "shape": np.asarray(value.shape, float).reshape(1, -1)}
     if isinstance(value, np.ndarray) and value.nbytes >= side_threshold and side_file_ok(value):
         counter[0] += 1
         path = os.path.join(directory, f"out_{counter[0]}.side")
@@ -930,10 +930,15 @@ def _file_outputs(value, directory, counter, threshold, side_threshold=float("in
 
 
 def _write_response(path, resp: dict) -> None:
-    from scipy.io import savemat
+    from . import _mat5
 
     tmp = os.fspath(path) + ".part"
-    savemat(tmp, resp, format="5", do_compression=False, long_field_names=True, oned_as="column")
+    try:
+        _mat5.write(tmp, resp, header="pyulm.matlab_bridge")
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     os.replace(tmp, path)  # MATLAB never sees a half-written response
 
 

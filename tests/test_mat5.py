@@ -1,0 +1,260 @@
+"""pyulm._mat5, the MAT v5 reader/writer of the MATLAB bridge's envelopes.
+
+Checked against scipy.io (both directions) and against GNU Octave's own
+``save -v6`` / ``save -v7`` and ``load``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.io
+
+from pyulm import _mat5
+from pyulm._mat5 import MatFileError
+
+OCTAVE = shutil.which("octave-cli")
+rng = np.random.default_rng(7)
+
+
+def obj(*items, shape=None):
+    a = np.empty(len(items), dtype=object)
+    for i, v in enumerate(items):
+        a[i] = v
+    return a.reshape(shape or (len(items), 1), order="F")
+
+
+NUMERIC = {
+    "d": rng.random((3, 4)),
+    "s": rng.random((2, 5)).astype(np.float32),
+    "cd": rng.random((3, 2)) + 1j * rng.random((3, 2)),
+    "cs": (rng.random((4, 3, 2)) + 1j * rng.random((4, 3, 2))).astype(np.complex64),
+    "nd": rng.random((2, 3, 4, 2)),
+    "i8": np.array([[-128, 0, 127]], np.int8),
+    "u8": np.array([[0, 255]], np.uint8),
+    "i16": np.array([[-32768, 5]], np.int16),
+    "u16": np.array([[65535]], np.uint16),
+    "i32": np.array([[-2**31, 2**31 - 1]], np.int32),
+    "u32": np.array([[2**32 - 1]], np.uint32),
+    "i64": np.array([[-2**63, 2**63 - 1]], np.int64),
+    "u64": np.array([[2**64 - 1]], np.uint64),
+    "b": np.array([[True, False, True]]),
+    "empty": np.zeros((0, 0)),
+    "empty3": np.zeros((0, 3, 2), np.float32),
+    "inf": np.array([[np.inf, -np.inf, np.nan]]),
+}
+
+
+def assert_same(a, b, path="value"):
+    if isinstance(a, (float, int, bool)) and not isinstance(a, np.ndarray):
+        a = np.array([[a]])
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), path
+        for k in a:
+            assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, np.ndarray) and a.dtype == object:
+        assert isinstance(b, np.ndarray) and b.dtype == object and a.shape == b.shape, path
+        for i, (x, y) in enumerate(zip(a.ravel(order="F"), b.ravel(order="F"))):
+            assert_same(x, y, f"{path}{{{i + 1}}}")
+    elif isinstance(a, str):
+        assert a == b, path
+    else:
+        assert isinstance(b, np.ndarray), (path, type(b))
+        assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
+        np.testing.assert_array_equal(a, b, err_msg=path)
+
+
+def scipy_to_plain(v):
+    """scipy.io.loadmat(squeeze_me=False, struct_as_record=False, mat_dtype=True) -> _mat5's conventions."""
+    if isinstance(v, scipy.io.matlab.mat_struct):
+        return {k: scipy_to_plain(getattr(v, k)) for k in v._fieldnames}
+    if isinstance(v, np.ndarray) and v.dtype == object:
+        items = [scipy_to_plain(x) for x in v.ravel(order="F")]
+        if items and all(isinstance(x, dict) for x in items) and isinstance(v.ravel()[0], scipy.io.matlab.mat_struct):
+            if len(items) == 1:
+                return items[0]
+        return obj(*items, shape=v.shape)
+    if isinstance(v, np.ndarray) and v.dtype.kind == "U":
+        return "".join(v.ravel().tolist()) if v.size <= 1 else v
+    return v
+
+
+def test_numeric_classes_round_trip_and_match_scipy(tmp_path):
+    p = tmp_path / "n.mat"
+    _mat5.write(p, NUMERIC)
+    mine = _mat5.read(p)
+    theirs = scipy.io.loadmat(p, squeeze_me=False)  # mat_dtype=True would drop imaginary parts (scipy#17641)
+    for k, v in NUMERIC.items():
+        assert_same(v, mine[k], k)
+        np.testing.assert_array_equal(theirs[k], v, err_msg=k)
+        assert theirs[k].shape == v.shape, k
+        assert theirs[k].dtype == (np.uint8 if v.dtype == bool else v.dtype), k  # scipy: logical as uint8
+    assert mine["d"].flags.writeable and mine["d"].flags.f_contiguous
+
+
+def test_containers_and_text_match_scipy(tmp_path):
+    value = {
+        "text": "héllo ∑ 🙂",
+        "empty_text": "",
+        "cell": obj(1.0, "two", obj(np.arange(3.0).reshape(1, 3)), {"a": 1.0}),
+        "cell_2x2": obj("a", "b", "c", "d", shape=(2, 2)),
+        "nested": {"inner": {"deep": np.ones((2, 2), np.int32), "flag": True}, "name": "x"},
+        "no_fields": {},
+        "lst": [1.0, "two", [3.0]],
+        "none": None,
+        "scalar": 2.5,
+        "cplx": 1 - 2j,
+        "big": 2**60,
+        "nan": float("nan"),
+        "vec": np.arange(4.0),  # 1-D becomes a column
+    }
+    p = tmp_path / "c.mat"
+    _mat5.write(p, {"v": value})
+    mine = _mat5.read(p)["v"]
+    assert mine["text"] == "héllo ∑ 🙂" and mine["empty_text"] == ""
+    assert_same(value["cell"], mine["cell"])
+    assert_same(value["cell_2x2"], mine["cell_2x2"])
+    assert mine["nested"]["inner"]["flag"].dtype == bool
+    assert mine["no_fields"] == {}
+    assert_same(obj(np.array([[1.0]]), "two", obj(np.array([[3.0]]))), mine["lst"])
+    assert mine["none"].shape == (0, 0)
+    assert mine["cplx"].dtype == np.complex128 and mine["cplx"][0, 0] == 1 - 2j
+    assert mine["big"].dtype == np.int64 and mine["big"][0, 0] == 2**60
+    assert mine["vec"].shape == (4, 1)
+    # scipy counts characters in code points, MATLAB (and this writer) in UTF-16 units: compare without the emoji
+    value["text"] = "héllo ∑"
+    _mat5.write(p, {"v": value})
+    mine = _mat5.read(p)["v"]
+    theirs = scipy_to_plain(scipy.io.loadmat(p, squeeze_me=False, struct_as_record=False)["v"])
+    for k in value:
+        if k != "nested":  # scipy gives logical as uint8
+            assert_same(theirs[k], mine[k], k)
+    assert theirs["nested"]["inner"]["deep"].dtype == np.int32
+
+
+def test_reads_what_scipy_writes_including_compressed_and_struct_arrays(tmp_path):
+    sarr = np.zeros((1, 2), dtype=[("a", object), ("b", object)])
+    sarr[0, 0] = (np.array([[1.0]]), "x")
+    sarr[0, 1] = (np.array([[2.0, 3.0]]), "yz")
+    data = dict(NUMERIC, sarr=sarr, chars=np.array(["ab", "cd"]), text="plain", cellv=obj(1.0, "a"))
+    for compress in (False, True):
+        p = tmp_path / f"s{compress}.mat"
+        scipy.io.savemat(p, data, do_compression=compress)
+        mine = _mat5.read(p)
+        for k in NUMERIC:
+            assert_same(NUMERIC[k], mine[k], k)
+        assert mine["text"] == "plain"
+        assert list(mine["chars"]) == ["ab", "cd"]
+        s = mine["sarr"]
+        assert s.shape == (1, 2) and s[0, 1]["b"] == "yz" and s[0, 1]["a"].tolist() == [[2.0, 3.0]]
+        assert mine["cellv"].shape == (2, 1) and mine["cellv"][1, 0] == "a"
+
+
+def test_integer_valued_doubles_stored_small_keep_their_class(tmp_path):
+    # MATLAB stores a double [5 800] as miUINT16 data: the class is what counts
+    p = tmp_path / "small.mat"
+    with open(p, "wb") as f:
+        f.write(b"MATLAB 5.0 MAT-file".ljust(116, b" ") + bytes(8) + b"\x00\x01IM")
+        body = (np.array([6, 8, 6, 0, 5, 8, 1, 2], "<u4").tobytes()  # flags: double; dims 1x2
+                + np.array([1 | (1 << 16)], "<u4").tobytes() + b"x\0\0\0"  # small element: name 'x'
+                + np.array([4, 4], "<u4").tobytes() + np.array([5, 800], "<u2").tobytes())
+        f.write(np.array([14, len(body)], "<u4").tobytes() + body)
+    x = _mat5.read(p)["x"]
+    assert x.dtype == np.float64 and x.tolist() == [[5.0, 800.0]]
+
+
+def test_bad_input_is_one_clear_error(tmp_path):
+    import scipy.sparse
+
+    p = tmp_path / "sparse.mat"
+    scipy.io.savemat(p, {"S": scipy.sparse.eye(3).tocsc()})
+    with pytest.raises(MatFileError, match=r"variable 'S' is a sparse matrix.*full\(X\)"):
+        _mat5.read(p)
+    good = tmp_path / "good.mat"
+    _mat5.write(good, {"x": np.ones((10, 10))})
+    raw = good.read_bytes()
+    bad = tmp_path / "truncated.mat"
+    bad.write_bytes(raw[:-100])
+    with pytest.raises(MatFileError, match="truncated.mat"):
+        _mat5.read(bad)
+    (tmp_path / "h5.mat").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(600))
+    with pytest.raises(MatFileError, match="not a MAT v5 file"):
+        _mat5.read(tmp_path / "h5.mat")
+    for value, msg in (({"_x": 1.0}, "field names start with a letter"), ({"a b": 1.0}, "field names"),
+                       (np.ones(3, np.float16), "no class for numpy dtype float16"), (object(), "cannot write"),
+                       (2**70, "does not fit")):
+        out = tmp_path / "w.mat"
+        with pytest.raises(MatFileError, match=msg):
+            _mat5.write(out, {"v": value})
+        assert not out.exists()  # nothing written when the value is refused
+
+
+def test_bridge_response_leaves_no_partial_file(tmp_path, monkeypatch):
+    from pyulm import matlab_bridge
+
+    calls = []
+    real = _mat5.write
+
+    def failing(path, variables, header="pyulm"):
+        calls.append(path)
+        if len(calls) == 1:
+            with open(path, "wb") as f:
+                f.write(b"partial")
+            raise OSError("disk full")
+        return real(path, variables, header)
+
+    monkeypatch.setattr(_mat5, "write", failing)
+    with pytest.raises(OSError):
+        matlab_bridge._write_response(tmp_path / "response.mat", {"ok": True})
+    assert os.listdir(tmp_path) == []
+
+
+def test_bridge_imports_neither_scipy_nor_the_pipeline():
+    code = ("import sys, pyulm.matlab_bridge as b; b.call_python('echo', [1.0]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy' or m in "
+            "('pyulm.filtering', 'pyulm.localization', 'pyulm.tables', 'torch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.octave
+@pytest.mark.skipif(OCTAVE is None, reason="octave-cli not installed")
+def test_octave_files_both_ways(tmp_path):
+    """What Octave's save -v6 / -v7 writes is read here; what is written here Octave loads unchanged."""
+    script = tmp_path / "mk.m"
+    script.write_text(r"""
+s.d = [1 2; 3 4]; s.cs = single([1+2i, 3-4i]); s.i = int16([-3 7]); s.u = uint64(18446744073709551615);
+s.b = [true false]; s.t = 'h\xc3\xa9'; s.e = ''; s.c = {1, 'two', {3}}; s.n = struct('a', {1, 2});
+s.z = zeros(0, 3); s.nd = reshape(1:24, 2, 3, 4);
+save('-v6', 'oct6.mat', '-struct', 's'); save('-v7', 'oct7.mat', '-struct', 's');
+""".replace("\\xc3\\xa9", "é"))
+    subprocess.run([OCTAVE, "--no-gui", "--norc", "-q", str(script)], cwd=tmp_path, check=True, capture_output=True)
+    for name in ("oct6.mat", "oct7.mat"):
+        v = _mat5.read(tmp_path / name)
+        assert v["d"].tolist() == [[1, 2], [3, 4]] and v["d"].dtype == np.float64
+        assert v["cs"].dtype == np.complex64 and v["cs"].tolist() == [[1 + 2j, 3 - 4j]]
+        assert v["i"].dtype == np.int16 and v["u"][0, 0] == 2**64 - 1
+        assert v["b"].dtype == bool and v["t"] == "hé" and v["e"] == ""
+        assert v["c"].shape == (1, 3) and v["c"][0, 1] == "two" and v["c"][0, 2][0, 0][0, 0] == 3
+        assert v["n"].shape == (1, 2) and v["n"][0, 1]["a"][0, 0] == 2
+        assert v["z"].shape == (0, 3) and v["nd"].shape == (2, 3, 4) and v["nd"][1, 2, 3] == 24
+    back = {"d": np.arange(6.0).reshape(2, 3), "cs": np.array([[1 + 2j]], np.complex64), "t": "hé∑🙂",
+            "c": obj(1.0, "two"), "s": {"a": np.int32(3), "b": [True]}, "e": "", "big": np.uint64(2**64 - 1)}
+    _mat5.write(tmp_path / "py.mat", back)
+    check = tmp_path / "check.m"
+    check.write_text(r"""
+v = load('py.mat');
+assert(isequal(v.d, [0 1 2; 3 4 5]) && isa(v.d, 'double'));
+assert(isa(v.cs, 'single') && v.cs == 1+2i);
+assert(strcmp(v.t, 'hé∑🙂') && iscell(v.c) && isequal(size(v.c), [2 1]) && strcmp(v.c{2}, 'two'));
+assert(isa(v.s.a, 'int32') && v.s.a == 3 && iscell(v.s.b) && islogical(v.s.b{1}) && v.s.b{1});
+assert(ischar(v.e) && isempty(v.e) && isa(v.big, 'uint64') && v.big == intmax('uint64'));
+disp('OK')
+""")
+    out = subprocess.run([OCTAVE, "--no-gui", "--norc", "-q", str(check)], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
