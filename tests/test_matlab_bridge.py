@@ -10,6 +10,7 @@ the way MATLAB/Octave write them (complex split, structs, cells).
 from __future__ import annotations
 
 import array
+import os
 import shutil
 import subprocess
 import sys
@@ -210,9 +211,36 @@ def test_command_line_usage():
 
 
 def test_bridge_import_is_light():
-    code = "import sys, pyulm.matlab_bridge; print('scipy.io' in sys.modules)"
+    # the file transport starts Python on every call: transport work imports numpy only
+    code = ("import sys, pyulm.matlab_bridge as b; b.call_python('echo', [1.0]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'torch', 'h5py', 'dask') or m in "
+            "('pyulm.filtering', 'pyulm.localization', 'pyulm.tables', 'dataclasses')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "False"
+    assert proc.stdout.strip() == "[]"
+
+
+def test_command_line_serves_a_request_and_exits_cleanly(tmp_path):
+    from pyulm import _mat5
+
+    req, res = tmp_path / "request.mat", tmp_path / "response.mat"
+    cell = np.empty((1, 2), dtype=object)
+    cell[0, 0], cell[0, 1] = np.arange(6.0).reshape(2, 3), "text"
+    _mat5.write(req, {"protocol": 1.0, "wrapper_version": pyulm.__version__, "func": "echo", "nargout": 2.0,
+                      "args": cell, "kwargs": {}})
+    proc = subprocess.run([sys.executable, "-m", "pyulm.matlab_bridge", str(req), str(res)], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    r = _mat5.read(res)
+    assert r["ok"][0, 0] and r["out"][0, 0].tolist() == [[0, 1, 2], [3, 4, 5]] and r["out"][0, 1] == "text"
+    assert sorted(os.listdir(tmp_path)) == ["request.mat", "response.mat"]  # no .part file left
+
+
+def test_transport_probe_reports_bytes_and_making_time():
+    assert mb.transport_probe(np.ones((4, 5), np.float32), np.ones(3)) == 4 * 5 * 4 + 3 * 8
+    x = mb.transport_probe(make=np.array([[3.0, 4.0, 2.0]]))
+    assert x.shape == (3, 4, 2) and x.dtype == np.complex64 and x.flags.f_contiguous and np.all(x == 1 + 2j)
+    y, made = mb.call_python("transport_probe", [], {"make": np.array([[2.0, 2.0]]), "dtype": "float64"}, 2)
+    assert y.shape == (2, 2) and y.dtype == np.float64 and 0 <= made < 5
 
 
 def test_wrapper_version_matches_package():
