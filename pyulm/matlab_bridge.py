@@ -602,6 +602,10 @@ def call(name, args=None, kwargs=None, nargout=1, wrapper_version=None) -> dict:
 #   Octave hold them. Octave 7.3 writes complex double about 3 times faster,
 #   and reads complex data 2 to 3 times faster, in this format than in MAT v5
 #   (its MAT code goes through double temporaries and separate planes).
+#   Octave writes complex *single* data slowly in both formats (its binary
+#   writer converts them to double first), so it sends them as two float
+#   matrices, the real part (a variable named "re...") and the imaginary part
+#   ("im..."), in one binary file: 20 % faster than MAT v5.
 #
 # Readers accept any variable name and any stored element type (MATLAB may
 # store integer-valued doubles as small integers). Writers name the variable
@@ -734,12 +738,14 @@ def _read_mat_side(path, head: bytes) -> np.ndarray:
 
 
 def _read_octave_side(path) -> np.ndarray:
+    variables = []  # (name, dims, array), in file order
     with open(path, "rb") as f:
         head = f.read(11)
         order = {b"L": "<", b"B": ">"}.get(head[9:10])
         if order is None or head[10] not in (0, 1):  # IEEE little / big endian floats
             raise BridgeError(f"side file {path}: unsupported Octave binary header {head!r}")
         fl = "<" if head[10] == 0 else ">"
+        size = os.fstat(f.fileno()).st_size
 
         def i4(count=1):
             raw = f.read(4 * count)
@@ -747,30 +753,42 @@ def _read_octave_side(path) -> np.ndarray:
                 raise BridgeError(f"side file {path}: truncated")
             return [int(v) for v in np.frombuffer(raw, order + "i4")]
 
-        f.read(i4()[0])  # variable name
-        f.read(i4()[0])  # doc string
-        global_flag, marker = f.read(2)
-        if marker != 255:
-            raise BridgeError(f"side file {path}: old Octave binary format")
-        tname = f.read(i4()[0]).decode("ascii", "replace")
-        if tname not in _OCT_TYPE:
-            raise BridgeError(f"side file {path}: unsupported Octave type {tname!r}")
-        nd = i4()[0]
-        dims = i4(-nd) if nd < 0 else [nd] + i4()  # old files: rows, columns
-        stype = f.read(1)[0]
-        offset = f.tell()
-    if stype not in _OCT_SAVE_TYPE:
-        raise BridgeError(f"side file {path}: unknown Octave save type {stype}")
-    target = np.dtype(_OCT_TYPE[tname])
-    real_t = np.dtype(target.kind.replace("c", "f") + str(target.itemsize // (2 if target.kind == "c" else 1)))
-    stored = np.dtype((fl if _OCT_SAVE_TYPE[stype][0] == "f" else order) + _OCT_SAVE_TYPE[stype])
-    count = int(np.prod(dims)) * (2 if target.kind == "c" else 1)
-    a = _mapped(path, stored, offset, count)
-    if a.dtype != real_t:  # another stored type or byte order
-        a = a.astype(real_t)
-    if target.kind == "c":
-        a = a.view(target)  # interleaved pairs: no copy
-    return a.reshape(dims, order="F")
+        while f.tell() < size and len(variables) < 3:
+            name = f.read(i4()[0]).decode("ascii", "replace")
+            f.read(i4()[0])  # doc string
+            flags = f.read(2)
+            if len(flags) != 2 or flags[1] != 255:
+                raise BridgeError(f"side file {path}: old or truncated Octave binary format")
+            tname = f.read(i4()[0]).decode("ascii", "replace")
+            if tname not in _OCT_TYPE:
+                raise BridgeError(f"side file {path}: unsupported Octave type {tname!r}")
+            nd = i4()[0]
+            dims = i4(-nd) if nd < 0 else [nd] + i4()  # old files: rows, columns
+            stype = f.read(1)[0]
+            if stype not in _OCT_SAVE_TYPE:
+                raise BridgeError(f"side file {path}: unknown Octave save type {stype}")
+            target = np.dtype(_OCT_TYPE[tname])
+            real_t = np.dtype(target.kind.replace("c", "f") + str(target.itemsize // (2 if target.kind == "c" else 1)))
+            stored = np.dtype((fl if _OCT_SAVE_TYPE[stype][0] == "f" else order) + _OCT_SAVE_TYPE[stype])
+            count = int(np.prod(dims)) * (2 if target.kind == "c" else 1)
+            a = _mapped(path, stored, f.tell(), count)
+            f.seek(count * stored.itemsize, os.SEEK_CUR)
+            if a.dtype != real_t:  # another stored type or byte order
+                a = a.astype(real_t)
+            if target.kind == "c":
+                a = a.view(target)  # interleaved pairs: no copy
+            variables.append((name, dims, a))
+    if len(variables) == 1:
+        _, dims, a = variables[0]
+        return a.reshape(dims, order="F")
+    parts = {v[0][:2]: v for v in variables}
+    if (len(variables) == 2 and sorted(parts) == ["im", "re"] and variables[0][1] == variables[1][1]
+            and variables[0][2].dtype == variables[1][2].dtype and variables[0][2].dtype.kind == "f"):
+        (_, dims, re), (_, _, im) = parts["re"], parts["im"]
+        ctype = np.complex64 if re.dtype == np.float32 else np.complex128
+        return _complex_from_parts(re, im, ctype).reshape(dims, order="F")
+    raise BridgeError(f"side file {path}: expected one matrix, or the real and imaginary parts of one matrix "
+                      f"(variables re..., im...), found {[v[0] for v in variables]}")
 
 
 def read_side(path) -> np.ndarray:

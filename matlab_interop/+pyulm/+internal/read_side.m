@@ -12,7 +12,11 @@ try
 catch err
     pyulm.internal.raise('pyulm:TransportFailed', sprintf('cannot read %s: %s', path, err.message));
 end
-names = fieldnames(S);
+names = sort(fieldnames(S));
+if numel(names) == 2 && strncmp(names{1}, 'im', 2) && strncmp(names{2}, 're', 2)
+    x = complex(S.(names{2}), S.(names{1}));  % complex single, as write_side sends it from Octave
+    return
+end
 if numel(names) ~= 1
     pyulm.internal.raise('pyulm:TransportFailed', sprintf('%s holds %d variables, expected 1', path, numel(names)));
 end
