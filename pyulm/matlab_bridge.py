@@ -39,6 +39,11 @@ import numpy as np
 
 from ._version import __version__
 
+if __name__ == "__main__":
+    # Run as ``python -m pyulm.matlab_bridge``: functions listed under
+    # "pyulm.matlab_bridge" resolve to this module instead of a second copy.
+    sys.modules.setdefault("pyulm.matlab_bridge", sys.modules[__name__])
+
 PROTOCOL = 1
 #: Variables at or above this many bytes travel as .npy files (MAT v5 limit: 2**31 bytes).
 NPY_THRESHOLD = 2**31 - 1024
@@ -300,6 +305,8 @@ def _meta_to_matlab(meta) -> dict:
 
 
 def _table_to_matlab(obj):
+    if "pyulm.tables" not in sys.modules:  # no table exists before its module is imported
+        return None
     from .tables import Localizations, Tracks
 
     if isinstance(obj, Localizations):

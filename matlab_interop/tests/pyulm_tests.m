@@ -9,7 +9,8 @@ tests = {@test_setup, @test_setup_errors, @test_available_methods, @test_butter,
          @test_localize, @test_track_render, @test_read, @test_metrics, @test_filter_block, ...
          @test_process, @test_python_errors, @test_bad_arguments, @test_npy_transport, ...
          @test_classes_roundtrip, @test_tempdir_cleanup, @test_version_mismatch, @test_shell_quote, ...
-         @test_side_files, @test_side_files_odd_values, @test_side_files_mat_format, @test_npy_odd_sizes};
+         @test_side_files, @test_side_files_odd_values, @test_side_files_mat_format, @test_npy_odd_sizes, ...
+         @test_python_environment};
 n_passed = 0;
 n_failed = 0;
 for k = 1:numel(tests)
@@ -354,6 +355,22 @@ for k = 1:numel(names)
 end
 check(~isempty(strfind(D.workdir, '''')) && ~isempty(strfind(D.workdir, ' ')), 'workdir lacks quotes/spaces');
 expect_error(@() pyulm.internal.shell_quote(['a' char(10) 'b']), 'pyulm:BadArgument', 'newlines');
+end
+
+function test_python_environment(D) %#ok<INUSD>
+% the file transport's Python gets huge pages for its malloc, on top of the user's tunables
+s = pyulm.internal.settings();
+old = getenv('GLIBC_TUNABLES');
+code = 'import os; print(os.environ.get("GLIBC_TUNABLES"))';
+setenv('GLIBC_TUNABLES', 'glibc.malloc.arena_max=2');
+[status, out] = system(pyulm.internal.python_command(s.python, {'-c', code}, tempdir()));
+setenv('GLIBC_TUNABLES', 'glibc.malloc.hugetlb=0');
+[status2, out2] = system(pyulm.internal.python_command(s.python, {'-c', code}, tempdir()));
+setenv('GLIBC_TUNABLES', old);
+check(status == 0 && strcmp(strtrim(out), 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'), ...
+      'GLIBC_TUNABLES in Python: %s', out);
+check(status2 == 0 && strcmp(strtrim(out2), 'glibc.malloc.hugetlb=0'), ...
+      'a user''s hugetlb choice was changed: %s', out2);
 end
 
 function test_side_files(D)

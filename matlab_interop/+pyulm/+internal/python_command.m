@@ -4,19 +4,34 @@ function cmd = python_command(python, args, workdir)
 %   temporary directory keeps files of the user's current folder (a numpy.py,
 %   say) from shadowing Python modules. Under MATLAB on Linux/macOS, the
 %   library variables MATLAB sets for itself are removed from the child's
-%   environment (they break numpy/scipy/torch extension modules).
+%   environment (they break numpy/scipy/torch extension modules). On Linux,
+%   the child's malloc is asked for transparent huge pages
+%   (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, added to any tunables already
+%   set; glibc >= 2.35, ignored by older ones): a new process touches all of
+%   its memory for the first time, and huge pages make that several times
+%   cheaper (per call and per GB moved, see matlab_interop/README.md).
 q = @pyulm.internal.shell_quote;
 parts = cell(1, numel(args));
 for k = 1:numel(args)
     parts{k} = [' ' q(args{k})];
 end
 if ispc()
-    cmd = ['cd /d ' q(workdir) ' && ' q(python) [parts{:}] ' 2>&1'];
+    cmd = ['cd /d ' q(workdir) ' && ' q(python) parts{:} ' 2>&1'];
 else
     env = '';
     if ~pyulm.internal.is_octave()
-        env = 'env -u LD_LIBRARY_PATH -u LD_PRELOAD -u DYLD_LIBRARY_PATH -u MKL_NUM_THREADS ';
+        env = '-u LD_LIBRARY_PATH -u LD_PRELOAD -u DYLD_LIBRARY_PATH -u MKL_NUM_THREADS ';
     end
-    cmd = ['cd ' q(workdir) ' && ' env q(python) [parts{:}] ' 2>&1'];
+    if ~ismac()
+        tunables = getenv('GLIBC_TUNABLES');
+        if isempty(strfind(tunables, 'glibc.malloc.hugetlb'))
+            tunables = strjoin([regexp(tunables, '[^:]+', 'match') {'glibc.malloc.hugetlb=1'}], ':');
+        end
+        env = [env q(['GLIBC_TUNABLES=' tunables]) ' '];
+    end
+    if ~isempty(env)
+        env = ['env ' env];
+    end
+    cmd = ['cd ' q(workdir) ' && ' env q(python) parts{:} ' 2>&1'];
 end
 end
