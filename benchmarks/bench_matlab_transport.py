@@ -16,10 +16,12 @@ the same block in complex double and in real double, and a larger complex
 single block (78 x 118 x 4000, 295 MB). These go through side files (arrays of
 1 MiB or more). The last row forces the .npy path used above 2 GB.
 
-s per GB = (time - time of a 1x1 call) / GB moved. Targets of the issue:
-<= 0.5 s per call, <= 1 s per GB. Each case runs --repeat times, each time right
-after a 1x1 call; the table shows the best times and the median of the paired
-differences. On a shared machine the spread is large: run it several times.
+The issue's target is an overhead of at most 0.5 s per call plus 1 s per GB
+moved: the table compares each case's median call with that budget, and shows
+the per-GB slope, s/GB = (time - time of a 1x1 call) / GB moved. Each case runs
+--repeat times, each time right after a 1x1 call; the table shows the best
+times and the median of the paired differences. On a shared machine the spread
+is large: run it several times.
 
 Without Octave it times the Python half only (``python -m pyulm.matlab_bridge``
 on requests written here). ``--hugetlb`` starts Octave with
@@ -192,10 +194,13 @@ def main(argv=None) -> int:
     print(f"block {'x'.join(map(str, BLOCK))}, large {'x'.join(map(str, LARGE))}; {args.repeat} runs per case, "
           "each after a 1x1 call. s/GB = (time - time of the 1x1 call) / GB moved: 'best' from the fastest calls, "
           "'median' of the paired differences")
-    print(f"{'case':<46}{'MB':>6}{'best s':>8}{'med s':>7}{'s/GB best':>10}{'median':>7}  target")
+    print("budget = 0.5 s + 1 s per GB moved (the issue's target for a whole call); 'within' compares the "
+          "median call with it")
+    print(f"{'case':<46}{'MB':>6}{'best s':>8}{'med s':>7}{'budget':>8}{'within':>7}{'s/GB best':>10}{'median':>7}")
     small = [c["wall"] for c in calls if c["kind"] == "small"]
     call_best, call_med = min(small), float(np.median(small))
-    print(f"{'per call (1x1 argument, echo)':<46}{'':>6}{call_best:>8.3f}{call_med:>7.3f}{'':>10}{'':>7}  <= 0.5 s")
+    print(f"{'per call (1x1 argument, echo)':<46}{'':>6}{call_best:>8.3f}{call_med:>7.3f}{0.5:>8.3f}"
+          f"{'yes' if call_med <= 0.5 else 'NO':>7}")
     for key, label, _, _ in CASES:
         data = [c for c in calls if c["key"] == key and c["kind"] == "data"]
         pairs = [c for c in calls if c["key"] == key and c["kind"] == "small"]
@@ -204,8 +209,9 @@ def main(argv=None) -> int:
         gb = data[0]["moved"] / 1e9
         wall = [c["wall"] for c in data]
         diff = np.median([a["wall"] - b["wall"] for a, b in zip(data, pairs)]) / gb
-        print(f"{label:<46}{gb * 1e3:>6.0f}{min(wall):>8.3f}{np.median(wall):>7.3f}"
-              f"{(min(wall) - call_best) / gb:>10.2f}{diff:>7.2f}  <= 1 s/GB")
+        budget = 0.5 + gb
+        print(f"{label:<46}{gb * 1e3:>6.0f}{min(wall):>8.3f}{np.median(wall):>7.3f}{budget:>8.3f}"
+              f"{'yes' if np.median(wall) <= budget else 'NO':>7}{(min(wall) - call_best) / gb:>10.2f}{diff:>7.2f}")
     return 0
 
 
