@@ -189,6 +189,28 @@ def test_registry_plugs_in_a_new_kernel():
         _REGISTRY.pop("test_centre")
 
 
+def test_optional_methods_are_declared_by_name_and_imported_one_at_a_time():
+    """The registry's list of optional methods matches what their modules register; a lookup imports one module."""
+    import importlib
+    import subprocess
+    import sys
+
+    from pyulm.localization import registry
+
+    for module in registry._PLUGIN_MODULES:
+        before = {k: v for k, v in registry._REGISTRY.items()}
+        mod = importlib.import_module(module)
+        registered = {k for k, v in registry._REGISTRY.items() if v.func.__module__.startswith(mod.__name__)}
+        assert registered == {k for k, m in registry._PLUGIN_METHODS.items() if m == module}, module
+        assert all(registry._REGISTRY[k] is before[k] for k in before)
+    code = ("import sys, pyulm; m = pyulm.available_methods(); a = 'pyulm.localization.ncc' in sys.modules; "
+            "pyulm.localization.get_method('decon'); "
+            "print(sorted(m) == m, 'ncc' in m and 'mblnet' in m and 'radial' in m, a, "
+            "'pyulm.localization.ncc' in sys.modules, 'pyulm.localization.decon' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "False", "False", "True"]
+
+
 def test_every_reference_method_is_registered():
     for m in METHODS:
         pyulm.localization.get_method(m)

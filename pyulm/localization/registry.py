@@ -13,9 +13,9 @@ Two kinds of method plug in:
 Once registered, a method is reachable from :func:`pyulm.localize`,
 ``pyulm.pala.ULM_localization2D`` (``ULM.LocMethod``), the CLI config and the
 MATLAB wrappers without further code. Methods living in optional modules
-(those that need torch, say) are listed in ``_PLUGIN_MODULES`` and imported on
-first use; third-party packages can register through the ``pyulm.localization``
-entry-point group.
+(heavy imports, or torch) are listed by name in ``_PLUGIN_METHODS`` and their
+module is imported on first use; third-party packages can register through the
+``pyulm.localization`` entry-point group.
 """
 from __future__ import annotations
 
@@ -35,9 +35,14 @@ class Method:
 
 
 _REGISTRY: dict[str, Method] = {}
-# Modules that register methods when imported; imported lazily on first lookup.
-_PLUGIN_MODULES = ["pyulm.localization.ncc", "pyulm.localization.decon", "pyulm.nn"]
-_plugins_loaded = False
+# Methods of pyulm's own optional modules, by name: a lookup imports only the
+# module it needs (ncc and decon pull in scipy.signal/ndimage, about 0.5-0.9 s
+# each, a lot for MATLAB's per-call start-up), and listing the names imports
+# none. tests/test_localization.py checks that each module registers exactly these.
+_PLUGIN_METHODS = {"ncc": "pyulm.localization.ncc", "decon": "pyulm.localization.decon",
+                   "mblnet": "pyulm.nn", "3dml": "pyulm.nn"}
+_PLUGIN_MODULES = sorted(set(_PLUGIN_METHODS.values()))
+_entry_points_loaded = False
 
 
 def _register(name: str, kind: str, func, description: str):
@@ -64,13 +69,12 @@ def register_method(name: str, func: Callable | None = None, *, description: str
     return _register(name, "frames", func, description)
 
 
-def _load_plugins():
-    global _plugins_loaded
-    if _plugins_loaded:
+def _load_entry_points():
+    """Import third-party methods registered through the ``pyulm.localization`` entry-point group."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
         return
-    _plugins_loaded = True
-    for mod in _PLUGIN_MODULES:  # part of pyulm: a failure here is a real error
-        importlib.import_module(mod)
+    _entry_points_loaded = True
     try:
         from importlib.metadata import entry_points
 
@@ -80,19 +84,28 @@ def _load_plugins():
         raise RuntimeError(f"a pyulm.localization entry point failed to load: {exc}") from exc
 
 
+def _load_plugins():
+    """Import every optional module and entry point (all methods registered)."""
+    for mod in _PLUGIN_MODULES:  # part of pyulm: a failure here is a real error
+        importlib.import_module(mod)
+    _load_entry_points()
+
+
 def get_method(name: str) -> Method:
     """Look a method up by (case-insensitive) name; ValueError lists the known names."""
     if not isinstance(name, str):
         raise ValueError(f"LocMethod: expected a method name (str), got {name!r}")
     key = name.lower()
+    if key not in _REGISTRY and key in _PLUGIN_METHODS:
+        importlib.import_module(_PLUGIN_METHODS[key])
     if key not in _REGISTRY:
-        _load_plugins()
+        _load_entry_points()
     if key not in _REGISTRY:
         raise ValueError(f"LocMethod: unknown localization method {name!r}; available: {', '.join(available_methods())}")
     return _REGISTRY[key]
 
 
 def available_methods() -> list[str]:
-    """Names of every registered method."""
-    _load_plugins()
-    return sorted(_REGISTRY)
+    """Names of every method: registered, pyulm's optional ones (not imported for this) and entry points."""
+    _load_entry_points()
+    return sorted(set(_REGISTRY) | set(_PLUGIN_METHODS))
