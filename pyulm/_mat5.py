@@ -22,7 +22,7 @@ a cell an object array, a 1x1 struct a ``dict`` and other structs an object
 array of ``dict``.
 
 Writing (:func:`write`): ``dict`` -> 1x1 struct, ``list``/``tuple`` -> N x 1
-cell, object array -> cell of its shape, ``str`` -> char row (UTF-16 data, as MATLAB writes),
+cell, object array -> cell of its shape, ``str`` -> char row (UTF-16 units in miUINT16 data, as MATLAB writes),
 ``bool`` -> logical, ``int`` -> int64 (uint64 above its range), ``float``/``complex``
 -> double, ``None`` -> ``[]``,
 numeric and bool arrays -> their class (1-D as a column, 0-d as 1x1).
@@ -336,15 +336,15 @@ class _Writer:
         return 8 + body_size, run
 
     def _char(self, text: str, name: bytes):
-        # UTF-16 code units, one per element, as MATLAB stores char; Octave
-        # converts them to its UTF-8 char on load
+        # UTF-16 code units in miUINT16 data, one per element, as MATLAB's
+        # save stores char; Octave converts them to its UTF-8 char on load
         data = text.encode("utf-16-le", "surrogatepass")
         dims = (1, len(data) // 2) if text else (0, 0)
         head = self.header_bytes(mxCHAR, dims, name)
 
         def emit():
             self.f.write(head)
-            self.element(miUTF16, data)
+            self.element(miUINT16, data)
         return self._matrix(len(head) + self.size_of(len(data)), emit)
 
     def _cell(self, arr: np.ndarray, name: bytes, where: str):
