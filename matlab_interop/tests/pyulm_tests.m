@@ -284,6 +284,7 @@ expect_error(@() ULM_tracking2D(rand(5, 4), struct(), 7), 'pyulm:BadArgument', '
 expect_error(@() pyulm.localize(rand(5, 5, 2), 'radial', 'fwhm'), 'pyulm:BadArgument', 'pairs');
 expect_error(@() pyulm.localize(rand(5, 5, 2), 'radial', 3, 4), 'pyulm:BadArgument', 'option name');
 expect_error(@() pyulm.internal.call('svd_filter', 1, {{@sin}, 1}), 'pyulm:BadArgument', 'function_handle');
+expect_error(@() pyulm.internal.call('echo', 1, {struct('a', {{speye(3)}})}), 'pyulm:BadArgument', 'full(X)');
 end
 
 function test_npy_transport(D)

@@ -58,7 +58,9 @@ end
 
 function [v, counter] = encode(x, d, lim, counter)
 % MATLAB value -> what the request file carries (see pyulm.matlab_bridge.from_matlab).
-if isnumeric(x) || islogical(x)
+if issparse(x)
+    pyulm.internal.raise('pyulm:BadArgument', 'sparse matrices cannot be passed to pyulm: pass full(X)');
+elseif isnumeric(x) || islogical(x)
     nb = pyulm.internal.nbytes(x);
     if nb >= lim.npy && ~isreal(x)
         % two real .npy files: written at disk speed, recombined by numpy
@@ -71,7 +73,7 @@ if isnumeric(x) || islogical(x)
         path = fullfile(d, sprintf('arg_%d.npy', counter));
         pyulm.internal.write_npy(path, x);
         v = struct('pyulm_kind', 'npy', 'path', path);
-    elseif nb >= lim.side && ~issparse(x)
+    elseif nb >= lim.side
         counter = counter + 1;
         path = fullfile(d, sprintf('arg_%d.side', counter));
         fmt = pyulm.internal.write_side(path, x, lim.format);

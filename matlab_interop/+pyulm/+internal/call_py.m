@@ -37,7 +37,9 @@ end
 end
 
 function v = encode(x)
-if isnumeric(x) || islogical(x)
+if issparse(x)
+    pyulm.internal.raise('pyulm:BadArgument', 'sparse matrices cannot be passed to pyulm: pass full(X)');
+elseif isnumeric(x) || islogical(x)
     if isreal(x)
         v = struct('pyulm_kind', 'array', 'data', x, 'shape', size(x), 'dtype', dtype(x));
     else
