@@ -4,7 +4,7 @@ The pipeline is four verbs over two tables::
 
     frames --filter--> frames --localize--> Localizations --track--> Tracks --render--> maps
 """
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._version import __version__
 
@@ -29,7 +29,7 @@ _EXPORTS = {
 _LAZY = ("io", "sim", "metrics", "nn", "psf", "denoise", "pipeline", "config", "figures", "pala",
          "regression", "matlab_bridge", "tracking", "localization", "filtering", "render", "tables")
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import render
     from .filtering import butter_bandpass, filter_block, svd_filter
     from .localization import available_methods, localize, register_kernel, register_method
