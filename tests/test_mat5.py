@@ -221,7 +221,8 @@ def test_octave_files_both_ways(tmp_path):
     script.write_text(r"""
 s.d = [1 2; 3 4]; s.cs = single([1+2i, 3-4i]); s.i = int16([-3 7]); s.u = uint64(18446744073709551615);
 s.b = [true false]; s.t = 'h\xc3\xa9'; s.e = ''; s.c = {1, 'two', {3}}; s.n = struct('a', {1, 2});
-s.z = zeros(0, 3); s.nd = reshape(1:24, 2, 3, 4);
+s.z = zeros(0, 3); s.nd = reshape(1:24, 2, 3, 4); s.es = struct([]); s.ec = {}; s.nf = struct();
+s.cs2 = {struct('q', 1)};
 save('-v6', 'oct6.mat', '-struct', 's'); save('-v7', 'oct7.mat', '-struct', 's');
 """.replace("\\xc3\\xa9", "é"))
     subprocess.run([OCTAVE, "--no-gui", "--norc", "-q", str(script)], cwd=tmp_path, check=True, capture_output=True)
@@ -234,6 +235,8 @@ save('-v6', 'oct6.mat', '-struct', 's'); save('-v7', 'oct7.mat', '-struct', 's')
         assert v["c"].shape == (1, 3) and v["c"][0, 1] == "two" and v["c"][0, 2][0, 0][0, 0] == 3
         assert v["n"].shape == (1, 2) and v["n"][0, 1]["a"][0, 0] == 2
         assert v["z"].shape == (0, 3) and v["nd"].shape == (2, 3, 4) and v["nd"][1, 2, 3] == 24
+        assert v["es"].shape == (0, 0) and v["ec"].shape == (0, 0) and v["nf"] == {}
+        assert v["cs2"].shape == (1, 1) and v["cs2"][0, 0] == {"q": np.array([[1.0]])}
     back = {"d": np.arange(6.0).reshape(2, 3), "cs": np.array([[1 + 2j]], np.complex64), "t": "hé∑🙂",
             "c": obj(1.0, "two"), "s": {"a": np.int32(3), "b": [True]}, "e": "", "big": np.uint64(2**64 - 1)}
     _mat5.write(tmp_path / "py.mat", back)
