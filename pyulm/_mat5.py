@@ -29,9 +29,11 @@ numeric and bool arrays -> their class (1-D as a column, 0-d as 1x1).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import struct
+import tempfile
 import zlib
 
 import numpy as np
@@ -120,7 +122,7 @@ class _Reader:
             self.fail("array name missing")
         name = bytes(self.mv[d:d + n]).decode("ascii", "replace")
         what = f"variable {name!r}" if name else "an element"
-        count = int(np.prod(dims))
+        count = math.prod(dims)
         if cls in _CLASS_DTYPE:
             target = np.dtype(np.bool_) if flags & _LOGICAL else np.dtype(_CLASS_DTYPE[cls])
             t, n, d, pos = self.tag(pos, end)
@@ -140,6 +142,8 @@ class _Reader:
             t, n, d, pos = self.tag(pos, end)
             return name, self._chars(t, bytes(self.mv[d:d + n]), dims, what)
         if cls == mxCELL:
+            if count * 8 > end - pos:  # every element has at least a tag
+                self.fail(f"{what}: a cell of size {list(dims)} does not fit in {end - pos} bytes")
             out = np.empty(count, dtype=object)
             for k in range(count):
                 out[k], pos = self._child(pos, end, what)
@@ -154,6 +158,8 @@ class _Reader:
                 self.fail(f"{what}: bad struct field names")
             names = [bytes(self.mv[d + i:d + i + width]).split(b"\0", 1)[0].decode("ascii", "replace")
                      for i in range(0, n, width)] if width else []
+            if count * max(len(names), 1) * 8 > end - pos and (names or count > 2**24):
+                self.fail(f"{what}: a struct of size {list(dims)} does not fit in {end - pos} bytes")
             items = np.empty(count, dtype=object)
             for k in range(count):
                 item = {}
@@ -169,7 +175,7 @@ class _Reader:
 
     def _chars(self, t: int, raw: bytes, dims: tuple, what: str):
         """Char data: UTF-16 code units (MATLAB), UTF-8 bytes one per element (Octave) or per character."""
-        count = int(np.prod(dims))
+        count = math.prod(dims)
         width = {miUTF16: 2, miUINT16: 2, miUTF32: 4}.get(t, 1)
         if t not in (miUTF8, miUINT8, miINT8, miUTF16, miUINT16, miUTF32):
             self.fail(f"{what}: unsupported character data type {t}")
@@ -241,12 +247,19 @@ def read(path) -> dict:
     if size < 128 or buf[126:128] not in (b"IM", b"MI"):
         raise MatFileError(f"{where}: not a MAT v5 file (no MAT v5 header; v7.3 HDF5 files are not accepted here)")
     order = "<" if buf[126:128] == b"IM" else ">"
+    version = struct.unpack_from(order + "H", buf, 124)[0]
+    if version == 0x0200:
+        raise MatFileError(f"{where}: a MATLAB v7.3 (HDF5) file; save it with -v7 or -v6 instead")
+    if version != 0x0100:
+        raise MatFileError(f"{where}: unknown MAT file version 0x{version:04x} (expected a v5/v6/v7 file)")
     r = _Reader(buf, order, where)
     out = {}
     pos = 128
     while pos < size:
         if size - pos < 8:
-            break  # trailing padding
+            if any(buf[pos:]):
+                raise MatFileError(f"{where}: truncated data element at byte {pos}")
+            break  # zero padding
         t, n, d, nxt = r.tag(pos, size)
         if t == miMATRIX:
             name, value = r.matrix(d, d + n)
@@ -277,9 +290,10 @@ def _as_array(value, where: str):
     return value
 
 
-def _encode_field(name: str) -> bytes:
+def _encode_name(name: str, what: str) -> bytes:
+    """A variable or field name as MATLAB accepts it; ``what`` says which and where."""
     if not _NAME.match(name):
-        raise MatFileError(f"struct field {name!r}: MATLAB field names start with a letter and hold at most 63 "
+        raise MatFileError(f"{what} {name!r}: MATLAB names start with a letter and hold at most 63 "
                            f"letters, digits and underscores")
     return name.encode("ascii")
 
@@ -322,14 +336,20 @@ class _Writer:
         if isinstance(value, np.ndarray):
             if value.dtype == object:
                 return self._cell(value, name, where)
-            if value.dtype.kind == "U":
-                if value.ndim <= 1 or value.size <= 1:
+            if value.dtype.kind == "U":  # one string -> char row; several -> a cell of char rows
+                if value.size <= 1:
                     return self._char("".join(value.ravel().tolist()), name)
-                raise MatFileError(f"{where}: cannot write a {value.ndim}-D string array")
+                cell = np.empty(value.shape if value.ndim >= 2 else (value.size, 1), dtype=object)
+                for idx, text in zip(np.ndindex(cell.shape), value.reshape(cell.shape).flat):
+                    cell[idx] = str(text)
+                return self._cell(cell, name, where)
             return self._numeric(value, name, where)
         raise MatFileError(f"{where}: cannot write a {type(value).__name__} to a MAT file")
 
-    def _matrix(self, body_size: int, emit):
+    def _matrix(self, body_size: int, emit, where: str = "a value"):
+        if body_size >= 2**32:
+            raise MatFileError(f"{where}: {body_size} bytes is too large for one MAT v5 variable (4 GiB)")
+
         def run():
             self.f.write(struct.pack("<II", miMATRIX, body_size))
             emit()
@@ -357,10 +377,10 @@ class _Writer:
             self.f.write(head)
             for _, run in children:
                 run()
-        return self._matrix(len(head) + sum(s for s, _ in children), emit)
+        return self._matrix(len(head) + sum(s for s, _ in children), emit, where)
 
     def _struct(self, d: dict, name: bytes, where: str):
-        fields = [(_encode_field(str(k)), v) for k, v in d.items()]
+        fields = [(_encode_name(str(k), f"{where}: struct field"), v) for k, v in d.items()]
         width = max([len(k) for k, _ in fields], default=0) + 1
         names = b"".join(k.ljust(width, b"\0") for k, _ in fields)
         children = [self.plan(v, b"", f"{where}.{k.decode()}") for k, v in fields]
@@ -372,7 +392,7 @@ class _Writer:
             self.f.write(head)
             for _, run in children:
                 run()
-        return self._matrix(len(head) + sum(s for s, _ in children), emit)
+        return self._matrix(len(head) + sum(s for s, _ in children), emit, where)
 
     def _numeric(self, arr: np.ndarray, name: bytes, where: str):
         if arr.ndim == 0:
@@ -426,15 +446,29 @@ def _write_fortran(f, arr: np.ndarray) -> None:
 
 
 def write(path, variables: dict, header: str = "pyulm") -> None:
-    """Write ``{name: value}`` as an uncompressed MAT v5 file (what MATLAB's ``save -v6`` writes)."""
+    """Write ``{name: value}`` as an uncompressed MAT v5 file (what MATLAB's ``save -v6`` writes).
+
+    Every value is checked before anything is written, and the file is written
+    under a temporary name in the same folder and renamed into place: a refused
+    value or a failed write (disk full) leaves ``path`` as it was.
+    """
     path = os.fspath(path)
     w = _Writer(None)
-    plans = []
-    for name, value in variables.items():
-        plans.append(w.plan(value, _encode_field(str(name)), f"variable {name!r}"))
+    try:
+        plans = [w.plan(value, _encode_name(str(name), "variable name"), f"variable {name!r}")
+                 for name, value in variables.items()]
+    except RecursionError:
+        raise MatFileError(f"MAT file {path}: a value nests too deeply (or contains itself)") from None
     text = f"MATLAB 5.0 MAT-file, written by {header}".encode("ascii", "replace")[:116]
-    with open(path, "wb") as f:
-        w.f = f
-        f.write(text.ljust(116, b" ") + bytes(8) + b"\x00\x01IM")
-        for _, run in plans:
-            run()
+    fd, tmp = tempfile.mkstemp(prefix=".pyulm-", suffix=".mat.part", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            w.f = f
+            f.write(text.ljust(116, b" ") + bytes(8) + b"\x00\x01IM")
+            for _, run in plans:
+                run()
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

