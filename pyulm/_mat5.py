@@ -33,7 +33,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import zlib
 
 import numpy as np
@@ -60,7 +59,7 @@ _CLASS_NAME = {mxOBJECT: "an object", mxSPARSE: "a sparse matrix", 16: "a functi
                18: "an opaque object"}
 _COMPLEX, _GLOBAL, _LOGICAL = 0x800, 0x400, 0x200
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
-_CHUNK = 4 * 2**20
+_CHUNK_BYTES = 4 * 2**20  # working set of the chunked copies in fortran_chunks
 
 
 # ---------------------------------------------------------------------------
@@ -423,7 +422,7 @@ class _Writer:
             self.f.write(head)
             for part in parts:
                 self.f.write(struct.pack("<II", mtype, part_bytes))
-                _write_fortran(self.f, part.astype(np.dtype(part_code).newbyteorder("<"), copy=False))
+                write_fortran(self.f, part if kind == "b" else part.astype(part_code, copy=False))
                 self.f.write(bytes(-part_bytes % 8))
         body = len(head) + len(parts) * self.size_of(part_bytes)
         if body >= 2**32:
@@ -431,18 +430,38 @@ class _Writer:
         return self._matrix(body, emit)
 
 
-def _write_fortran(f, arr: np.ndarray) -> None:
-    """The elements of ``arr`` in column-major order, without a full copy."""
+def fortran_chunks(arr: np.ndarray):
+    """The elements of ``arr`` in column-major order, as few contiguous 1-D pieces as possible.
+
+    The whole array (no copy) if it is Fortran-contiguous; otherwise pieces of
+    about ``_CHUNK_BYTES`` copied from any strides (transposed, sliced, real or
+    imaginary part of a complex array) into one reused buffer: consume each
+    piece before asking for the next.
+    """
     if arr.size == 0:
         return
     if arr.flags.f_contiguous:
-        f.write(memoryview(arr.reshape(-1, order="F")).cast("B"))
+        yield arr.reshape(-1, order="F")
         return
-    step = max(1, _CHUNK // arr.itemsize)
+    step = max(1, _CHUNK_BYTES // arr.itemsize)
+    buf = np.empty(step, arr.dtype)
     it = np.nditer(arr, flags=["external_loop", "buffered", "zerosize_ok"], op_flags=[["readonly"]], order="F",
                    buffersize=step)
     for piece in it:
-        f.write(np.ascontiguousarray(piece).tobytes())
+        if piece.flags.c_contiguous:
+            yield piece
+            continue
+        for i in range(0, piece.size, step):  # a strided run the iterator did not buffer
+            m = min(step, piece.size - i)
+            np.copyto(buf[:m], piece[i:i + m])
+            yield buf[:m]
+
+
+def write_fortran(f, arr: np.ndarray) -> None:
+    """Write ``arr``'s elements little-endian in column-major order, without a full copy."""
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    for chunk in fortran_chunks(arr):
+        f.write(memoryview(chunk).cast("B"))
 
 
 def write(path, variables: dict, header: str = "pyulm") -> None:
@@ -459,6 +478,8 @@ def write(path, variables: dict, header: str = "pyulm") -> None:
                  for name, value in variables.items()]
     except RecursionError:
         raise MatFileError(f"MAT file {path}: a value nests too deeply (or contains itself)") from None
+    import tempfile
+
     text = f"MATLAB 5.0 MAT-file, written by {header}".encode("ascii", "replace")[:116]
     fd, tmp = tempfile.mkstemp(prefix=".pyulm-", suffix=".mat.part", dir=os.path.dirname(os.path.abspath(path)))
     try:

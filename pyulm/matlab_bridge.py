@@ -37,6 +37,7 @@ import sys
 
 import numpy as np
 
+from . import _mat5
 from ._version import __version__
 
 if __name__ == "__main__":
@@ -620,13 +621,12 @@ def call(name, args=None, kwargs=None, nargout=1, wrapper_version=None) -> dict:
 # store integer-valued doubles as small integers). Writers name the variable
 # "x", or "xx...x" in Octave files, long enough to start the data on a 32-byte
 # boundary (numpy then maps them aligned).
-_CHUNK_BYTES = 4 * 2**20  # working set of the chunked copies below
-
-_MAT_CLASS = {6: "f8", 7: "f4", 8: "i1", 9: "u1", 10: "i2", 11: "u2", 12: "i4", 13: "u4", 14: "i8", 15: "u8"}
-_MAT_TYPE = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8"}
-_MAT_OF = {"f8": (6, 9), "f4": (7, 7), "i1": (8, 1), "u1": (9, 2), "i2": (10, 3), "u2": (11, 4), "i4": (12, 5),
-           "u4": (13, 6), "i8": (14, 12), "u8": (15, 13), "b1": (9, 2)}
-_MAT_COMPLEX, _MAT_LOGICAL = 0x800, 0x200
+# MAT v5 class numbers and data types (shared with the envelope codec, pyulm._mat5)
+_MAT_CLASS = _mat5._CLASS_DTYPE  # class number -> numpy code
+_MAT_TYPE = _mat5._TYPE_DTYPE    # data type number -> numpy code
+_MAT_OF = {code: (_mat5._DTYPE_CLASS[code], _mat5._DTYPE_TYPE[code]) for code in _mat5._DTYPE_CLASS}
+_MAT_OF["b1"] = _MAT_OF["u1"]  # logical: uint8 class and data, plus the logical flag
+_MAT_COMPLEX, _MAT_LOGICAL = _mat5._COMPLEX, _mat5._LOGICAL
 _OCT_SAVE_TYPE = {0: "u1", 1: "u2", 2: "u4", 3: "i1", 4: "i2", 5: "i4", 6: "f4", 7: "f8", 8: "u8", 9: "i8"}
 _OCT_TYPE = {"matrix": "f8", "complex matrix": "c16", "float matrix": "f4", "float complex matrix": "c8"}
 _OCT_OF = {v: k for k, v in _OCT_TYPE.items()}
@@ -680,7 +680,7 @@ def _complex_from_parts(re: np.ndarray, im: np.ndarray, ctype) -> np.ndarray:
     pairs = out.reshape(-1, order="F").view(out.real.dtype).reshape(-1, 2)
     re = re.reshape(-1, order="F")
     im = im.reshape(-1, order="F")
-    step = max(1, _CHUNK_BYTES // out.itemsize)
+    step = max(1, _mat5._CHUNK_BYTES // out.itemsize)
     for i in range(0, out.size, step):
         pairs[i:i + step, 0] = re[i:i + step]
         pairs[i:i + step, 1] = im[i:i + step]
@@ -815,39 +815,6 @@ def read_side(path) -> np.ndarray:
     return _read_mat_side(path, head)
 
 
-def _fortran_chunks(arr: np.ndarray):
-    """The elements of ``arr`` in column-major order, as few contiguous 1-D pieces as possible.
-
-    The whole array (no copy) if it is Fortran-contiguous; otherwise pieces of
-    about ``_CHUNK_BYTES`` copied from any strides (transposed, sliced, real or
-    imaginary part of a complex array) into one reused buffer: consume each
-    piece before asking for the next.
-    """
-    if arr.size == 0:
-        return
-    if arr.flags.f_contiguous:
-        yield arr.reshape(-1, order="F")
-        return
-    step = max(1, _CHUNK_BYTES // arr.itemsize)
-    buf = np.empty(step, arr.dtype)
-    it = np.nditer(arr, flags=["external_loop", "buffered", "zerosize_ok"], op_flags=[["readonly"]], order="F",
-                   buffersize=step)
-    for piece in it:
-        if piece.flags.c_contiguous:
-            yield piece
-            continue
-        for i in range(0, piece.size, step):  # a strided run the iterator did not buffer
-            m = min(step, piece.size - i)
-            np.copyto(buf[:m], piece[i:i + m])
-            yield buf[:m]
-
-
-def _write_data(f, arr: np.ndarray) -> None:
-    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-    for chunk in _fortran_chunks(arr):
-        f.write(memoryview(chunk).cast("B"))
-
-
 def _octave_header(arr: np.ndarray) -> bytes:
     """Octave binary header of one matrix; its variable name aligns the data to 32 bytes."""
     tname = _OCT_OF[_code(arr.dtype)].encode()
@@ -893,7 +860,7 @@ def write_side(path, arr: np.ndarray, fmt: str = "mat") -> str:
     with open(path, "wb") as f:
         if fmt == "octave":
             f.write(_octave_header(arr))
-            _write_data(f, arr)
+            _mat5.write_fortran(f, arr)
         else:
             f.write(_mat_header(arr))
             if arr.dtype.kind == "c":
@@ -903,7 +870,7 @@ def write_side(path, arr: np.ndarray, fmt: str = "mat") -> str:
             for k, part in enumerate(parts):
                 if k:
                     f.write(np.asarray([_MAT_OF[_code(part.dtype)][1], part.nbytes], "<u4").tobytes())
-                _write_data(f, part)
+                _mat5.write_fortran(f, part)
                 f.write(bytes(-part.nbytes % 8))
     return fmt
 
@@ -914,7 +881,7 @@ def _write_npy(path, arr: np.ndarray) -> None:
     header = {"descr": np.lib.format.dtype_to_descr(arr.dtype), "fortran_order": True, "shape": arr.shape}
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
-        _write_data(f, arr)
+        _mat5.write_fortran(f, arr)
 
 
 # ---------------------------------------------------------------------------
@@ -928,8 +895,6 @@ def load_request(path) -> dict:
     may store a double ``[5 800]`` as uint16 in the file), 1x1 structs become
     dicts, cells object arrays.
     """
-    from . import _mat5
-
     return _mat5.read(path)
 
 
@@ -966,8 +931,6 @@ def _file_outputs(value, directory, counter, threshold, side_threshold=float("in
 
 
 def _write_response(path, resp: dict) -> None:
-    from . import _mat5
-
     # written under a temporary name and renamed: MATLAB never sees a half-written response
     _mat5.write(path, resp, header="pyulm.matlab_bridge")
 

@@ -197,13 +197,13 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
     p = tmp_path / "r.mat"
     _mat5.write(p, {"old": 1.0})
     before = p.read_bytes()
-    real = _mat5._write_fortran
+    real = _mat5.write_fortran
 
     def disk_full(f, arr):
         real(f, arr[: arr.size // 2])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_mat5, "_write_fortran", disk_full)
+    monkeypatch.setattr(_mat5, "write_fortran", disk_full)
     with pytest.raises(OSError, match="No space"):
         _mat5.write(p, {"x": np.ones((100, 100))})
     assert p.read_bytes() == before and os.listdir(tmp_path) == ["r.mat"]

@@ -334,9 +334,11 @@ def test_side_mat_files_are_standard_mat_files(tmp_path, name):
                                   "uint16 C"])
 def test_side_writer_chunks_any_layout(tmp_path, monkeypatch, name):
     """Tiny chunks: several buffered and strided pieces, still column-major and complete."""
-    monkeypatch.setattr(mb, "_CHUNK_BYTES", 24)
+    from pyulm import _mat5
+
+    monkeypatch.setattr(_mat5, "_CHUNK_BYTES", 24)
     a = _odd_arrays()[name]
-    pieces = [p.tobytes() for p in mb._fortran_chunks(a)]  # each piece is valid until the next one
+    pieces = [p.tobytes() for p in _mat5.fortran_chunks(a)]  # each piece is valid until the next one
     assert len(pieces) > 1
     assert b"".join(pieces) == a.tobytes(order="F")
     for fmt in ("mat", "octave"):
