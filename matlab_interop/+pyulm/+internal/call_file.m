@@ -78,10 +78,6 @@ elseif isnumeric(x) || islogical(x)
         path = fullfile(d, sprintf('arg_%d.side', counter));
         fmt = pyulm.internal.write_side(path, x, lim.format);
         v = struct('pyulm_kind', 'side', 'path', path, 'format', fmt);
-    elseif ~isreal(x)
-        % scipy reads complex numbers from MAT files only if it may lose the
-        % stored class (scipy#17641): send the parts separately instead.
-        v = struct('pyulm_kind', 'complex', 're', real(x), 'im', imag(x), 'shape', size(x));
     else
         v = x;
     end
