@@ -499,16 +499,9 @@ def test_v73_other_layouts_are_read_by_h5py(tmp_path, layout):
     p = tmp_path / "blk.mat"
     if layout == "compact":
         iq = iq[:4, :3, :12]
-        with h5py.File(p, "w", userblock_size=512) as f:
-            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-            dcpl.set_layout(h5py.h5d.COMPACT)
-            data = _to_h5(iq)
-            dsid = h5py.h5d.create(f.id, b"IQ", h5py.h5t.py_create(data.dtype), h5py.h5s.create_simple(data.shape),
-                                   dcpl=dcpl)
-            ds = h5py.Dataset(dsid)
-            ds[...] = data
-            ds.attrs["MATLAB_class"] = np.bytes_("single")
-        _mat73_header(p)
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        _write_iq_with_dcpl(p, _to_h5(iq), dcpl)
     else:
         write_mat73_iq(p, iq, **_H5PY_LAYOUTS[layout])
     _check_reads(p, iq, "h5py:")
@@ -721,21 +714,27 @@ def test_fletcher32_matches_hdf5(tmp_path):
     assert n > 100
 
 
-def _custom_pipeline(path, data, chunks, steps):
-    """A MAT v7.3 ``IQ`` whose filter pipeline is built in the given order (h5py's high level
-    always puts shuffle first)."""
+def _write_iq_with_dcpl(path, data, dcpl):
+    """A MAT v7.3 file whose single ``IQ`` dataset is created with a low-level property list
+    (layouts and filter orders h5py's high level does not offer)."""
     with h5py.File(path, "w", userblock_size=512) as f:
-        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        dcpl.set_chunk(chunks)
-        for step in steps:
-            {"deflate": lambda: dcpl.set_deflate(5), "shuffle": dcpl.set_shuffle,
-             "fletcher32": dcpl.set_fletcher32}[step]()
         dsid = h5py.h5d.create(f.id, b"IQ", h5py.h5t.py_create(data.dtype), h5py.h5s.create_simple(data.shape),
                                dcpl=dcpl)
         ds = h5py.Dataset(dsid)
         ds[...] = data
         ds.attrs["MATLAB_class"] = np.bytes_("single")
     _mat73_header(path)
+
+
+def _custom_pipeline(path, data, chunks, steps):
+    """A MAT v7.3 ``IQ`` whose filter pipeline is built in the given order (h5py's high level
+    always puts shuffle first)."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk(chunks)
+    for step in steps:
+        {"deflate": lambda: dcpl.set_deflate(5), "shuffle": dcpl.set_shuffle,
+         "fletcher32": dcpl.set_fletcher32}[step]()
+    _write_iq_with_dcpl(path, data, dcpl)
 
 
 @pytest.mark.parametrize("steps", [("deflate", "shuffle"), ("fletcher32", "shuffle", "deflate"),
