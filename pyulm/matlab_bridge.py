@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import array
 import importlib
+import inspect  # numpy imports it anyway
 import mmap
 import os
 import sys
@@ -527,8 +528,6 @@ def resolve(name: str):
 
 
 def _accepts_nargout(func) -> bool:
-    import inspect
-
     try:
         return "nargout" in inspect.signature(func).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins
@@ -624,8 +623,7 @@ def call(name, args=None, kwargs=None, nargout=1, wrapper_version=None) -> dict:
 # MAT v5 class numbers and data types (shared with the envelope codec, pyulm._mat5)
 _MAT_CLASS = _mat5._CLASS_DTYPE  # class number -> numpy code
 _MAT_TYPE = _mat5._TYPE_DTYPE    # data type number -> numpy code
-_MAT_OF = {code: (_mat5._DTYPE_CLASS[code], _mat5._DTYPE_TYPE[code]) for code in _mat5._DTYPE_CLASS}
-_MAT_OF["b1"] = _MAT_OF["u1"]  # logical: uint8 class and data, plus the logical flag
+_MAT_CODES = set(_mat5._DTYPE_CLASS) | {"b1"}  # what a MAT side file holds (b1: logical)
 _MAT_COMPLEX, _MAT_LOGICAL = _mat5._COMPLEX, _mat5._LOGICAL
 _OCT_SAVE_TYPE = {0: "u1", 1: "u2", 2: "u4", 3: "i1", 4: "i2", 5: "i4", 6: "f4", 7: "f8", 8: "u8", 9: "i8"}
 _OCT_TYPE = {"matrix": "f8", "complex matrix": "c16", "float matrix": "f4", "float complex matrix": "c8"}
@@ -641,7 +639,7 @@ def _code(dtype: np.dtype) -> str:
 
 def side_file_ok(arr) -> bool:
     """Whether :func:`write_side` can write this array (numeric or logical, dims < 2**31)."""
-    return (isinstance(arr, np.ndarray) and _code(arr.dtype) in _MAT_OF.keys() | _OCT_TYPE.values()
+    return (isinstance(arr, np.ndarray) and _code(arr.dtype) in _MAT_CODES | set(_OCT_TYPE.values())
             and all(n < 2**31 for n in arr.shape) and arr.nbytes < 2**32 - 2**16)
 
 
@@ -826,23 +824,6 @@ def _octave_header(arr: np.ndarray) -> bytes:
     return head
 
 
-def _mat_header(arr: np.ndarray) -> bytes:
-    code = _code(arr.dtype)
-    is_complex = arr.dtype.kind == "c"
-    part = np.dtype(code.replace("c16", "f8").replace("c8", "f4"))
-    cls, mtype = _MAT_OF[_code(part)]
-    flags = cls | (_MAT_COMPLEX if is_complex else 0) | (_MAT_LOGICAL if code == "b1" else 0)
-    u4 = lambda *v: np.asarray(v, "<u4").tobytes()  # noqa: E731
-    pad = lambda b: b + bytes(-len(b) % 8)  # noqa: E731
-    nbytes = arr.size * part.itemsize
-    dims = pad(np.asarray(arr.shape, "<i4").tobytes())
-    body = u4(6, 8, flags, 0) + u4(5, 4 * arr.ndim) + dims + u4(1, 1) + pad(b"x") + u4(mtype, nbytes)
-    total = len(body) + (nbytes + 7) // 8 * 8 * (2 if is_complex else 1) + (8 if is_complex else 0)
-    text = b"MATLAB 5.0 MAT-file, written by pyulm.matlab_bridge"
-    head = text.ljust(116, b" ") + bytes(8) + b"\x00\x01IM"
-    return head + u4(14, total) + body
-
-
 def write_side(path, arr: np.ndarray, fmt: str = "mat") -> str:
     """Write one numeric/logical array as a side file; returns the format used.
 
@@ -857,21 +838,12 @@ def write_side(path, arr: np.ndarray, fmt: str = "mat") -> str:
     if not side_file_ok(arr):
         raise BridgeError(f"cannot write a side file for an array of dtype {arr.dtype} and shape {arr.shape}")
     fmt = "octave" if fmt == "octave" and _code(arr.dtype) in _OCT_OF else "mat"
+    if fmt == "mat":  # one variable x; complex data as two planes
+        _mat5.write(path, {"x": arr}, header="pyulm.matlab_bridge")
+        return fmt
     with open(path, "wb") as f:
-        if fmt == "octave":
-            f.write(_octave_header(arr))
-            _mat5.write_fortran(f, arr)
-        else:
-            f.write(_mat_header(arr))
-            if arr.dtype.kind == "c":
-                parts = (arr.real, arr.imag)  # MAT v5 stores complex data as two planes
-            else:
-                parts = (arr.view(np.uint8) if arr.dtype == np.bool_ else arr,)
-            for k, part in enumerate(parts):
-                if k:
-                    f.write(np.asarray([_MAT_OF[_code(part.dtype)][1], part.nbytes], "<u4").tobytes())
-                _mat5.write_fortran(f, part)
-                f.write(bytes(-part.nbytes % 8))
+        f.write(_octave_header(arr))
+        _mat5.write_fortran(f, arr)
     return fmt
 
 
