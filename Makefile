@@ -6,16 +6,16 @@ PY := $(VENV)/bin/python
 # wheel here; elsewhere set TORCH_SPEC (e.g. TORCH_SPEC=torch for a CUDA build).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench clean
 
 $(VENV)/.core: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[all]"
 	touch $@
 
 $(VENV)/.nn: $(VENV)/.core
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test,nn,sim]"
+	$(PY) -m pip install -q -e ".[test,nn,pymust]"
 	touch $@
 
 demo: $(VENV)/.core

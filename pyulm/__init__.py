@@ -4,8 +4,6 @@ The pipeline is four verbs over two tables::
 
     frames --filter--> frames --localize--> Localizations --track--> Tracks --render--> maps
 """
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-
 from ._version import __version__
 
 __all__ = [
@@ -25,16 +23,13 @@ _EXPORTS = {
     "register_kernel": "localization", "register_method": "localization",
     "track": "tracking",
 }
-# Submodules reachable as attributes (pyulm.sim, pyulm.render, ...).
-_LAZY = ("io", "sim", "metrics", "nn", "psf", "denoise", "pipeline", "config", "figures", "pala",
-         "regression", "matlab_bridge", "tracking", "localization", "filtering", "render", "tables")
 
-if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from . import render
-    from .filtering import butter_bandpass, filter_block, svd_filter
-    from .localization import available_methods, localize, register_kernel, register_method
-    from .tables import Localizations, Metadata, Tracks
-    from .tracking import track
+
+def _submodules() -> frozenset:
+    """The public submodules and subpackages, found on disk (no hand-kept list)."""
+    import pkgutil
+
+    return frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def __getattr__(name):
@@ -44,10 +39,10 @@ def __getattr__(name):
         value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
         globals()[name] = value
         return value
-    if name in _LAZY:
+    if not name.startswith("_") and name in _submodules():
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'pyulm' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY) | set(_EXPORTS))
+    return sorted(set(globals()) | _submodules() | set(_EXPORTS))
