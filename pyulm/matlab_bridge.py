@@ -38,7 +38,7 @@ import sys
 
 import numpy as np
 
-from . import _mat5
+from .io import _mat5
 from ._version import __version__
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""pyulm._mat5, the MAT v5 reader/writer of the MATLAB bridge's envelopes.
+"""pyulm.io._mat5, the numpy-only MAT v5 codec (envelopes, side files, users' v5 files).
 
 Checked against scipy.io (both directions) and against GNU Octave's own
 ``save -v6`` / ``save -v7`` and ``load``.
@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.io
 
-from pyulm import _mat5
-from pyulm._mat5 import MatFileError
+from pyulm.io import _mat5
+from pyulm.io._mat5 import MatFileError
 
 OCTAVE = shutil.which("octave-cli")
 rng = np.random.default_rng(7)
@@ -256,6 +257,71 @@ def test_reviewer_cases(tmp_path):
     loop.append(loop)
     with pytest.raises(MatFileError, match="contains itself"):
         _mat5.write(p, {"loop": loop})
+
+
+def test_import_needs_numpy_only():
+    code = "import sys, pyulm.io._mat5; print(sorted(m for m in ('scipy', 'h5py') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("key", ["d", "s", "cd", "cs", "nd", "i8", "u64", "b", "empty", "empty3", "inf"])
+def test_map_variable_matches_read_and_is_zero_copy_for_real_data(tmp_path, key):
+    p = tmp_path / "m.mat"
+    value = NUMERIC[key]
+    _mat5.write(p, {"first": np.ones(2), key: value})
+    a = _mat5.map_variable(p, key)
+    assert_same(value, a, key)
+    if value.dtype.kind != "c" and value.size:  # a read-only view of the mapping, not a copy
+        assert not a.flags.writeable and not a.flags.owndata
+    assert _mat5.map_variable(p).shape == (2, 1)  # default: the first variable
+    e, planes = _mat5.map_planes(p, key)
+    assert e.name == key and e.dims == value.shape and e.complex == (value.dtype.kind == "c")
+    assert len(planes) == (2 if e.complex else 1) and all(not q.flags.writeable for q in planes)
+
+
+def test_map_variable_converts_small_stored_types_and_big_endian(tmp_path):
+    p = tmp_path / "small.mat"
+    head = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + bytes(8)
+    body = (np.array([6, 8, 6, 0, 5, 8, 1, 2], "<u4").tobytes() + np.array([1 | (1 << 16)], "<u4").tobytes()
+            + b"x\0\0\0" + np.array([4, 4], "<u4").tobytes() + np.array([5, 800], "<u2").tobytes())
+    p.write_bytes(head + b"\x00\x01IM" + np.array([14, len(body)], "<u4").tobytes() + body)
+    x = _mat5.map_variable(p)
+    assert x.dtype == np.float64 and x.tolist() == [[5.0, 800.0]]
+    # the same array, big-endian (MI), complex single
+    body = (np.array([6, 8, 7 | 0x800, 0, 5, 8, 1, 2], ">u4").tobytes() + np.array([1 | (1 << 16)], ">u4").tobytes()
+            + b"z\0\0\0" + np.array([7, 8], ">u4").tobytes() + np.array([1, 2], ">f4").tobytes()
+            + np.array([7, 8], ">u4").tobytes() + np.array([3, 4], ">f4").tobytes())
+    p.write_bytes(head + b"\x01\x00MI" + np.array([14, len(body)], ">u4").tobytes() + body)
+    z = _mat5.map_variable(p)
+    assert z.dtype == np.complex64 and z.tolist() == [[1 + 3j, 2 + 4j]]
+    assert _mat5.read(p)["z"].tolist() == z.tolist()
+
+
+def test_scan_reads_headers_only_and_map_refuses_what_it_cannot_map(tmp_path):
+    p = tmp_path / "c.mat"
+    scipy.io.savemat(p, {"IQ": np.zeros((40, 50, 60), np.complex64), "UF": {"FrameRateUF": 1000.0},
+                         "t": "text"}, do_compression=True)
+    entries = {e.name: e for e in _mat5.scan(p)}
+    iq = entries["IQ"]
+    assert iq.compressed and iq.dims == (40, 50, 60) and iq.complex and iq.class_name == "single"
+    assert iq.dtype == np.complex64 and iq.data_nbytes == 40 * 50 * 60 * 8 and iq.planes == ()
+    assert entries["UF"].class_name == "struct" and entries["t"].class_name == "char"
+    with pytest.raises(MatFileError, match=r"c\.mat.*'IQ' is compressed"):
+        _mat5.map_variable(p, "IQ")
+    with pytest.raises(MatFileError, match=r"c\.mat.*no variable 'nope'"):
+        _mat5.map_variable(p, "nope")
+    scipy.io.savemat(p, {"UF": {"FrameRateUF": 1000.0}})
+    with pytest.raises(MatFileError, match="'UF' is a struct, not a numeric"):
+        _mat5.map_variable(p)
+    # a header that declares more data than the file holds
+    _mat5.write(p, {"x": np.ones((100, 10))})
+    raw = bytearray(p.read_bytes())
+    p.write_bytes(raw[:-80])
+    with pytest.raises(MatFileError, match="past the end of the file"):
+        _mat5.scan(p)
+    with pytest.raises(MatFileError, match="past the end of the file"):
+        _mat5.map_variable(p)
 
 
 @pytest.mark.octave

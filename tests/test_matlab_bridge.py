@@ -220,7 +220,7 @@ def test_bridge_import_is_light():
 
 
 def test_command_line_serves_a_request_and_exits_cleanly(tmp_path):
-    from pyulm import _mat5
+    from pyulm.io import _mat5
 
     req, res = tmp_path / "request.mat", tmp_path / "response.mat"
     cell = np.empty((1, 2), dtype=object)
@@ -334,7 +334,7 @@ def test_side_mat_files_are_standard_mat_files(tmp_path, name):
                                   "uint16 C"])
 def test_side_writer_chunks_any_layout(tmp_path, monkeypatch, name):
     """Tiny chunks: several buffered and strided pieces, still column-major and complete."""
-    from pyulm import _mat5
+    from pyulm.io import _mat5
 
     monkeypatch.setattr(_mat5, "_CHUNK_BYTES", 24)
     a = _odd_arrays()[name]

@@ -25,13 +25,39 @@ Examples
 >>> frames.shape, info.pixel_size, round(info.wavelength_mm, 4)
 ((64, 80, 50), (1.0, 1.0), 0.0986)
 """
-from ._matfile import FormatError, VarInfo, list_variables, mat_version, read_mat
-from ._source import (DEFAULT_SPEED_OF_SOUND, RawChannelDataError, SourceInfo, detect_format, inspect,
-                      parse_variable, read_frames)
-from ._write import V73_THRESHOLD, load_table, save_mat, variable_nbytes
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 __all__ = [
     "FormatError", "RawChannelDataError", "VarInfo", "SourceInfo", "DEFAULT_SPEED_OF_SOUND", "V73_THRESHOLD",
     "mat_version", "detect_format", "list_variables", "read_mat", "inspect", "read_frames", "parse_variable",
     "save_mat", "load_table", "variable_nbytes",
 ]
+# Imported on first use (PEP 562): the MATLAB bridge, which starts Python on
+# every call, imports the MAT v5 codec (pyulm.io._mat5) and nothing else.
+_EXPORTS = {
+    "FormatError": "_matfile", "VarInfo": "_matfile", "list_variables": "_matfile", "mat_version": "_matfile",
+    "read_mat": "_matfile",
+    "DEFAULT_SPEED_OF_SOUND": "_source", "RawChannelDataError": "_source", "SourceInfo": "_source",
+    "detect_format": "_source", "inspect": "_source", "parse_variable": "_source", "read_frames": "_source",
+    "V73_THRESHOLD": "_write", "load_table": "_write", "save_mat": "_write", "variable_nbytes": "_write",
+}
+
+if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ._matfile import FormatError, VarInfo, list_variables, mat_version, read_mat
+    from ._source import (DEFAULT_SPEED_OF_SOUND, RawChannelDataError, SourceInfo, detect_format, inspect,
+                          parse_variable, read_frames)
+    from ._write import V73_THRESHOLD, load_table, save_mat, variable_nbytes
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pyulm.io' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,9 +1,12 @@
-"""A small, strict MAT v5 reader and writer for the MATLAB bridge's envelopes.
+"""pyulm's one MAT v5 codec: a small, strict reader, writer and mapper, numpy only.
 
-The file transport (``python -m pyulm.matlab_bridge REQUEST.mat RESPONSE.mat``)
-starts Python on every call. ``scipy.io`` takes about 0.2 s to import, more
-than everything else the bridge needs for a small call, so the request and
-response files are read and written here with numpy alone.
+It serves the MATLAB bridge (request/response envelopes, side files mapped
+read-only by :func:`map_variable`) and :mod:`pyulm.io`. The bridge's file
+transport starts Python on every call and ``scipy.io`` takes about 0.2 s to
+import, more than everything else a small call needs, so importing this module
+imports numpy alone. :func:`scan` lists a file's variables from their headers
+(a few kB read per variable, compressed ones inflated only as far as their
+headers).
 
 Scope: what MATLAB's and Octave's ``save -v6`` write and ``load`` reads for
 the values the wrappers exchange -- numeric arrays of every class (real or
@@ -30,14 +33,18 @@ numeric and bool arrays -> their class (1-D as a column, 0-d as 1x1).
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import re
 import struct
+import sys
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MatFileError", "read", "write"]
+__all__ = ["MatFileError", "Entry", "read", "write", "scan", "map_variable", "map_planes", "map_array",
+           "complex_from_planes"]
 
 
 class MatFileError(ValueError):
@@ -101,15 +108,12 @@ class _Reader:
             self.fail(f"{what}: {nbytes} bytes is not a whole number of {dt.name} values")
         return np.frombuffer(self.buf, dt, nbytes // dt.itemsize, pos)
 
-    def matrix(self, pos: int, end: int, name_wanted: bool = False):
-        """Parse one miMATRIX body spanning [pos, end); returns (name, value)."""
-        if pos == end:  # an empty miMATRIX element stands for []
-            return "", np.empty((0, 0))
+    def head(self, pos: int, end: int):
+        """(class, flags, dims, name, next position) of the miMATRIX body starting at ``pos``."""
         t, n, d, pos = self.tag(pos, end)
         if t != miUINT32 or n != 8:
             self.fail("array flags missing")
         flags = self.u4.unpack_from(self.buf, d)[0]
-        cls = flags & 0xFF
         t, n, d, pos = self.tag(pos, end)
         if t != miINT32:
             self.fail("array dimensions missing")
@@ -120,6 +124,13 @@ class _Reader:
         if t not in (miINT8, miUINT8):
             self.fail("array name missing")
         name = bytes(self.mv[d:d + n]).decode("ascii", "replace")
+        return flags & 0xFF, flags, dims, name, pos
+
+    def matrix(self, pos: int, end: int, name_wanted: bool = False):
+        """Parse one miMATRIX body spanning [pos, end); returns (name, value)."""
+        if pos == end:  # an empty miMATRIX element stands for []
+            return "", np.empty((0, 0))
+        cls, flags, dims, name, pos = self.head(pos, end)
         what = f"variable {name!r}" if name else "an element"
         count = math.prod(dims)
         if cls in _CLASS_DTYPE:
@@ -243,14 +254,7 @@ def read(path) -> dict:
     with open(path, "rb") as f:
         if f.readinto(buf) != size:
             raise MatFileError(f"{where}: could not read {size} bytes")
-    if size < 128 or buf[126:128] not in (b"IM", b"MI"):
-        raise MatFileError(f"{where}: not a MAT v5 file (no MAT v5 header; v7.3 HDF5 files are not accepted here)")
-    order = "<" if buf[126:128] == b"IM" else ">"
-    version = struct.unpack_from(order + "H", buf, 124)[0]
-    if version == 0x0200:
-        raise MatFileError(f"{where}: a MATLAB v7.3 (HDF5) file; save it with -v7 or -v6 instead")
-    if version != 0x0100:
-        raise MatFileError(f"{where}: unknown MAT file version 0x{version:04x} (expected a v5/v6/v7 file)")
+    order = _file_order(bytes(buf[:128]), where)
     r = _Reader(buf, order, where)
     out = {}
     pos = 128
@@ -269,6 +273,320 @@ def read(path) -> dict:
         out[name] = value
         pos = nxt
     return out
+
+
+# ---------------------------------------------------------------------------
+# Listing and mapping: headers only, data left in the file
+# ---------------------------------------------------------------------------
+class Plane(NamedTuple):
+    """One data element of a numeric array in the file: MAT data type, byte count, byte offset."""
+
+    mtype: int
+    nbytes: int
+    offset: int
+
+
+class Entry(NamedTuple):
+    """One top-level variable of a MAT v5 file, as its headers describe it (no data read).
+
+    ``planes`` is empty for compressed variables and for non-numeric classes;
+    otherwise it holds the real plane and, for complex data, the imaginary one.
+    """
+
+    name: str
+    cls: int  # MATLAB class number (6 double, 7 single, ..., 1 cell, 2 struct, 4 char)
+    flags: int  # array flags (complex, global, logical bits)
+    dims: tuple
+    start: int  # byte offset of the variable's tag
+    nbytes: int  # bytes of the element in the file (compressed size for -v7 variables)
+    compressed: bool
+    planes: tuple = ()
+
+    @property
+    def complex(self) -> bool:
+        return bool(self.flags & _COMPLEX)
+
+    @property
+    def logical(self) -> bool:
+        return bool(self.flags & _LOGICAL)
+
+    @property
+    def class_name(self) -> str:
+        """MATLAB's class name: ``'double'``, ``'logical'``, ``'struct'``, ..."""
+        if self.logical:
+            return "logical"
+        return CLASS_NAMES.get(self.cls, f"class {self.cls}")
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """numpy dtype of the variable in its MATLAB class (None for non-numeric classes)."""
+        if self.logical:
+            return np.dtype(np.bool_)
+        code = _CLASS_DTYPE.get(self.cls)
+        if code is None:
+            return None
+        if self.complex:
+            return np.dtype(np.complex64 if code == "f4" else np.complex128)
+        return np.dtype(code)
+
+    @property
+    def data_nbytes(self) -> int:
+        """Bytes the variable takes in memory in its class (0 for non-numeric classes)."""
+        dt = self.dtype
+        return math.prod(self.dims) * dt.itemsize if dt is not None else 0
+
+
+CLASS_NAMES = {1: "cell", 2: "struct", 3: "object", 4: "char", 5: "sparse", 6: "double", 7: "single", 8: "int8",
+               9: "uint8", 10: "int16", 11: "uint16", 12: "int32", 13: "uint32", 14: "int64", 15: "uint64",
+               16: "function_handle", 17: "opaque", 18: "object"}
+_HEAD_BYTES = 4096  # enough for flags, dims (up to ~500) and name of any sane array header
+
+
+def _file_order(head: bytes, where: str) -> str:
+    """Byte order ('<' or '>') of a MAT v5 file from its 128-byte header."""
+    if len(head) < 128 or head[126:128] not in (b"IM", b"MI"):
+        raise MatFileError(f"{where}: not a MAT v5 file (no MAT v5 header; v7.3 HDF5 files are not accepted here)")
+    order = "<" if head[126:128] == b"IM" else ">"
+    version = struct.unpack_from(order + "H", head, 124)[0]
+    if version == 0x0200:
+        raise MatFileError(f"{where}: a MATLAB v7.3 (HDF5) file; save it with -v7 or -v6 instead")
+    if version != 0x0100:
+        raise MatFileError(f"{where}: unknown MAT file version 0x{version:04x} (expected a v5/v6/v7 file)")
+    return order
+
+
+def _inflate_head(f, pos: int, nbytes: int, limit: int, where: str) -> bytes:
+    """The first ``limit`` bytes (at most) that the compressed element at ``pos`` inflates to.
+
+    Inflates only what it returns (``max_length``), so a compression bomb costs
+    nothing here.
+    """
+    d = zlib.decompressobj()
+    out = b""
+    f.seek(pos)
+    left = nbytes
+    try:
+        while left > 0 and len(out) < limit:
+            piece = f.read(min(left, 65536))
+            if not piece:
+                break
+            left -= len(piece)
+            out += d.decompress(piece, limit - len(out))
+            while d.unconsumed_tail and len(out) < limit:
+                out += d.decompress(d.unconsumed_tail, limit - len(out))
+    except zlib.error as exc:
+        raise MatFileError(f"{where}: corrupt compressed variable at byte {pos - 8} ({exc})") from None
+    return out
+
+
+def scan(path) -> list[Entry]:
+    """The top-level variables of a MAT v5 file, read from their headers alone.
+
+    Reads a few kilobytes per variable whatever the data size (compressed
+    variables are inflated only as far as their headers). Declared sizes are
+    checked against the file: an uncompressed array whose data would run past
+    its element or the file raises :class:`MatFileError`.
+    """
+    return _scan(path)[1]
+
+
+def _scan(path) -> tuple[str, list[Entry]]:
+    """(byte order, entries) of a MAT v5 file: see :func:`scan`."""
+    path = os.fspath(path)
+    where = f"MAT file {os.fsdecode(path)}"
+    out = []
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        order = _file_order(f.read(128), where)
+        u4 = struct.Struct(order + "II")
+        pos = 128
+        while pos < size:
+            f.seek(pos)
+            raw = f.read(8)
+            if len(raw) < 8:
+                if any(raw):
+                    raise MatFileError(f"{where}: truncated data element at byte {pos}")
+                break
+            t, n = u4.unpack(raw)
+            if t >> 16:
+                raise MatFileError(f"{where}: unexpected small data element at top level (byte {pos})")
+            if pos + 8 + n > size:
+                raise MatFileError(f"{where}: the element at byte {pos} declares {n} bytes, past the end of the "
+                                   f"file ({size} bytes)")
+            if t == miMATRIX:
+                f.seek(pos + 8)
+                head = f.read(min(n, _HEAD_BYTES))
+            elif t == miCOMPRESSED:
+                head = _inflate_head(f, pos + 8, n, _HEAD_BYTES + 8, where)
+                if len(head) < 8 or u4.unpack_from(head)[0] != miMATRIX:
+                    raise MatFileError(f"{where}: the compressed element at byte {pos} does not hold an array")
+                head = head[8:]
+            else:
+                raise MatFileError(f"{where}: unexpected top-level data type {t} at byte {pos}")
+            r = _Reader(bytearray(head), order, f"{where}, variable at byte {pos}")
+            if not head:  # an empty miMATRIX element stands for []
+                out.append(Entry("", 6, 0, (0, 0), pos, n, t == miCOMPRESSED))
+            else:
+                cls, flags, dims, name, hpos = r.head(0, len(head))
+                planes = ()
+                if t == miMATRIX and cls in _CLASS_DTYPE:
+                    planes = _planes(f, order, pos + 8 + hpos, pos + 8 + n, flags, dims, name, where)
+                out.append(Entry(name, cls, flags, dims, pos, n, t == miCOMPRESSED, planes))
+            pos += 8 + (n + 7) // 8 * 8 if t == miMATRIX else 8 + n
+    return order, out
+
+
+def _planes(f, order, pos, end, flags, dims, name, where) -> tuple:
+    """The data elements (real, then imaginary) of an uncompressed numeric array, checked against its size."""
+    u4 = struct.Struct(order + "II")
+    count = math.prod(dims)
+    out = []
+    for _ in range(2 if flags & _COMPLEX else 1):
+        f.seek(pos)
+        raw = f.read(8)
+        if len(raw) < 8 or pos + 8 > end:
+            raise MatFileError(f"{where}: variable {name!r}: data missing (truncated array)")
+        t, n = u4.unpack(raw)
+        data = pos + 8
+        if t >> 16:  # small data element: up to 4 bytes in the tag
+            t, n, data, nxt = t & 0xFFFF, t >> 16, pos + 4, pos + 8
+        else:
+            nxt = pos + 8 + (n + 7) // 8 * 8
+        code = _TYPE_DTYPE.get(t)
+        if code is None:
+            raise MatFileError(f"{where}: variable {name!r}: unsupported numeric data type {t}")
+        if n != count * int(code[1]):
+            raise MatFileError(f"{where}: variable {name!r}: {n} data bytes do not fit size {list(dims)} "
+                               f"({count} values of {np.dtype(code).name})")
+        if data + n > end:
+            raise MatFileError(f"{where}: variable {name!r}: data run past the end of the array ({n} bytes "
+                               f"declared at byte {data})")
+        out.append(Plane(t, n, data))
+        pos = nxt
+    return tuple(out)
+
+
+def map_array(path, dtype, offset: int, count: int, *, populate: bool = True) -> np.ndarray:
+    """``count`` elements of ``dtype`` at byte ``offset`` of a file, mapped read-only (not read).
+
+    With ``populate`` the mapping is filled at once where the OS allows it
+    (Linux >= 5.14, ``MADV_POPULATE_READ``): one call instead of a page fault
+    per page, which pays when the whole array is used next.
+    """
+    dtype = np.dtype(dtype)
+    if count == 0:
+        empty = np.empty(0, dtype)
+        empty.flags.writeable = False  # read-only like every mapped array
+        return empty
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size < offset + count * dtype.itemsize:
+            raise MatFileError(f"file {os.fsdecode(path)}: truncated ({count} elements of {dtype} expected at "
+                               f"byte {offset})")
+        mm = mmap.mmap(f.fileno(), offset - start + count * dtype.itemsize, access=mmap.ACCESS_READ, offset=start)
+    if populate and sys.platform.startswith("linux"):
+        try:
+            mm.madvise(_MADV_POPULATE_READ)
+        except (AttributeError, OSError, ValueError):  # kernels before 5.14: fault in on use
+            pass
+    return np.frombuffer(mm, dtype=dtype, count=count, offset=offset - start)
+
+
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux value; Python < 3.13 lacks the name
+
+
+def map_planes(path, name: str | None = None, *, populate: bool = True) -> tuple[Entry, tuple]:
+    """The data planes of one uncompressed numeric variable, mapped read-only and zero-copy.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+    name : str, optional
+        The variable; default: the file's first variable.
+    populate : bool
+        Fault the mapping in at once (see :func:`map_array`).
+
+    Returns
+    -------
+    entry : Entry
+        The variable's headers.
+    planes : tuple of numpy.ndarray
+        The real plane and, for complex data, the imaginary plane, each a 1-D
+        read-only view of the file in its stored element type and byte order
+        (MATLAB may store integer-valued doubles as small integers), column-major.
+    """
+    where = f"MAT file {os.fsdecode(os.fspath(path))}"
+    order, entries = _scan(path)
+    if not entries:
+        raise MatFileError(f"{where}: holds no variable")
+    found = [e for e in entries if name is None or e.name == name]
+    if not found:
+        raise MatFileError(f"{where}: no variable {name!r} (variables: {[e.name for e in entries]})")
+    e = found[0]
+    if e.compressed:
+        raise MatFileError(f"{where}: variable {e.name!r} is compressed (-v7); only uncompressed (-v6) data can "
+                           f"be mapped")
+    if e.dtype is None:
+        raise MatFileError(f"{where}: variable {e.name!r} is a {e.class_name}, not a numeric or logical array")
+    count = math.prod(e.dims)
+    return e, tuple(map_array(path, np.dtype(order + _TYPE_DTYPE[p.mtype]), p.offset, count, populate=populate)
+                    for p in e.planes)
+
+
+def complex_from_planes(re: np.ndarray, im: np.ndarray, ctype) -> np.ndarray:
+    """One Fortran-ordered complex array from real and imaginary parts of the same shape.
+
+    Fills it chunk by chunk (each chunk of the output is written twice while it
+    is still in cache), converting the parts' element type on the way.
+    """
+    out = np.empty(re.shape, dtype=ctype, order="F")
+    if out.size == 0:
+        return out
+    pairs = out.reshape(-1, order="F").view(out.real.dtype).reshape(-1, 2)
+    re = re.reshape(-1, order="F")
+    im = im.reshape(-1, order="F")
+    step = max(1, _CHUNK_BYTES // out.itemsize)
+    for i in range(0, out.size, step):
+        pairs[i:i + step, 0] = re[i:i + step]
+        pairs[i:i + step, 1] = im[i:i + step]
+    return out
+
+
+def map_variable(path, name: str | None = None, *, populate: bool = True) -> np.ndarray:
+    """One uncompressed numeric or logical variable of a MAT v5 file, in MATLAB's shape and class.
+
+    Real data stored in their class and the machine's byte order come back as a
+    read-only view of the file (mapped, not read: zero-copy); data stored in
+    another element type or byte order are converted (a copy). Complex data,
+    stored as two planes, are combined into one new complex array in one pass.
+    This is how the MATLAB bridge reads its side files.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+    name : str, optional
+        The variable; default: the file's first variable.
+    populate : bool
+        Fault the mapping in at once (see :func:`map_array`).
+
+    Raises
+    ------
+    MatFileError
+        The file is not MAT v5, the variable is missing, compressed, not
+        numeric, or its data do not fit its size or the file.
+    """
+    e, planes = map_planes(path, name, populate=populate)
+    target = e.dtype
+    if e.complex:
+        part = np.dtype(np.float32 if target == np.complex64 else np.float64)
+        re, im = (p if p.dtype == part else p.astype(part) for p in planes)
+        return complex_from_planes(re, im, target).reshape(e.dims, order="F")
+    a = planes[0]
+    if target == np.bool_ and a.dtype.itemsize == 1:
+        a = a.view(np.bool_)
+    elif a.dtype != target:
+        a = a.astype(target)
+    return a.reshape(e.dims, order="F")
 
 
 # ---------------------------------------------------------------------------
