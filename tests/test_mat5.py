@@ -209,9 +209,9 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
         _mat5.write(p, {"x": np.ones((100, 100))})
     assert p.read_bytes() == before and os.listdir(tmp_path) == ["r.mat"]
     monkeypatch.undo()
-    from pyulm import matlab_bridge
+    from pyulm.matlab.server import write_response
 
-    matlab_bridge._write_response(p, {"ok": True, "out": obj(np.ones((3, 3)))})  # the bridge writes through it
+    write_response(p, {"ok": True, "out": obj(np.ones((3, 3)))})  # the bridge writes through it
     assert _mat5.read(p)["ok"][0, 0] and os.listdir(tmp_path) == ["r.mat"]
 
 
