@@ -35,7 +35,7 @@ def test_estimate_psf_from_isolated_bubbles():
     rng = np.random.default_rng(0)
     frames = _scene(rng)
     before = frames.copy()
-    est = estimate_psf(frames, fwhm=4, pixel_size=(0.5, 0.25))
+    est = estimate_psf(frames, fwhm=4, pixel_size_wavelengths=(0.5, 0.25))
     np.testing.assert_array_equal(frames, before)  # input untouched
     assert est.fwhm == pytest.approx((3.0, 5.0), rel=0.05)
     assert est.fwhm_wavelengths == pytest.approx((1.5, 1.25), rel=0.05)
@@ -49,24 +49,44 @@ def test_estimate_psf_without_bubbles_raises():
 
 
 def test_psf_from_transducer_formulas():
-    lam = 1540 / 15e6
-    p = psf_from_transducer(center_frequency=15e6, bandwidth=0.5, f_number=2.0, pixel_size=(lam / 2, lam))
-    assert p.fwhm_wavelengths == pytest.approx((2 * np.log(2) / (np.pi * 0.5), 0.886 * 2.0))
+    wl_mm = 1540 / 15e3
+    p = psf_from_transducer(15.0, fractional_bandwidth=0.5, f_number=2.0, angles=None, pixel_size_mm=(wl_mm / 2, wl_mm))
+    # focused transmit through the receive aperture: sinc^2, FWHM 0.886 wavelength * F
+    assert p.fwhm_wavelengths == pytest.approx((2 * np.log(2) / (np.pi * 0.5), 0.886 * 2.0), rel=1e-3)
     assert p.fwhm == pytest.approx((2 * p.fwhm_wavelengths[0], p.fwhm_wavelengths[1]))
-    q = psf_from_transducer(center_frequency=15e6, n_cycles=2, pitch=1e-4, n_elements=128, depth=0.0256,
-                            pixel_size=lam)
-    assert q.fwhm_wavelengths == pytest.approx((1.0, 0.886 * 2.0))
-    assert q.info["f_number"] == pytest.approx(2.0)
+    assert p.wavelength == pytest.approx(2.0) and p.pixel_size_mm == pytest.approx((wl_mm / 2, wl_mm))
+    q = psf_from_transducer(15.0, n_cycles=2, pitch_mm=0.1, n_elements=128, depth_mm=25.6, angles=None,
+                            pixel_size_mm=wl_mm)
+    assert q.fwhm_wavelengths == pytest.approx((1.0, 0.886 * 2.0), rel=1e-3)
+    assert q.params["f_number"] == pytest.approx(2.0)
+    assert q.params["wavelength_mm"] == pytest.approx(wl_mm)
+    # an explicit aperture overrides pitch x n_elements
+    assert psf_from_transducer(15.0, aperture_mm=12.8, depth_mm=25.6).params["f_number"] == pytest.approx(2.0)
+
+
+def test_one_psf_model_everywhere():
+    """Localization, estimation and simulation share one PSF class (issue 12)."""
+    import pyulm.sim
+    from pyulm.psf import PSF
+
+    assert pyulm.sim.PSF is PSF and pyulm.sim.psf_from_transducer is psf_from_transducer
+    est = estimate_psf(_scene(np.random.default_rng(0)), fwhm=4)
+    assert isinstance(est, PSF) and est.kernel is est.image
+    model = pyulm.sim.gaussian_psf((2.0, 3.0))
+    assert model.image.shape == (7, 11) and model.image[3, 5] == 1.0
 
 
 @pytest.mark.parametrize("kwargs, msg", [
-    (dict(bandwidth=0.5, n_cycles=2, f_number=1), "exactly one"),
-    (dict(bandwidth=0.5), "f_number"),
-    (dict(bandwidth=-1, f_number=1), "bandwidth"),
+    (dict(fractional_bandwidth=None), "fractional_bandwidth"),
+    (dict(fractional_bandwidth=2.5), "fractional_bandwidth"),
+    (dict(pitch_mm=None, depth_mm=8.0), "f_number"),
+    (dict(fractional_bandwidth=-1, f_number=1), "fractional_bandwidth"),
+    (dict(center_frequency_mhz=15e6, pixel_size_mm=-1), "pixel_size_mm"),
+    (dict(angles=[95]), "angles"),
 ])
 def test_psf_from_transducer_bad_input(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
-        psf_from_transducer(center_frequency=15e6, pixel_size=1e-4, **kwargs)
+        psf_from_transducer(**kwargs)
 
 
 @pytest.mark.parametrize("psf, msg", [

@@ -5,7 +5,7 @@ import scipy.io as sio
 
 import pyulm
 from pyulm.sim import (VesselNetwork, density_map, gaussian_psf, network_from_mask, psf_from_array,
-                       psf_from_transducer, random_network, render_points, simulate)
+                       psf_from_transducer, psf_image, random_network, render_points, simulate)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_user_graph_and_mask_network():
 
 def test_psf_fwhm_matches_parameters():
     for fw in [(3.0, 3.0), (2.0, 5.0)]:
-        img = np.abs(gaussian_psf(fw).image(shape=(41, 41)))
+        img = np.abs(psf_image(gaussian_psf(fw), shape=(41, 41)))
         prof_z, prof_x = img[:, 20], img[20, :]
         for prof, f in ((prof_z, fw[0]), (prof_x, fw[1])):
             # FWHM from the sampled image: count of samples above half max, interpolated
@@ -86,12 +86,12 @@ def test_psf_fwhm_matches_parameters():
     assert psf_from_transducer(n_cycles=4, f_number=1).fwhm[0] == pytest.approx(2.0, rel=1e-6)
     wide = psf_from_transducer(angles=[-20, 20], f_number=1).fwhm[1]
     assert wide < psf_from_transducer(angles=[-2, 2], f_number=1).fwhm[1]
-    k = np.abs(gaussian_psf((3, 4)).image(shape=(15, 15)))
+    k = np.abs(psf_image(gaussian_psf((3, 4)), shape=(15, 15)))
     assert np.allclose(psf_from_array(k).measured_fwhm(), (3, 4), atol=0.15)
 
 
 def test_user_kernel_renders_at_subpixel_positions():
-    psf = psf_from_array(np.abs(gaussian_psf(3).image(shape=(11, 11))), wavelength=np.inf)
+    psf = psf_from_array(np.abs(psf_image(gaussian_psf(3), shape=(11, 11))), wavelength=np.inf)
     ref = render_points([10.3], [12.7], [0], [1.0], (24, 24), 1, gaussian_psf(3, wavelength=np.inf))
     got = render_points([10.3], [12.7], [0], [1.0], (24, 24), 1, psf)
     assert np.abs(got - ref).max() < 0.02
@@ -128,8 +128,8 @@ def test_radial_pipeline_recovers_vessels(scene):
     (lambda: simulate((64, 64), 0), "n_frames"),
     (lambda: simulate((8, 8), 5, psf_fwhm=6), "shape"),
     (lambda: simulate((64, 64), 5, concentration=1, injection_rate=1), "concentration"),
-    (lambda: psf_from_transducer(0), "center_frequency"),
-    (lambda: psf_from_transducer(-5), "center_frequency"),
+    (lambda: psf_from_transducer(0), "center_frequency_mhz"),
+    (lambda: psf_from_transducer(-5), "center_frequency_mhz"),
     (lambda: psf_from_transducer(10, fractional_bandwidth=0), "fractional_bandwidth"),
     (lambda: psf_from_transducer(10, f_number=0), "f_number"),
     (lambda: psf_from_transducer(10, speed_of_sound=0), "speed_of_sound"),
@@ -182,7 +182,7 @@ def test_pymust_agrees_with_fast_psf():
 
     ph = pymust_psf(7.6, fractional_bandwidth=0.77, n_elements=48, f_number=1.5, angles=(-5, 0, 5), half_size=(8, 12))
     fast = psf_from_transducer(7.6, fractional_bandwidth=0.77, one_way_bandwidth=True, f_number=1.5,
-                               angles=(-5, 0, 5), pixel_size=ph.pixel_size)
+                               angles=(-5, 0, 5), pixel_size_mm=ph.pixel_size_mm)
     mz, mx = ph.measured_fwhm()
     assert mx == pytest.approx(fast.fwhm[1], rel=0.2)
     # the model ignores the one-cycle excitation and the IQ low-pass: its pulse is shorter

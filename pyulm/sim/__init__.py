@@ -29,21 +29,22 @@ Vessel flow (whole acquisitions)
 ``random_network``, ``network_from_mask`` and ``VesselNetwork`` (user graphs)
 describe vessels with a radius and a flow per segment (Murray's law);
 ``simulate`` injects bubbles at a concentration, moves them with Poiseuille
-velocities along the vessels and renders IQ with a PSF from
-``psf_from_transducer``, ``gaussian_psf`` or ``psf_from_array``, tissue clutter
-and thermal noise. ``SimResult.save_mat`` writes PALA-style blocks.
+velocities along the vessels and renders IQ with a PSF (pyulm's one
+:class:`pyulm.psf.PSF` model, re-exported here) from ``psf_from_transducer``
+(MHz, mm), ``gaussian_psf`` or ``psf_from_array``, tissue clutter and thermal
+noise. ``SimResult.save_mat`` writes PALA-style blocks.
 
 A torch data source lives in :mod:`pyulm.sim.torch_data` (imports torch).
 """
 from .flow import simulate
 from .free import free_motion
 from .psf import PSF, gaussian_psf, psf_from_array, psf_from_transducer
-from .render import render_points
+from .render import psf_image, render_points
 from .result import SimResult, density_map
 from .vessels import VesselNetwork, network_from_mask, random_network
 
 __all__ = [
     "free_motion", "PSF", "gaussian_psf", "psf_from_array", "psf_from_transducer",
-    "render_points", "SimResult", "density_map", "simulate",
+    "render_points", "psf_image", "SimResult", "density_map", "simulate",
     "VesselNetwork", "random_network", "network_from_mask",
 ]

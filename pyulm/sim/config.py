@@ -12,13 +12,13 @@ class PSFConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["gaussian", "transducer"] = "gaussian"
     fwhm: tuple[float, float] = (3.0, 3.0)
-    center_frequency: float = Field(15.625, gt=0, description="MHz")
+    center_frequency_mhz: float = Field(15.625, gt=0, description="MHz")
     fractional_bandwidth: Optional[float] = Field(0.67, gt=0, le=2)
     n_cycles: Optional[float] = Field(None, gt=0)
     f_number: Optional[float] = Field(None, gt=0)
-    pitch: float = Field(0.1, gt=0, description="mm")
+    pitch_mm: float = Field(0.1, gt=0, description="mm")
     n_elements: int = Field(128, gt=0)
-    depth: float = Field(8.0, gt=0, description="mm")
+    depth_mm: float = Field(8.0, gt=0, description="mm")
     angles: list[float] = [-10.0, 10.0]
     speed_of_sound: float = Field(1540.0, gt=0)
     lateral: Literal["sinc", "gaussian"] = "sinc"
@@ -37,8 +37,8 @@ class PSFConfig(BaseModel):
             psf = gaussian_psf(self.fwhm)
         else:
             psf = psf_from_transducer(
-                self.center_frequency, fractional_bandwidth=self.fractional_bandwidth, n_cycles=self.n_cycles,
-                f_number=self.f_number, pitch=self.pitch, n_elements=self.n_elements, depth=self.depth,
+                self.center_frequency_mhz, fractional_bandwidth=self.fractional_bandwidth, n_cycles=self.n_cycles,
+                f_number=self.f_number, pitch_mm=self.pitch_mm, n_elements=self.n_elements, depth_mm=self.depth_mm,
                 angles=self.angles, speed_of_sound=self.speed_of_sound, lateral=self.lateral,
             )
         return psf.shrink(self.shrink) if self.shrink else psf

@@ -180,7 +180,7 @@ def simulate(
     elif not isinstance(network, VesselNetwork):
         raise ValueError(f"network: expected a pyulm.sim.VesselNetwork, got {type(network).__name__}")
 
-    dz, dx = psf.pixel_size
+    dz, dx = psf.require_pixel_size_mm()
     v_px = vmax_mm / fr / np.sqrt(dz * dx)  # mm/s -> pixels/frame
     scale = v_px / (2.0 * network.mean_velocity.max())
     P = _Paths(network, (nz, nx), scale)

@@ -15,30 +15,30 @@ from .psf import PSF, psf_from_array
 
 
 def pymust_psf(
-    center_frequency: float = 7.6,
+    center_frequency_mhz: float = 7.6,
     *,
     fractional_bandwidth: float = 0.77,
-    pitch: float = 0.3,
+    pitch_mm: float = 0.3,
     n_elements: int = 64,
-    depth: float = 15.0,
+    depth_mm: float = 15.0,
     f_number: float = 1.5,
     angles=(-5.0, 0.0, 5.0),
     speed_of_sound: float = 1540.0,
-    pixel_size: float | None = None,
+    pixel_size_mm: float | None = None,
     half_size=(8, 12),
 ) -> PSF:
     """A PSF simulated with PyMUST for a scatterer at ``depth`` under the array centre.
 
     Parameters
     ----------
-    center_frequency : float
+    center_frequency_mhz : float
         MHz.
     fractional_bandwidth : float
         Pulse-echo -6 dB bandwidth / centre frequency (PyMUST's ``bandwidth``).
-    pitch : float
+    pitch_mm : float
         mm (element width = 0.9 pitch).
     n_elements : int
-    depth : float
+    depth_mm : float
         Scatterer depth, mm.
     f_number : float
         Receive F-number of the beamformer.
@@ -46,7 +46,7 @@ def pymust_psf(
         Plane-wave tilts, degrees (coherently compounded).
     speed_of_sound : float
         m/s.
-    pixel_size : float, optional
+    pixel_size_mm : float, optional
         Beamforming grid step, mm; default a quarter wavelength.
     half_size : (int, int)
         Grid half size (z, x) in pixels.
@@ -54,7 +54,7 @@ def pymust_psf(
     Returns
     -------
     PSF
-        A sampled PSF (``kernel``) with ``pixel_size`` and ``wavelength`` set.
+        A sampled PSF (``kernel``) with ``pixel_size_mm`` and ``wavelength`` set.
 
     Raises
     ------
@@ -67,15 +67,15 @@ def pymust_psf(
     """
     import pymust
 
-    f0 = V.positive(center_frequency, "center_frequency") * 1e6
+    f0 = V.positive(center_frequency_mhz, "center_frequency_mhz") * 1e6
     c = V.positive(speed_of_sound, "speed_of_sound")
     wl = c / f0
-    dpx = wl / 4 if pixel_size is None else V.positive(pixel_size, "pixel_size") * 1e-3
+    dpx = wl / 4 if pixel_size_mm is None else V.positive(pixel_size_mm, "pixel_size_mm") * 1e-3
     hz, hx = (V.positive(v, "half_size", integer=True) for v in half_size)
     param = pymust.utils.Param()
     param.fc = f0
     param.bandwidth = 100 * V.positive(fractional_bandwidth, "fractional_bandwidth")
-    param.pitch = V.positive(pitch, "pitch") * 1e-3
+    param.pitch = V.positive(pitch_mm, "pitch_mm") * 1e-3
     param.width = 0.9 * param.pitch
     param.kerf = param.pitch - param.width
     param.Nelements = V.positive(n_elements, "n_elements", integer=True)
@@ -84,7 +84,7 @@ def pymust_psf(
     param.c = c
     param.fs = 4 * f0
     param.fnumber = V.positive(f_number, "f_number")
-    z0 = V.positive(depth, "depth") * 1e-3
+    z0 = V.positive(depth_mm, "depth_mm") * 1e-3
     zi, xi = np.meshgrid(z0 + np.arange(-hz, hz + 1) * dpx, np.arange(-hx, hx + 1) * dpx, indexing="ij")
     img = np.zeros(zi.shape, complex)
     for a in np.atleast_1d(np.asarray(angles, float)):
@@ -95,4 +95,4 @@ def pymust_psf(
         M = pymust.dasmtx(1j * np.array(iq.shape), xi, zi, dels, param)
         img += (M @ iq.flatten(order="F")).reshape(xi.shape, order="F")
     # remove the depth phase of the scatterer itself: render_points applies its own
-    return psf_from_array(img, wavelength=wl / dpx, pixel_size=(dpx * 1e3, dpx * 1e3))
+    return psf_from_array(img, wavelength=wl / dpx, pixel_size_mm=(dpx * 1e3, dpx * 1e3))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
-from .psf import _UPSAMPLE, PSF, _upsampled
+from ..psf.model import PSF
+from ..psf.model import UPSAMPLE as _UPSAMPLE
+from ..psf.model import upsampled_kernel as _upsampled
 
 _CHUNK_PIXELS = 4_000_000  # canvas pixels per bincount: bounds memory (~64 MB of float64 pairs)
 
@@ -174,3 +176,31 @@ def _render_scatter(z, x, frame, carrier, out, psf):
         blk = out[t0:t1]
         blk.real += re[:, 2 * hx:2 * hx + nx, 2 * hz:2 * hz + nz]
         blk.imag += im[:, 2 * hx:2 * hx + nx, 2 * hz:2 * hz + nz]
+
+
+def psf_image(psf: PSF, shape=None, center=None) -> np.ndarray:
+    """The complex IQ image of one scatterer of amplitude 1 at ``center``.
+
+    Parameters
+    ----------
+    psf : PSF
+    shape : (int, int), optional
+        Grid size; default ``2 * psf.half_window + 1``.
+    center : (float, float), optional
+        Scatterer position (z, x), pixels, 0-based; default the grid centre.
+
+    Returns
+    -------
+    (nz, nx) complex64 array
+
+    Examples
+    --------
+    >>> from pyulm.sim import gaussian_psf, psf_image
+    >>> img = psf_image(gaussian_psf(3))
+    >>> img.shape, round(float(abs(img).max()), 3)
+    ((11, 11), 1.0)
+    """
+    hz, hx = psf.half_window
+    shape = (2 * hz + 1, 2 * hx + 1) if shape is None else tuple(int(s) for s in shape)
+    center = ((shape[0] - 1) / 2, (shape[1] - 1) / 2) if center is None else center
+    return render_points([center[0]], [center[1]], [0], [1.0], shape, 1, psf)[:, :, 0]

@@ -128,8 +128,8 @@ class SimResult:
     def to_mat_dict(self) -> dict:
         """The PALA-style variables: IQ, UF, PData, GT (1-based [z x frame id])."""
         nz, nx = self.shape
-        f0 = float(self.psf.params.get("center_frequency", 15.625))
-        dz, dx = self.psf.pixel_size
+        f0 = float(self.psf.params.get("center_frequency_mhz", 15.625))
+        dz, dx = self.psf.require_pixel_size_mm()
         wl_mm = float(self.psf.params.get("speed_of_sound", 1540.0)) / (f0 * 1e3)
         gt = self.gt
         GT = np.column_stack([gt.z + 1, gt.x + 1, gt.frame + 1, gt["bubble_id"] + 1]).astype(float) if len(gt) else np.zeros((0, 4))
@@ -190,5 +190,5 @@ class SimResult:
 
 def make_meta(psf: PSF, frame_rate: float, shape, params: dict) -> Metadata:
     """Metadata of a simulated table: mm, PALA's origin (x centred on the probe)."""
-    dz, dx = psf.pixel_size
+    dz, dx = psf.require_pixel_size_mm()
     return Metadata(pixel_size=(dz, dx), origin=(0.0, -shape[1] / 2 * dx), frame_rate=float(frame_rate), unit="mm", params=params)

@@ -1,56 +1,24 @@
-"""Point-spread function (PSF) models and estimation.
+"""PSF templates as arrays, and the PSF estimated from data.
 
-Three ways to obtain the PSF that :mod:`pyulm.localization.ncc` and
-:mod:`pyulm.localization.decon` need:
-
-* :func:`gaussian_psf` samples an anisotropic 2-D Gaussian of given FWHM;
+* :func:`gaussian_psf` samples an anisotropic 2-D Gaussian of given FWHM (the
+  template of :mod:`pyulm.localization.ncc` and :mod:`pyulm.localization.decon`);
 * :func:`estimate_psf` finds isolated bubbles in the data, registers them on a
   common sub-pixel centre, averages them and fits a Gaussian;
-* :func:`psf_from_transducer` predicts the FWHM from the probe and pulse
-  (diffraction-limited lateral width, pulse-length-limited axial width).
+* :func:`check_psf` validates a template array.
 
 All widths are full widths at half maximum (FWHM) of the **amplitude**
 (|IQ|), in pixels unless the name says otherwise; axes are (z, x).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from scipy import ndimage, optimize
 
-from . import _validate as V
+from .. import _validate as V
+from .model import FWHM_PER_SIGMA as _FWHM_PER_SIGMA
+from .model import PSF
 
-__all__ = ["PSF", "gaussian_psf", "fit_gaussian_2d", "estimate_psf", "psf_from_transducer", "check_psf"]
-
-_FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
-
-
-@dataclass(frozen=True)
-class PSF:
-    """A point-spread function and its Gaussian summary.
-
-    Attributes
-    ----------
-    image : ndarray (kz, kx)
-        The PSF sampled on the pixel grid, odd sizes, peak 1 at the centre
-        pixel ``(kz // 2, kx // 2)``.
-    fwhm : (float, float)
-        FWHM (z, x) of the fitted Gaussian, pixels.
-    fwhm_wavelengths : (float, float) or None
-        The same in wavelengths, when the pixel size in wavelengths is known.
-    n_used : int
-        Number of bubbles averaged (0 for a model PSF).
-    info : dict
-        Fit details (centre offset, amplitude, background, residual) or model inputs.
-    """
-
-    image: np.ndarray
-    fwhm: tuple
-    fwhm_wavelengths: tuple | None = None
-    n_used: int = 0
-    info: dict = field(default_factory=dict)
-
+__all__ = ["gaussian_psf", "fit_gaussian_2d", "estimate_psf", "check_psf"]
 
 def check_psf(psf, frame_shape=None, name: str = "psf") -> np.ndarray:
     """Validate a PSF image and return it as float64 (real) or complex128.
@@ -155,9 +123,9 @@ def fit_gaussian_2d(image) -> dict:
 
     lo = [0.0, 0.0, 0.0, 0.2, 0.2, -np.inf]
     hi = [np.inf, kz - 1.0, kx - 1.0, float(kz), float(kx), np.inf]
-    res = optimize.least_squares(resid, p0, bounds=(lo, hi), x_scale="jac")
-    a, zc, xc, sz, sx, b = res.x
-    rms = float(np.sqrt(np.mean(res.fun ** 2)))
+    sol = optimize.least_squares(resid, p0, bounds=(lo, hi), x_scale="jac")
+    a, zc, xc, sz, sx, b = sol.x
+    rms = float(np.sqrt(np.mean(sol.fun ** 2)))
     return {"z0": float(zc), "x0": float(xc), "fwhm": (float(sz * _FWHM_PER_SIGMA), float(sx * _FWHM_PER_SIGMA)),
             "amplitude": float(a), "background": float(b), "residual": rms / float(a) if a > 0 else np.inf}
 
@@ -177,7 +145,7 @@ def _centroid_offsets(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def estimate_psf(frames, *, fwhm=(3, 3), half_size=None, max_bubbles: int = 500, rel_threshold: float = 0.3,
-                 isolation: float = 0.25, pixel_size=None) -> PSF:
+                 isolation: float = 0.25, pixel_size_wavelengths=None) -> PSF:
     """Estimate the amplitude PSF from data.
 
     1. On each frame of |frames|, the regional maxima brighter than
@@ -203,12 +171,16 @@ def estimate_psf(frames, *, fwhm=(3, 3), half_size=None, max_bubbles: int = 500,
         Most bubbles averaged (the brightest).
     rel_threshold, isolation : float in (0, 1]
         See above.
-    pixel_size : float or (float, float), optional
-        Pixel size (z, x) in wavelengths, to report ``fwhm_wavelengths``.
+    pixel_size_wavelengths : float or (float, float), optional
+        Pixel size (z, x) in wavelengths, to report ``fwhm_wavelengths`` and
+        set the PSF's ``wavelength``.
 
     Returns
     -------
     PSF
+        ``kernel`` (= ``image``) is the registered average, 1 at the centre
+        pixel; ``fwhm`` the Gaussian fit (pixels); ``params`` the fit details
+        (centre offset, amplitude, background, residual).
 
     Raises
     ------
@@ -222,7 +194,7 @@ def estimate_psf(frames, *, fwhm=(3, 3), half_size=None, max_bubbles: int = 500,
     >>> frames = np.zeros((40, 40, 2))
     >>> frames[5:16, 5:16, 0] = gaussian_psf((3, 4), (11, 11), center=(0.2, 0.1))
     >>> frames[20:31, 22:33, 1] = gaussian_psf((3, 4), (11, 11), center=(-0.3, 0.4))
-    >>> est = estimate_psf(frames, fwhm=3, pixel_size=0.5)
+    >>> est = estimate_psf(frames, fwhm=3, pixel_size_wavelengths=0.5)
     >>> est.n_used, [round(f, 1) for f in est.fwhm], [round(f, 1) for f in est.fwhm_wavelengths]
     (2, [3.0, 4.0], [1.5, 2.0])
     """
@@ -280,84 +252,9 @@ def estimate_psf(frames, *, fwhm=(3, 3), half_size=None, max_bubbles: int = 500,
     mean = reg.mean(axis=0)
     fit = fit_gaussian_2d(mean)
     image = mean / mean[hz, hx]
-    fwhm_l = None
-    if pixel_size is not None:
-        pz, px = V.pair(pixel_size, "pixel_size")
-        fwhm_l = (fit["fwhm"][0] * pz, fit["fwhm"][1] * px)
-    return PSF(image=image, fwhm=fit["fwhm"], fwhm_wavelengths=fwhm_l, n_used=int(sel.size), info=fit)
-
-
-def psf_from_transducer(*, center_frequency: float, pixel_size, bandwidth: float | None = None,
-                        n_cycles: float | None = None, f_number: float | None = None, aperture: float | None = None,
-                        pitch: float | None = None, n_elements: int | None = None, depth: float | None = None,
-                        speed_of_sound: float = 1540.0, shape=None) -> PSF:
-    """Predict the amplitude PSF of a beamformed image from the probe and the pulse.
-
-    Model (pulse-echo, uniformly weighted aperture, Gaussian pulse envelope):
-
-    * **lateral** FWHM = ``0.886 λ F#``: the two-way amplitude beam of an
-      aperture of width D is sinc², whose FWHM is 0.886 λ z / D;
-    * **axial** FWHM from the pulse: with a −6 dB fractional pulse-echo
-      ``bandwidth`` B, a Gaussian pulse has an amplitude envelope of temporal
-      FWHM ``4 ln2 / (π B f0)``, i.e. ``0.441 λ / B`` in depth (round trip
-      halves it); with ``n_cycles`` instead, a rectangular burst of n cycles
-      gives ``n λ / 2``.
-
-    Parameters
-    ----------
-    center_frequency : float
-        Centre frequency f0, Hz.
-    pixel_size : float or (dz, dx)
-        Pixel size, metres.
-    bandwidth : float, optional
-        Fractional −6 dB pulse-echo bandwidth (e.g. 0.6 for 60 %). Give this or ``n_cycles``.
-    n_cycles : float, optional
-        Number of cycles of the transmitted burst.
-    f_number : float, optional
-        Receive F-number. Otherwise ``depth / aperture`` with ``aperture``
-        (metres) or ``pitch * n_elements``.
-    aperture, pitch, n_elements, depth : optional
-        Metres (``n_elements`` a count).
-    speed_of_sound : float
-        m/s.
-    shape : (int, int), optional
-        Size of the returned image (odd); default from the FWHM.
-
-    Returns
-    -------
-    PSF
-        ``image`` is the Gaussian of the predicted FWHM on the pixel grid;
-        ``info`` holds the wavelength and the F-number used.
-
-    Examples
-    --------
-    >>> from pyulm.psf import psf_from_transducer
-    >>> lam = 1540 / 15.625e6                      # PALA's in-vivo probe
-    >>> p = psf_from_transducer(center_frequency=15.625e6, bandwidth=0.6, f_number=1.5,
-    ...                         pixel_size=lam)    # one-wavelength pixels
-    >>> [round(f, 3) for f in p.fwhm_wavelengths]
-    [0.735, 1.329]
-    """
-    f0 = V.positive(center_frequency, "center_frequency")
-    c = V.positive(speed_of_sound, "speed_of_sound")
-    pz, px = V.pair(pixel_size, "pixel_size")
-    lam = c / f0
-    if (bandwidth is None) == (n_cycles is None):
-        raise ValueError("bandwidth / n_cycles: expected exactly one of them")
-    if bandwidth is not None:
-        b = V.positive(bandwidth, "bandwidth")
-        axial_l = float(2.0 * np.log(2.0) / (np.pi * b))  # c * 4ln2/(pi B f0) / 2, in wavelengths
-    else:
-        axial_l = V.positive(n_cycles, "n_cycles") / 2.0
-    if f_number is None:
-        if aperture is None and pitch is not None and n_elements is not None:
-            aperture = V.positive(pitch, "pitch") * V.positive(n_elements, "n_elements", integer=True)
-        if aperture is None or depth is None:
-            raise ValueError("f_number: give f_number, or depth with aperture (or pitch and n_elements)")
-        f_number = V.positive(depth, "depth") / V.positive(aperture, "aperture")
-    fn = V.positive(f_number, "f_number")
-    lateral_l = float(0.886 * fn)
-    fwhm_px = (axial_l * lam / pz, lateral_l * lam / px)
-    image = gaussian_psf(fwhm_px, shape)
-    return PSF(image=image, fwhm=fwhm_px, fwhm_wavelengths=(axial_l, lateral_l), n_used=0,
-               info={"wavelength": lam, "f_number": fn})
+    fwhm_l, wavelength = None, np.inf
+    if pixel_size_wavelengths is not None:
+        pz, px = V.pair(pixel_size_wavelengths, "pixel_size_wavelengths")
+        fwhm_l, wavelength = (fit["fwhm"][0] * pz, fit["fwhm"][1] * px), 1.0 / pz
+    return PSF(fwhm=fit["fwhm"], wavelength=wavelength, kernel=image, fwhm_wavelengths=fwhm_l, n_used=int(sel.size),
+               params={"kind": "estimate", **fit})
