@@ -1,10 +1,12 @@
 """Run the MATLAB-language test suite of matlab_interop/ under GNU Octave.
 
-The .m suite (matlab_interop/tests/run_all.m) exercises every wrapper through
-the file transport, runs a PALA-style processing script on the drop-in folder
-and compares everything with values computed here in Python and written to a
-.mat file. All paths it touches (data, temporary directory, HOME for the saved
-preferences) contain spaces and quotes. Skips only when octave-cli is missing.
+The .m suites (matlab_interop/tests/suite_*.m, run by run_all.m) exercise every
+wrapper through the file transport, run a PALA-style processing script on the
+drop-in folder and compare everything with values computed here in Python and
+written to a .mat file. One Octave session runs the selected tests; each Octave
+test is one pytest item. All paths it touches (data, temporary directory, HOME
+for the saved preferences) contain spaces and quotes. Skips only when
+octave-cli is missing.
 """
 from __future__ import annotations
 
@@ -111,14 +113,48 @@ def make_expected(work: Path) -> None:
     scipy.io.savemat(work / "expected.mat", out, do_compression=False, long_field_names=True)
 
 
-def test_octave_suite(tmp_path):
+def octave_test_names() -> list[str]:
+    """The Octave tests: every ``function test_*`` of the suite files in matlab_interop/tests."""
+    names = []
+    for f in sorted((INTEROP / "tests").glob("suite_*.m")):
+        names += re.findall(r"^function (test_\w+)\(", f.read_text(), re.M)
+    return names
+
+
+def _report_blocks(report: str) -> dict:
+    """'PASS name' / 'FAIL name ...' lines (with their stack lines) of the runner, by test name."""
+    blocks, name = {}, None
+    for line in report.splitlines():
+        m = re.match(r"(PASS|FAIL) (test_\w+)", line)
+        if m:
+            name = m.group(2)
+            blocks[name] = [line]
+        elif name and line.startswith("       at "):
+            blocks[name].append(line)
+        else:
+            name = None
+    return blocks
+
+
+@pytest.fixture(scope="module")
+def octave_run(request, tmp_path_factory):
+    """Run the selected Octave tests once, in one Octave session, and return the runner's report.
+
+    Only the tests pytest selected (``-k``, node ids) run, in the suites' order.
+    Every path it touches (data, temporary folder, HOME) holds spaces and quotes,
+    and the temporary folder also shell and glob characters.
+    """
     if OCTAVE is None:
         if os.environ.get("PYULM_REQUIRE_OCTAVE"):
             pytest.fail("octave-cli is not on PATH but PYULM_REQUIRE_OCTAVE is set (CI must run this suite)")
         pytest.skip("octave-cli is not on PATH (Debian: apt-get install octave)")
-    work = tmp_path / "work dir 'quoted' \"dq\" $HOME"
-    home = tmp_path / "home dir 'h'"
-    tmp = tmp_path / "tmp dir 'q' ;echo x"
+    selected = [item.callspec.params["name"] for item in request.session.items
+                if item.module is request.module and getattr(item, "callspec", None) is not None
+                and "name" in item.callspec.params]
+    base = tmp_path_factory.mktemp("octave")
+    work = base / "work dir 'quoted' \"dq\" $HOME"
+    home = base / "home dir 'h'"
+    tmp = base / "tmp dir 'q' ;echo x [x]*?"
     for d in (work, home, tmp):
         d.mkdir()
     make_expected(work)
@@ -126,17 +162,28 @@ def test_octave_suite(tmp_path):
     fake.write_text(f"#!/bin/sh\nexec '{sys.executable}' -S \"$@\"\n")
     fake.chmod(0o755)
     env = dict(os.environ, PYULM_PYTHON=sys.executable, PYULM_TEST_DIR=str(work), HOME=str(home), TMPDIR=str(tmp),
-               PYULM_TEST_FAKE_PYTHON=str(fake))
+               PYULM_TEST_FAKE_PYTHON=str(fake), PYULM_TEST_NAMES=",".join(selected))
     env.pop("PYULM_TRANSPORT", None)
     runner = INTEROP / "tests" / "run_all.m"
     proc = subprocess.run([OCTAVE, "--no-gui", "--norc", "-q", "-H", "-W", str(runner)], env=env, cwd=str(work),
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=1200)
     report = proc.stdout + proc.stderr
-    print(report)
+    return {"report": report, "blocks": _report_blocks(report), "tmp": tmp, "returncode": proc.returncode}
+
+
+@pytest.mark.parametrize("name", octave_test_names())
+def test_octave(octave_run, name):
+    """One Octave test of matlab_interop/tests (run in the module's one Octave session)."""
+    block = octave_run["blocks"].get(name)
+    assert block is not None, f"{name}: no result from the Octave runner (crashed, or not listed in its suite):\n" \
+                              f"{octave_run['report'][-6000:]}"
+    assert block[0].startswith("PASS"), "\n".join(block)
+
+
+def test_octave_runner_finished_and_left_no_temporary_files(octave_run):
+    report = octave_run["report"]
     m = re.search(r"(\d+) passed, (\d+) failed", report)
-    assert m, f"the Octave suite did not finish:\n{report}"
-    assert int(m.group(2)) == 0 and proc.returncode == 0, report
-    n_tests = len(re.findall(r"^function test_", (INTEROP / "tests" / "pyulm_tests.m").read_text(), re.M))
-    assert int(m.group(1)) == n_tests, report
-    leftovers = sorted(p.name for p in tmp.iterdir())
+    assert m, f"the Octave suite did not finish:\n{report[-6000:]}"
+    assert (int(m.group(2)) == 0) == (octave_run["returncode"] == 0), report[-6000:]
+    leftovers = sorted(p.name for p in octave_run["tmp"].iterdir())
     assert leftovers == [], f"temporary files left behind: {leftovers}"

@@ -1,0 +1,5 @@
+function check(cond, varargin)
+if ~cond
+    error('pyulm:test:fail', varargin{:});
+end
+end

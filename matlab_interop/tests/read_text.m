@@ -1,0 +1,5 @@
+function txt = read_text(f)
+fid = fopen(f, 'r');
+txt = fread(fid, Inf, '*char').';
+fclose(fid);
+end
