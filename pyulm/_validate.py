@@ -16,6 +16,15 @@ def as_frames(frames, name: str = "frames", *, allow_complex: bool = True) -> np
     Raises ``ValueError`` for a wrong number of axes, an empty array or
     non-finite values.
     """
+    return as_frames_nan(frames, name, allow_complex=allow_complex, allow_nan=False)[0]
+
+
+def as_frames_nan(frames, name: str = "frames", *, allow_complex: bool = True,
+                  allow_nan: bool = True) -> tuple[np.ndarray, bool]:
+    """:func:`as_frames` that may let NaN through; returns ``(array, whether it holds NaN)``.
+
+    Infinite values are refused either way.
+    """
     arr = np.asarray(frames)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
@@ -30,10 +39,13 @@ def as_frames(frames, name: str = "frames", *, allow_complex: bool = True) -> np
         )
     if arr.size == 0:
         raise ValueError(f"{name}: the array is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name}: {bad} value(s) are NaN or Inf; expected finite values")
-    return arr
+    if np.all(np.isfinite(arr)):
+        return arr, False
+    if allow_nan and not np.any(np.isinf(arr)):
+        return arr, True
+    bad = int(np.count_nonzero(np.isinf(arr))) if allow_nan else int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    what = "Inf" if allow_nan else "NaN or Inf"
+    raise ValueError(f"{name}: {bad} value(s) are {what}; expected finite values")
 
 
 def positive(value, name: str, *, integer: bool = False, allow_zero: bool = False, allow_inf: bool = False):
@@ -77,3 +89,73 @@ def round_half_away(x):
     """MATLAB ``round``: halves go away from zero (numpy rounds them to even)."""
     x = np.asarray(x)
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+class UnknownOptionError(ValueError, TypeError):
+    """An option (keyword argument or parameter field) that the callee does not have.
+
+    A ``ValueError`` like every other bad-input error of pyulm, and a
+    ``TypeError`` like Python's own refusal of an unexpected keyword argument,
+    so either ``except`` clause catches it.
+    """
+
+
+#: PALA's ``ULM`` field names and the Python argument each one becomes.
+PALA_NAMES = {
+    "numberOfParticles": "number_of_particles", "NLocalMax": "n_local_max", "InterpMethod": "interp_method",
+    "LocMethod": "method", "fwhm": "fwhm", "res": "res", "max_linking_distance": "max_linking_distance",
+    "max_gap_closing": "max_gap_closing", "min_length": "min_length", "SVD_cutoff": "cutoff", "butter": "band",
+    "interp_factor": "interp_factor",
+}
+
+
+def suggest(name: str, accepted) -> str | None:
+    """The name of ``accepted`` that ``name`` most likely stands for (PALA's field name, or a close spelling), or None."""
+    import difflib
+
+    accepted = list(accepted)
+    alias = PALA_NAMES.get(name)
+    if alias in accepted and alias != name:
+        return alias
+    folded = {a.lower().replace("_", ""): a for a in accepted}
+    if name.lower().replace("_", "") in folded:
+        return folded[name.lower().replace("_", "")]
+    close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def unknown_option(where: str, name: str, accepted, related=()) -> UnknownOptionError:
+    """The one error for an unknown option: who refuses it, the option, a suggestion and the accepted names.
+
+    ``related`` are names the caller could have meant although they are not
+    options here (e.g. :func:`pyulm.localize`'s own arguments): suggested, not listed.
+    """
+    accepted = sorted(accepted)
+    hint = suggest(name, [*accepted, *related])
+    hint = f" (did you mean {hint}?)" if hint else ""
+    listing = ", ".join(accepted) if accepted else "no options"
+    return UnknownOptionError(f"{name}: {where} has no option {name!r}{hint}; it accepts: {listing}")
+
+
+def check_options(where: str, options, accepted, related=()) -> None:
+    """Raise :func:`unknown_option` for the first (sorted) key of ``options`` not in ``accepted``."""
+    bad = sorted(set(options) - set(accepted))
+    if bad:
+        raise unknown_option(where, bad[0], accepted, related)
+
+
+def renamed(exc: Exception, names: dict) -> Exception:
+    """A copy of ``exc`` whose message names the caller's argument instead of the callee's.
+
+    pyulm's errors start with ``"<argument>: "``; when that argument is a key
+    of ``names`` it becomes ``names[argument]`` (e.g. ``number_of_particles``
+    -> ``ULM.numberOfParticles`` in :mod:`pyulm.pala`). The exception's class
+    is kept; a message that does not start with a known name is returned as is.
+    """
+    msg = str(exc)
+    head, sep, rest = msg.partition(": ")
+    if not sep or head not in names:
+        return exc
+    new = type(exc)(f"{names[head]}: {rest}")
+    new.__cause__ = exc.__cause__
+    return new

@@ -228,7 +228,7 @@ def test_unknown_interp_method_through_wrapper():
     frame = np.zeros((20, 20, 1))
     frame[10, 10, 0] = 1.0
     ulm = {"numberOfParticles": 2, "fwhm": [3, 3], "LocMethod": "interp", "parameters": {"InterpMethod": "box"}}
-    with pytest.raises(ValueError, match="interp_method"):
+    with pytest.raises(ValueError, match=r"^ULM\.parameters\.InterpMethod: expected one of"):
         ULM_localization2D(frame, ulm)
 
 

@@ -171,22 +171,33 @@ def test_bad_frames():
 
 
 def test_registry_plugs_in_a_new_kernel():
-    from pyulm.localization.registry import _REGISTRY
-
     @pyulm.register_kernel("test_centre")
-    def centre(rois, **_):
-        return np.full(rois.shape[0], 0.25), np.full(rois.shape[0], -0.25)
+    def centre(rois, *, shift=0.25):
+        return np.full(rois.shape[0], shift), np.full(rois.shape[0], -shift)
 
     try:
+        assert pyulm.localization.get_method("test_centre").options == ("shift",)
         f = np.zeros((20, 20))
         f[9:12, 9:12] = [[1, 2, 1], [2, 5, 2], [1, 2, 1]]
         locs = pyulm.localize(f, "test_centre", fwhm=3, number_of_particles=1)
         assert (locs.z[0], locs.x[0]) == (10.25, 9.75)
-        out = ULM_localization2D(f[:, :, None], {"numberOfParticles": 1, "fwhm": [3, 3], "LocMethod": "TEST_CENTRE"})
-        np.testing.assert_allclose(out[0, 1:3], [11.25, 10.75])
+        out = ULM_localization2D(f[:, :, None], {"numberOfParticles": 1, "fwhm": [3, 3], "LocMethod": "TEST_CENTRE",
+                                                 "parameters": {"shift": 0.5}})
+        np.testing.assert_allclose(out[0, 1:3], [11.5, 10.5])
         assert "test_centre" in pyulm.available_methods()
     finally:
-        _REGISTRY.pop("test_centre")
+        pyulm.localization.unregister("test_centre")
+    assert "test_centre" not in pyulm.available_methods()
+    with pytest.raises(ValueError, match="no localization method 'test_centre'"):
+        pyulm.localization.unregister("test_centre")
+
+
+def test_registry_refuses_signatures_it_cannot_check():
+    with pytest.raises(ValueError, match="'test_bad'.*need a default"):
+        pyulm.register_kernel("test_bad", lambda rois, *, size: (rois, rois))
+    with pytest.raises(ValueError, match="'test_bad'.*must accept"):
+        pyulm.register_method("test_bad", lambda frames, *, fwhm=3: None)
+    assert "test_bad" not in pyulm.available_methods()
 
 
 def test_optional_methods_are_declared_by_name_and_imported_one_at_a_time():
@@ -195,14 +206,14 @@ def test_optional_methods_are_declared_by_name_and_imported_one_at_a_time():
     import subprocess
     import sys
 
-    from pyulm.localization import registry
-
-    for module in registry._PLUGIN_MODULES:
-        before = {k: v for k, v in registry._REGISTRY.items()}
-        mod = importlib.import_module(module)
-        registered = {k for k, v in registry._REGISTRY.items() if v.func.__module__.startswith(mod.__name__)}
-        assert registered == {k for k, m in registry._PLUGIN_METHODS.items() if m == module}, module
-        assert all(registry._REGISTRY[k] is before[k] for k in before)
+    declared = pyulm.localization.optional_methods()
+    for name, module in declared.items():
+        importlib.import_module(module)
+        assert pyulm.localization.get_method(name).func.__module__.startswith(module), name
+    modules = set(declared.values())
+    registered = {k for k in pyulm.available_methods()
+                  if any(pyulm.localization.get_method(k).func.__module__.startswith(m) for m in modules)}
+    assert registered == set(declared)
     code = ("import sys, pyulm; m = pyulm.available_methods(); a = 'pyulm.localization.ncc' in sys.modules; "
             "pyulm.localization.get_method('decon'); "
             "print(sorted(m) == m, 'ncc' in m and 'mblnet' in m and 'radial' in m, a, "

@@ -114,5 +114,7 @@ def test_ncc_bad_psf(psf, msg):
 
 
 def test_ncc_unknown_option():
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(TypeError, match="bogus"):
         localize_ncc(_frames(), fwhm=3, number_of_particles=4, bogus=1)
+    with pytest.raises(ValueError, match=r"^bogus: localization method 'ncc' has no option 'bogus'"):
+        pyulm.localize(_frames(), "ncc", fwhm=3, number_of_particles=4, bogus=1)

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 import pyulm  # noqa: E402
 from pyulm.nn import data as D  # noqa: E402
 from pyulm.nn.decode import decode_3dml, decode_mblnet  # noqa: E402
-from pyulm.nn.evaluation import match  # noqa: E402
+from pyulm.metrics import detection_scores, match  # noqa: E402
 from pyulm.nn.losses import Targets, blurred_presence_loss, gmm_nll, offset_loss  # noqa: E402
 from pyulm.nn.models import DML3, MBLNet, MBLNetConfig, DML3Config, build_model, fuse_batchnorm  # noqa: E402
 from pyulm.nn.train import load_config, parse_config, train  # noqa: E402
@@ -337,12 +337,18 @@ def test_weighted_subpixel_averages_the_agreeing_neighbours():
         decode_mblnet(out, torch.ones(1), subpixel="centroid")
 
 
-def test_match():
-    m = match([1.0, 5.0, 9.0], [1.0, 5.0, 9.0], [0, 0, 1], [1.3, 5.0, 2.0], [1.4, 6.5, 2.0], [0, 0, 1], 1.0)
-    assert (m["tp"], m["fp"], m["fn"]) == (1, 2, 2)
-    assert m["mean_error"] == pytest.approx(0.5) and m["f1"] == pytest.approx(2 / 6)
-    m = match([1.0, 5.0, 9.0], [1.0, 5.0, 9.0], [0, 0, 1], [1.3, 5.0, 2.0], [1.4, 6.5, 2.0], [0, 0, 1], 1.0, pairs=True)
-    assert m["gt_index"].tolist() == [0] and m["pred_index"].tolist() == [0] and m["error"].tolist() == pytest.approx([0.5])
+def test_training_scores_use_the_metrics_matcher():
+    """nn has no matcher of its own: training and calibration pool pyulm.metrics.match."""
+    import pyulm.nn.calibrate
+    import pyulm.nn.train
+    from pyulm.metrics import pooled_scores
+
+    assert pyulm.nn.train.pooled_scores is pooled_scores and pyulm.nn.calibrate.pooled_scores is pooled_scores
+    gt = np.array([[1.3, 1.4, 0], [5.0, 6.5, 0], [2.0, 2.0, 1]])
+    pred = np.array([[1.0, 1.0, 0], [5.0, 5.0, 0], [9.0, 9.0, 1]])
+    s = detection_scores(match(gt, pred, 1.0))
+    assert (s["tp"], s["fp"], s["fn"]) == (1, 2, 2)
+    assert s["mean_error"] == pytest.approx(0.5) and s["f1"] == pytest.approx(2 / 6)
 
 
 # -- training, model directories, inference ------------------------------------
@@ -463,7 +469,7 @@ def test_errors_name_file_and_problem(tiny_models, tmp_path):
         pyulm.nn.mblnet(bad, weights=mbl)
     with pytest.raises(ValueError, match="NaN or Inf"):
         pyulm.localize(bad, "3dml", number_of_particles=3, weights=d3)
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['treshold'\]"):
+    with pytest.raises(ValueError, match=r"^treshold: localization method 'mblnet' has no option 'treshold' \(did you mean threshold\?\)"):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=mbl, treshold=0.3)
     with pytest.raises(ValueError, match="threshold"):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=mbl, threshold=1.5)
@@ -561,8 +567,8 @@ def test_decode_options_default_to_model_config_and_keywords_override(tiny_model
     ("3dml", {"min_probability": 1.0}, r"3dml: min_probability: .*number in \[0, 1\), got 1.0"),
     ("3dml", {"min_probability": -0.1}, r"min_probability: .*\[0, 1\)"),
     ("3dml", {"min_probability": True}, r"min_probability: .*got True"),
-    ("3dml", {"max_sigma": 0.3}, r"3dml: unknown option\(s\) \['max_sigma'\]"),
-    ("mblnet", {"min_probability": 0.3}, r"mblnet: unknown option\(s\) \['min_probability'\]"),
+    ("3dml", {"max_sigma": 0.3}, r"^max_sigma: localization method '3dml' has no option 'max_sigma'.*accepts: batch_size, device, min_probability"),
+    ("mblnet", {"min_probability": 0.3}, r"^min_probability: localization method 'mblnet' has no option 'min_probability'"),
 ])
 def test_bad_decode_options_raise_clear_errors(tiny_models, method, kw, msg):
     with pytest.raises(ValueError, match=msg):
@@ -573,9 +579,9 @@ def test_bad_decode_options_raise_clear_errors(tiny_models, method, kw, msg):
     ("mblnet", {"max_sigma": 0.0}, r"m/config\.json: \"decode\"\.max_sigma: .*\(0, inf\]"),
     ("mblnet", {"max_sigma": None}, r"\"decode\"\.max_sigma: null"),
     ("mblnet", {"subpixel": 3}, r"\"decode\"\.subpixel: expected one of"),
-    ("mblnet", {"treshold": 0.3}, r"\"decode\"\.unknown decode option 'treshold'; mblnet accepts threshold, max_sigma"),
+    ("mblnet", {"treshold": 0.3}, r"\"decode\"\.treshold: the mblnet decode section has no option 'treshold' \(did you mean threshold\?\); it accepts: max_sigma, subpixel, threshold"),
     ("3dml", {"min_probability": {"density": [0, 1], "cutoff": [0.2, 1.2]}}, r"\"decode\"\.min_probability: every table"),
-    ("3dml", {"threshold": 0.4}, r"unknown decode option 'threshold'; 3dml accepts min_probability, subpixel"),
+    ("3dml", {"threshold": 0.4}, r"\"decode\"\.threshold: the 3dml decode section has no option 'threshold'; it accepts: min_probability, subpixel"),
     ("3dml", [0.3], r"m/config\.json: \"decode\" must be an object"),
 ])
 def test_bad_decode_settings_in_config_name_the_file(tiny_models, tmp_path, method, decode, msg):
@@ -709,6 +715,6 @@ def test_shipped_model_directory(name):
 def test_shipped_model_finds_isolated_bubbles(name):
     sim = free_motion((48, 48), n_frames=6, n_bubbles=8, psf_fwhm=(3, 3.5), snr_db=20, seed=123)
     locs = pyulm.localize(sim.iq, name, number_of_particles=30)
-    m = match(locs.z, locs.x, locs.frame, sim.gt.z, sim.gt.x, sim.gt.frame, 1.0)
+    m = detection_scores(match(sim.gt, locs, 1.0))
     assert m["f1"] > 0.8, m
     assert m["mean_error"] < 0.35, m

@@ -20,9 +20,10 @@ def localize(
     method: str = "radial",
     *,
     fwhm=(3, 3),
-    number_of_particles: int,
+    number_of_particles: int | None = None,
     n_local_max: int | None = None,
     meta: Metadata | None = None,
+    pala_compat: bool = False,
     **options,
 ) -> Localizations:
     """Detect and localize microbubbles in every frame.
@@ -36,18 +37,31 @@ def localize(
         A registered method name (see :func:`pyulm.available_methods`):
         ``radial``, ``wa``, ``interp``, ``curvefitting``, ``nolocalization``, ...
     fwhm : float or (fwhm_z, fwhm_x)
-        Full width at half maximum of the PSF, in pixels. Sets the ROI size
-        ``2*round(fwhm/2)+1`` and the divergence guard ``|offset| <= fwhm/2``.
+        Full width at half maximum of the PSF, in pixels, **z first**. Sets
+        the ROI size ``2*round(fwhm/2)+1`` and the divergence guard
+        ``|offset| <= fwhm/2``. (PALA's ``ULM.fwhm`` is ``[fwhm_x fwhm_z]``:
+        :mod:`pyulm.pala` swaps it.)
     number_of_particles : int
-        At most this many detections per frame (PALA's strict threshold rule:
-        candidates must exceed the frame's (N+1)-th largest regional maximum).
+        Required. At most this many detections per frame (PALA's strict
+        threshold rule: candidates must exceed the frame's (N+1)-th largest
+        regional maximum).
     n_local_max : int, optional
         Reject a candidate whose ROI holds more regional-maximum pixels than
         this. Default: 2 if fwhm_z == 3, else 3 (PALA's default).
     meta : Metadata, optional
         Pixel size, origin, frame rate to attach to the result.
+    pala_compat : bool, optional
+        Reproduce PALA's ``ULM_localization2D`` where it differs (ROI-kernel
+        methods; see ``docs/pala_differences.md``): NaN pixels are accepted
+        and ranked as PALA's sort ranks them (first: each one in the
+        detection band takes one of the ``number_of_particles`` places, and
+        no candidate is a NaN pixel or next to one); ROIs holding NaN fail to
+        localize. Without it, NaN is an error.
     **options
-        Method options, e.g. ``interp_method='spline'|'cubic'|'lanczos3'``.
+        Method options, e.g. ``interp_method='spline'|'cubic'|'lanczos3'``;
+        ``pyulm.get_method(method).options`` lists them. An option the method
+        does not have raises :class:`pyulm._validate.UnknownOptionError` (a
+        ``ValueError`` and a ``TypeError``) before any work.
 
     Returns
     -------
@@ -65,21 +79,29 @@ def localize(
     [10.33, 12.56]
     """
     m = get_method(method)
+    if number_of_particles is None:
+        if "numberOfParticles" in options:  # PALA's name: say which Python argument it is
+            raise V.unknown_option(f"localization method {m.name!r}", "numberOfParticles", m.options,
+                                   ("number_of_particles",))
+        raise ValueError("number_of_particles: missing; localize needs the most detections per frame (a whole number > 0)")
+    m.check_options(options)
+    if not isinstance(pala_compat, (bool, np.bool_)):
+        raise ValueError(f"pala_compat: expected True or False, got {pala_compat!r}")
     fz, fx = V.pair(fwhm, "fwhm")
-    n_part = V.positive(number_of_particles, "numberOfParticles", integer=True)
+    n_part = V.positive(number_of_particles, "number_of_particles", integer=True)
     if n_local_max is None:
         n_local_max = default_n_local_max((fz, fx))
-    n_local_max = V.positive(n_local_max, "NLocalMax", integer=True)
-    arr = V.as_frames(frames)
+    n_local_max = V.positive(n_local_max, "n_local_max", integer=True)
+    arr, has_nan = V.as_frames_nan(frames, allow_nan=bool(pala_compat) and m.kind == "kernel")
     meta = meta if meta is not None else Metadata()
     if m.kind == "frames":
         out = m.func(arr, fwhm=(fz, fx), number_of_particles=n_part, n_local_max=n_local_max, **options)
         out.meta = meta
         return out
-    return _localize_kernel(arr, m, (fz, fx), n_part, n_local_max, meta, options)
+    return _localize_kernel(arr, m, (fz, fx), n_part, n_local_max, meta, options, has_nan)
 
 
-def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options) -> Localizations:
+def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options, has_nan=False) -> Localizations:
     # Frames are independent: localize contiguous chunks of them on threads and join the
     # results in frame order, which is PALA's row order, so the output does not depend on
     # the number of threads.
@@ -88,14 +110,14 @@ def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options) -> Locali
     nz, nx, nt = arr.shape
     per_chunk = max(8, (1 << 20) // max(1, nz * nx * 8))
     bounds = chunk_bounds(nt, max(default_workers(), -(-nt // per_chunk)), min_chunk=min(per_chunk, nt))
-    parts = map_chunks(lambda lo, hi: _localize_frames(arr[:, :, lo:hi], m, fwhm, n_part, n_local_max, options),
+    parts = map_chunks(lambda lo, hi: _localize_frames(arr[:, :, lo:hi], m, fwhm, n_part, n_local_max, options, has_nan),
                        bounds, default_workers())
     z, x, t, intensity = (np.concatenate([p[i] + (lo if i == 2 else 0) for p, (lo, _) in zip(parts, bounds)])
                           for i in range(4))
     return Localizations(z=z, x=x, frame=t, intensity=intensity, meta=meta)
 
 
-def _localize_frames(arr, m, fwhm, n_part, n_local_max, options):
+def _localize_frames(arr, m, fwhm, n_part, n_local_max, options, has_nan=False):
     """Detection and kernel on one chunk of frames: (z, x, frame, intensity) arrays."""
     # Detection runs over the whole block in the input's class (float32 for single IQ,
     # as MATLAB would); the sub-pixel kernels work on the small ROI stack in double.
@@ -103,13 +125,15 @@ def _localize_frames(arr, m, fwhm, n_part, n_local_max, options):
     if amplitude.dtype not in (np.float32, np.float64):
         amplitude = amplitude.astype(np.float64)
     half = half_widths(fwhm)
-    z, x, t = select_candidates(amplitude, fwhm, n_part)
+    z, x, t = select_candidates(amplitude, fwhm, n_part, nan_first=has_nan)
     rois = extract_rois(amplitude, z, x, t, half).astype(np.float64, copy=False)
     ok = count_regional_maxima(rois) <= n_local_max
+    if has_nan:  # PALA's kernels return NaN on such ROIs, and the row is dropped
+        ok &= ~np.isnan(rois).any(axis=(1, 2))
     dz = np.full(z.size, np.nan)
     dx = np.full(z.size, np.nan)
     if ok.any():
-        dz_ok, dx_ok = m.func(rois[ok], fwhm=fwhm, **options)
+        dz_ok, dx_ok = m.func(rois[ok], **({"fwhm": fwhm, **options} if m.takes_fwhm else options))
         dz[ok], dx[ok] = dz_ok, dx_ok
     # Divergence guard on the unrounded fwhm/2; PALA then tests only x for NaN.
     with np.errstate(invalid="ignore"):

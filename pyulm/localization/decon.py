@@ -291,7 +291,7 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
 @register_method("decon", description="sparse non-negative deconvolution (FISTA) on an upsampled grid")
 def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_local_max=None, psf=None,
                    upsample: int = 3, lam=None, lam_factor: float = 1.0, n_iter: int = 100, temporal: float = 0.0,
-                   background: str = "median", min_mass: float = 0.0, **unknown) -> Localizations:
+                   background: str = "median", min_mass: float = 0.0) -> Localizations:
     """Localize bubbles as the sub-pixel centroids of sparse-deconvolution peaks.
 
     Parameters
@@ -325,9 +325,6 @@ def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_loca
     >>> len(locs), round(float(locs.z[0]), 1), round(float(locs.x[0]), 1)
     (1, 12.3, 9.7)
     """
-    if unknown:
-        raise ValueError(f"decon: unknown option(s) {sorted(unknown)}; expected psf, upsample, lam, lam_factor, "
-                         "n_iter, temporal, background, min_mass")
     arr = V.as_frames(frames)
     n_part = V.positive(number_of_particles, "number_of_particles", integer=True)
     min_mass = V.positive(min_mass, "min_mass", allow_zero=True)

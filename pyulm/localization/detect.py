@@ -79,7 +79,7 @@ def count_regional_maxima(rois: np.ndarray) -> np.ndarray:
     return counts
 
 
-def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int):
+def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int, *, nan_first: bool = False):
     """PALA's detection on |IQ| frames (z, x, t).
 
     Returns the 0-based ``(z, x, t)`` integer coordinates of the candidates in
@@ -88,12 +88,18 @@ def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int):
     Rules: ``round(fwhm/2)+1`` rows/columns are zeroed on each side, regional
     maxima (8-connectivity, plateaus pixel by pixel) are kept when **strictly**
     larger than the frame's (numberOfParticles+1)-th largest masked value.
+
+    ``nan_first=True`` ranks NaN pixels of the detection band as MATLAB's
+    descending sort does, before every number: a frame with ``k`` of them keeps
+    at most ``number_of_particles - k`` candidates (none when ``k`` exceeds
+    it). A pixel next to a NaN is not a regional maximum (NaN is not lower
+    than it) and NaN pixels are never candidates.
     """
     Nz, Nx, Nt = amplitude.shape
     hz, hx = half_widths(fwhm)
     if number_of_particles + 1 > Nz * Nx:
         raise ValueError(
-            f"numberOfParticles: {number_of_particles} is too large for {Nz}x{Nx} frames; "
+            f"number_of_particles: {number_of_particles} is too large for {Nz}x{Nx} frames; "
             f"expected at most {Nz * Nx - 1}"
         )
     cropped = np.zeros((Nz, Nx, Nt), dtype=amplitude.dtype if amplitude.dtype == np.float32 else np.float64)
@@ -114,9 +120,13 @@ def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int):
     counts = np.bincount(t, minlength=Nt)
     bounds = np.concatenate([[0], np.cumsum(counts)])
     thr = np.zeros(Nt, dtype=values.dtype)
-    for f in np.flatnonzero(counts > number_of_particles):
+    places = np.full(Nt, number_of_particles, dtype=np.int64)
+    if nan_first:
+        places -= np.isnan(cropped).sum(axis=(0, 1))
+        thr[places < 0] = np.inf  # the (N+1)-th value is NaN: nothing is larger
+    for f in np.flatnonzero((counts > places) & (places >= 0)):
         seg = values[bounds[f]:bounds[f + 1]]
-        thr[f] = -np.partition(-seg, number_of_particles)[number_of_particles]
+        thr[f] = -np.partition(-seg, places[f])[places[f]]
     keep = values > thr[t]
     return z[keep], x[keep], t[keep]
 

@@ -194,6 +194,6 @@ def gauss_fit(
 
 
 @register_kernel("curvefitting", description="Gauss fit: unit Gaussian, sigma 1 px, trust-region least squares")
-def curvefitting_kernel(rois: np.ndarray, *, max_iterations: int = 5, step_tolerance: float = 0.01, **_):
+def curvefitting_kernel(rois: np.ndarray, *, max_iterations: int = 5, step_tolerance: float = 0.01):
     """PALA's ``curvefitting`` kernel (Gauss-Fit); see :func:`gauss_fit`."""
     return gauss_fit(rois, max_iterations=max_iterations, step_tolerance=step_tolerance)

@@ -217,7 +217,7 @@ def _check_rois(rois) -> np.ndarray:
 
 
 @register_kernel("interp", description="maximum of the ROI up-sampled 10x (spline, cubic or lanczos3)")
-def interp_kernel(rois: np.ndarray, *, interp_method: str = "spline", **_) -> tuple[np.ndarray, np.ndarray]:
+def interp_kernel(rois: np.ndarray, *, interp_method: str = "spline") -> tuple[np.ndarray, np.ndarray]:
     """Offsets of the first maximum of each ROI up-sampled ten times (PALA's ``interp``).
 
     Parameters

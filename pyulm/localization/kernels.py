@@ -32,7 +32,7 @@ def _box3_same(a: np.ndarray) -> np.ndarray:
 
 
 @register_kernel("radial", description="Parthasarathy radial symmetry (Nat. Methods 2012)")
-def radial_symmetry(rois: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray]:
+def radial_symmetry(rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Radial-symmetry centre of each ROI (Parthasarathy 2012), PALA's variant.
 
     Roberts-cross gradients on the midpoint grid, a zero-padded 3x3 mean, the
@@ -94,7 +94,7 @@ def radial_symmetry(rois: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_kernel("wa", description="weighted average (centroid) of the ROI")
-def weighted_average(rois: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray]:
+def weighted_average(rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Intensity-weighted centroid of each ROI (NaN when the ROI sums to 0)."""
     I = np.asarray(rois, dtype=np.float64)
     vz = _offsets(I.shape[1])
@@ -107,7 +107,7 @@ def weighted_average(rois: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_kernel("nolocalization", description="no sub-pixel step: the integer detection pixel")
-def no_localization(rois: np.ndarray, **_) -> tuple[np.ndarray, np.ndarray]:
+def no_localization(rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Zero offsets: positions are the detection pixels."""
     K = rois.shape[0]
     return np.zeros(K), np.zeros(K)

@@ -241,8 +241,7 @@ def _default_template(arr, fwhm, psf):
 
 @register_method("ncc", description="normalised cross-correlation with the PSF, 3x3 quadratic peak refinement")
 def localize_ncc(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_local_max=None, psf=None,
-                 threshold: float = 0.5, mode: str = "amplitude", subpixel: str = "parabolic",
-                 **unknown) -> Localizations:
+                 threshold: float = 0.5, mode: str = "amplitude", subpixel: str = "parabolic") -> Localizations:
     """Localize bubbles as the sub-pixel peaks of the NCC with the PSF.
 
     Parameters
@@ -286,8 +285,6 @@ def localize_ncc(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_local_
     >>> len(locs), round(float(locs.z[0]), 1), round(float(locs.x[0]), 1)
     (1, 15.3, 9.8)
     """
-    if unknown:
-        raise ValueError(f"ncc: unknown option(s) {sorted(unknown)}; expected psf, threshold, mode, subpixel")
     arr = V.as_frames(frames)
     fz, fx = V.pair(fwhm, "fwhm")
     n_part = V.positive(number_of_particles, "number_of_particles", integer=True)

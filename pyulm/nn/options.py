@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from .._validate import unknown_option
+
 #: Sub-pixel decoders.
 SUBPIXEL = ("weighted", "max")
 
@@ -82,8 +84,8 @@ def check_decode_option(architecture: str, name: str, value, where: str = ""):
     "use the model's default"); returns the normalised value. ValueErrors name
     ``where`` + the option and the expected values."""
     if name not in DECODE_DEFAULTS[architecture]:
-        raise ValueError(f"{where}unknown decode option {name!r}; {architecture} accepts "
-                         f"{', '.join(DECODE_DEFAULTS[architecture])}")
+        err = unknown_option(f"the {architecture} decode section", name, DECODE_DEFAULTS[architecture])
+        raise type(err)(f"{where}{err}")
     if value is None:
         return None
     if name == "subpixel":

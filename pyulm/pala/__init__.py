@@ -3,21 +3,12 @@ lists of tracks), a thin layer over the pyulm core for drop-in use.
 
 Where PALA has a quirk that changes results, these functions reproduce it (the
 core has one switch for it); the Pythonic API does the right thing. See
-``docs/pala_differences.md`` for the table of every difference.
+``docs/pala_differences.md`` for the table of every difference. PALA's console
+lines are printed too; :func:`verbose` and :func:`quiet` switch them off.
 """
-import importlib as _il
-
+from ._console import quiet, verbose
 from ._core import SVDfilter, ULM_localization2D
+from ._render import ULM_Track2MatOut
+from ._tracking import ULM_tracking2D
 
-__all__ = ["SVDfilter", "ULM_localization2D"]
-
-for _mod, _names in (("_tracking", ["ULM_tracking2D"]), ("_render", ["ULM_Track2MatOut"])):
-    try:
-        _m = _il.import_module(f"{__name__}.{_mod}")
-    except ModuleNotFoundError as exc:  # pragma: no cover - while those modules are built
-        if exc.name != f"{__name__}.{_mod}":
-            raise
-        continue
-    for _n in _names:
-        globals()[_n] = getattr(_m, _n)
-        __all__.append(_n)
+__all__ = ["SVDfilter", "ULM_localization2D", "ULM_tracking2D", "ULM_Track2MatOut", "verbose", "quiet"]

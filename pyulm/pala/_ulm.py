@@ -23,9 +23,17 @@ def field(ulm, name: str, default=REQUIRED, *, parent: str = "ULM"):
     return value
 
 
+def _numbers(v, name: str, parent: str) -> np.ndarray:
+    """``v`` as a flat float array; text, booleans and other non-numbers are refused, naming the field."""
+    arr = np.asarray(v)
+    if arr.dtype.kind not in "iuf" or np.iscomplexobj(arr):
+        raise ValueError(f"{parent}.{name}: expected a number or numbers, got {v!r}")
+    return arr.astype(float).ravel()
+
+
 def scalar(ulm, name: str, default=REQUIRED, *, parent: str = "ULM") -> float:
     v = field(ulm, name, default, parent=parent)
-    arr = np.asarray(v, dtype=float).ravel()
+    arr = _numbers(v, name, parent)
     if arr.size != 1:
         raise ValueError(f"{parent}.{name}: expected one number, got {v!r}")
     return float(arr[0])
@@ -33,7 +41,7 @@ def scalar(ulm, name: str, default=REQUIRED, *, parent: str = "ULM") -> float:
 
 def vector(ulm, name: str, n: int | None = None, default=REQUIRED, *, parent: str = "ULM") -> np.ndarray:
     v = field(ulm, name, default, parent=parent)
-    arr = np.asarray(v, dtype=float).ravel()
+    arr = _numbers(v, name, parent)
     if n is not None and arr.size < n:
         raise ValueError(f"{parent}.{name}: expected at least {n} numbers, got {v!r}")
     return arr
