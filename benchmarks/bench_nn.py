@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import pyulm
-from pyulm.nn.evaluation import match
+from pyulm.metrics import match
 from pyulm.sim.free import free_motion
 
 DENSITIES = {"low": 0.1, "medium": 0.5, "high": 1.2}
@@ -69,16 +69,16 @@ def accuracy(n_frames, threshold, quick):
             for m in acc:
                 name, opts = rows_def[m]
                 locs = pyulm.localize(sim.iq, name, fwhm=(fwhm, fwhm), number_of_particles=n, **opts)
-                res[m] = r = match(locs.z, locs.x, locs.frame, sim.gt.z, sim.gt.x, sim.gt.frame, threshold, pairs=True)
-                acc[m]["tp"] += r["tp"]
+                res[m] = r = match(sim.gt, locs, threshold)
+                acc[m]["tp"] += r.gt_index.size
                 acc[m]["n_pred"] += len(locs)
                 acc[m]["n_gt"] += len(sim.gt)
-                acc[m]["err"].append(r["error"])
+                acc[m]["err"].append(r.distance)
             # The error over the bubbles *both* a method and radial found: a method that
             # also finds the hard bubbles (overlapping, faint) is not penalised for them.
             for m in acc:
-                common = np.isin(res[m]["gt_index"], res["radial"]["gt_index"])
-                acc[m]["err_common"].append(res[m]["error"][common])
+                common = np.isin(res[m].gt_index, res["radial"].gt_index)
+                acc[m]["err_common"].append(res[m].distance[common])
         for m, a in acc.items():
             tp = a["tp"]
             e, ec = np.concatenate(a["err"]), np.concatenate(a["err_common"])

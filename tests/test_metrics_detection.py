@@ -64,3 +64,19 @@ def test_score_column_errors():
         score_sweep([[0, 0, 0]], Localizations(z=[0], x=[0], frame=[0]), 1.0, score="nope")
     with pytest.raises(ValueError, match="one per localization"):
         score_sweep([[0, 0, 0]], [[0, 0, 0]], 1.0, score=np.ones(3))
+
+
+def test_pooled_scores_sum_counts_and_pool_errors():
+    from pyulm.metrics import pooled_scores
+
+    a = ([[0, 0, 0], [5, 5, 0]], [[0, 0.2, 0]])              # 1 tp, 1 fn
+    b = ([[1, 1, 0]], [[1.4, 1, 0], [9, 9, 0]])              # 1 tp, 1 fp
+    c = (np.zeros((0, 3)), [[3, 3, 0]])                      # no bubble: 1 fp
+    s = pooled_scores([a, b, c], 0.5)
+    assert (s["tp"], s["fp"], s["fn"], s["n_gt"], s["n_loc"]) == (2, 2, 1, 3, 4)
+    assert s["mean_error"] == pytest.approx(0.3)
+    one = detection_scores(match(*a, 0.5))
+    assert {k: one[k] for k in ("tp", "fp", "fn", "mean_error")} == \
+        {k: pooled_scores([a], 0.5)[k] for k in ("tp", "fp", "fn", "mean_error")}
+    with pytest.raises(ValueError, match="max_distance"):
+        pooled_scores([c], 0)

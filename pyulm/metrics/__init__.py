@@ -12,14 +12,14 @@
   correlation (FRC) resolution and saturation curves.
 """
 from .detection import (Matching, average_precision, detection_scores, error_recall_curve, match,
-                        precision_recall_curve, score_sweep)
+                        pooled_scores, precision_recall_curve, score_sweep)
 from .maps import binary_overlap, cnr, map_rmse, map_ssim, profile_fwhm
 from .nogt import FRCResult, frc, frc_resolution, saturation_curve
 from .pala import (PairingResult, classification_scores, global_score, gridding_index, pala_mean_error,
                    pala_pairing, psf_mean_error, saturation, stat_multi)
 
 __all__ = [
-    "Matching", "match", "detection_scores", "score_sweep", "precision_recall_curve", "error_recall_curve",
+    "Matching", "match", "detection_scores", "pooled_scores", "score_sweep", "precision_recall_curve", "error_recall_curve",
     "average_precision",
     "map_rmse", "map_ssim", "cnr", "profile_fwhm", "binary_overlap",
     "FRCResult", "frc", "frc_resolution", "saturation_curve",

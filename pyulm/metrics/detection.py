@@ -1,5 +1,8 @@
 """Detection metrics against ground truth: optimal matching, scores and score curves.
 
+pyulm's one matcher: benchmarks, tests, network training and calibration all
+call :func:`match` (or :func:`pooled_scores` over many simulations).
+
 One matching rule for every method: in each frame, localizations and
 ground-truth bubbles are paired one-to-one by the Hungarian algorithm
 (``scipy.optimize.linear_sum_assignment``), which maximises the number of
@@ -16,7 +19,7 @@ from scipy.optimize import linear_sum_assignment
 from .. import _validate as V
 from ..tables import Localizations
 
-__all__ = ["Matching", "match", "detection_scores", "score_sweep", "precision_recall_curve",
+__all__ = ["Matching", "match", "detection_scores", "pooled_scores", "score_sweep", "precision_recall_curve",
            "error_recall_curve", "average_precision"]
 
 
@@ -153,6 +156,51 @@ def detection_scores(matching: Matching) -> dict:
             "bias_z": float(matching.dz.mean()) if tp else float("nan"),
             "bias_x": float(matching.dx.mean()) if tp else float("nan")}
 
+
+
+def pooled_scores(sets, max_distance: float, *, pixel_size=(1.0, 1.0)) -> dict:
+    """:func:`detection_scores` pooled over several (ground truth, localizations) sets.
+
+    Counts are summed and the errors are over every matched pair of every set
+    (so a set's weight is its number of bubbles), which is how accuracy over
+    many simulations is reported (training, calibration, benchmarks). Each set
+    is matched by :func:`match`; a set without any true bubble adds its
+    localizations as false positives.
+
+    Parameters
+    ----------
+    sets : iterable of (gt, locs)
+        As :func:`match` takes them.
+    max_distance : float
+        Largest distance of a valid pair, in the units of ``pixel_size``.
+    pixel_size : (dz, dx)
+        As :func:`match`.
+
+    Returns
+    -------
+    dict
+        The keys of :func:`detection_scores`, plus ``n_gt`` and ``n_loc``.
+
+    Examples
+    --------
+    >>> from pyulm.metrics import pooled_scores
+    >>> s = pooled_scores([([[0, 0, 0]], [[0, 0.2, 0]]), (np.zeros((0, 3)), [[1, 1, 0]])], 0.5)
+    >>> s["tp"], s["fp"], s["fn"], s["precision"], round(s["mean_error"], 3)
+    (1, 1, 0, 0.5, 0.2)
+    """
+    parts = []
+    n_gt = n_loc = 0
+    for gt, locs in sets:
+        g, lz = _as_table(gt, "gt")[0], _as_table(locs, "locs")[0]
+        n_gt, n_loc = n_gt + g.size, n_loc + lz.size
+        if g.size:
+            parts.append(match(gt, locs, max_distance, pixel_size=pixel_size))
+        else:
+            V.positive(max_distance, "max_distance")
+    cat = [np.concatenate([getattr(m, k) for m in parts]) if parts else np.zeros(0)
+           for k in ("gt_index", "loc_index", "distance", "dz", "dx")]
+    scores = detection_scores(Matching(*cat, n_gt=int(n_gt), n_loc=int(n_loc)))
+    return {**scores, "n_gt": int(n_gt), "n_loc": int(n_loc)}
 
 def _scores_of(locs, score):
     if isinstance(score, str):

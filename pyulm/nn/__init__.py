@@ -11,8 +11,9 @@ like any other method. Rooms (DECODE-like layout): :mod:`.models` (networks),
 :mod:`.losses`, :mod:`.data` (simulation → training batches), :mod:`.train`,
 :mod:`.inference` + :mod:`.decode` (+ :mod:`.options`, the decode options and
 their checks), :mod:`.calibrate` (choosing the decode cutoff on validation
-simulations), :mod:`.evaluation`, :mod:`.weights_io` (model directories),
-``weights/<name>/`` (shipped models). See docs/nn.md.
+simulations), :mod:`.weights_io` (model directories),
+``weights/<name>/`` (shipped models). Scores come from the one matcher,
+:func:`pyulm.metrics.match` / :func:`pyulm.metrics.pooled_scores`. See docs/nn.md.
 """
 from __future__ import annotations
 

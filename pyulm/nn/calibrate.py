@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as D
-from .evaluation import match
+from ..metrics.detection import pooled_scores
 
 #: Third seed word of the calibration simulations (inside the validation namespace).
 CALIBRATION_KEY = 1000
@@ -125,17 +125,12 @@ def _select(arch, cols, dens, cutoff, n):
 def _score(sims, pick) -> dict:
     """Pooled precision / recall / F1 / mean error over a level's simulations;
     ``pick(i)`` -> (z, x, frame) of simulation i."""
-    tp = n_pred = n_gt = 0
-    errs = []
-    for i, s in enumerate(sims):
-        z, x, f = pick(i)
-        m = match(z, x, f, s["gt"].z, s["gt"].x, s["gt"].frame, s["match"], pairs=True)
-        tp, n_pred, n_gt = tp + m["tp"], n_pred + len(z), n_gt + len(s["gt"])
-        errs.append(m["error"])
-    e = np.concatenate(errs) if errs else np.zeros(0)
-    return {"precision": tp / n_pred if n_pred else float("nan"), "recall": tp / n_gt if n_gt else float("nan"),
-            "f1": 2 * tp / (n_pred + n_gt) if n_pred + n_gt else float("nan"),
-            "mean_error": float(e.mean()) if e.size else float("nan"), "n_matched": int(tp), "n_gt": int(n_gt)}
+    thresholds = {s["match"] for s in sims}
+    if len(thresholds) != 1:
+        raise ValueError(f"sims: expected one matching distance for a level, got {sorted(thresholds)}")
+    sc = pooled_scores(((s["gt"], np.column_stack(pick(i))) for i, s in enumerate(sims)), thresholds.pop())
+    return {"precision": sc["precision"], "recall": sc["recall"], "f1": sc["f1"], "mean_error": sc["mean_error"],
+            "n_matched": sc["tp"], "n_gt": sc["n_gt"]}
 
 
 def _net_score(arch, sims, sp, cutoff):

@@ -34,7 +34,7 @@ import torch
 from .._version import __version__
 from . import data as D
 from .decode import decode_3dml, decode_mblnet
-from .evaluation import match
+from ..metrics.detection import pooled_scores
 from .losses import dml3_loss, mblnet_loss
 from .models import build_model, model_config
 from .weights_io import save_model, sha256
@@ -154,21 +154,18 @@ def evaluate(arch, model, dcfg: D.DataConfig, seed: int, namespace: int, n_sims:
     """Precision/recall/F1/errors on ``n_sims`` fixed simulations of a seed namespace."""
     was = model.training
     model.eval()
-    tot = {"tp": 0, "n_pred": 0, "n_gt": 0, "err": []}
-    for i in range(n_sims):
-        sim = D.simulate(dcfg, n_frames, D.seed_for(seed, namespace, i))
-        c = predict_sim(arch, model, sim.iq, dev, threshold=threshold, clip=clip)
-        m = match(c["z"], c["x"], c["frame"], sim.gt.z, sim.gt.x, sim.gt.frame, match_threshold)
-        tot["tp"] += m["tp"]
-        tot["n_pred"] += c["z"].size
-        tot["n_gt"] += len(sim.gt)
-        if m["tp"]:
-            tot["err"].append((m["mean_error"], m["tp"]))
+
+    def sets():
+        for i in range(n_sims):
+            sim = D.simulate(dcfg, n_frames, D.seed_for(seed, namespace, i))
+            c = predict_sim(arch, model, sim.iq, dev, threshold=threshold, clip=clip)
+            yield sim.gt, np.column_stack([c["z"], c["x"], c["frame"]])
+
+    sc = pooled_scores(sets(), match_threshold)
     model.train(was)
-    tp, npred, ngt = tot["tp"], tot["n_pred"], tot["n_gt"]
-    err = sum(e * n for e, n in tot["err"]) / tp if tp else float("nan")
-    return {"precision": tp / npred if npred else 0.0, "recall": tp / ngt if ngt else 0.0,
-            "f1": 2 * tp / (npred + ngt) if npred + ngt else 0.0, "mean_error": err, "n_gt": ngt}
+    # an undefined ratio (nothing predicted / no bubble) scores 0 so that checkpoints stay comparable
+    zero_nan = {k: 0.0 if math.isnan(sc[k]) else sc[k] for k in ("precision", "recall", "f1")}
+    return {**zero_nan, "mean_error": sc["mean_error"], "n_gt": sc["n_gt"]}
 
 
 THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
@@ -180,7 +177,7 @@ def calibrate_threshold(model, dcfg: D.DataConfig, seed: int, n_sims: int, n_fra
     (never the test ones). Returns {"threshold", "f1", "table": {t: f1}}."""
     was = model.training
     model.eval()
-    tally = {t: [0, 0, 0] for t in thresholds}  # tp, n_pred, n_gt
+    sets = {t: [] for t in thresholds}  # (gt, candidates) of every simulation, per threshold
     for i in range(n_sims):
         sim = D.simulate(dcfg, n_frames, D.seed_for(seed, D.VALIDATION, i))
         x, scale = D.normalize_np(sim.iq)
@@ -188,12 +185,10 @@ def calibrate_threshold(model, dcfg: D.DataConfig, seed: int, n_sims: int, n_fra
             out = model(torch.from_numpy(x).unsqueeze(1).to(dev))
         for t in thresholds:
             c = decode_mblnet(out, torch.from_numpy(scale).to(dev), threshold=t)
-            m = match(c["z"], c["x"], c["frame"], sim.gt.z, sim.gt.x, sim.gt.frame, match_threshold)
-            tally[t][0] += m["tp"]
-            tally[t][1] += c["z"].size
-            tally[t][2] += len(sim.gt)
+            sets[t].append((sim.gt, np.column_stack([c["z"], c["x"], c["frame"]])))
     model.train(was)
-    table = {t: 2 * a / (b + c) if b + c else 0.0 for t, (a, b, c) in tally.items()}
+    f1 = {t: pooled_scores(s, match_threshold)["f1"] for t, s in sets.items()}
+    table = {t: 0.0 if math.isnan(v) else v for t, v in f1.items()}
     best = max(table, key=lambda t: (table[t], -abs(t - 0.5)))
     return {"threshold": best, "f1": table[best], "table": {str(k): round(v, 4) for k, v in table.items()}}
 
