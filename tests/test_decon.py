@@ -3,7 +3,7 @@ import pytest
 
 import pyulm
 from pyulm.metrics import match
-from pyulm.localization.decon import _Operator, deconvolve, fine_psf, localize_decon
+from pyulm.localization.decon import PolyphaseOperator, deconvolve, fine_psf, localize_decon
 from pyulm.psf import gaussian_psf
 
 
@@ -11,7 +11,7 @@ from pyulm.psf import gaussian_psf
 def test_operator_matches_direct_model(u):
     """A fine point j is a PSF centred at pixel (j - (u-1)/2)/u, sampled at the pixel centres."""
     Nz, Nx = 12, 14
-    op = _Operator((Nz, Nx), fine_psf((3, 3), u), u)
+    op = PolyphaseOperator((Nz, Nx), fine_psf((3, 3), u), u)
     rng = np.random.default_rng(u)
     v = np.zeros((1, u, u, Nz, Nx))
     jz, jx = 5 * u + (u - 1), 6 * u  # arbitrary fine point

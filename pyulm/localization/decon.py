@@ -37,7 +37,7 @@ from ..psf import check_psf
 from ..tables import Localizations
 from .registry import register_method
 
-__all__ = ["deconvolve", "default_lambda", "localize_decon", "fine_psf"]
+__all__ = ["deconvolve", "default_lambda", "localize_decon", "fine_psf", "PolyphaseOperator"]
 
 
 def fine_psf(fwhm, upsample: int, psf=None) -> np.ndarray:
@@ -83,8 +83,13 @@ def fine_psf(fwhm, upsample: int, psf=None) -> np.ndarray:
     return ndimage.map_coordinates(P, [gz, gx], order=3, mode="constant", cval=0.0)
 
 
-class _Operator:
+class PolyphaseOperator:
     """H (fine grid -> pixels) in polyphase form, for a batch of frames.
+
+    ``PolyphaseOperator((Nz, Nx), fine_psf(fwhm, u), u)``; phases ``v`` are
+    arrays ``(T, u, u, Nz, Nx)``: :meth:`forward` gives ``H v`` (T, Nz, Nx),
+    :meth:`gram_minus` ``Hᵀ(H v − y)`` from ``spectrum(y)``, :meth:`to_fine`
+    the fine maps (T, Nz·u, Nx·u); ``norm2`` is ``‖H‖²``.
 
     With fine point ``j = l·u + a`` (pixel l, phase a), pixel i sees
     ``y_i = Σ_a (x_a ⊛ g_a)_i`` where ``g_a[n] = h[n·u + s − a]`` and
@@ -175,7 +180,7 @@ def default_lambda(y, h, upsample: int, lam_factor: float = 1.0) -> np.ndarray:
     y = V.as_frames(y, "y", allow_complex=False)
     u = V.positive(upsample, "upsample", integer=True)
     f = V.positive(lam_factor, "lam_factor")
-    op = _Operator(y.shape[:2], np.asarray(h, dtype=np.float64), u)
+    op = PolyphaseOperator(y.shape[:2], np.asarray(h, dtype=np.float64), u)
     return _universal_lambda(y, op, f)
 
 
@@ -249,7 +254,7 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
         y = y - np.median(y.reshape(-1, y.shape[2]), axis=0)[None, None, :]
     Nz, Nx, Nt = y.shape
     yb = np.ascontiguousarray(y.transpose(2, 0, 1))  # (T, Nz, Nx): FFT over the last two axes
-    op = _Operator((Nz, Nx), h, u)
+    op = PolyphaseOperator((Nz, Nx), h, u)
     if lam is None:
         lam_t = _universal_lambda(y, op, lam_factor)
     else:

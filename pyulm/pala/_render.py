@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..render import accumulate, smooth_tracks, track_sign
+from ..render import KINDS, SMOOTH_SPAN, accumulate, velocity_values
+from ._console import say
 
 _DENSITY_MODES = ("2D_allin", "2D_tracks")
 _VELOCITY_MODES = ("2D_velmean", "2D_velnorm", "2D_vel_z")
@@ -98,17 +99,16 @@ def ULM_Track2MatOut(Tracks, sizeOut, mode=None, *, nargout: int = 1):
     else:
         pts = np.zeros((0, need))
 
-    print(f"Building 2D ULM image (size : {_num2str(sr_shape)}).")
+    say(f"Building 2D ULM image (size : {_num2str(sr_shape)}).")
     if mode in _DENSITY_MODES:
         engine = "allin" if mode == "2D_allin" else "tracks"
         return accumulate(pts[:, 0], pts[:, 1], offsets, sr_shape, engine)[0]
 
-    sign = None
-    if mode == "2D_velmean":
-        values = pts[:, 2]
+    kind = next(k for k, m in KINDS.items() if m == mode)
+    if kind == "velocity_mean":
+        values, sign = velocity_values(kind, offsets, vmean=pts[:, 2])
     else:
-        values = smooth_tracks(np.hypot(pts[:, 2].astype(float), pts[:, 3].astype(float)), offsets, 10)
-        if mode == "2D_vel_z":
-            sign = track_sign(pts[:, 2], offsets, pala_compat=True)
+        values, sign = velocity_values(kind, offsets, vz=pts[:, 2], vx=pts[:, 3], smooth_span=SMOOTH_SPAN,
+                                       pala_compat=True)
     MatOut, MatOut_vel = accumulate(pts[:, 0], pts[:, 1], offsets, sr_shape, "velocity", values, sign, pala_compat=True)
     return (MatOut, MatOut_vel) if nargout == 2 else MatOut_vel

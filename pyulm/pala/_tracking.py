@@ -5,6 +5,7 @@ import numpy as np
 
 from ..tables import Localizations
 from ..tracking.core import MODES, track
+from ._console import say
 from ._ulm import scalar, vector
 
 __all__ = ["ULM_tracking2D"]
@@ -24,7 +25,8 @@ def ULM_tracking2D(MatTracking, ULM, mode="velocityinterp"):
         wavelengths; 1-based frames). Should be sorted by frame, as
         ``ULM_localization2D`` returns it: PALA reads each point's frame from
         the row at the point's position among the frame-sorted points.
-        Not modified.
+        Not modified. An empty table (``zeros(0, 4)``, a block without
+        detections) gives PALA's "no track" answer below.
     ULM : dict or object
         Fields ``max_linking_distance``, ``max_gap_closing``, ``min_length``,
         ``res``, ``size`` (``size[2]`` = number of frames) and, for
@@ -48,7 +50,10 @@ def ULM_tracking2D(MatTracking, ULM, mode="velocityinterp"):
           divisor).
 
         With no track, PALA's sentinel ``[array([[0, 0, 0, 0]])]`` (twice for
-        ``"pala"``) after printing ``Was not able to find tracks at <first frame>``.
+        ``"pala"``) after printing ``Was not able to find tracks at <first frame>``
+        (see :func:`pyulm.pala.verbose`; ``ULM.verbose = 0`` silences one call).
+        Tracks come in MatTracking's class where PALA keeps it: single input
+        gives single tracks in every mode (``"velocityinterp"`` is single always).
 
     Examples
     --------
@@ -66,9 +71,10 @@ def ULM_tracking2D(MatTracking, ULM, mode="velocityinterp"):
     mt = np.asarray(MatTracking)
     if mt.dtype == object or not np.issubdtype(mt.dtype, np.number) or np.iscomplexobj(mt):
         raise ValueError(f"MatTracking: expected a real numeric (N, 4) array [intensity z x frame], got dtype {mt.dtype}")
-    if mt.ndim != 2 or (mt.shape[1] < 4 and mt.size):
+    if mt.size and (mt.ndim != 2 or mt.shape[1] < 4):
         raise ValueError(f"MatTracking: expected an (N, >=4) array [intensity z x frame], got shape {mt.shape}")
-    mt = mt.astype(float, copy=False)
+    single = mt.dtype == np.float32
+    mt = mt.reshape(-1, 4).astype(float) if mt.size == 0 else mt.astype(float, copy=False)
     mld = scalar(ULM, "max_linking_distance")
     gap = scalar(ULM, "max_gap_closing")
     min_length = scalar(ULM, "min_length")
@@ -78,8 +84,8 @@ def ULM_tracking2D(MatTracking, ULM, mode="velocityinterp"):
     if mode in ("velocityinterp", "pala"):
         frame_rate = 1.0 / vector(ULM, "scale", 3)[2]
 
-    if mt.shape[0] == 0:
-        print("Was not able to find tracks at ")
+    if mt.shape[0] == 0:  # min of an empty column is [], which MATLAB prints as nothing
+        say("Was not able to find tracks at ", ULM)
         return (_sentinel(), _sentinel()) if mode == "pala" else _sentinel()
     frames = mt[:, 3]
     if not np.all(np.isfinite(frames)) or np.any(frames != np.round(frames)):
@@ -90,12 +96,13 @@ def ULM_tracking2D(MatTracking, ULM, mode="velocityinterp"):
                 frame_rate=frame_rate, res=res, n_frames=int(n_frames), pala_compat=True)
     tracks = out[0] if mode == "pala" else out
     if len(tracks) == 0:
-        print(f"Was not able to find tracks at {first:g}")
+        say(f"Was not able to find tracks at {first:g}", ULM)
         return (_sentinel(), _sentinel()) if mode == "pala" else _sentinel()
+    cls = np.float32 if single else np.float64  # MATLAB computes in the input's class
     if mode in ("nointerp", "pala"):
-        raw = [np.column_stack([t[:, :2], t[:, 2] + 1.0]) for t in tracks]
-        return (raw, out[1].to_list()) if mode == "pala" else raw
+        raw = [np.column_stack([t[:, :2], t[:, 2] + 1.0]).astype(cls, copy=False) for t in tracks]
+        return (raw, [t.astype(cls, copy=False) for t in out[1].to_list()]) if mode == "pala" else raw
     if mode == "interp":
         # interp1 returns rows for a row query, and PALA concatenates them side by side
-        return [np.concatenate([t[:, 0], t[:, 1]])[None, :] for t in tracks]
+        return [np.concatenate([t[:, 0], t[:, 1]])[None, :].astype(cls, copy=False) for t in tracks]
     return [t.copy() for t in tracks]
