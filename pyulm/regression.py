@@ -27,6 +27,7 @@ import scipy.io as sio
 
 from . import pala
 from .filtering import filter_block
+from .render import SuperResolutionGrid
 
 POS_TOL = 1e-6
 MAP_RTOL = 2e-6
@@ -153,20 +154,18 @@ def regress_block(block_file, pala_file, filtered_file=None, *, stages=("filter"
             add("track", f"{name} ({mode})", count, measure, val, tol, ok)
 
     if "render" in stages and "Tracks_vel" in ref:
-        res = float(ulm["res"][0])
-        size = ulm["size"]
-        sr = np.float32(1.0 / res)
-        size_out = [int(round(size[0] * res)) + 1, int(round(size[1] * res)) + 1]
-        vel = [np.asarray(t, np.float32) for t in _cells(ref["Tracks_vel"])]
-        tm = [(t[:, :4] + np.float32([1, 1, 0, 0])) / np.array([sr, sr, 1, 1], np.float32) for t in vel]
+        grid = SuperResolutionGrid(tuple(ulm["size"][:2]), float(ulm["res"][0]))
+        size_out = list(grid.sr_shape)
+        tm = grid.tracks_to_sr([np.asarray(t, np.float32) for t in _cells(ref["Tracks_vel"])], 4)
         maps = {"MatOut": lambda: pala.ULM_Track2MatOut(tm, size_out),
                 "MatOut_zdir": lambda: pala.ULM_Track2MatOut(tm, size_out, "2D_vel_z"),
                 "MatOut_vel": lambda: pala.ULM_Track2MatOut(tm, size_out, "2D_velnorm")}
         if "Tracks_interp" in ref:
-            ti = [(t[:, :3] + [1, 1, 0]) / [1 / res, 1 / res, 1] for t in _cells(ref["Tracks_interp"])]
+            # converted in double, as the reference recipe does for the interpolated tracks
+            ti = grid.tracks_to_sr([np.asarray(t, np.float64) for t in _cells(ref["Tracks_interp"])], 3)
             maps["MatOut_velmean"] = lambda: pala.ULM_Track2MatOut(ti, size_out, "2D_velmean")
         if "Tracks_raw" in ref:
-            allin = (np.concatenate(_cells(ref["Tracks_raw"]))[:, :2] + 1) / (1 / res)  # PALA divides by SRscale
+            allin = grid.tracks_to_sr([np.concatenate(_cells(ref["Tracks_raw"]))], 2)[0]
             maps["MatOut_allin"] = lambda: pala.ULM_Track2MatOut(allin, size_out, "2D_allin")
         for name, make in maps.items():
             if name not in ref:

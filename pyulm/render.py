@@ -1,5 +1,9 @@
 """Rendering: tracks to density and velocity maps on a super-resolution grid.
 
+The module is itself callable, so the fourth verb reads like the others:
+``pyulm.render(tracks, res=10, shape=(Nz, Nx))`` is :func:`render`
+(``pyulm.render.render`` keeps working).
+
 The super-resolution (SR) grid refines each pixel ``res`` times and has
 ``res * (Nz, Nx) + 1`` pixels, like PALA's ``MatOut``. A position ``p`` in
 0-based pixel units lands on the 1-based SR index ``round((p + 1) * res)``
@@ -34,6 +38,8 @@ velocity is constant along the track; see ``docs/rendering.md``.
 """
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -42,7 +48,7 @@ import numpy as np
 from ._validate import positive, round_half_away
 from .tables import Localizations, Tracks
 
-__all__ = ["SuperResolutionGrid", "render", "KINDS"]
+__all__ = ["SuperResolutionGrid", "render", "KINDS", "velocity_values", "accumulate", "smooth_tracks", "track_sign"]
 
 #: Map names of :func:`render`, with the PALA mode each one reproduces.
 KINDS = {
@@ -111,6 +117,40 @@ class SuperResolutionGrid:
         one, scale = dt.type(1), dt.type(self.scale)
         return (z.astype(dt, copy=False) + one) / scale, (x.astype(dt, copy=False) + one) / scale
 
+    def tracks_to_sr(self, tracks, columns: int | None = None) -> list[np.ndarray]:
+        """PALA's ``(tr(:, 1:c) + [1 1 0 ...]) ./ [SRscale SRscale 1 ...]`` for a list of track arrays.
+
+        Parameters
+        ----------
+        tracks : sequence of (n, c) array_like
+            Rows ``[z, x, ...]`` with 0-based pixel positions.
+        columns : int, optional
+            Keep the first ``columns`` columns (default all).
+
+        Returns
+        -------
+        list of (n, columns) arrays
+            Columns 0 and 1 in 1-based SR coordinates (:meth:`to_sr`, in each
+            array's floating precision: single stays single), the others
+            unchanged. The inputs are not modified.
+
+        Examples
+        --------
+        >>> SuperResolutionGrid((4, 4), 10).tracks_to_sr([np.array([[0.0, 1.5, 7.0]])])[0].tolist()
+        [[10.0, 25.0, 7.0]]
+        """
+        out = []
+        for k, tr in enumerate(tracks):
+            a = np.asarray(tr)
+            if a.ndim != 2 or a.shape[1] < 2 or not np.issubdtype(a.dtype, np.number):
+                raise ValueError(f"tracks: expected numeric (n, >=2) arrays [z, x, ...], track {k} has shape {a.shape}")
+            a = a[:, :columns] if columns is not None else a
+            dt = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+            a = a.astype(dt, copy=True)
+            a[:, 0], a[:, 1] = self.to_sr(a[:, 0], a[:, 1])
+            out.append(a)
+        return out
+
     def extent_px(self) -> tuple[float, float, float, float]:
         """(left, right, bottom, top) of the map in 0-based pixel units, for ``imshow(extent=...)``."""
         nz, nx = self.sr_shape
@@ -175,7 +215,8 @@ def _to_map(flat, sr_shape):
     return flat.reshape(sr_shape, order="F")
 
 
-def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None, *, pala_compat: bool = False):
+def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None, *, pala_compat: bool = False,
+               totals=None):
     """Build one SR map from SR coordinates (the engine of every renderer).
 
     Parameters
@@ -198,6 +239,12 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
         Pair the j-th sorted unique pixel of a track with the j-th in-grid
         value of the track (PALA), instead of each pixel with the mean of the
         track's values in that pixel.
+    totals : (density, sums), optional
+        Flat float64 arrays of ``Nz_sr * Nx_sr`` running totals (modes ``"tracks"``
+        and ``"velocity"``): this call's track counts and paired values are added into
+        them, value after value in the order one call over all the tracks would add
+        them, so blocks of tracks given in turn end with bit-identical sums (memory
+        bounded by a block). They are returned, undivided and flat.
 
     Returns
     -------
@@ -228,8 +275,10 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
     ukey = key_s[first]
     utid, upix = np.divmod(ukey, np.int64(npix))
     density = np.bincount(upix, minlength=npix).astype(float)
+    if totals is not None:
+        totals[0] += density  # whole counts: exact in any order
     if mode == "tracks":
-        return _to_map(density, sr_shape), None
+        return (totals[0], None) if totals is not None else (_to_map(density, sr_shape), None)
 
     v_in = np.asarray(values, dtype=float).ravel()[inside]
     if sign is not None:
@@ -242,6 +291,9 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
         group = np.cumsum(first) - 1
         sums = np.bincount(group, weights=v_in[order], minlength=upix.size)
         paired = sums / np.bincount(group, minlength=upix.size)
+    if totals is not None:
+        np.add.at(totals[1], upix, paired)  # in order, as bincount adds
+        return totals
     vel = np.bincount(upix, weights=paired, minlength=npix)
     hit = density > 0
     vel[hit] /= density[hit]
@@ -291,6 +343,46 @@ def track_sign(vz, offsets, *, pala_compat: bool = False) -> np.ndarray:
     scale = np.bincount(tid, weights=np.abs(v), minlength=lengths.size)
     sums[np.abs(sums) <= lengths * np.finfo(float).eps * scale] = 0.0
     return np.sign(sums)
+
+
+def velocity_values(kind: str, offsets, *, vz=None, vx=None, vmean=None, smooth_span: int = SMOOTH_SPAN,
+                    pala_compat: bool = False):
+    """Per-point values and per-track signs of a velocity map: the one recipe.
+
+    Used by :func:`render` and :func:`pyulm.pala.ULM_Track2MatOut`.
+
+    Parameters
+    ----------
+    kind : {"velocity_mean", "velocity_norm", "direction"}
+        ``velocity_mean``: ``vmean`` when given, else ``|(vz, vx)|``;
+        ``velocity_norm``: ``|(vz, vx)|`` smoothed along each track (MATLAB
+        ``smooth(., smooth_span)``); ``direction``: the same, signed per track
+        by :func:`track_sign` of ``vz``.
+    offsets : (T + 1,) array_like of int
+        Track boundaries.
+    vz, vx, vmean : (N,) array_like, optional
+        Per-point velocities (any unit; the map has the same).
+    smooth_span : int
+        MATLAB ``smooth`` span (PALA: 10).
+    pala_compat : bool
+        Sign in the input's precision, as PALA (see :func:`track_sign`).
+
+    Returns
+    -------
+    values : (N,) float64 array
+    sign : (T,) float64 array or None
+        For :func:`accumulate`.
+    """
+    if kind == "velocity_mean":
+        if vmean is not None:
+            return np.asarray(vmean).ravel(), None
+        return np.hypot(np.asarray(vz, dtype=float).ravel(), np.asarray(vx, dtype=float).ravel()), None
+    if kind not in ("velocity_norm", "direction"):
+        raise ValueError(f"kind: expected one of {list(_VELOCITY_KINDS)}, got {kind!r}")
+    speed = np.hypot(np.asarray(vz, dtype=float).ravel(), np.asarray(vx, dtype=float).ravel())
+    values = smooth_tracks(speed, offsets, smooth_span)
+    sign = track_sign(vz, offsets, pala_compat=pala_compat) if kind == "direction" else None
+    return values, sign
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,18 +468,23 @@ def render(tracks, *, res: float = 10, shape: Sequence[int], kinds: Sequence[str
         if kind in ("density", "density_all"):
             out[kind] = accumulate(z_sr, x_sr, offsets, sr_shape, "tracks" if kind == "density" else "allin")[0]
             continue
-        if kind == "velocity_mean":
-            if "vmean" in tracks.columns:
-                values = tracks.column("vmean")
-            else:
-                values = np.hypot(_column(tracks, ("vz",), kind).astype(float), _column(tracks, ("vx",), kind).astype(float))
-            sign = None
+        if kind == "velocity_mean" and "vmean" in tracks.columns:
+            values, sign = velocity_values(kind, offsets, vmean=tracks.column("vmean"))
         else:
-            vz_raw = _column(tracks, ("vz",), kind)
-            vz = vz_raw.astype(float)
-            values = smooth_tracks(np.hypot(vz, _column(tracks, ("vx",), kind).astype(float)), offsets, smooth_span)
-            sign = track_sign(vz_raw, offsets, pala_compat=pala_compat) if kind == "direction" else None
+            values, sign = velocity_values(kind, offsets, vz=_column(tracks, ("vz",), kind),
+                                           vx=_column(tracks, ("vx",), kind), smooth_span=smooth_span,
+                                           pala_compat=pala_compat)
         dens, vel = accumulate(z_sr, x_sr, offsets, sr_shape, "velocity", values, sign, pala_compat=pala_compat)
         out.setdefault("density", dens)
         out[kind] = vel
     return {k: out[k] for k in kinds}
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`render` (the fourth verb: ``pyulm.render(tracks, ...)``)."""
+
+    def __call__(self, tracks, **kwargs):
+        return render(tracks, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

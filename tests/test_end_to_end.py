@@ -9,6 +9,7 @@ import scipy.io as sio
 
 import pyulm
 from pyulm import pala
+from pyulm.render import SuperResolutionGrid
 
 from conftest import REF, RefBlock
 
@@ -40,10 +41,9 @@ def test_raw_block_to_maps_equals_pala(filtered, method):
     for a, b in zip(raw, ref.tracks(method, "Tracks_raw")):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
 
-    res = ulm["res"]
-    sr = np.float32(1 / res)
-    size_out = [int(round(64 * res)) + 1, int(round(80 * res)) + 1]
-    tm = [(t[:, :4] + np.float32([1, 1, 0, 0])) / np.array([sr, sr, 1, 1], np.float32) for t in vel]
+    grid = SuperResolutionGrid((64, 80), ulm["res"])  # the one SR conversion
+    size_out = list(grid.sr_shape)
+    tm = grid.tracks_to_sr(vel, 4)
     np.testing.assert_array_equal(pala.ULM_Track2MatOut(tm, size_out), ref.map(method, "MatOut"))
     zdir = pala.ULM_Track2MatOut(tm, size_out, "2D_vel_z")
     np.testing.assert_allclose(zdir, ref.map(method, "MatOut_zdir"), rtol=2e-6, atol=1e-3)

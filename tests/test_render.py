@@ -254,13 +254,13 @@ def test_super_resolution_grid():
 
 def _sr_inputs(ref, method):
     res = float(ref.params["res"][0])
-    scale = 1 / res
     nz, nx = (int(v) for v in ref.params["shape"][:2])
-    size = (round(nz / scale) + 1, round(nx / scale) + 1)
+    grid = SuperResolutionGrid((nz, nx), res)  # the one SR conversion (PALA's rounding)
+    size = grid.sr_shape
     # reference README step 6: the shift and scaling run in single precision
-    vel = [(t[:, :4] + np.float32([1, 1, 0, 0])) / np.float32([scale, scale, 1, 1]) for t in ref.tracks(method, "Tracks_vel")]
-    interp = [(t[:, :3] + [1, 1, 0]) / [scale, scale, 1] for t in ref.tracks(method, "Tracks_interp")]
-    raw = (np.concatenate(ref.tracks(method, "Tracks_raw"))[:, :2] + 1) / scale
+    vel = grid.tracks_to_sr(ref.tracks(method, "Tracks_vel"), 4)
+    interp = grid.tracks_to_sr([np.asarray(t, np.float64) for t in ref.tracks(method, "Tracks_interp")], 3)
+    raw = grid.tracks_to_sr([np.concatenate(ref.tracks(method, "Tracks_raw"))], 2)[0]
     return res, (nz, nx), size, vel, interp, raw
 
 
@@ -389,3 +389,33 @@ def test_render_module_is_exported():
     import pyulm.render as module
 
     assert pyulm.render is module and pyulm.render.render is render
+
+
+def test_pyulm_render_is_the_fourth_verb():
+    """``pyulm.render(tracks, ...)`` renders; ``pyulm.render.render`` is the same function."""
+    import pyulm
+
+    tr = Tracks.from_list([np.array([[0.0, 0.0, 100.0, 0.0, 0.0], [0.04, 0.0, 100.0, 0.0, 1e-3]]),
+                           np.array([[1.0, 1.0, -50.0, 0.0, 0.0], [1.0, 1.1, -50.0, 0.0, 1e-3]])],
+                          columns=("z", "x", "vz", "vx", "t"))
+    kinds = ("density", "direction", "velocity_norm")
+    got = pyulm.render(tr, res=10, shape=(2, 2), kinds=kinds)
+    want = pyulm.render.render(tr, res=10, shape=(2, 2), kinds=kinds)
+    for k in kinds:
+        np.testing.assert_array_equal(got[k], want[k])
+    assert got["direction"].max() == pytest.approx(100.0) and got["direction"].min() == pytest.approx(-50.0)
+    with pytest.raises(TypeError):
+        pyulm.render(tr, 10)  # options are keywords, as for render.render
+
+
+def test_drop_in_and_render_share_one_velocity_recipe():
+    """ULM_Track2MatOut and render(pala_compat=True) give the same velocity maps on SR-unit tracks."""
+    rng = np.random.default_rng(3)
+    pts = [np.column_stack([np.cumsum(rng.normal(0, 0.3, (n, 2)), 0) + 5, rng.normal(0, 20, (n, 2))])
+           for n in (3, 12, 25, 40)]
+    tracks = Tracks.from_list([np.column_stack([p[:, :2] / 10 - 1, p[:, 2:]]) for p in pts],
+                              columns=("z", "x", "vz", "vx"), dtype=np.float64)
+    maps = render(tracks, res=10, shape=(2, 2), kinds=("direction", "velocity_norm"), pala_compat=True)
+    sr = SuperResolutionGrid((2, 2), 10).tracks_to_sr(tracks.to_list())
+    for kind, mode in (("direction", "2D_vel_z"), ("velocity_norm", "2D_velnorm")):
+        np.testing.assert_allclose(ULM_Track2MatOut(sr, [21, 21], mode), maps[kind], rtol=1e-12, atol=1e-12)
