@@ -65,11 +65,11 @@ def accuracy(n_frames, threshold, quick):
         acc = {m: {"tp": 0, "n_pred": 0, "n_gt": 0, "err": [], "err_common": []} for m in rows_def}
         for k, (fwhm, snr) in enumerate(conds):
             sim, n = simulate(dens, fwhm, snr, SEED0 + 100 * k + int(dens * 10), n_frames=n_frames)
-            res = {}
+            matched = {}
             for m in acc:
                 name, opts = rows_def[m]
                 locs = pyulm.localize(sim.iq, name, fwhm=(fwhm, fwhm), number_of_particles=n, **opts)
-                res[m] = r = match(sim.gt, locs, threshold)
+                matched[m] = r = match(sim.gt, locs, threshold)
                 acc[m]["tp"] += r.gt_index.size
                 acc[m]["n_pred"] += len(locs)
                 acc[m]["n_gt"] += len(sim.gt)
@@ -77,8 +77,8 @@ def accuracy(n_frames, threshold, quick):
             # The error over the bubbles *both* a method and radial found: a method that
             # also finds the hard bubbles (overlapping, faint) is not penalised for them.
             for m in acc:
-                common = np.isin(res[m].gt_index, res["radial"].gt_index)
-                acc[m]["err_common"].append(res[m].distance[common])
+                common = np.isin(matched[m].gt_index, matched["radial"].gt_index)
+                acc[m]["err_common"].append(matched[m].distance[common])
         for m, a in acc.items():
             tp = a["tp"]
             e, ec = np.concatenate(a["err"]), np.concatenate(a["err_common"])

@@ -46,15 +46,15 @@ def test_binary_overlap():
 def test_frc_resolution_tracks_blur():
     rng = np.random.default_rng(1)
     base = rng.random((128, 128))
-    res = []
+    resolutions = []
     for sigma in (2.0, 6.0):
         truth = ndimage.gaussian_filter(base, sigma)
         n = 0.02 * truth.std()
         r = frc_resolution(truth + n * rng.normal(size=truth.shape), truth + n * rng.normal(size=truth.shape),
                            pixel_size=0.1)
         assert r.crossed
-        res.append(r.resolution)
-    assert res[1] > 1.3 * res[0]  # three times the blur, a coarser resolution
+        resolutions.append(r.resolution)
+    assert resolutions[1] > 1.3 * resolutions[0]  # three times the blur, a coarser resolution
     f, c = frc(base, base)
     np.testing.assert_allclose(c, 1.0)
 

@@ -659,20 +659,20 @@ def test_calibrate_model_dir_writes_config_read_at_inference(tiny_models, tmp_pa
 
     d = _copy(tiny_models["mblnet"], tmp_path / "m")
     thr = json.loads((d / "config.json").read_text())["decode"]["threshold"]
-    res = calibrate_model_dir(str(d), write=True, log=_quiet, densities=(0.5, 2.0), conditions=((3.0, 20.0),),
+    result = calibrate_model_dir(str(d), write=True, log=_quiet, densities=(0.5, 2.0), conditions=((3.0, 20.0),),
                               shape=(32, 32), n_frames=3, repeats=1, grid=[None, 0.5, 0.3, 0.1], margin=10.0)
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["decode"]["threshold"] == thr  # kept
-    assert cfg["decode"]["max_sigma"] == res["decode"]["max_sigma"] and cfg["decode"]["subpixel"] == res["decode"]["subpixel"]
+    assert cfg["decode"]["max_sigma"] == result["decode"]["max_sigma"] and cfg["decode"]["subpixel"] == result["decode"]["subpixel"]
     metrics = json.loads((d / "metrics.json").read_text())
-    assert metrics["decode_cutoff_calibration"]["decode"] == res["decode"]
+    assert metrics["decode_cutoff_calibration"]["decode"] == result["decode"]
     import pyulm.nn.inference as inf
 
     seen = []
     real = inf.decode_mblnet
     monkeypatch.setattr(inf, "decode_mblnet", lambda *a, **k: seen.append(k["max_sigma"]) or real(*a, **k))
     pyulm.localize(_sim(nt=2).iq, "mblnet", number_of_particles=5, weights=d)
-    assert seen == [res["decode"]["max_sigma"]]
+    assert seen == [result["decode"]["max_sigma"]]
 
 
 @pytest.mark.parametrize("name, param", [("mblnet", "max_sigma"), ("3dml", "min_probability")])

@@ -127,8 +127,8 @@ def pala_pairing(list_pos_ref, mat_tracked_loc, pdata, th_pair: float, th_tp: fl
     >>> ref = np.array([[0, 0, 0, 1], [0, 0, 5, 1]], float)[:, :, None]
     >>> loc = np.array([[0.01, 0, 1], [0.05, 0, 1], [5.3, 0, 1]])
     >>> pd = {"Origin": [-1, 0, -1], "Size": [10, 10], "PDelta": [1, 1, 1]}
-    >>> res = pala_pairing(ref, loc, pd, th_pair=0.5, th_tp=0.25)
-    >>> res.stat.tolist()
+    >>> pairing = pala_pairing(ref, loc, pd, th_pair=0.5, th_tp=0.25)
+    >>> pairing.stat.tolist()
     [[2, 3, 1, 1, 2]]
     """
     ref = np.asarray(list_pos_ref, dtype=np.float64)
@@ -229,13 +229,13 @@ def stat_multi(list_pos_refs, tracks, pdata, th_pair: float, th_tp: float | None
             else:
                 tr = [np.asarray(t, dtype=np.float64).reshape(-1, np.shape(t)[-1]) for t in tr]
                 mat = np.vstack([t[:, :3] for t in tr]) if tr else np.zeros((0, 3))
-            res = pala_pairing(list_pos_refs[b], mat, pdata, th_pair, th_tp)
-            s = res.stat.sum(axis=0).astype(np.float64)
+            pairing = pala_pairing(list_pos_refs[b], mat, pdata, th_pair, th_tp)
+            s = pairing.stat.sum(axis=0).astype(np.float64)
             tp, fn, fp = s[2], s[3], s[4]
             den = tp + fn + fp
             out[:5, a, b] = s
             out[5, a, b] = tp / den if den > 0 else np.nan
-            errs[a].append(res.err_list)
+            errs[a].append(pairing.err_list)
     return out, [np.vstack(e) for e in errs]
 
 

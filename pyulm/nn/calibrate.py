@@ -95,7 +95,7 @@ def _candidates(arch, model, iq, n, subpixels, batch_size):
     from .inference import _check, dml3_outputs, mblnet_outputs
 
     arr = _check(iq, model, arch)
-    res = {}
+    candidates = {}
     for sp in subpixels:
         parts, dens = [], np.zeros(arr.shape[2])
         if arch == "mblnet":
@@ -110,8 +110,8 @@ def _candidates(arch, model, iq, n, subpixels, batch_size):
                 c["frame"] = frames[c["frame"]]
                 dens[frames] = d
                 parts.append(c)
-        res[sp] = ({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, dens)
-    return res
+        candidates[sp] = ({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, dens)
+    return candidates
 
 
 def _select(arch, cols, dens, cutoff, n):
@@ -302,20 +302,20 @@ def calibrate_model_dir(model="mblnet", *, write: bool = False, log=print, **kwa
         if arch not in PARAMETER:
             raise ValueError(f"calibrate: {conf} describes architecture {arch!r}; expected 'mblnet' or '3dml'")
     log(f"calibrating {arch} ({d}) on validation simulations")
-    res = calibrate(arch, d, log=log, **kwargs)
+    result = calibrate(arch, d, log=log, **kwargs)
     if write:
         conf = json.loads((d / CONFIG_FILE).read_text())
-        dec = {k: v for k, v in conf.get("decode", {}).items() if k not in ("subpixel", res["parameter"])}
-        conf["decode"] = {**dec, **res["decode"]}
+        dec = {k: v for k, v in conf.get("decode", {}).items() if k not in ("subpixel", result["parameter"])}
+        conf["decode"] = {**dec, **result["decode"]}
         (d / CONFIG_FILE).write_text(dump_json(conf))
         mpath = d / "metrics.json"
         metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
         metrics["decode_cutoff_calibration"] = {
-            **res, "on": "validation simulations",
+            **result, "on": "validation simulations",
             "command": f"python -m pyulm.nn.calibrate {model} --write"}
         mpath.write_text(dump_json(metrics))
-        log(f"wrote decode {res['decode']} to {d / CONFIG_FILE}")
-    return res
+        log(f"wrote decode {result['decode']} to {d / CONFIG_FILE}")
+    return result
 
 
 def main(argv=None) -> int:
@@ -335,9 +335,9 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(a.threads)
-    res = calibrate_model_dir(a.model, write=a.write, repeats=a.repeats, margin=a.margin, reference=a.reference)
+    result = calibrate_model_dir(a.model, write=a.write, repeats=a.repeats, margin=a.margin, reference=a.reference)
     if a.json:
-        Path(a.json).write_text(dump_json(res))
+        Path(a.json).write_text(dump_json(result))
     return 0
 
 
