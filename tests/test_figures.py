@@ -172,9 +172,9 @@ def test_show_axes_in_mm():
     plt.close(fig)
     fig, axes = plt.subplots(1, 2)
     F.direction_figure(dens, direc, res=10, ax=axes[0])
-    F.velocity_figure(vel, dens, res=10, ax=axes[1], unit="mm/s")
+    F.velocity_figure(vel, dens, res=10, ax=axes[1], velocity_unit="mm/s")
     assert axes[0].get_xlabel() == "x (pixel)" and len(axes[1].images) == 1
-    assert axes[1].get_title() == f"Velocity (colour ramp 0 to {F.default_vmax(vel):g} mm/s)"
+    assert axes[1].get_title() == "Velocity"
     plt.close(fig)
     with pytest.raises(ValueError, match="rgb"):
         F.show(np.zeros((4, 4)))
@@ -225,3 +225,77 @@ def test_save_figure_errors(tmp_path):
     with pytest.raises(FileExistsError):
         F.save_figure(rgb, tmp_path / "x.png", overwrite=False)
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+# ----------------------------------------------------------------------------- readable figures (issue 21)
+
+def _bar(ax):
+    bar = [ln for ln in ax.lines if ln.get_gid() == "scale_bar"]
+    label = [t for t in ax.texts if t.get_gid() == "scale_bar_label"]
+    assert len(bar) == 1 and len(label) == 1
+    x = bar[0].get_xdata()
+    return float(x[1] - x[0]), label[0].get_text()
+
+
+@pytest.mark.parametrize("pixel_size_mm", [0.05, 0.3, (0.025, 0.05)])
+def test_scale_bar_is_right_for_a_non_unit_pixel(pixel_size_mm):
+    """The labelled bar is its length in mm on axes in mm, whatever the pixel; the burned-in bar too."""
+    dens = _maps((161, 201))[0]
+    fig = F.density_figure(dens, res=10, pixel_size_mm=pixel_size_mm, scale_bar_mm=1.0)
+    ax = fig.axes[0]
+    dz, dx = F.pixel_size_zx(pixel_size_mm)
+    left, right, bottom, top = ax.images[0].get_extent()
+    assert right - left == pytest.approx(201 / 10 * dx) and bottom - top == pytest.approx(161 / 10 * dz)
+    length, label = _bar(ax)
+    assert length == pytest.approx(1.0) and label == "1 mm"
+    plt.close(fig)
+    # PALA's burned-in bar: 1 mm along x is 1 / (dx / res) SR pixels
+    rgb = F.density_rgb(dens, res=10, pixel_size_mm=pixel_size_mm)
+    h = dens.shape[0]
+    width = int(round(1 / (dx / 10)))
+    one = np.zeros_like(dens)
+    one[0, 0] = 8.0
+    bar = F.density_rgb(one, res=10, pixel_size_mm=pixel_size_mm)[h - 50, :, 0]
+    plain = F.density_rgb(one, res=10)[h - 50, :, 0]
+    assert np.flatnonzero(bar != plain).tolist() == list(range(59, min(59 + width + 1, dens.shape[1])))
+    assert rgb.shape == dens.shape + (3,)
+
+
+def test_colour_bars_carry_units_on_a_dark_background():
+    dens, direc, vel = _maps((81, 121))
+    figs = {"density": F.density_figure(dens, res=10, pixel_size_mm=0.1),
+            "direction": F.direction_figure(dens, direc, res=10, pixel_size_mm=0.1),
+            "velocity": F.velocity_figure(vel, dens, res=10, pixel_size_mm=0.1, velocity_unit="mm/s")}
+    labels = {k: f.axes[1].get_ylabel() for k, f in figs.items()}
+    assert labels == {"density": "tracks per pixel (count)", "direction": "tracks per pixel (count): blue up, red deeper",
+                      "velocity": "velocity (mm/s)"}
+    for f in figs.values():
+        assert f.get_facecolor()[:3] == (0.0, 0.0, 0.0)  # PALA's dark background
+        assert f.axes[0].xaxis.label.get_color() == "white"
+        plt.close(f)
+    # the velocity colour bar spans 0 to the default top of the scale, in the map's unit
+    f = F.velocity_figure(vel, dens, res=10, pixel_size_mm=0.1, velocity_unit="pixel/s")
+    assert f.axes[1].get_ylabel() == "velocity (pixel/s)" and f.axes[1].get_ylim()[1] == pytest.approx(F.default_vmax(vel))
+    plt.close(f)
+    with pytest.raises(ValueError, match="velocity_unit"):
+        F.velocity_figure(vel, dens, velocity_unit="")
+
+
+def test_write_figures_png_and_pdf(tmp_path):
+    dens, direc, vel = _maps((81, 121))
+    out = F.write_figures(tmp_path, density=dens, direction=direc, velocity=vel, res=10, pixel_size_mm=0.1,
+                          formats=("png", "pdf"))
+    assert sorted(out) == ["density_pdf", "density_png", "direction_pdf", "direction_png", "velocity_pdf",
+                           "velocity_png"]
+    assert out["velocity_pdf"].read_bytes()[:5] == b"%PDF-"
+    assert out["density_png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*"))  # atomic writes leave no temp files
+    with pytest.raises(FileExistsError):
+        F.write_figures(tmp_path, density=dens, res=10, pixel_size_mm=0.1, overwrite=False)
+    with pytest.raises(ValueError, match="formats"):
+        F.write_figures(tmp_path, density=dens, res=10, pixel_size_mm=0.1, formats=("gif",))
+    with pytest.raises(ValueError, match="pixel_size_mm"):
+        F.write_figures(tmp_path, density=dens, res=10, pixel_size_mm=-1)
+    with pytest.raises(ValueError, match="out_dir"):
+        F.write_figures(tmp_path / "missing", density=dens, res=10, pixel_size_mm=0.1)
+    assert F.save_figure(F.density_rgb(dens), tmp_path / "raw.pdf").read_bytes()[:5] == b"%PDF-"
