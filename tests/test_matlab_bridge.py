@@ -112,7 +112,7 @@ def test_call_py_transport_matches_pala_and_returns_tagged_values():
 
 def test_call_errors_come_back_as_data():
     r = mb.call("SVDfilter", [tagged(np.ones((3, 3, 4))), 0.0], {}, 1, pyulm.__version__)
-    assert not r["ok"] and r["err_type"] == "ValueError" and "SVD_cutoff" in r["err_msg"]
+    assert not r["ok"] and r["err_type"] == "ValueError" and "cutoff" in r["err_msg"]
     r = mb.call("os.system", ["echo no"], {}, 1, pyulm.__version__)
     assert r["err_type"] == "BridgeError" and "unknown function" in r["err_msg"]
     r = mb.call("info", [], {}, 1, "0.0.0-other")
@@ -187,7 +187,7 @@ def test_file_transport_reports_errors_and_version(tmp_path):
     _request(req, "SVDfilter", [np.ones((3, 3, 4)), np.array([[0.0]])])
     mb.serve_file(req, res)
     r = scipy.io.loadmat(res, squeeze_me=True)
-    assert r["ok"] == 0 and r["err_type"] == "ValueError" and "SVD_cutoff" in r["err_msg"]
+    assert r["ok"] == 0 and r["err_type"] == "ValueError" and "cutoff" in r["err_msg"]
     _request(req, "info", [], wrapper_version="9.9.9")
     mb.serve_file(req, res)
     r = scipy.io.loadmat(res, squeeze_me=True)
@@ -510,3 +510,34 @@ def test_file_outputs_npy_complex_planes_from_any_layout(tmp_path):
     assert marker["pyulm_kind"] == "complex"
     re, im = np.load(marker["re"]["path"]), np.load(marker["im"]["path"])
     assert re.flags.f_contiguous and _same_bits(np.ascontiguousarray(a.real), re) and np.array_equal(im, a.imag)
+
+
+def test_process_returns_one_based_mattracking_and_palas_tracks():
+    """pyulm.process from MATLAB: MatTracking as ULM_localization2D returns it; frame rate from ULM.scale(3)."""
+    import scipy.io as sio
+
+    src = sio.loadmat(ROOT / "pyulm" / "data" / "example_block.mat", simplify_cells=True)
+    iq = src["IQ"][:, :, :60].astype(np.complex128)
+    fr = float(src["UF"]["FrameRateUF"])
+    ulm = {"numberOfParticles": 40.0, "fwhm": np.array([3.0, 3.0]), "size": np.array(iq.shape, float),
+           "scale": np.array([1.0, 1.0, 1.0 / fr]), "res": 10.0, "max_linking_distance": 2.0, "max_gap_closing": 0.0,
+           "min_length": 10.0, "SVD_cutoff": np.array([5.0, 60.0]), "LocMethod": "radial",
+           "parameters": {"NLocalMax": 3.0}, "ButterCuttofFreq": np.array([50.0, 249.0])}
+    (r,) = mb.call_python("process", [iq, ulm])
+    from pyulm.filtering import filter_block
+
+    expected = pala.ULM_localization2D(np.abs(filter_block(iq, [5, 60], [50, 249], fr)), ulm)
+    assert np.allclose(r["MatTracking"], expected, atol=1e-9)
+    assert len(r["tracks"]) > 0 and r["tracks"][0].shape[1] == 5
+
+
+def test_pala_console_lines_travel_in_the_response_and_can_be_switched_off(tmp_path):
+    tracks = np.empty((1, 1), dtype=object)
+    tracks[0, 0] = np.array([[1.2, 1.6], [1.4, 1.4], [2.5, 2.5]])
+    for on in (True, False):
+        req, res = tmp_path / f"req{on}.mat", tmp_path / f"res{on}.mat"
+        _request(req, "ULM_Track2MatOut", [tracks, np.array([[3.0, 3.0]])], pala_messages=on)
+        mb.serve_file(req, res)
+        r = scipy.io.loadmat(res, squeeze_me=True)
+        assert r["ok"] == 1, r.get("err_msg")
+        assert ("Building 2D ULM image" in str(r["stdout"])) == on

@@ -103,6 +103,11 @@ def make_expected(work: Path) -> None:
         "version": pyulm.__version__,
         "python": sys.executable,
     }
+    from pyulm.filtering import svd_filter
+
+    iq_single = IQ.astype(np.complex64)
+    out["IQf_pala_single"] = svd_filter(iq_single, [5, nt], precision="pala_single")
+    out["IQf_single_double"] = pala.SVDfilter(iq_single, [5, nt])
     from pyulm.render import render
     from pyulm.tracking import track
 

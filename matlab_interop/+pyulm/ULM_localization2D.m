@@ -6,7 +6,7 @@ function MatTracking = ULM_localization2D(MatIn, ULM)
 %   method of pyulm.available_methods() (default 'radial');
 %   ULM.parameters.NLocalMax / InterpMethod as in PALA.
 narginchk(2, 2);
-pyulm.internal.check_arg('ULM_localization2D', 'MatIn', MatIn, 'numeric');
+pyulm.internal.check_arg('ULM_localization2D', 'MatIn', MatIn, 'array');
 pyulm.internal.check_arg('ULM_localization2D', 'ULM', ULM, 'struct');
 MatTracking = pyulm.internal.call('ULM_localization2D', 1, {MatIn, ULM});
 end

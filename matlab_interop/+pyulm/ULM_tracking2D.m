@@ -5,10 +5,11 @@ function varargout = ULM_tracking2D(MatTracking, ULM, mode)
 %   'nointerp', 'interp' or 'pala'; returns a column cell of tracks.
 %   [Tracks_raw, Tracks_interp] = pyulm.ULM_tracking2D(..., 'pala').
 %   ULM needs max_linking_distance, max_gap_closing, min_length, res, size,
-%   scale.
+%   scale. An empty MatTracking gives PALA's sentinel {[0 0 0 0]} (after PALA's
+%   message 'Was not able to find tracks at'), as PALA does.
 narginchk(2, 3);
 nargoutchk(0, 2);
-pyulm.internal.check_arg('ULM_tracking2D', 'MatTracking', MatTracking, 'numeric');
+pyulm.internal.check_arg('ULM_tracking2D', 'MatTracking', MatTracking, 'array');
 pyulm.internal.check_arg('ULM_tracking2D', 'ULM', ULM, 'struct');
 args = {MatTracking, ULM};
 if nargin >= 3

@@ -9,6 +9,11 @@ function info = setup(varargin)
 %                     uses 'file'.
 %     'ExecutionMode' 'InProcess' or 'OutOfProcess' (MATLAB pyenv; OutOfProcess
 %                     is recommended when torch, h5py or MKL are involved)
+%     'SVDPrecision'  'double' (default: accurate) or 'pala_single' (PALA's own
+%                     single-precision SVD on single IQ, as MATLAB computes it):
+%                     the route of SVDfilter (drop-in and pyulm.SVDfilter)
+%     'PalaMessages'  true (default) to print PALA's console lines, as PALA does
+%                     ('Building 2D ULM image ...'), false to silence them
 %     'Save'          true (default) to keep the settings across sessions
 %                     (setpref('pyulm', 'settings', ...)), false for this session only
 %   Checks that the Python runs, is >= 3.10, imports pyulm and that its version
@@ -22,8 +27,22 @@ is_text = @(x) ischar(x) || isa(x, 'string');
 p.addParameter('Python', '', is_text);
 p.addParameter('Transport', '', is_text);
 p.addParameter('ExecutionMode', '', is_text);
+p.addParameter('SVDPrecision', '', is_text);
+p.addParameter('PalaMessages', [], @(x) (islogical(x) || isnumeric(x)) && isscalar(x));
 p.addParameter('Save', true, @(x) (islogical(x) || isnumeric(x)) && isscalar(x));
-p.parse(varargin{:});
+known = {'Python', 'Transport', 'ExecutionMode', 'SVDPrecision', 'PalaMessages', 'Save'};
+for k = 1:2:numel(varargin)
+    if ~ischar(varargin{k}) || ~any(strcmpi(varargin{k}, known))
+        pyulm.internal.raise('pyulm:BadArgument', ...
+                             sprintf('pyulm.setup: unknown option %s; the options are %s', ...
+                                     disp_name(varargin{k}), strjoin(known, ', ')));
+    end
+end
+try
+    p.parse(varargin{:});
+catch err
+    pyulm.internal.raise('pyulm:BadArgument', err.message);
+end
 r = p.Results;
 s = pyulm.internal.settings();
 python = char(r.Python);
@@ -40,6 +59,18 @@ if ~isempty(mode) && ~any(strcmpi(mode, {'InProcess', 'OutOfProcess'}))
     pyulm.internal.raise('pyulm:BadArgument', ...
                          sprintf(['pyulm.setup: ExecutionMode must be ''InProcess'' or ''OutOfProcess'', ' ...
                                   'got ''%s'''], mode));
+end
+precision = char(r.SVDPrecision);
+if ~isempty(precision) && ~any(strcmp(precision, {'double', 'pala_single'}))
+    pyulm.internal.raise('pyulm:BadArgument', ...
+                         sprintf(['pyulm.setup: SVDPrecision must be ''double'' or ''pala_single'', ' ...
+                                  'got ''%s'''], precision));
+end
+if ~isempty(precision)
+    s.svd_precision = precision;
+end
+if ~isempty(r.PalaMessages)
+    s.pala_messages = logical(r.PalaMessages);
 end
 is_version = ~isempty(regexp(python, '^\d+\.\d+$', 'once'));
 if pyulm.internal.is_octave()
@@ -135,4 +166,12 @@ if isempty(char(pe.Version))
                           'pyulm.setup(''Python'', ''/full/path/to/python'').']);
 end
 exe = char(pe.Executable);
+end
+
+function s = disp_name(name)
+if ischar(name)
+    s = ['''' name ''''];
+else
+    s = sprintf('(a %s, not text)', class(name));
+end
 end

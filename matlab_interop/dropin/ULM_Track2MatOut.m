@@ -3,6 +3,7 @@ function varargout = ULM_Track2MatOut(Tracks, sizeOut, varargin)
 %   MatOut = ULM_Track2MatOut(Tracks, sizeOut, 'mode', m); for velocity modes
 %   one output is MatOut_vel, two outputs are [MatOut, MatOut_vel].
 %   See pyulm.ULM_Track2MatOut.
+pyulm.internal.dropin_check();  % warns once if PALA's copies are ahead of this folder
 varargout = cell(1, max(1, nargout));
 [varargout{:}] = pyulm.ULM_Track2MatOut(Tracks, sizeOut, varargin{:});
 end

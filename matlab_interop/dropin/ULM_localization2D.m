@@ -2,5 +2,6 @@ function MatTracking = ULM_localization2D(MatIn, ULM)
 %ULM_LOCALIZATION2D PALA-compatible ULM_localization2D running on pyulm (drop-in).
 %   MatTracking = ULM_localization2D(MatIn, ULM); ULM.LocMethod reaches every
 %   method of pyulm.available_methods(). See pyulm.ULM_localization2D.
+pyulm.internal.dropin_check();  % warns once if PALA's copies are ahead of this folder
 MatTracking = pyulm.ULM_localization2D(MatIn, ULM);
 end

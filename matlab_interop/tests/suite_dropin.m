@@ -1,14 +1,15 @@
 function tests = suite_dropin()
 %SUITE_DROPIN Octave/MATLAB tests of the PALA drop-in folder: PALA's names, arguments and outputs.
 %   Returns a cell of handles; pyulm_tests runs them with the data struct D.
-tests = {@test_pala_script, @test_locmethod, @test_tracking_pala, @test_track2matout_modes};
+tests = {@test_pala_script, @test_dropin_precedence, @test_locmethod, @test_tracking_pala, @test_track2matout_modes};
 end
 
 function test_pala_script(D)
-workdir = D.workdir; %#ok<NASGU>
+workdir = D.workdir;
+[pala_root, cleanup] = fake_pala(D); %#ok<ASGLU>
 pala_style_example;
-check(strcmp(which('ULM_localization2D'), fullfile(fileparts(fileparts(mfilename('fullpath'))), 'dropin', ...
-                                                   'ULM_localization2D.m')), ...
+dropin = fullfile(fileparts(fileparts(mfilename('fullpath'))), 'dropin');
+check(strcmp(which('ULM_localization2D'), fullfile(dropin, 'ULM_localization2D.m')), ...
       'ULM_localization2D is not the drop-in: %s', which('ULM_localization2D'));
 check_close(MatTracking, D.MatTracking, 1e-9, 'MatTracking');
 check(iscell(Track_tot) && size(Track_tot, 2) == 1, 'Track_tot is not a cell column');
@@ -20,8 +21,55 @@ end
 check(isequal(MatOut, D.MatOut), 'MatOut differs');
 check(isequal(MatOut2, D.MatOut2), 'MatOut (2 outputs) differs');
 check_close(MatOut_zdir, D.MatOut_zdir, 1e-6, 'MatOut_zdir (1 output = velocity map)');
-check_close(MatOut_vel, D.MatOut_vel, 1e-6, 'MatOut_vel');
+check_close(MatOut_vel, D.MatOut_vel * lambda, 1e-6, 'MatOut_vel (mm/s)');
 check(any(MatOut_zdir(:) < 0) && any(MatOut_zdir(:) > 0), 'MatOut_zdir is not the signed velocity map');
+end
+
+function test_dropin_precedence(D)
+% addpath(genpath(PALA)) shadows the drop-in: a drop-in entry warns once with the
+% line to add, and pyulm.dropin() puts the drop-in back in front
+[pala_root, cleanup] = fake_pala(D); %#ok<ASGLU>
+addpath(genpath(pala_root));
+shadowed = pyulm.internal.dropin_check('shadowed');
+check(numel(shadowed) == 4, 'PALA''s copies shadow %d drop-in names, expected 4', numel(shadowed));
+pyulm.internal.dropin_check('reset');  % the warning comes once per session: start afresh
+lastwarn('');
+pyulm.internal.dropin_check();
+[msg, id] = lastwarn();
+check(strcmp(id, 'pyulm:DropinShadowed') && ~isempty(strfind(msg, 'pyulm.dropin();')) && ...
+      ~isempty(strfind(msg, 'PALA_SetUpPaths')), 'no pyulm:DropinShadowed warning with the fix: [%s] %s', id, msg);
+lastwarn('');
+pyulm.internal.dropin_check();
+[msg, id] = lastwarn(); %#ok<ASGLU>
+check(isempty(id), 'the shadowing warning came twice');
+err = [];
+try
+    ULM_tracking2D(zeros(0, 4), D.ULM);
+catch err
+end
+check(~isempty(err) && strcmp(err.identifier, 'pyulm:test:palaCalled'), 'PALA''s stand-in did not run');
+moved = pyulm.dropin();
+check(moved && isempty(pyulm.internal.dropin_check('shadowed')), 'pyulm.dropin() did not restore precedence');
+check(~pyulm.dropin(), 'a second pyulm.dropin() reports a move');
+end
+
+function [root, cleanup] = fake_pala(D)
+% A PALA-like tree whose functions have PALA's names and fail when called
+root = fullfile(D.workdir, 'PALA copy', 'PALA');
+sub = fullfile(root, 'PALA_addons', 'ULM_toolbox');
+if ~exist(sub, 'dir')
+    mkdir(sub);
+end
+names = {'SVDfilter', 'ULM_localization2D', 'ULM_tracking2D', 'ULM_Track2MatOut'};
+for k = 1:numel(names)
+    fid = fopen(fullfile(sub, [names{k} '.m']), 'w');
+    fprintf(fid, 'function varargout = %s(varargin)\n', names{k});
+    fprintf(fid, 'error(''pyulm:test:palaCalled'', ''PALA copy of %s ran instead of the drop-in'');\n', names{k});
+    fprintf(fid, 'end\n');
+    fclose(fid);
+end
+old_path = path();
+cleanup = onCleanup(@() path(old_path));
 end
 
 function test_locmethod(D)

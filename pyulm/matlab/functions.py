@@ -24,7 +24,7 @@ PROTOCOL = 1
 FUNCTIONS = {
     "info": ("pyulm.matlab.functions", "info"),
     "available_methods": ("pyulm.localization", "available_methods"),
-    "SVDfilter": ("pyulm.pala", "SVDfilter"),
+    "SVDfilter": ("pyulm.matlab.functions", "SVDfilter"),
     "ULM_localization2D": ("pyulm.pala", "ULM_localization2D"),
     "ULM_tracking2D": ("pyulm.pala", "ULM_tracking2D"),
     "ULM_Track2MatOut": ("pyulm.pala", "ULM_Track2MatOut"),
@@ -107,21 +107,48 @@ def transport_probe(*args, make=None, dtype="complex64", nargout=1):
     return float(sum(a.nbytes for a in args if isinstance(a, np.ndarray)))
 
 
+def SVDfilter(IQ, cutoff, *, precision="double"):
+    """PALA's ``SVDfilter`` for MATLAB, with pyulm's SVD route as an option.
+
+    ``precision="double"`` (default) is :func:`pyulm.pala.SVDfilter` (the SVD
+    in double whatever the input class: accurate); ``"pala_single"`` follows
+    PALA's single-precision arithmetic on single data (see
+    :func:`pyulm.filtering.svd_filter`), for regressions against MATLAB results.
+    """
+    if precision == "double":
+        from ..pala import SVDfilter as pala_svdfilter
+
+        return pala_svdfilter(IQ, cutoff)
+    from ..filtering import svd_filter
+
+    return svd_filter(IQ, cutoff, precision=precision)
+
+
 def process(source, ULM=None, **options):
     """``pyulm.process`` for MATLAB.
 
     An IQ block (numeric) runs :func:`pyulm.pipeline.process_frames` with PALA's
-    ``ULM`` struct (plus ``frame_rate``, ``SVD_cutoff``, ``ButterCuttofFreq``) and
-    returns its BlockResult as a struct; a file name or a cell of file names
-    runs :func:`pyulm.pipeline.run` (options ``out_dir``, ``workers``, ...) and
-    returns its summary.
+    ``ULM`` struct (``SVD_cutoff``, ``ButterCuttofFreq``, ``frame_rate`` or
+    ``scale(3)``, optionally ``pyulm_svd``) and returns its BlockResult as a
+    struct, with ``MatTracking`` as ``ULM_localization2D`` returns it
+    (``[intensity z x frame]``, z and x in 1-based pixels, as everywhere in
+    MATLAB) and ``tracks`` as PALA's ``Track_tot`` (``[z x vz vx t]``, positions
+    in wavelengths from the first pixel, i.e. 0-based, as PALA's script makes
+    them). A file name or a cell of file names runs :func:`pyulm.pipeline.run`
+    (options ``out_dir``, ``workers``, ...) and returns its summary.
     """
     from .. import pipeline
 
     if isinstance(source, np.ndarray) and source.dtype.kind in "biufc":
         if not isinstance(ULM, dict):
             raise ValueError("ULM: processing an IQ block needs PALA's ULM struct as second argument")
-        return pipeline.process_frames(source, ULM, **options)
+        result = pipeline.process_frames(source, ULM, **options)
+        pixel = np.asarray(options.get("pixel_size", (1.0, 1.0)), dtype=float).ravel()
+        out = {name: getattr(result, name) for name in ("MatTracking", "tracks", "powdop", "n_frames", "timings")}
+        one_based = np.array(result.MatTracking, dtype=float, copy=True)
+        one_based[:, 1:3] = one_based[:, 1:3] / pixel + 1.0  # PALA's step 4 undone: ULM_localization2D's output
+        out["MatTracking"] = one_based
+        return out
     inputs = [source] if isinstance(source, str) else source
     if not isinstance(inputs, list) or not inputs or not all(isinstance(p, str) for p in inputs):
         raise ValueError("source: expected an IQ block, a file name or a cell array of file names")

@@ -3,13 +3,17 @@
 * ``py``: MATLAB's ``py.*`` calls :func:`call`, which never raises and returns
   a response dict.
 * ``file``: ``python -m pyulm.matlab_bridge REQUEST.mat RESPONSE.mat`` runs
-  :func:`serve_file` once.
+  :func:`serve_file` once. What the function prints (PALA's console lines,
+  "Building 2D ULM image ...") travels in the response's ``stdout`` and MATLAB
+  prints it.
 
 Errors never escape as Python exceptions: the response carries the exception's
 type and message, and the MATLAB side raises ``pyulm:Python:<ExceptionType>``.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 
@@ -125,13 +129,27 @@ def _serve(req: dict, response_path) -> dict:
     threshold = float(from_matlab(req.get("npy_threshold", NPY_THRESHOLD)))
     side_threshold = float(from_matlab(req.get("side_threshold", np.inf)))  # none unless asked for
     side_format = from_matlab(req.get("side_format", "mat"))
-    outs = call_python(from_matlab(req["func"]), args, req.get("kwargs"), from_matlab(req.get("nargout", 1)))
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console), _pala_messages(bool(from_matlab(req.get("pala_messages", True)))):
+        outs = call_python(from_matlab(req["func"]), args, req.get("kwargs"), from_matlab(req.get("nargout", 1)))
     cell = np.empty((1, len(outs)), dtype=object)
     directory = os.path.dirname(os.path.abspath(response_path))
     counter = [0]
     for i, o in enumerate(outs):
         cell[0, i] = file_outputs(to_matlab(o), directory, counter, threshold, side_threshold, side_format)
-    return {"ok": True, "out": cell, "pyulm_version": __version__}
+    return {"ok": True, "out": cell, "stdout": console.getvalue(), "pyulm_version": __version__}
+
+
+@contextlib.contextmanager
+def _pala_messages(on: bool):
+    """PALA's console lines on (as PALA) or off for one call (``pyulm.setup('PalaMessages', false)``)."""
+    if on:
+        yield
+        return
+    from ..pala import quiet
+
+    with quiet():
+        yield
 
 
 def serve_file(request_path, response_path) -> int:

@@ -33,6 +33,7 @@ req.args = encoded;
 req.npy_threshold = lim.npy;
 req.side_threshold = lim.side;
 req.side_format = lim.format;
+req.pala_messages = ~isfield(s, 'pala_messages') || logical(s.pala_messages);
 request = fullfile(d, 'request.mat');
 response = fullfile(d, 'response.mat');
 save(request, '-struct', 'req', '-v6');
@@ -44,6 +45,9 @@ end
 r = load(response);
 if ~r.ok
     pyulm.internal.raise_python(r.err_type, r.err_msg);
+end
+if isfield(r, 'stdout') && ~isempty(r.stdout)
+    fprintf('%s', r.stdout);  % PALA's console lines, printed by Python
 end
 out = r.out;
 if numel(out) < nout

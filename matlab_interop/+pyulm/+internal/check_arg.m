@@ -1,11 +1,15 @@
 function check_arg(fname, name, value, kind)
 %CHECK_ARG Raise pyulm:BadArgument unless VALUE is of the expected KIND.
-%   KIND: 'numeric' (numeric or logical array), 'struct' (scalar struct),
-%   'text' (char row), 'cell_or_numeric'.
+%   KIND: 'numeric' (non-empty numeric or logical array), 'array' (numeric
+%   or logical, empty allowed), 'struct' (scalar struct), 'text' (char row),
+%   'cell_or_numeric'.
 switch kind
     case 'numeric'
         ok = (isnumeric(value) || islogical(value)) && ~isempty(value);
         expected = 'a non-empty numeric array';
+    case 'array'
+        ok = isnumeric(value) || islogical(value);
+        expected = 'a numeric array';
     case 'struct'
         ok = isstruct(value) && numel(value) == 1;
         expected = 'a scalar struct';

@@ -10,6 +10,9 @@ function s = settings(new, save_pref)
 %                    and response .mat files (file transport)
 %     side_format    'auto' (Octave's binary format where Octave reads or
 %                    writes it faster, else MAT v5) or 'mat' (MAT v5 only)
+%     svd_precision  'double' (accurate) or 'pala_single' (PALA's single-precision
+%                    SVD on single data): SVDfilter's default
+%     pala_messages  true: print PALA's console lines ('Building 2D ULM image')
 %   Precedence: pyulm.setup in this session, then the PYULM_PYTHON and
 %   PYULM_TRANSPORT environment variables, then the saved preferences
 %   (getpref('pyulm', 'settings')), then defaults.
@@ -60,5 +63,6 @@ else
     python = 'python3';
 end
 s = struct('python', python, 'transport', 'auto', 'execution_mode', '', ...
-           'npy_threshold', 2^31 - 1024, 'side_threshold', 2^20, 'side_format', 'auto');
+           'npy_threshold', 2^31 - 1024, 'side_threshold', 2^20, 'side_format', 'auto', ...
+           'svd_precision', 'double', 'pala_messages', true);
 end
