@@ -1,5 +1,5 @@
 """Read throughput of a 78 x 118 x 800 complex block (PALA's rat-brain block size)
-from MAT v5 (scipy) and MAT v7.3 (HDF5), whole block and 100-frame slices.
+from MAT v5 (pyulm's codec) and MAT v7.3 (HDF5), whole block and 100-frame slices.
 
 v7.3 files are written three ways:
 
@@ -10,7 +10,7 @@ v7.3 files are written three ways:
   ``real``/``imag`` compound);
 * ``deflate 3, 1 frame/chunk``: the same with one frame per chunk.
 
-pyulm reads them with its chunk reader (``pyulm.io._matfile.h5_read``); the ``h5py`` column is
+pyulm reads them with its chunk reader (``pyulm.io.h5_read``); the ``h5py`` column is
 h5py's own read of the same bytes, for comparison. Every read is checked against the block.
 
     python benchmarks/bench_io.py [--repeat 3]
@@ -26,7 +26,6 @@ import h5py
 import numpy as np
 
 import pyulm.io as pio
-from pyulm.io import _matfile as M
 
 TARGET_MBS = 300.0  # issue target for reading the block from MAT v7.3
 
@@ -71,12 +70,12 @@ def main(argv=None):
     rows, paths = [], []
     with tempfile.TemporaryDirectory() as d:
         files = {
-            "v5 (scipy)": Path(d) / "v5.mat",
+            "v5 (pyulm codec)": Path(d) / "v5.mat",
             "v7.3 hdf5storage": Path(d) / "v73_hdf5storage.mat",
             "v7.3 deflate 3": Path(d) / "v73_deflate3.mat",
             "v7.3 deflate 3, 1 frame/chunk": Path(d) / "v73_frames.mat",
         }
-        pio.save_mat(files["v5 (scipy)"], {"IQ": iq, **meta})
+        pio.save_mat(files["v5 (pyulm codec)"], {"IQ": iq, **meta})
         pio.save_mat(files["v7.3 hdf5storage"], {"IQ": iq, **meta}, v73_threshold=1)
         if args.dtype == "complex64":
             write_matlab_style(files["v7.3 deflate 3"], iq, True)
@@ -95,7 +94,7 @@ def main(argv=None):
                     t_h5py, _ = best_time(lambda: h5py_read(path, a, b), args.repeat)
                     if not a:
                         with h5py.File(path) as f:
-                            paths.append(f"{label}: chunks {f['IQ'].chunks}, {M.h5_read_path(f['IQ'])}")
+                            paths.append(f"{label}: chunks {f['IQ'].chunks}, {pio.h5_read_path(f['IQ'])}")
                 rows.append((label, what, path.stat().st_size / 1e6, t, mb * (b - a) / 800, t_h5py))
     print(f"block {shape[0]}x{shape[1]}x{shape[2]} {args.dtype} = {mb:.0f} MB; best of {args.repeat}; "
           f"target >= {TARGET_MBS:.0f} MB/s for the whole block from v7.3")

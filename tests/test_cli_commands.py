@@ -27,6 +27,8 @@ def _run_cli(capsys, *argv):
 def test_info_pala_verasonics_and_rcvdata(tmp_path, capsys):
     code, out, err = _run_cli(capsys, "info", str(EXAMPLE))
     assert code == 0 and "layout:      pala" in out and "(z, x, t) = 64 x 80 x 200" in out and "1000 Hz" in out
+    # the example's IQ is complex single: listed and read as complex
+    assert "64x80x200  single complex" in out and "stored 64x80x200 complex64" in out
     ws = tmp_path / "ws.mat"
     write_matlab_h5(ws, [np.ones((6, 5, 1, 4), complex)])
     code, out, err = _run_cli(capsys, "info", str(ws), "--variable", "IQData{1}")

@@ -16,7 +16,8 @@ import scipy.io
 
 import pyulm.io as pio
 from pyulm.io import FormatError, RawChannelDataError
-from pyulm.io import _matfile as M
+from pyulm.io import _h5chunks as C
+from pyulm.io import _h5filters as F
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "pyulm" / "data" / "example_block.mat"
 
@@ -218,6 +219,102 @@ def test_verasonics_v5_workspace_pages_and_intensity(tmp_path):
     assert info_img.shape == (8, 9, 2) and any("intensity" in n for n in info_img.notes)
 
 
+def _scipy_plain(v):
+    """scipy.io.loadmat(squeeze_me=False, struct_as_record=False) values in pyulm.io's convention."""
+    from scipy.io.matlab import mat_struct
+
+    if isinstance(v, mat_struct):
+        return {k: _scipy_plain(getattr(v, k)) for k in v._fieldnames}
+    if isinstance(v, np.ndarray) and v.dtype.kind == "U":
+        return "".join(v.ravel().tolist()) if v.size <= 1 or v.shape[0] == 1 else [str(x) for x in v.ravel()]
+    if isinstance(v, np.ndarray) and v.dtype == object:
+        if v.size and all(isinstance(e, mat_struct) for e in v.ravel()):
+            items = [_scipy_plain(e) for e in v.ravel(order="F")]
+            return items[0] if len(items) == 1 else items
+        out = np.empty(v.shape, dtype=object)
+        for idx in np.ndindex(v.shape):
+            out[idx] = _scipy_plain(v[idx])
+        return out
+    return v
+
+
+def _assert_same_value(a, b, path="value"):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), path
+        for k in a:
+            _assert_same_value(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_value(x, y, f"{path}({i + 1})")
+    elif isinstance(a, np.ndarray) and a.dtype == object:
+        assert isinstance(b, np.ndarray) and b.dtype == object and a.shape == b.shape, path
+        for i, (x, y) in enumerate(zip(a.ravel(), b.ravel())):
+            _assert_same_value(x, y, f"{path}{{{i + 1}}}")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.shape == b.shape, path
+        if a.dtype == np.uint8 and b.dtype == bool:  # scipy gives logical as uint8, pyulm as bool
+            a = a.astype(bool)
+        assert a.dtype == b.dtype and _same_bytes(a, b), (path, a.dtype, b.dtype)
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_v5_files_read_by_the_codec_match_scipy(tmp_path, compress):
+    """The MAT v5 files the tests write (PALA blocks, Verasonics workspaces, lab files) decode as
+    scipy.io decodes them, in pyulm.io's convention; frames are byte-identical."""
+    iq, uf, pdata = example_parts()
+    rng = np.random.default_rng(3)
+    receive = np.zeros((1, 3), dtype=[("mode", object), ("startDepth", object)])
+    for i in range(3):
+        receive[0, i] = (np.array([[float(i > 0)]]), np.array([[2.0 * i]]))
+    cell = np.empty((1, 2), dtype=object)
+    cell[0, 0], cell[0, 1] = np.zeros((0, 0)), (rng.standard_normal((6, 5, 2, 3)) + 1j).astype(np.complex64)
+    data = {"IQ": iq[:, :, :30], "UF": uf, "PData": pdata, "Receive": receive, "IQData": cell,
+            "names": np.array(["ab", "cd"]), "title": "block 1", "flags": np.array([[True, False]]),
+            "counts": np.arange(6, dtype=np.int16).reshape(2, 3), "empty": np.zeros((0, 3))}
+    p = tmp_path / "f.mat"
+    scipy.io.savemat(p, data, do_compression=compress)
+    mine = pio.read_mat(p)
+    theirs = scipy.io.loadmat(p, squeeze_me=False, struct_as_record=False)
+    assert sorted(mine) == sorted(k for k in theirs if not k.startswith("__"))
+    for k in mine:
+        _assert_same_value(_scipy_plain(theirs[k]), mine[k], k)
+    info = pio.inspect(p)
+    for a, b in ((0, 30), (3, 4), (29, 30)):
+        assert _same_bytes(pio.read_frames(info, a, b), theirs["IQ"][:, :, a:b])
+    vinfo = pio.inspect(p, "IQData")
+    assert vinfo.buffer == 2 and vinfo.dtype == "complex64"
+    assert _same_bytes(pio.read_frames(vinfo, 1, 5), cell[0, 1].reshape(6, 5, 6, order="F")[:, :, 1:5])
+    listed = {v.name: v for v in pio.list_variables(p)}
+    assert listed["IQ"].complex and listed["IQ"].mclass == "single" and not listed["counts"].complex
+    assert listed["flags"].mclass == "logical" and listed["Receive"].shape == (1, 3)
+
+
+def test_save_mat_writes_through_the_codec_as_scipy_did(tmp_path):
+    """Values as scipy.io.savemat(oned_as='row') wrote them: 1-D arrays rows, ints doubles, cells."""
+    vals = dict(_pala_results(), vec=np.arange(3.0), cell=np.array([np.ones(2), "s"], dtype=object),
+                files=["a.mat", "b.mat"], n=3, flag=True, c=1 + 2j, b=np.array([True, False]))
+    for compress in (False, True):
+        p = tmp_path / f"r{compress}.mat"
+        assert pio.save_mat(p, vals, compress=compress) == "5"
+        d = scipy.io.loadmat(p, squeeze_me=False, struct_as_record=False)
+        assert d["vec"].shape == (1, 3) and d["cell"].shape == (1, 2) and d["files"].shape == (2, 1)
+        assert d["n"].dtype == np.float64 and d["n"][0, 0] == 3 and d["flag"].dtype == np.uint8
+        assert d["c"][0, 0] == 1 + 2j and d["b"].shape == (1, 2)
+        assert d["ULM"][0, 0].fwhm.tolist() == [[3.0, 3.0]]
+        assert (os.stat(p).st_mode & 0o777) == 0o666 & ~_umask()
+    assert os.path.getsize(tmp_path / "rTrue.mat") < os.path.getsize(tmp_path / "rFalse.mat")
+    assert pio.to_matlab([1, 2.5]).tolist() == [[1.0, 2.5]]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_rcvdata_is_reported_as_channel_data(tmp_path):
     p = tmp_path / "rcv.mat"
     rcv = np.empty((1, 1), dtype=object)
@@ -366,7 +463,7 @@ def test_save_mat_unwritable_dir_leaves_nothing(tmp_path):
 
 # --------------------------------------------------------------------------- v7.3 chunk reader
 #
-# pyulm decodes deflate/shuffle/fletcher32 chunks itself (pyulm.io._matfile.h5_read); every
+# pyulm decodes deflate/shuffle/fletcher32 chunks itself (pyulm.io.h5_read, pyulm/io/_h5chunks.py); every
 # array must come out byte for byte as h5py's own read gives it, for every storage layout.
 
 _MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
@@ -441,15 +538,15 @@ def _check_reads(path, iq, expect_path):
     """h5_read, read_mat and read_frames against h5py's plain read and the array written."""
     with h5py.File(path, "r") as f:
         ds = f["IQ"]
-        assert M.h5_read_path(ds).startswith(expect_path), M.h5_read_path(ds)
+        assert pio.h5_read_path(ds).startswith(expect_path), pio.h5_read_path(ds)
         plain = ds[()]
-        assert _same_bytes(M.h5_read(ds), plain)
+        assert _same_bytes(pio.h5_read(ds), plain)
         nt = ds.shape[0]
         for a, b in ((0, nt), (0, 1), (nt - 1, nt), (1, nt - 1), (nt // 3, nt // 3 + 2)):
             sel = (slice(a, b), slice(None), slice(None))
-            assert _same_bytes(M.h5_read(ds, sel), ds[sel]), (a, b)
+            assert _same_bytes(pio.h5_read(ds, sel), ds[sel]), (a, b)
         sub = (slice(1, nt - 1), slice(2, None), slice(1, 4))  # every axis cut, inside chunks
-        assert _same_bytes(M.h5_read(ds, sub), ds[sub])
+        assert _same_bytes(pio.h5_read(ds, sub), ds[sub])
     d = pio.read_mat(path, ["IQ"])
     assert _same_bytes(d["IQ"], iq)
     info = pio.inspect(path)
@@ -521,10 +618,10 @@ def test_v73_szip_and_unwritten_chunks_are_read_by_h5py(tmp_path):
         ds = f.create_dataset("IQ", (23, 17, 13), "f4", chunks=(6, 5, 4), compression="gzip", fillvalue=2.5)
         ds[:6, :, :] = _to_h5(iq)[:6]
         ds.attrs["MATLAB_class"] = np.bytes_("single")
-        assert M.h5_read_path(ds).startswith("h5py: unwritten chunks")
-        assert M.h5_read_path(ds, (slice(0, 6), slice(None), slice(None))).startswith("chunks:")
-        assert _same_bytes(M.h5_read(ds), ds[()]) and ds[()][10, 0, 0] == 2.5
-        assert _same_bytes(M.h5_read(ds, (slice(0, 6), slice(None), slice(None))), ds[:6])
+        assert pio.h5_read_path(ds).startswith("h5py: unwritten chunks")
+        assert pio.h5_read_path(ds, (slice(0, 6), slice(None), slice(None))).startswith("chunks:")
+        assert _same_bytes(pio.h5_read(ds), ds[()]) and ds[()][10, 0, 0] == 2.5
+        assert _same_bytes(pio.h5_read(ds, (slice(0, 6), slice(None), slice(None))), ds[:6])
 
 
 def test_v73_chunk_reader_big_endian_and_plain_hdf5(tmp_path):
@@ -543,10 +640,11 @@ def test_v73_chunk_reader_big_endian_and_plain_hdf5(tmp_path):
 @pytest.mark.parametrize("inflate", ["zlib", "isal", "libdeflate"])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_v73_chunk_reader_inflate_and_threads(tmp_path, monkeypatch, inflate, threads):
-    if inflate not in M._INFLATERS:
+    if inflate not in F.INFLATERS:
         pytest.skip(f"{inflate} is not installed")
-    monkeypatch.setattr(M, "_inflate", M._INFLATERS[inflate])
-    monkeypatch.setattr(M, "_n_threads", lambda: threads)
+    monkeypatch.setattr(F, "INFLATERS", {inflate: F.INFLATERS[inflate]})  # the only one, hence the default
+    monkeypatch.setattr(C, "INFLATERS", F.INFLATERS)
+    monkeypatch.setattr(C, "n_threads", lambda: threads)
     iq = _iq((30, 20, 64), "complex64", seed=5)
     p = write_mat73_iq(tmp_path / "blk.mat", iq, chunks=(8, 6, 7), compression="gzip", compression_opts=3)
     _check_reads(p, iq, f"chunks: deflate, {inflate} inflate")
@@ -585,10 +683,10 @@ def test_v73_chunk_reader_honours_filter_masks(tmp_path):
         ds.id.chunk_iter(lambda si: masks.__setitem__(si.chunk_offset, si.filter_mask))
         assert masks[(0, 0, 0)] == 0b111 and masks[(6, 5, 0)] == 0b010 and masks[(12, 10, 8)] == 0b001
         assert np.array_equal(ds[()].view(np.uint8), data.view(np.uint8))  # h5py decodes them all
-        assert M.h5_read_path(ds).startswith("chunks:")
-        assert _same_bytes(M.h5_read(ds), ds[()])
+        assert pio.h5_read_path(ds).startswith("chunks:")
+        assert _same_bytes(pio.h5_read(ds), ds[()])
         for sel in ((slice(5, 13), slice(None), slice(None)), (slice(17, 23), slice(14, 17), slice(0, 13))):
-            assert _same_bytes(M.h5_read(ds, sel), ds[sel])
+            assert _same_bytes(pio.h5_read(ds, sel), ds[sel])
     np.testing.assert_array_equal(pio.read_frames(pio.inspect(p, "IQ"), 4, 20), iq[:, :, 4:20])
 
 
@@ -684,7 +782,7 @@ def test_hdf5storage_block_uses_the_chunk_reader(tmp_path):
     p = tmp_path / "blk.mat"
     write_v73_pala(p, iq)
     with h5py.File(p) as f:
-        assert M.h5_read_path(f["IQ"]).startswith("chunks: shuffle+deflate+fletcher32")
+        assert pio.h5_read_path(f["IQ"]).startswith("chunks: shuffle+deflate+fletcher32")
     _check_reads(p, iq, "chunks:")
     p2 = tmp_path / "res.mat"
     pio.save_mat(p2, {"MatOut": _iq((40, 70), "float64"), "IQ": iq}, v73_threshold=1)
@@ -708,8 +806,8 @@ def test_fletcher32_matches_hdf5(tmp_path):
             ds = f[name]
             for i in range(ds.id.get_num_chunks()):
                 _fm, raw = ds.id.read_direct_chunk(ds.id.get_chunk_info(i).chunk_offset)
-                assert M._fletcher32(raw[:-4]) == int.from_bytes(raw[-4:], "little"), (name, i)
-                assert not M._fletcher32_ok(raw[:-5] + bytes([raw[-5] ^ 1]), raw[-4:])
+                assert F.fletcher32(raw[:-4]) == int.from_bytes(raw[-4:], "little"), (name, i)
+                assert not F.fletcher32_ok(raw[:-5] + bytes([raw[-5] ^ 1]), raw[-4:])
                 n += 1
     assert n > 100
 
@@ -744,7 +842,7 @@ def test_v73_chunk_reader_any_filter_order(tmp_path, steps):
     p = tmp_path / "order.mat"
     _custom_pipeline(p, _to_h5(iq), (6, 5, 4), steps)
     with h5py.File(p) as f:
-        assert M.h5_read_path(f["IQ"]).startswith("chunks: " + "+".join(steps))
+        assert pio.h5_read_path(f["IQ"]).startswith("chunks: " + "+".join(steps))
     _check_reads(p, iq, "chunks:")
 
 
@@ -756,7 +854,7 @@ def test_unshuffle_matches_hdf5_definition():
         shuffled = plain.copy()  # byte k of element i goes to k * n + i; a partial last element stays
         if size > 1 and n > 1:
             shuffled[:n * size] = plain[:n * size].reshape(n, size).T.ravel()
-        assert np.array_equal(np.frombuffer(bytes(M._unshuffle(shuffled.tobytes(), size)), np.uint8), plain)
+        assert np.array_equal(np.frombuffer(bytes(F.unshuffle(shuffled.tobytes(), size)), np.uint8), plain)
 
 
 @pytest.mark.parametrize("addresses", ["without_userblock", "wrong", "no_pread"])
@@ -766,17 +864,17 @@ def test_v73_chunk_reader_chunk_addresses(tmp_path, monkeypatch, addresses):
     iq = _iq((13, 17, 23), "complex64", seed=14)
     p = write_mat73_iq(tmp_path / "blk.mat", iq, chunks=(6, 5, 4), compression="gzip", shuffle=True,
                        fletcher32=True)
-    real_table = M._chunk_table
+    real_table = C.chunk_table
     shift = {"without_userblock": -512, "wrong": 3, "no_pread": 0}[addresses]
-    monkeypatch.setattr(M, "_chunk_table",
+    monkeypatch.setattr(C, "chunk_table",
                         lambda dsid: {o: (m, a + shift, s) for o, (m, a, s) in real_table(dsid).items()})
     if addresses == "no_pread":
         import os
 
         monkeypatch.delattr(os, "pread")
     fetched = []
-    real_address_base = M._ChunkRead._address_base
-    monkeypatch.setattr(M._ChunkRead, "_address_base", lambda self, fd: fetched.append(real_address_base(self, fd))
+    real_address_base = C.ChunkRead.address_base
+    monkeypatch.setattr(C.ChunkRead, "address_base", lambda self, fd: fetched.append(real_address_base(self, fd))
                         or fetched[-1])
     _check_reads(p, iq, "chunks:")
     assert set(fetched) == ({512} if addresses == "without_userblock" else {None})
@@ -792,7 +890,7 @@ def test_fletcher32_of_a_chunk_over_32_mb(tmp_path):
     with h5py.File(p) as f:
         _fm, raw = f["x"].id.read_direct_chunk((0, 0))
     assert len(raw) - 4 > 32 * 2**20
-    assert M._fletcher32(memoryview(raw)[:-4]) == int.from_bytes(raw[-4:], "little")
+    assert F.fletcher32(memoryview(raw)[:-4]) == int.from_bytes(raw[-4:], "little")
 
 
 @pytest.mark.parametrize("pages", [1, 3])
@@ -804,7 +902,7 @@ def test_v73_verasonics_buffers_through_the_chunk_reader(tmp_path, pages):
                     iq_options=dict(chunks=(4, 1, 5, 7), compression="gzip", compression_opts=3))
     with h5py.File(p) as f:
         ds = f[f["IQData"][1, 0]]
-        assert ds.shape == (9, pages, 10, 12) and M.h5_read_path(ds).startswith("chunks: deflate")
+        assert ds.shape == (9, pages, 10, 12) and pio.h5_read_path(ds).startswith("chunks: deflate")
     info = pio.inspect(p, "IQData{2}")
     frames = buf.reshape(12, 10, -1, order="F")
     assert info.shape == frames.shape
@@ -822,9 +920,9 @@ def test_v73_chunk_reader_stops_all_threads_on_corrupt_data(tmp_path, monkeypatc
         if fh.read(1) != b"\x78":  # HDF5 < 1.14.4: the address leaves out the user block
             addr += ub
     _patch(p, addr + 2, b"\xff" * 16)  # break the first chunk's deflate stream
-    monkeypatch.setattr(M, "_n_threads", lambda: 3)
+    monkeypatch.setattr(C, "n_threads", lambda: 3)
     decoded = []
-    real_decode = M._ChunkRead._decode
+    real_decode = C.ChunkRead.decode
 
     def slow_decode(self, raw, mask, origin, *args):  # 2 ms a chunk: 200 chunks take >= 130 ms
         decoded.append(origin)
@@ -832,7 +930,7 @@ def test_v73_chunk_reader_stops_all_threads_on_corrupt_data(tmp_path, monkeypatc
             time.sleep(0.002)
         return real_decode(self, raw, mask, origin, *args)
 
-    monkeypatch.setattr(M._ChunkRead, "_decode", slow_decode)
+    monkeypatch.setattr(C.ChunkRead, "decode", slow_decode)
     with pytest.raises(FormatError, match="cannot inflate the chunk at \\(0, 0, 0\\)"):
         pio.read_frames(pio.inspect(p), 0, 400)
     assert (0, 0, 0) in decoded and len(decoded) < 100, len(decoded)

@@ -205,14 +205,56 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_mat5, "write_fortran", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OSError, match="No space") as err:
         _mat5.write(p, {"x": np.ones((100, 100))})
+    assert err.value.filename == str(p)  # a full disk names the file
     assert p.read_bytes() == before and os.listdir(tmp_path) == ["r.mat"]
     monkeypatch.undo()
     from pyulm.matlab.server import write_response
 
     write_response(p, {"ok": True, "out": obj(np.ones((3, 3)))})  # the bridge writes through it
     assert _mat5.read(p)["ok"][0, 0] and os.listdir(tmp_path) == ["r.mat"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        _mat5.write(tmp_path / "a.mat", {"x": 1.0})
+        os.umask(0o077)
+        _mat5.write(tmp_path / "b.mat", {"x": 1.0})
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.mat").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.mat").stat().st_mode & 0o777 == 0o600
+
+
+def test_read_selected_variables_with_a_size_cap_and_notes(tmp_path):
+    import scipy.sparse
+
+    p = tmp_path / "m.mat"
+    for compress in (False, True):
+        scipy.io.savemat(p, {"big": np.zeros((1000, 1000)), "small": {"f": 2.0}, "S": scipy.sparse.eye(2).tocsc()},
+                         do_compression=compress)
+        with pytest.raises(MatFileError, match=r"m\.mat: variable 'big' declares \d+ bytes, more than the 4096"):
+            _mat5.read(p, max_bytes=4096)
+        assert _mat5.read(p, ["small"], max_bytes=4096)["small"]["f"][0, 0] == 2.0
+        notes = []
+        v = _mat5.read(p, ["S", "small"], notes=notes)
+        assert list(v) == ["small"] and "S" in notes[0] and "sparse" in notes[0]
+
+
+def test_compressed_write_and_bounded_reads(tmp_path):
+    p = tmp_path / "c.mat"
+    value = {"IQ": (rng.random((7, 6, 5)) + 1j).astype(np.complex64), "s": {"a": "text", "b": [1.0, 2.0]}}
+    _mat5.write(p, value, compress=True)
+    back = scipy.io.loadmat(p, squeeze_me=False)
+    np.testing.assert_array_equal(back["IQ"], value["IQ"])
+    assert_same(value["IQ"], _mat5.read(p)["IQ"])
+    iq = value["IQ"].ravel(order="F")
+    for a, b in ((0, iq.size), (42, 43), (5, 100)):
+        assert_same(iq[a:b], _mat5.read_elements(p, "IQ", a, b))
+    e = {x.name: x for x in _mat5.scan(p)}["IQ"]
+    assert e.compressed and e.complex and e.dims == (7, 6, 5)
 
 
 def test_reviewer_cases(tmp_path):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 __all__ = [
     "FormatError", "RawChannelDataError", "VarInfo", "SourceInfo", "DEFAULT_SPEED_OF_SOUND", "V73_THRESHOLD",
     "mat_version", "detect_format", "list_variables", "read_mat", "inspect", "read_frames", "parse_variable",
-    "save_mat", "load_table", "variable_nbytes",
+    "save_mat", "load_table", "variable_nbytes", "to_matlab", "h5_read", "h5_read_path",
 ]
 # Imported on first use (PEP 562): the MATLAB bridge, which starts Python on
 # every call, imports the MAT v5 codec (pyulm.io._mat5) and nothing else.
@@ -40,13 +40,15 @@ _EXPORTS = {
     "DEFAULT_SPEED_OF_SOUND": "_source", "RawChannelDataError": "_source", "SourceInfo": "_source",
     "detect_format": "_source", "inspect": "_source", "parse_variable": "_source", "read_frames": "_source",
     "V73_THRESHOLD": "_write", "load_table": "_write", "save_mat": "_write", "variable_nbytes": "_write",
+    "to_matlab": "_write", "h5_read": "_h5chunks", "h5_read_path": "_h5chunks",
 }
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._matfile import FormatError, VarInfo, list_variables, mat_version, read_mat
     from ._source import (DEFAULT_SPEED_OF_SOUND, RawChannelDataError, SourceInfo, detect_format, inspect,
                           parse_variable, read_frames)
-    from ._write import V73_THRESHOLD, load_table, save_mat, variable_nbytes
+    from ._h5chunks import h5_read, h5_read_path
+    from ._write import V73_THRESHOLD, load_table, save_mat, to_matlab, variable_nbytes
 
 
 def __getattr__(name):

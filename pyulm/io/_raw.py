@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._matfile import FormatError
+from ._errors import FormatError
 
 SIDECAR_KEYS = {"shape", "dtype", "order", "complex_layout", "offset", "frame_rate", "pixel_size", "origin",
                 "center_frequency_mhz", "speed_of_sound", "byteorder"}

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from . import _matfile as M
-from . import _raw
-from ._matfile import FormatError
+from . import _raw, _v5, _v73
+from ._errors import NUMERIC_CLASSES, FormatError
 
 DEFAULT_SPEED_OF_SOUND = 1540.0  # m/s, PALA's value
 _META_VARS = ("UF", "PData", "Trans", "Resource", "P", "Receive")
@@ -89,7 +89,7 @@ class SourceInfo:
 
     def describe(self) -> str:
         """A human-readable report (used by ``pyulm info``)."""
-        fmt = {"mat4": "MAT v4", "mat5": "MAT v5/v6/v7 (scipy)", "mat73": "MAT v7.3 (HDF5, h5py)",
+        fmt = {"mat4": "MAT v4 (scipy)", "mat5": "MAT v5/v6/v7 (pyulm's MAT v5 codec)", "mat73": "MAT v7.3 (HDF5, h5py)",
                "hdf5": "HDF5 without MATLAB header (h5py)", "raw": "raw binary with JSON sidecar"}[self.format]
         lines = [f"file:        {self.path}", f"format:      {fmt}", f"layout:      {self.layout}"]
         if self.variables:
@@ -191,7 +191,7 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> 
         raise FormatError(f"{path}: the MAT-file holds no variables")
     names = {v.name: v for v in variables}
     notes: list[str] = []
-    known = M._NUMERIC | {"char", "logical", "cell", "struct"}
+    known = NUMERIC_CLASSES | {"char", "logical", "cell", "struct"}
     for v in variables:
         if v.mclass not in known and not v.mclass.startswith(("float", "int", "uint", "complex")):
             notes.append(f"skipped {v.name}: MATLAB class {v.mclass!r} (a MATLAB object, not readable outside MATLAB)")
@@ -212,7 +212,7 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> 
             "and save IQData or IQ"
         )
     if name is None:
-        cands = [v for v in variables if v.mclass in M._NUMERIC and len(v.shape) == 3]
+        cands = [v for v in variables if v.mclass in NUMERIC_CLASSES and len(v.shape) == 3]
         if not cands:
             desc = ", ".join(f"{v.name} ({'x'.join(map(str, v.shape))} {v.mclass})" for v in variables)
             raise FormatError(f"{path}: no IQ-like variable (a 3-D numeric array named IQ, IQData, ImgData, ...); "
@@ -228,15 +228,18 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> 
         if idx is not None:
             raise FormatError(f"{path}: a cell index {{{idx}}} was given but {name!r} is not a Verasonics buffer cell")
         v = names[name]
-        if v.mclass not in M._NUMERIC and v.mclass != "logical":
+        if v.mclass not in NUMERIC_CLASSES and v.mclass != "logical":
             raise FormatError(f"{path}: variable {name!r} is a {v.mclass}, expected a numeric (z, x, t) array")
         if len(v.shape) != 3:
             raise FormatError(f"{path}: variable {name!r} has {len(v.shape)} axes (shape {'x'.join(map(str, v.shape))}); "
                               "expected 3 axes (z, x, t) with frames last")
         layout = "pala" if ("UF" in meta or "PData" in meta) else "generic"
         dtype = v.mclass
+        if fmt == "mat5":
+            dtype = str(np.dtype(np.complex64 if v.mclass == "single" else np.complex128) if v.complex
+                        else np.dtype(bool) if v.mclass == "logical" else np.dtype(dtype))
         if fmt in ("mat73", "hdf5"):
-            dtype = str(M.h5_dataset_info(path, name)[1])
+            dtype = str(_v73.h5_dataset_info(path, name)[1])
         info = SourceInfo(path, fmt, layout, name, None, tuple(v.shape), tuple(v.shape), dtype, notes=notes)
     info.variables = variables
     _apply_metadata(info, meta)
@@ -275,12 +278,11 @@ def _inspect_verasonics(path, fmt, name, idx, names, meta, notes) -> SourceInfo:
         shapes = []
         for i in range(n_cells):
             try:
-                shapes.append(M.h5_dataset_info(path, name, i))
+                shapes.append(_v73.h5_dataset_info(path, name, i))
             except FormatError:
                 shapes.append(((0,), np.dtype(float)))
     else:
-        cell = M.read_mat(path, [name], version=fmt)[name]
-        shapes = [(np.shape(e), np.asarray(e).dtype) if e is not None else ((0,), np.dtype(float)) for e in cell.ravel(order="F")]
+        shapes = [(dims, dtype if dtype is not None else np.dtype(float)) for dims, dtype in _v5.cell_shapes(path, name)]
     nonempty = [i for i, (s, _) in enumerate(shapes) if int(np.prod(s)) > 0]
     if not nonempty:
         raise FormatError(f"{path}: every {name} buffer is empty")
@@ -387,20 +389,11 @@ def read_frames(info: SourceInfo, start: int = 0, stop: int | None = None) -> np
     if info.layout == "verasonics":
         return _read_verasonics(info, start, stop)
     if info.format in ("mat73", "hdf5"):
-        return M.h5_read_slice(info.path, info.variable, None, 2, start, stop)
-    arr = M.read_mat(info.path, [info.variable], version=info.format).get(info.variable)
-    arr = _check_array(info, arr)
+        return _v73.h5_read_slice(info.path, info.variable, None, 2, start, stop)
+    if info.format == "mat5":
+        return _v5.read_frames(info.path, info.variable, info.shape, start, stop)
+    arr = M.read_mat(info.path, [info.variable], version=info.format).get(info.variable)  # MAT v4
     return arr[:, :, start:stop]
-
-
-def _check_array(info, arr):
-    if not isinstance(arr, np.ndarray) or arr.dtype == object:
-        raise FormatError(f"{info.path}: variable {info.label} is not a numeric array")
-    if arr.ndim == 2 and info.n_frames == 1:
-        arr = arr[:, :, None]
-    if arr.shape[:3] != tuple(info.shape) and arr.ndim == 3:
-        raise FormatError(f"{info.path}: variable {info.label} has shape {arr.shape}, expected {info.shape}")
-    return arr
 
 
 def _read_verasonics(info: SourceInfo, start: int, stop: int) -> np.ndarray:
@@ -409,13 +402,10 @@ def _read_verasonics(info: SourceInfo, start: int, stop: int) -> np.ndarray:
     if info.format in ("mat73", "hdf5"):
         # Frames are pages-fastest: a frame range maps to a range of (page, frame) pairs.
         if p == 1:
-            data = M.h5_read_slice(info.path, info.variable, idx, 3, start, stop)
+            data = _v73.h5_read_slice(info.path, info.variable, idx, 3, start, stop)
             return data.reshape(r, c, -1, order="F")
         f0, f1 = start // p, -(-stop // p)
-        data = M.h5_read_slice(info.path, info.variable, idx, 3, f0, f1)
+        data = _v73.h5_read_slice(info.path, info.variable, idx, 3, f0, f1)
         data = data.reshape(r, c, -1, order="F")
         return data[:, :, start - f0 * p: stop - f0 * p]
-    cell = M.read_mat(info.path, [info.variable], version=info.format)[info.variable]
-    arr = cell.ravel(order="F")[idx]
-    arr = np.asarray(arr).reshape(r, c, p * f, order="F")
-    return arr[:, :, start:stop]
+    return _v5.read_frames(info.path, info.variable, (r, c, p * f), start, stop, cell=idx)

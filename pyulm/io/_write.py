@@ -8,36 +8,55 @@ import numpy as np
 
 from .._fileutil import atomic_path
 
-#: scipy's v5 writer fails above 2**31 bytes per variable (int32 sizes); leave room for headers.
+#: Bytes per variable above which save_mat writes MAT v7.3. MAT v5 allows 4 GiB per variable; the
+#: threshold stays at the 2 GiB of the scipy writer used before, so files switch format where they did.
 V73_THRESHOLD = 2**31 - 2**20
 
 
-def _to_matlab(value):
-    """Python values to what scipy/hdf5storage write as MATLAB types."""
+def to_matlab(value):
+    """A Python value as the MATLAB value ``save_mat`` writes (plain: no pyulm type tags).
+
+    ``Mapping`` -> struct (recursively); a list/tuple of arrays -> N x 1 cell
+    (as PALA's ``Track_tot``); a list/tuple of numbers -> 1 x N double; a
+    list/tuple of str -> N x 1 cell of char; other lists/tuples -> 1 x N cell;
+    an object array -> a cell of its shape (recursively); ``bool`` -> 1x1
+    logical; ``int`` -> 1x1 double (MATLAB's default class); ``float``, numpy
+    scalars -> 1x1 of their class; a 1-D array -> a 1 x N row; ``str``,
+    ``None`` (-> ``[]``) and other arrays unchanged. 1-D arrays (object arrays
+    included) become rows, as ``scipy.io.savemat(oned_as='row')`` wrote them. The MATLAB bridge's tagged
+    converter builds on this one.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _to_matlab(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) for v in value):
-        cell = np.empty((len(value), 1), dtype=object)  # a column cell, as PALA's Track_tot
-        for i, v in enumerate(value):
-            cell[i, 0] = v
-        return cell
+        return {str(k): to_matlab(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, np.ndarray) for v in value):
+            return _cell([to_matlab(v) for v in value], (len(value), 1))
+        if all(isinstance(v, (int, float)) for v in value):
+            return np.asarray(value, dtype=float).reshape(1, -1)
+        if all(isinstance(v, str) for v in value):
+            return _cell(list(value), (len(value), 1))
+        return _cell([to_matlab(v) for v in value], (1, len(value)))
     if isinstance(value, np.ndarray) and value.dtype == object:
-        out = np.empty(value.shape, dtype=object)
-        for idx in np.ndindex(value.shape):
-            out[idx] = _to_matlab(value[idx])
+        out = np.empty(value.shape if value.ndim != 1 else (1, value.size), dtype=object)
+        for idx, v in zip(np.ndindex(out.shape), value.reshape(out.shape).flat):
+            out[idx] = to_matlab(v)
         return out
     if isinstance(value, bool):
         return np.array([[value]])
-    if isinstance(value, (int, float, np.generic)) and not isinstance(value, str):
-        return np.array([[float(value)]]) if isinstance(value, int) else np.array([[value]])
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
-        return np.asarray(value, dtype=float).reshape(1, -1)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        cell = np.empty((len(value), 1), dtype=object)
-        for i, v in enumerate(value):
-            cell[i, 0] = v
-        return cell
+    if isinstance(value, int):
+        return np.array([[float(value)]])
+    if isinstance(value, (float, complex, np.generic)):
+        return np.array([[value]])
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value.reshape(1, -1)
     return value
+
+
+def _cell(items: list, shape: tuple) -> np.ndarray:
+    cell = np.empty(shape, dtype=object)
+    for i, v in enumerate(items):
+        cell.flat[i] = v
+    return cell
 
 
 def variable_nbytes(value) -> int:
@@ -64,7 +83,7 @@ def save_mat(path, variables: Mapping, *, v73_threshold: int = V73_THRESHOLD, co
         structs, lists of arrays column cell arrays, strings char arrays.
     v73_threshold : int
         Bytes per variable above which the whole file is written as MAT v7.3
-        (HDF5, via hdf5storage) instead of v5 (scipy; limited to 2**31 bytes per variable).
+        (HDF5, via hdf5storage) instead of v5 (pyulm's MAT v5 codec).
     compress : bool
         zlib-compress v5 data (MATLAB's ``-v7``); default uncompressed (``-v6``), faster.
 
@@ -83,7 +102,7 @@ def save_mat(path, variables: Mapping, *, v73_threshold: int = V73_THRESHOLD, co
     (3, 4)
     """
     path = Path(path)
-    mdict = {str(k): _to_matlab(v) for k, v in variables.items()}
+    mdict = {str(k): to_matlab(v) for k, v in variables.items()}
     for k in mdict:
         if not k.isidentifier() or len(k) > 63:
             raise ValueError(f"{path}: {k!r} is not a valid MATLAB variable name")
@@ -95,11 +114,9 @@ def save_mat(path, variables: Mapping, *, v73_threshold: int = V73_THRESHOLD, co
             hdf5storage.savemat(str(tmp), mdict, format="7.3", matlab_compatible=True,
                                 store_python_metadata=False, truncate_existing=True)
         return "7.3"
-    import scipy.io
+    from . import _mat5
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            scipy.io.savemat(fh, mdict, format="5", do_compression=compress, oned_as="row", long_field_names=True)
+    _mat5.write(path, mdict, header="pyulm", compress=compress)
     return "5"
 
 
