@@ -194,10 +194,33 @@ def smooth_tracks(values, offsets, span: int = SMOOTH_SPAN) -> np.ndarray:
     span = int(positive(span, "span", integer=True))
     lengths = np.diff(offsets)
     out = y.copy()
-    # one implementation of MATLAB's smooth (tracking's): tracks of equal length together
-    for n in np.unique(lengths[lengths > 0]):
+    # Tracks shorter than the span have their own (odd) window: few lengths, one
+    # matrix each, through tracking's implementation of MATLAB's smooth.
+    short = (lengths > 0) & (lengths < span)
+    for n in np.unique(lengths[short]):
         idx = offsets[:-1][lengths == n][:, None] + np.arange(n)
         out[idx] = smooth_rows(y[idx], span)
+    w = span - 1 + span % 2  # MATLAB forces the window odd (10 -> 9)
+    long_ = np.flatnonzero(lengths >= span)
+    if w <= 1 or long_.size == 0:
+        return out
+    # Every other track has the same window: one pass over all points, with the
+    # same arithmetic as smooth_rows (w-sample window sums, sequential end sums),
+    # so the result is identical and the cost no longer grows with the number of
+    # distinct track lengths.
+    h = (w - 1) // 2
+    starts, ends = offsets[:-1][long_], offsets[1:][long_]
+    sums = np.lib.stride_tricks.sliding_window_view(y, w).sum(axis=-1) / w  # window starting at each point
+    inner = np.zeros(y.size + 1, np.int64)
+    np.add.at(inner, starts + h, 1)
+    np.add.at(inner, ends - h, -1)
+    centre = np.flatnonzero(np.cumsum(inner[:-1]) > 0)  # points whose centred window lies in their track
+    out[centre] = sums[centre - h]
+    odd = 2 * np.arange(h) + 1
+    head = np.cumsum(y[starts[:, None] + np.arange(2 * h - 1)], axis=1)[:, odd - 1] / odd
+    out[starts[:, None] + np.arange(h)] = head
+    tail = np.cumsum(y[ends[:, None] - 1 - np.arange(2 * h - 1)], axis=1)[:, odd - 1] / odd
+    out[ends[:, None] - 1 - np.arange(h)] = tail
     return out
 
 
@@ -276,7 +299,7 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
     utid, upix = np.divmod(ukey, np.int64(npix))
     density = np.bincount(upix, minlength=npix).astype(float)
     if totals is not None:
-        totals[0] += density  # whole counts: exact in any order
+        np.add(totals[0], density, out=totals[0])  # whole counts: exact in any order
     if mode == "tracks":
         return (totals[0], None) if totals is not None else (_to_map(density, sr_shape), None)
 
