@@ -28,7 +28,7 @@ import numpy as np
 import scipy.io
 
 from pyulm.config import Config
-from pyulm.pipeline import _local_cluster, run
+from pyulm.pipeline import local_cluster, run
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "pyulm" / "data" / "example_block.mat"
 TARGET_SCALING = 1.7  # end-to-end throughput, 2 workers over 1, on a 2-core machine
@@ -92,7 +92,7 @@ def _measure(label, workers, paths, cfg, out, dask_env=False):
         if dask_env:  # Dask's own worker settings, for comparison
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None)
         else:  # the workers `pyulm process --workers N` starts
-            cluster = _local_cluster(workers, silence_logs=30)
+            cluster = local_cluster(workers, silence_logs=30)
         with cluster, Client(cluster) as client:
             # worker start-up (process spawn, importing pyulm and scipy.signal, ~1 s) is
             # paid once per worker per acquisition: excluded, as the throughput is the question

@@ -13,8 +13,6 @@ Examples
 """
 from __future__ import annotations
 
-import math
-
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -55,6 +53,8 @@ class ULMParams(_Strict):
     NLocalMax: int = Field(3, ge=1, le=1000)
     InterpMethod: str = Field("spline", description="for LocMethod interp")
     scale: tuple[float, float, float] | None = Field(None, description="[dz dx dt]; dt gives the frame rate when the file does not")
+    pyulm_svd: Literal["double", "pala_single"] = Field(
+        "double", description="SVD route: double (accurate) or pala_single (PALA's single-precision X'*X on single data)")
 
     @field_validator("fwhm", mode="before")
     @classmethod
@@ -126,6 +126,8 @@ class InputParams(_Strict):
     variable: str | None = Field(None, description='variable holding the frames, e.g. "IQ" or "IQData{2}"')
     speed_of_sound: float | None = Field(None, gt=100, lt=10000, description="m/s; default from the file or 1540")
     frames_per_block: int = Field(0, ge=0, description="split each file in blocks of this many frames; 0 = one block per file")
+    memory_limit_mb: float = Field(0, ge=0, description="most memory one block may take (MB); larger blocks are split "
+                                   "by frames; 0 = half the memory available when the run starts")
 
 
 class OutputParams(_Strict):
@@ -214,67 +216,6 @@ def _allowed(loc):
     return list(model.model_fields) if model else []
 
 
-def resolve_ulm(cfg: Config, info) -> dict:
-    """PALA's ``ULM`` struct for one source: the config plus what the file says.
-
-    Parameters
-    ----------
-    cfg : Config
-    info : pyulm.io.SourceInfo
-        Gives the block size, frame rate, pixel size and wavelength.
-
-    Returns
-    -------
-    dict
-        PALA field names (``numberOfParticles``, ``fwhm``, ``size``, ``scale``,
-        ``parameters.NLocalMax``...), ready for :mod:`pyulm.pala` functions.
-    """
-    u = cfg.ulm
-    nz, nx, nt = (int(s) for s in info.shape)
-    if cfg.input.frames_per_block:
-        nt = min(nt, cfg.input.frames_per_block)
-    fs = info.frame_rate
-    if fs is None and u.scale is not None:
-        fs = 1.0 / u.scale[2]
-    if fs is None:
-        raise ConfigError(f"{info.path}: the frame rate is unknown (the file does not give it): "
-                          "set scale = [1, 1, dt] (dt in s) in the [ulm] table of the config")
-    band = list(u.ButterCuttofFreq)
-    if band and not band[1] < fs / 2:
-        raise ConfigError(f"{info.path}: [ulm] ButterCuttofFreq: the high cut-off {band[1]:g} Hz must be below "
-                          f"half the frame rate ({fs / 2:g} Hz)")
-    svd_hi = nt if u.SVD_cutoff[1] == "end" else min(int(u.SVD_cutoff[1]), nt)
-    if u.SVD_cutoff[0] > svd_hi:
-        raise ConfigError(f"{info.path}: [ulm] SVD_cutoff: first component {u.SVD_cutoff[0]} exceeds the "
-                          f"{nt} frames of a block")
-    mld = u.max_linking_distance
-    lam = info.wavelength_mm
-    if u.max_velocity_mm_s is not None:
-        if lam is None:
-            raise ConfigError(f"{info.path}: [ulm] max_velocity_mm_s needs the wavelength, which the file does not give "
-                              "(no Trans.frequency / UF.TwFreq): use max_linking_distance in wavelengths instead")
-        mld = u.max_velocity_mm_s / fs / lam
-    if not math.isfinite(mld) or mld <= 0:
-        raise ConfigError(f"{info.path}: max_linking_distance {mld!r} is not a positive number")
-    return {
-        "numberOfParticles": u.numberOfParticles,
-        "fwhm": [u.fwhm[0], u.fwhm[1]],
-        "LocMethod": u.LocMethod,
-        "parameters": {"NLocalMax": u.NLocalMax, "InterpMethod": u.InterpMethod},
-        "max_linking_distance": float(mld),
-        "max_gap_closing": u.max_gap_closing,
-        "min_length": u.min_length,
-        "res": u.res,
-        "SRscale": 1.0 / u.res,
-        "size": [nz, nx, nt],
-        "scale": [1.0, 1.0, 1.0 / fs],
-        "SVD_cutoff": [u.SVD_cutoff[0], svd_hi],
-        "ButterCuttofFreq": band,
-        "frame_rate": fs,
-        "lambda": lam,
-    }
-
-
 EXAMPLE_TOML = """\
 # pyulm process configuration. Defaults = PALA's in vivo example (PALA_InVivoULM_example.m).
 # Every key is optional; unknown keys are errors.
@@ -294,11 +235,13 @@ res = 10                        # super-resolution factor (SR pixel = 1/res pixe
 NLocalMax = 3                   # reject ROIs holding more regional maxima than this
 InterpMethod = "spline"         # for LocMethod = "interp": spline, cubic, lanczos3
 # scale = [1, 1, 0.001]         # [dz dx dt]; dt (s) gives the frame rate when the file does not
+pyulm_svd = "double"            # SVD route: "double" (accurate) or "pala_single" (PALA's single-precision route)
 
 [input]
 # variable = "IQ"               # variable holding the frames, e.g. "IQ" or "IQData{2}" (auto-detected)
 # speed_of_sound = 1540         # m/s, for the wavelength (default: Resource.Parameters.speedOfSound or 1540)
 frames_per_block = 0            # split files into blocks of this many frames; 0 = one block per file
+memory_limit_mb = 0             # most memory a block may take; larger blocks are split; 0 = half the free memory
 
 [output]
 images = ["png", "tiff"]        # density, direction, velocity and power Doppler images

@@ -67,12 +67,12 @@ def test_own_cluster_workers_are_single_threaded_with_glibc_malloc():
     processes on N cores, no oversubscription), and glibc's adaptive malloc rather than
     Dask's MALLOC_TRIM_THRESHOLD_=65536 (which makes every temporary over 128 kB a fresh
     mapping), even after a Dask nanny of this process exported Dask's value."""
-    from pyulm.pipeline import _USER_MALLOC_TRIM, _local_cluster
+    from pyulm.pipeline.cluster import USER_MALLOC_TRIM, local_cluster
 
-    with _local_cluster(2) as cluster, distributed.Client(cluster) as client:
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
         futures = [client.submit(_worker_settings, pure=False, workers=[w]) for w in client.scheduler_info()["workers"]]
         settings = client.gather(futures)
     assert len(settings) == 2
     for blas, trim, threads in settings:
         assert (blas, threads) == (1, 1)
-        assert trim == _USER_MALLOC_TRIM
+        assert trim == USER_MALLOC_TRIM

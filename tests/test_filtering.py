@@ -51,10 +51,37 @@ def test_svd_cutoff_rules():
     assert normalize_svd_cutoff(3, 6).tolist() == [2, 3, 4, 5]
     assert normalize_svd_cutoff([2, 4], 6).tolist() == [1, 2, 3]
     assert normalize_svd_cutoff([2, 4, 6], 6).tolist() == [1, 3, 5]  # explicit list
-    with pytest.raises(ValueError, match="SVD_cutoff"):
+    with pytest.raises(ValueError, match="^cutoff: "):
         normalize_svd_cutoff([0, 4], 6)
-    with pytest.raises(ValueError, match="SVD_cutoff"):
+    with pytest.raises(ValueError, match="^cutoff: "):
         normalize_svd_cutoff([2.5], 6)
+    # errors name the caller's argument
+    with pytest.raises(ValueError, match="^cutoff: components"):
+        pyulm.svd_filter(np.ones((2, 2, 6)), [7, 9])
+    with pytest.raises(ValueError, match="^svd_cutoff: "):
+        pyulm.filter_block(np.ones((2, 2, 6)), 0)
+    with pytest.raises(ValueError, match="^precision: "):
+        pyulm.svd_filter(np.ones((2, 2, 6)), 2, precision="single")
+
+
+def test_pala_single_route_follows_palas_arithmetic(block_a_iq):
+    """precision="pala_single": X'*X, svd and the projection in single, as PALA's SVDfilter on
+    single IQ; close to a direct transcription of that arithmetic (same data order), and
+    within the single route's own error of the accurate double route."""
+    iq = block_a_iq  # complex64, Fortran-ordered as MATLAB stores it
+    got = pyulm.svd_filter(iq, [5, 200], precision="pala_single")
+    assert got.dtype == np.complex64
+    X = iq.reshape(-1, 200, order="F")
+    U = np.linalg.svd(X.conj().T @ X)[0]  # single precision throughout
+    assert U.dtype == np.complex64
+    want = ((X @ U[:, 4:]) @ U[:, 4:].conj().T).reshape(iq.shape, order="F")
+    scale = np.abs(want).max()
+    assert np.abs(got - want).max() / scale < 2e-5
+    double = pyulm.svd_filter(iq, [5, 200])
+    err = np.abs(got - double).max() / scale
+    assert 1e-4 < err < 1e-2  # the single route's error (1.9e-3), far above the double route's ~1e-7
+    f = pyulm.filter_block(iq, [5, 200], [50, 249], 1000, svd_precision="pala_single")
+    assert f.dtype == np.complex64 and np.abs(f).max() > 0
 
 
 def test_svd_early_exit_and_projection_properties():
@@ -134,8 +161,8 @@ def test_zero_phase_option_has_no_delay():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(band=[50, 600], frame_rate=1000), "ButterCuttofFreq"),
-        (dict(band=[80, 50], frame_rate=1000), "ButterCuttofFreq"),
+        (dict(band=[50, 600], frame_rate=1000), "^band: "),
+        (dict(band=[80, 50], frame_rate=1000), "^band: "),
         (dict(band=[50, 249], frame_rate=-1), "frame_rate"),
     ],
 )

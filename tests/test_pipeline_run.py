@@ -1,6 +1,7 @@
 """pyulm.pipeline: PALA parity on the example block, whole runs, resume, bad input."""
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import tracemalloc
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from pyulm.config import Config, ConfigError, resolve_ulm
+from pyulm.config import Config, ConfigError
 from pyulm.io import FormatError, inspect, load_table, read_frames
-from pyulm.pipeline import _process, accumulate_maps, process_frames, run
+from pyulm.pipeline import accumulate_maps, block_params, pala_ulm, process_frames, run
 
 from conftest import RefBlock
 from test_io_files import EXAMPLE, example_parts, write_blocks
@@ -24,32 +25,47 @@ BLOCK_A = {"ulm": {"numberOfParticles": 40, "NLocalMax": 3, "fwhm": 3, "max_link
 @pytest.fixture(scope="module")
 def example_result():
     info = inspect(EXAMPLE)
-    ULM = resolve_ulm(Config.from_dict(BLOCK_A), info)
-    res = process_frames(read_frames(info), ULM, info.pixel_size)
-    return info, ULM, res
+    params = block_params(Config.from_dict(BLOCK_A), info)
+    res = process_frames(read_frames(info), params)
+    return info, params, res
 
 
 def test_example_block_maps_equal_pala(example_result):
-    info, ULM, res = example_result
+    info, params, res = example_result
     ref = RefBlock("a")
     np.testing.assert_allclose(res.MatTracking, ref["radial/MatTracking"], rtol=0, atol=1e-7)
-    maps = accumulate_maps(res.tracks, info.shape[:2], ULM, info.pixel_size)
+    maps = accumulate_maps(res.tracks, info.shape[:2], params)
     np.testing.assert_array_equal(maps["MatOut"], ref.map("radial", "MatOut"))
     # Velocity maps come from float32 tracks: equal to PALA's up to single precision.
     np.testing.assert_allclose(maps["MatOut_zdir"], ref.map("radial", "MatOut_zdir"), rtol=2e-6, atol=1e-3)
-    np.testing.assert_allclose(maps["MatOut_vel"], ref.map("radial", "MatOut_vel") * ULM["lambda"], rtol=2e-6, atol=1e-4)
+    np.testing.assert_allclose(maps["MatOut_vel"], ref.map("radial", "MatOut_vel") * params.wavelength_mm, rtol=2e-6, atol=1e-4)
     assert maps["llz"].shape == (641,) and maps["llz"][-1] == pytest.approx(64.0)
 
 
 def test_default_config_is_pala_in_vivo_example(example_result):
     info = example_result[0]
-    U = resolve_ulm(Config(), info)
-    assert U["numberOfParticles"] == 90 and U["fwhm"] == [3.0, 3.0] and U["LocMethod"] == "radial"
-    assert U["SVD_cutoff"] == [5, 200] and U["ButterCuttofFreq"] == [50.0, 249.0]
-    assert (U["max_linking_distance"], U["max_gap_closing"], U["min_length"], U["res"]) == (2.0, 0, 15, 10.0)
+    p = block_params(Config(), info)
+    assert p.number_of_particles == 90 and p.fwhm == (3.0, 3.0) and p.method == "radial"
+    assert p.svd_cutoff == (5, 200) and p.band == (50.0, 249.0) and p.svd_precision == "double"
+    assert (p.max_linking_distance, p.max_gap_closing, p.min_length, p.res) == (2.0, 0, 15, 10.0)
+    assert p.n_local_max == 3 and p.frame_rate == 1000.0 and p.n_frames == 200
+    U = pala_ulm(p)  # PALA's struct, as written to the .mat results
+    assert U["numberOfParticles"] == 90 and U["fwhm"] == [3.0, 3.0] and U["SVD_cutoff"] == [5, 200]
     assert U["parameters"]["NLocalMax"] == 3 and U["scale"] == [1.0, 1.0, 0.001]
-    v = resolve_ulm(Config.from_dict({"ulm": {"max_velocity_mm_s": 197.12}}), info)["max_linking_distance"]
+    v = block_params(Config.from_dict({"ulm": {"max_velocity_mm_s": 197.12}}), info).max_linking_distance
     assert v == pytest.approx(197.12 / 1000 / (1540 / 15.625e3))
+    # PALA's [fwhm_x fwhm_z] in the config is (fwhm_z, fwhm_x) in Python
+    assert block_params(Config.from_dict({"ulm": {"fwhm": [3, 5]}}), info).fwhm == (5.0, 3.0)
+
+
+def test_config_errors_name_the_config_fields(example_result):
+    info = example_result[0]
+    with pytest.raises(ConfigError, match=r"example_block.mat: \[ulm\] ButterCuttofFreq: the high cut-off 600"):
+        block_params(Config.from_dict({"ulm": {"ButterCuttofFreq": [50, 600]}}), info)
+    with pytest.raises(ConfigError, match=r"\[ulm\] SVD_cutoff: first component 300 exceeds the 200 frames"):
+        block_params(Config.from_dict({"ulm": {"SVD_cutoff": [300]}}), info)
+    with pytest.raises(ConfigError, match=r"\[ulm\] pyulm_svd"):
+        Config.from_dict({"ulm": {"pyulm_svd": "single"}})
 
 
 def test_run_writes_pala_outputs_and_resumes(tmp_path):
@@ -72,7 +88,7 @@ def test_run_writes_pala_outputs_and_resumes(tmp_path):
     per_block = []
     for b in blocks:
         info = inspect(b)
-        U = resolve_ulm(cfg, info)
+        U = block_params(cfg, info)
         r = process_frames(read_frames(info), U)
         per_block.append(accumulate_maps(r.tracks, info.shape[:2], U)["MatOut"])
     np.testing.assert_array_equal(d["MatOut"], per_block[0] + per_block[1])
@@ -130,15 +146,23 @@ def test_v73_threshold_switch_in_results(tmp_path):
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
 
 
-def test_process_frames_takes_array_fields(example_result):
-    """ULM fields as numpy arrays (as MATLAB structs arrive) give the same result as lists."""
-    info, ULM, res = example_result
+def test_process_frames_takes_pala_ulm_struct(example_result):
+    """PALA's ULM struct (as MATLAB hands it over, fields as numpy arrays) gives the result of
+    the parameters it stands for."""
+    info, params, res = example_result
+    p60 = params.for_frames(60)
+    ULM = dict(pala_ulm(p60), frame_rate=1000.0)
     U = {k: (np.asarray(v, float) if isinstance(v, (list, tuple)) else v) for k, v in ULM.items()}
     assert isinstance(U["ButterCuttofFreq"], np.ndarray)
     frames = read_frames(info)[:, :, :60]
     a = process_frames(frames, U, info.pixel_size)
-    b = process_frames(frames, ULM, info.pixel_size)
+    b = process_frames(frames, p60)
     np.testing.assert_array_equal(a.MatTracking, b.MatTracking)
+    assert len(a.tracks) == len(b.tracks) and all(np.array_equal(x, y) for x, y in zip(a.tracks, b.tracks))
+    with pytest.raises(ValueError, match="frames: shape"):
+        process_frames(frames, params)  # 200-frame parameters
+    with pytest.raises(ValueError, match="ULM.numberOfParticles"):
+        process_frames(frames, dict(U, numberOfParticles=0))
 
 
 def _traced_peak(fn):
@@ -154,6 +178,7 @@ def _traced_peak(fn):
     return out, peak
 
 
+@pytest.mark.slow
 def test_process_frames_memory_is_bounded(example_result, monkeypatch):
     """A block costs one float64 amplitude array (a complex64 block's size) plus a few MB:
     the double-precision filtered block never exists whole. Handed over (as ``run_block``
@@ -163,18 +188,15 @@ def test_process_frames_memory_is_bounded(example_result, monkeypatch):
     real parts) allocated 2.46 blocks here beyond the caller's input; now 1.46 and 0.46.
     """
     monkeypatch.setenv("PYULM_NUM_THREADS", "1")  # chunk temporaries do not depend on the core count
-    info, ULM, _ = example_result  # imports and lazy set-ups are done
+    info, params, _ = example_result  # imports and lazy set-ups are done
     # PALA's in vivo block size, 78 x 118 x 800 (56 MB), Fortran-ordered as read from a MAT-file
     frames = np.asfortranarray(np.tile(read_frames(info), (2, 2, 4))[:78, :118, :800])
-    U = dict(ULM, size=list(frames.shape), SVD_cutoff=[5, 800])
+    U = dataclasses.replace(params, shape=(78, 118), n_frames=800, svd_cutoff=(5, 800))
     original = frames.copy()
-    res, peak = _traced_peak(lambda: process_frames(frames, U, info.pixel_size))
+    res, peak = _traced_peak(lambda: process_frames(frames, U))
     assert peak < 1.8 * frames.nbytes, f"process_frames allocated {peak / frames.nbytes:.2f} blocks"
     np.testing.assert_array_equal(frames, original)  # never modified
-    holder = [frames]
-    del frames
-    own, peak = _traced_peak(lambda: _process(holder, U, info.pixel_size, lambda stage: None, consume=True))
-    assert holder == []
+    own, peak = _traced_peak(lambda: process_frames(frames, U, overwrite_input=True))
     assert peak < 0.8 * original.nbytes, f"a handed-over block allocated {peak / original.nbytes:.2f} blocks"
     np.testing.assert_array_equal(own.MatTracking, res.MatTracking)
     np.testing.assert_array_equal(own.powdop, res.powdop)
@@ -185,9 +207,9 @@ def test_process_frames_memory_is_bounded(example_result, monkeypatch):
 def test_handed_over_block_gives_the_same_result(example_result, variant):
     """|IQ| written over the handed-over block, whatever its layout and class, gives what
     process_frames gives (which leaves its input alone)."""
-    info, ULM, _ = example_result
+    info, params, _ = example_result
     frames = read_frames(info)[:, :, :80]
-    U = dict(ULM, size=[64, 80, 80], SVD_cutoff=[5, 80])
+    U = params.for_frames(80)
     if variant == "c_order":
         frames = np.ascontiguousarray(frames)
     elif variant == "c_slice":
@@ -197,13 +219,13 @@ def test_handed_over_block_gives_the_same_result(example_result, variant):
     elif variant == "float64":
         frames = np.abs(frames).astype(np.float64, order="F")
     elif variant == "keep_all":
-        U["SVD_cutoff"] = [1, 80]
+        U = dataclasses.replace(U, svd_cutoff=(1, 80))
     elif variant == "no_band":
-        U["ButterCuttofFreq"] = None
+        U = dataclasses.replace(U, band=())
     original = frames.copy()
-    ref = process_frames(frames, U, info.pixel_size)
+    ref = process_frames(frames, U)
     np.testing.assert_array_equal(frames, original)
-    own = _process([frames], U, info.pixel_size, lambda stage: None, consume=True)
+    own = process_frames(frames, U, overwrite_input=True)
     np.testing.assert_array_equal(own.MatTracking, ref.MatTracking)
     np.testing.assert_array_equal(own.powdop, ref.powdop)
     assert len(own.tracks) == len(ref.tracks) and all(np.array_equal(a, b) for a, b in zip(own.tracks, ref.tracks))

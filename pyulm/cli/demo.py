@@ -27,11 +27,12 @@ def _run(args) -> int:
     from importlib.resources import as_file, files
 
     from ..pipeline import run
+    from ..pipeline.store import display
 
     with as_file(files("pyulm") / "data" / "example_block.mat") as src:
         summary = run([src], demo_config(), args.out, workers=0, force=True, progress=not args.no_progress)
     print(f"pyulm demo: {summary.text()}")
     width = max(len(k) for k in summary.outputs)
     for k, v in summary.outputs.items():
-        print(f"  {k:<{width}s}  {v}")
+        print(f"  {k:<{width}s}  {display(v)}")
     return 0

@@ -59,6 +59,7 @@ def register(subparsers):
 def _run(args) -> int:
     from ..config import Config
     from ..pipeline import run
+    from ..pipeline.store import display  # non-UTF-8 names print as \xNN instead of failing
 
     cfg = Config.load(args.config) if args.config else Config()
     if args.variable:
@@ -72,7 +73,8 @@ def _run(args) -> int:
     summary = run(args.inputs, cfg, args.out, workers=workers or 0, scheduler=args.scheduler, force=args.force,
                   progress=not args.no_progress)
     print(f"pyulm process: {summary.text()}")
-    print(f"  results: {summary.outputs['results']}")
-    print(f"  tracks:  {summary.outputs['tracks_mat']}")
-    print(f"  log:     {os.path.join(args.out, 'pyulm-process.log')}")
+    print(f"  results: {display(summary.outputs['results'])}")
+    print(f"  tracks:  {display(summary.outputs['tracks_mat'])}")
+    print(f"  log:     {display(os.path.join(args.out, 'pyulm-process.log'))}")
     return 0
+

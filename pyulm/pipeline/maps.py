@@ -1,0 +1,132 @@
+"""The maps over a whole acquisition, accumulated block by block on :mod:`pyulm.render`.
+
+The density ``MatOut`` (tracks per SR pixel), the signed axial map ``MatOut_zdir`` and
+the speed ``MatOut_vel`` are PALA's ``ULM_Track2MatOut`` modes ``2D_tracks``,
+``2D_vel_z`` and ``2D_velnorm`` (the render core with ``pala_compat=True``); the power
+Doppler image is the mean over blocks. Tracks never span blocks, so each block's tracks
+are added to running totals in turn and dropped: memory does not grow with the length
+of the acquisition, and the sums are added in the same order as one pass over all the
+tracks would add them, so the maps are bit-identical to it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..render import SMOOTH_SPAN, SuperResolutionGrid, accumulate, smooth_tracks, track_sign
+
+
+class MapAccumulator:
+    """Running totals of PALA's maps.
+
+    Parameters
+    ----------
+    shape_zx : (int, int)
+        Image size in pixels.
+    res : float
+        Super-resolution factor.
+    pixel_size : (float, float)
+        ``(dz, dx)`` of the tracks' positions, wavelengths per pixel.
+    wavelength_mm : float, optional
+        Converts the speed map to mm/s.
+    dtype : numpy dtype, optional
+        Class the tracks are stacked in (as PALA's ``ULM_Track2MatOut`` stacks every
+        track in one array); default each block's own. It decides the rounding of the
+        direction map's per-track sign, so a caller holding tracks of several classes
+        passes their common class.
+    """
+
+    def __init__(self, shape_zx, res, pixel_size=(1.0, 1.0), wavelength_mm=None, dtype=None):
+        self.grid = SuperResolutionGrid(tuple(int(s) for s in shape_zx), res)
+        self.pixel_size = (float(pixel_size[0]), float(pixel_size[1]))
+        self.wavelength_mm = wavelength_mm
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        n = self.grid.sr_shape[0] * self.grid.sr_shape[1]
+        self._density = np.zeros(n)
+        self._zdir = (np.zeros(n), np.zeros(n))
+        self._vel = (np.zeros(n), np.zeros(n))
+        self._powdop = None
+        self._n_powdop = 0
+
+    def add_tracks(self, tracks) -> None:
+        """Add one block's tracks (``[z x vz vx ...]`` in wavelengths, any float class)."""
+        arrays = [a for a in (self._to_sr(t) for t in tracks) if a.shape[0] > 0]
+        if not arrays:
+            return
+        pts = np.concatenate(arrays, axis=0)
+        if self.dtype is not None:
+            pts = pts.astype(self.dtype, copy=False)
+        offsets = np.concatenate([[0], np.cumsum([a.shape[0] for a in arrays])]).astype(np.int64)
+        z, x, sr_shape = pts[:, 0], pts[:, 1], self.grid.sr_shape
+        dummy = np.zeros(0)
+        accumulate(z, x, offsets, sr_shape, "tracks", totals=(self._density, dummy))
+        speed = smooth_tracks(np.hypot(pts[:, 2].astype(float), pts[:, 3].astype(float)), offsets, SMOOTH_SPAN)
+        sign = track_sign(pts[:, 2], offsets, pala_compat=True)
+        accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir)
+        accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel)
+
+    def _to_sr(self, tr) -> np.ndarray:
+        """``[z x vz vx]`` with positions on the 1-based SR grid, in the track's own class
+        (float32 from ``velocityinterp``, as MATLAB converts single tracks)."""
+        tr = np.asarray(tr)
+        dt = tr.dtype if np.issubdtype(tr.dtype, np.floating) else np.dtype(np.float64)
+        a = tr[:, :4].astype(dt, copy=True)
+        for k in (0, 1):
+            if self.pixel_size[k] != 1:  # wavelengths to pixels
+                a[:, k] = a[:, k] / dt.type(self.pixel_size[k])
+        a[:, 0], a[:, 1] = self.grid.to_sr(a[:, 0], a[:, 1])
+        return a
+
+    def add_powdop(self, powdop) -> None:
+        """Add one block's power Doppler image (the mean is taken over blocks)."""
+        pd = np.asarray(powdop, dtype=float)
+        self._powdop = pd.copy() if self._powdop is None else self._powdop + pd
+        self._n_powdop += 1
+
+    @property
+    def powdop(self) -> np.ndarray:
+        """Mean power Doppler image over the blocks added."""
+        if self._powdop is None:
+            raise ValueError("no power Doppler image was added")
+        return self._powdop / self._n_powdop
+
+    def maps(self) -> dict:
+        """``MatOut``, ``MatOut_zdir``, ``MatOut_vel`` (mm/s when the wavelength is known, else
+        wavelengths/s), ``llz``, ``llx`` (SR grid axes, wavelengths) and ``sizeOut``."""
+        shape = self.grid.sr_shape
+        out = {"MatOut": self._density.reshape(shape, order="F").copy()}
+        hit = self._density > 0
+        for name, (_, sums) in (("MatOut_zdir", self._zdir), ("MatOut_vel", self._vel)):
+            v = sums.copy()
+            v[hit] /= self._density[hit]
+            out[name] = v.reshape(shape, order="F")
+        if self.wavelength_mm:
+            out["MatOut_vel"] = out["MatOut_vel"] * self.wavelength_mm
+        sr = 1.0 / self.grid.res
+        out["llz"] = np.arange(shape[0]) * sr * self.pixel_size[0]
+        out["llx"] = np.arange(shape[1]) * sr * self.pixel_size[1]
+        out["sizeOut"] = list(shape)
+        return out
+
+
+def accumulate_maps(tracks, shape_zx, params) -> dict:
+    """PALA's maps from all tracks of an acquisition (in block order).
+
+    Parameters
+    ----------
+    tracks : list of arrays
+        ``[z x vz vx t]`` tracks in wavelengths (:attr:`BlockResult.tracks` of every block).
+    shape_zx : (int, int)
+        Image size in pixels.
+    params : BlockParams
+        Gives ``res``, ``pixel_size`` and ``wavelength_mm``.
+
+    Returns
+    -------
+    dict
+        See :meth:`MapAccumulator.maps`.
+    """
+    tracks = [np.asarray(t) for t in tracks]
+    dtype = np.result_type(*[t.dtype for t in tracks]) if tracks else None
+    acc = MapAccumulator(shape_zx, params.res, params.pixel_size, params.wavelength_mm, dtype)
+    acc.add_tracks(tracks)
+    return acc.maps()

@@ -1,0 +1,168 @@
+"""The parameters of one block: built once, from the config and the file's metadata.
+
+:class:`BlockParams` is what :func:`pyulm.pipeline.process_frames` runs on: plain
+Python names and units (wavelengths, Hz, pixels), frozen, checked when built, so a
+block never re-derives or re-validates anything. PALA's ``ULM`` struct is made from
+it only where a ``.mat`` is written (:mod:`pyulm.pipeline.outputs`); a ``ULM`` struct
+coming in (from MATLAB) is turned into one by :func:`from_ulm`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from ..config import Config, ConfigError
+
+
+@dataclass(frozen=True)
+class BlockParams:
+    """Everything that decides a block's result.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        ``(Nz, Nx)`` pixels of a frame.
+    n_frames : int
+        Frames in the block.
+    pixel_size : (float, float)
+        ``(dz, dx)`` in wavelengths.
+    frame_rate : float
+        Hz.
+    wavelength_mm : float or None
+        Wavelength in mm (velocity maps in mm/s when known).
+    svd_cutoff : tuple of int
+        Kept singular components ``(first, last)``, 1-based, ``last <= n_frames``
+        (from a ``ULM`` struct: any of PALA's ``SVD_cutoff`` forms).
+    band : tuple
+        Band-pass ``(low, high)`` in Hz, or ``()`` for none.
+    svd_precision : {"double", "pala_single"}
+    method : str
+        Registered localization method.
+    fwhm : (float, float)
+        ``(fwhm_z, fwhm_x)`` in pixels (Python order; PALA's ``ULM.fwhm`` is ``[x z]``).
+    number_of_particles, n_local_max : int
+    method_options : tuple of (name, value)
+        Extra options of the method (``interp_method`` for ``interp``).
+    max_linking_distance : float
+        Wavelengths per frame.
+    max_gap_closing, min_length : int
+    res : float
+        Super-resolution factor.
+    """
+
+    shape: tuple
+    n_frames: int
+    pixel_size: tuple
+    frame_rate: float
+    wavelength_mm: float | None
+    svd_cutoff: tuple
+    band: tuple
+    svd_precision: str
+    method: str
+    fwhm: tuple
+    number_of_particles: int
+    n_local_max: int
+    method_options: tuple
+    max_linking_distance: float
+    max_gap_closing: int
+    min_length: int
+    res: float
+
+    def for_frames(self, n_frames: int, where: str = "") -> "BlockParams":
+        """The same parameters for a block of ``n_frames`` frames (the SVD's last component clipped)."""
+        last = min(self.svd_cutoff[1], int(n_frames))
+        if self.svd_cutoff[0] > last:
+            raise ConfigError(f"{where}[ulm] SVD_cutoff: first component {self.svd_cutoff[0]} exceeds the "
+                              f"{n_frames} frames of a block")
+        return dataclasses.replace(self, n_frames=int(n_frames), svd_cutoff=(self.svd_cutoff[0], last))
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (the block key hashes it)."""
+        return dataclasses.asdict(self)
+
+
+def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
+    """The parameters of a block of ``info``'s file (``n_frames`` frames, default the
+    config's ``frames_per_block`` or the whole file).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the config field (``[ulm] ButterCuttofFreq`` ...) when the
+        config does not fit the file.
+    """
+    u = cfg.ulm
+    where = f"{info.path}: "
+    nz, nx, nt = (int(s) for s in info.shape)
+    if n_frames is None:
+        n_frames = min(nt, cfg.input.frames_per_block) if cfg.input.frames_per_block else nt
+    fs = info.frame_rate
+    if fs is None and u.scale is not None:
+        fs = 1.0 / u.scale[2]
+    if fs is None:
+        raise ConfigError(f"{where}the frame rate is unknown (the file does not give it): "
+                          "set scale = [1, 1, dt] (dt in s) in the [ulm] table of the config")
+    band = tuple(float(b) for b in u.ButterCuttofFreq)
+    if band and not band[1] < fs / 2:
+        raise ConfigError(f"{where}[ulm] ButterCuttofFreq: the high cut-off {band[1]:g} Hz must be below "
+                          f"half the frame rate ({fs / 2:g} Hz)")
+    svd_hi = nt if u.SVD_cutoff[1] == "end" else int(u.SVD_cutoff[1])
+    lam = info.wavelength_mm
+    mld = u.max_linking_distance
+    if u.max_velocity_mm_s is not None:
+        if lam is None:
+            raise ConfigError(f"{where}[ulm] max_velocity_mm_s needs the wavelength, which the file does not give "
+                              "(no Trans.frequency / UF.TwFreq): use max_linking_distance in wavelengths instead")
+        mld = u.max_velocity_mm_s / fs / lam
+    if not math.isfinite(mld) or mld <= 0:
+        raise ConfigError(f"{where}[ulm] max_linking_distance: {mld!r} is not a positive number")
+    fx, fz = u.fwhm  # the config keeps PALA's [fwhm_x fwhm_z] order
+    method = u.LocMethod
+    p = BlockParams(
+        shape=(nz, nx), n_frames=nt, pixel_size=tuple(float(s) for s in info.pixel_size), frame_rate=float(fs),
+        wavelength_mm=None if lam is None else float(lam), svd_cutoff=(int(u.SVD_cutoff[0]), min(svd_hi, nt)),
+        band=band, svd_precision=u.pyulm_svd, method=method, fwhm=(float(fz), float(fx)),
+        number_of_particles=int(u.numberOfParticles), n_local_max=int(u.NLocalMax),
+        method_options=(("interp_method", u.InterpMethod),) if method == "interp" else (),
+        max_linking_distance=float(mld), max_gap_closing=int(u.max_gap_closing), min_length=int(u.min_length),
+        res=float(u.res))
+    return p.for_frames(n_frames, where)
+
+
+def from_ulm(ULM, shape, pixel_size=(1.0, 1.0)) -> BlockParams:
+    """:class:`BlockParams` from PALA's ``ULM`` struct (a dict or attribute object, as MATLAB
+    hands it over) for a block of ``shape`` ``(Nz, Nx, Nt)``; errors name ``ULM.<field>``.
+
+    Reads ``numberOfParticles``, ``fwhm``, ``LocMethod``, ``parameters``, ``max_linking_distance``,
+    ``max_gap_closing``, ``min_length``, ``res``, ``SVD_cutoff``, ``ButterCuttofFreq`` (``[]``: none),
+    ``frame_rate`` (Hz; else ``1 / scale(3)``), ``lambda`` (mm, optional) and ``pyulm_svd``.
+    """
+    from .. import _validate as V
+    from ..pala._core import localization_arguments
+    from ..pala._ulm import field, scalar, vector
+    from .._svd import check_precision, normalize_svd_cutoff
+
+    method, kw = localization_arguments(ULM)
+    nz, nx, nt = (int(s) for s in shape)
+    fr = field(ULM, "frame_rate", None)
+    frame_rate = scalar(ULM, "frame_rate") if fr is not None else 1.0 / vector(ULM, "scale", 3)[2]
+    V.positive(frame_rate, "ULM.frame_rate")
+    cutoff = vector(ULM, "SVD_cutoff")
+    normalize_svd_cutoff(cutoff, nt, "ULM.SVD_cutoff")  # bad values fail here, before any work
+    band = vector(ULM, "ButterCuttofFreq", default=[])
+    lam = field(ULM, "lambda", None)
+    options = tuple((k, v) for k, v in kw.items() if k not in ("fwhm", "number_of_particles", "n_local_max"))
+    try:
+        precision = check_precision(field(ULM, "pyulm_svd", "double"))
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("precision:", "ULM.pyulm_svd:", 1)) from None
+    return BlockParams(
+        shape=(nz, nx), n_frames=nt, pixel_size=tuple(float(s) for s in pixel_size), frame_rate=float(frame_rate),
+        wavelength_mm=None if lam is None else scalar(ULM, "lambda"),
+        svd_cutoff=tuple(int(c) for c in cutoff), band=tuple(float(b) for b in band),
+        svd_precision=precision, method=method, fwhm=tuple(kw["fwhm"]),
+        number_of_particles=int(kw["number_of_particles"]), n_local_max=int(kw["n_local_max"]),
+        method_options=options, max_linking_distance=scalar(ULM, "max_linking_distance"),
+        max_gap_closing=int(scalar(ULM, "max_gap_closing")), min_length=int(scalar(ULM, "min_length")),
+        res=scalar(ULM, "res"))
