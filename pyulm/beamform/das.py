@@ -1,0 +1,150 @@
+"""Plane-wave delay-and-sum as one precomputed sparse matrix.
+
+For every pixel ``p``, transmit ``a`` and receiving element ``e`` inside the
+F-number aperture, the time of flight ``tau`` (see :mod:`.acquisition`) falls
+between two baseband samples; linear interpolation of the baseband signal
+there, rotated back to the carrier phase by ``exp(2j pi f_d tau)``, is summed
+over elements and transmits (coherent compounding). All of it is linear in the
+stored samples, so it is written once as a sparse matrix whose rows are the
+pixels (real parts, then imaginary parts) and whose columns are the stage's
+input values; a frame, or a block of frames, is then one sparse product.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import _validate as V
+from .acquisition import PlaneWaveAcquisition
+
+APODIZATIONS = ("boxcar", "hann")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Pixel centres of the image, m; row ``i`` is depth ``z[i]``, column ``j`` is ``x[j]``."""
+
+    z: np.ndarray
+    x: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.z.size), int(self.x.size)
+
+
+def make_grid(shape, pixel_size, origin, wavelength: float) -> Grid:
+    """A regular grid given in wavelengths, as PData describes it.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        (nz, nx) pixels.
+    pixel_size : (float, float)
+        (dz, dx), wavelengths.
+    origin : (float, float)
+        (z0, x0) of the centre of pixel (0, 0), wavelengths.
+    wavelength : float
+        m.
+
+    Examples
+    --------
+    >>> g = make_grid((3, 2), (0.5, 1.0), (10.0, -0.5), 1e-4)
+    >>> g.z.tolist(), g.x.tolist()
+    ([0.001, 0.00105, 0.0011], [-5e-05, 5e-05])
+    """
+    nz, nx = (V.positive(v, "shape", integer=True) for v in shape)
+    dz, dx = V.pair(pixel_size, "pixel_size")
+    o = np.asarray(origin, float).ravel()
+    if o.size != 2 or not np.all(np.isfinite(o)):
+        raise ValueError(f"origin: expected (z0, x0) in wavelengths, got {origin!r}")
+    lam = V.positive(wavelength, "wavelength")
+    return Grid(z=(o[0] + dz * np.arange(nz)) * lam, x=(o[1] + dx * np.arange(nx)) * lam)
+
+
+@dataclass(frozen=True)
+class BasebandInput:
+    """How a stage's input vector holds the baseband samples of each transmit.
+
+    For transmit ``a`` and element ``e``, baseband sample ``k`` (taken at
+    ``times[a][k]``) is ``sum_m coef[a][k, m] * u[cols[a][k, m] + offset[a][e]]``.
+    """
+
+    times: list
+    cols: list
+    coef: list
+    offset: np.ndarray  # (n_tx, n_el)
+    n_in: int
+
+
+def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_number: float = 1.0,
+               apodization: str = "boxcar", dtype=np.float32) -> sp.csr_matrix:
+    """The (2 n_pix, n_in) real matrix of delay-and-sum and compounding.
+
+    Rows ``0..n_pix-1`` give the real part of pixel ``p = iz * nx + ix``, rows
+    ``n_pix..`` its imaginary part.
+
+    Parameters
+    ----------
+    acq : PlaneWaveAcquisition
+    grid : Grid
+    bb : BasebandInput
+    f_number : float
+        Receive F-number: element ``e`` contributes to a pixel at depth ``z``
+        when ``|x - x_e| <= z / (2 f_number)``; 0 uses the whole aperture.
+    apodization : str
+        ``"boxcar"`` (uniform over the aperture, as PyMUST's ``dasmtx``) or
+        ``"hann"`` (cos^2 taper across the aperture).
+    """
+    fnum = V.positive(f_number, "f_number", allow_zero=True)
+    if apodization not in APODIZATIONS:
+        raise ValueError(f"apodization: expected one of {APODIZATIONS}, got {apodization!r}")
+    if apodization != "boxcar" and fnum == 0:
+        raise ValueError("apodization: a tapered aperture needs f_number > 0")
+    c, wd = acq.speed_of_sound, 2 * np.pi * acq.demod_frequency
+    Z, X = np.meshgrid(grid.z, grid.x, indexing="ij")
+    Z, X = Z.ravel(), X.ravel()
+    n_pix = Z.size
+    xe = acq.element_x
+    dx = X[:, None] - xe[None, :]
+    rx = np.sqrt(dx ** 2 + Z[:, None] ** 2) / c
+    aperture = np.broadcast_to(acq.rx_apod[None, :], dx.shape)
+    if fnum > 0:
+        half = Z[:, None] / (2 * fnum)
+        aperture = aperture & (np.abs(dx) <= half)
+        weight = np.cos(np.pi / 2 * dx / np.maximum(half, 1e-30)) ** 2 if apodization == "hann" else None
+    else:
+        weight = None
+    rows, cols, vals = [], [], []
+    delta = acq.tx_offsets()
+    for a in range(acq.n_tx):
+        times = bb.times[a]
+        n_bb = times.size
+        fs_bb = 1.0 / (times[1] - times[0]) if n_bb > 1 else 1.0
+        tx = (X * np.sin(acq.angles[a]) + Z * np.cos(acq.angles[a])) / c + delta[a]
+        tau = tx[:, None] + rx + acq.time_offset
+        s = (tau - times[0]) * fs_bb
+        ok = aperture & (s >= 0) & (s <= n_bb - 1)
+        p, e = np.nonzero(ok)
+        s, tau = s[p, e], tau[p, e]
+        k = np.minimum(np.floor(s).astype(np.int64), max(n_bb - 2, 0))
+        frac = s - k
+        base = np.exp(1j * wd * tau)
+        if weight is not None:
+            base = base * weight[p, e]
+        off = bb.offset[a, e]
+        for kk, lin in ((k, 1.0 - frac), (k + 1, frac)):
+            if n_bb == 1:
+                kk = np.zeros_like(kk)
+            for m in range(bb.cols[a].shape[1]):
+                w = base * lin * bb.coef[a][kk, m]
+                col = bb.cols[a][kk, m] + off
+                rows += [p, p + n_pix]
+                cols += [col, col]
+                vals += [w.real, w.imag]
+    M = sp.coo_matrix((np.concatenate(vals).astype(dtype), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(2 * n_pix, bb.n_in)).tocsr()
+    M.sum_duplicates()
+    M.eliminate_zeros()
+    return M

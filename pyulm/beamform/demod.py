@@ -1,0 +1,179 @@
+"""From stored channel samples to baseband IQ, as linear operators.
+
+Two kinds of stored samples (see :class:`.acquisition.PlaneWaveAcquisition`):
+
+* ``"rf"`` (Verasonics NS200BW and custom modes): real samples, demodulated
+  here: mixed to baseband with ``exp(-2j pi f_d t)``, low-pass filtered (a
+  windowed-sinc FIR by default, or the zero-phase Butterworth of MUST's
+  ``rf2iq``), times 2 to keep the envelope amplitude, and decimated. The
+  operator is the same for every element of a transmit, so it is built once
+  and placed per element in a sparse matrix (the first stage of the
+  beamformer).
+* ``"quadrature"`` (BS100BW, BS50BW, ...): the Vantage already took (I, Q)
+  pairs a quarter period apart; ``I - j Q`` is the analytic signal at the I
+  sample, and ``exp(-2j pi f_d t)`` brings it to baseband. That is folded into
+  the delay-and-sum matrix, so these samples need no separate stage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import _validate as V
+from .acquisition import PlaneWaveAcquisition
+from .das import BasebandInput
+
+LOWPASS = ("fir", "butter")
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """Which part of a channel-data frame the beamformer reads.
+
+    The input vector of one frame is ``frame[row0:row1, channels]`` flattened
+    channel by channel (MATLAB's column order), ``channels`` sorted.
+    """
+
+    channels: np.ndarray
+    row0: int
+    row1: int
+
+    @classmethod
+    def of(cls, acq: PlaneWaveAcquisition) -> "InputLayout":
+        used = np.unique(acq.channels[acq.rx_apod])
+        return cls(used, int(acq.rows[:, 0].min()), int(acq.rows[:, 1].max()))
+
+    @property
+    def n_rows(self) -> int:
+        return self.row1 - self.row0
+
+    @property
+    def n_in(self) -> int:
+        return self.n_rows * int(self.channels.size)
+
+    def channel_offsets(self, acq: PlaneWaveAcquisition) -> np.ndarray:
+        """(n_el,) start of each element's samples in the input vector (-1 for elements not read)."""
+        pos = np.searchsorted(self.channels, acq.channels)
+        found = (pos < self.channels.size) & (self.channels[np.minimum(pos, self.channels.size - 1)] == acq.channels)
+        return np.where(found & acq.rx_apod, pos * self.n_rows, -1)
+
+
+def quadrature_input(acq: PlaneWaveAcquisition, layout: InputLayout) -> BasebandInput:
+    """Baseband samples read straight from (I, -Q) row pairs (no separate stage)."""
+    times, cols, coef = [], [], []
+    wd = 2 * np.pi * acq.demod_frequency
+    for a in range(acq.n_tx):
+        t = acq.sample_times(a)
+        first = acq.rows[a, 0] - layout.row0 + 2 * np.arange(t.size)
+        times.append(t)
+        cols.append(np.stack([first, first + 1], axis=1))
+        coef.append(np.exp(-1j * wd * t)[:, None] * np.array([1.0, -1.0j])[None, :])
+    offset = np.tile(layout.channel_offsets(acq), (acq.n_tx, 1))
+    return BasebandInput(times, cols, coef, offset, layout.n_in)
+
+
+def lowpass_matrix(n: int, sampling_frequency: float, cutoff: float, *, method: str = "fir",
+                   numtaps: int | None = None, order: int = 5) -> np.ndarray:
+    """(n, n) real matrix of a zero-phase low-pass filter over ``n`` samples.
+
+    Parameters
+    ----------
+    n : int
+    sampling_frequency, cutoff : float
+        Hz; ``cutoff`` is the -6 dB (FIR) or -3 dB (Butterworth) frequency.
+    method : str
+        ``"fir"``: Hamming-windowed sinc of ``numtaps`` taps (odd; default
+        spanning two periods of ``2 * cutoff``), centred, zeros beyond the ends.
+        ``"butter"``: Butterworth of ``order`` run forwards and backwards
+        (``scipy.signal.filtfilt`` with its default odd padding), as MUST's ``rf2iq``.
+    """
+    import scipy.signal as ss
+
+    wn = cutoff / (sampling_frequency / 2)
+    if not 0 < wn < 1:
+        raise ValueError(f"demodulation cutoff {cutoff:g} Hz: expected between 0 and half the sampling "
+                         f"frequency ({sampling_frequency / 2:g} Hz)")
+    if method == "butter":
+        b, a = ss.butter(order, wn)
+        return ss.filtfilt(b, a, np.eye(n), axis=0)
+    if method != "fir":
+        raise ValueError(f"lowpass: expected one of {LOWPASS}, got {method!r}")
+    if numtaps is None:
+        numtaps = 2 * int(round(sampling_frequency / (2 * cutoff))) + 1
+    numtaps = V.positive(numtaps, "numtaps", integer=True)
+    if numtaps % 2 == 0:
+        raise ValueError(f"numtaps: expected an odd number of taps (a centred filter), got {numtaps}")
+    h = ss.firwin(numtaps, wn)
+    half = numtaps // 2
+    F = np.zeros((n, n))
+    for m, hm in enumerate(h):
+        d = m - half
+        idx = np.arange(max(0, -d), min(n, n - d))
+        F[idx, idx + d] = hm
+    return F
+
+
+def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float = 1.0, lowpass: str = "fir",
+             numtaps: int | None = None, decimation: int | None = None, dtype=np.float32):
+    """The demodulation stage for RF samples and how the next stage reads its output.
+
+    Parameters
+    ----------
+    bandwidth : float
+        Fractional bandwidth kept around ``demod_frequency`` (1.0: +-f_d/2).
+    lowpass, numtaps : see :func:`lowpass_matrix`.
+    decimation : int, optional
+        Keep one baseband sample in ``decimation``; default the largest that
+        leaves at least two per period of ``demod_frequency`` (1 for ``"butter"``).
+
+    Returns
+    -------
+    D : scipy.sparse.csr_matrix
+        (2 n_bb, n_in) real: real parts of all baseband samples, then imaginary parts.
+    bb : BasebandInput
+        How the delay-and-sum stage reads ``D @ u``.
+    """
+    bw = V.positive(bandwidth, "bandwidth")
+    fs, fd = acq.sampling_frequency, acq.demod_frequency
+    if decimation is None:
+        decimation = 1 if lowpass == "butter" else max(1, int(fs // (2 * fd)))
+    dec = V.positive(decimation, "decimation", integer=True)
+    wd = 2 * np.pi * fd
+    ch_off = layout.channel_offsets(acq)
+    els = np.flatnonzero(ch_off >= 0)
+    rows, cols, vals = [], [], []
+    times, bcols, coef = [], [], []
+    offset = np.zeros((acq.n_tx, acq.n_elements), np.int64)
+    base = 0
+    blocks = []
+    for a in range(acq.n_tx):
+        t = acq.sample_times(a)
+        F = lowpass_matrix(t.size, fs, bw * fd / 2, method=lowpass, numtaps=numtaps)[::dec]
+        Da = 2 * F * np.exp(-1j * wd * t)[None, :]
+        # the Butterworth response never ends: drop what is below 1e-5 of its peak (well under 1e-3 of an image)
+        r, c = np.nonzero(np.abs(Da) > (1e-5 if lowpass == "butter" else 0.0) * np.abs(Da).max())
+        v = Da[r, c]
+        n_bb = Da.shape[0]
+        # element e's block: rows base + j * n_bb, columns its channel's samples of this receive
+        j = np.arange(els.size)
+        rr = (base + j[:, None] * n_bb + r[None, :]).ravel()
+        cc = (ch_off[els][:, None] + (acq.rows[a, 0] - layout.row0) + c[None, :]).ravel()
+        vv = np.tile(v, els.size)
+        blocks.append((rr, cc, vv))
+        offset[a, els] = base + j * n_bb
+        times.append(t[::dec])
+        bcols.append(np.arange(n_bb)[:, None] + np.array([0, 0])[None, :])
+        base += els.size * n_bb
+    n_half = base
+    for rr, cc, vv in blocks:
+        rows += [rr, rr + n_half]
+        cols += [cc, cc]
+        vals += [vv.real, vv.imag]
+    D = sp.coo_matrix((np.concatenate(vals).astype(dtype), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(2 * n_half, layout.n_in)).tocsr()
+    for a in range(acq.n_tx):
+        bcols[a] = bcols[a] + np.array([0, n_half])[None, :]
+        coef.append(np.broadcast_to(np.array([1.0, 1.0j]), bcols[a].shape))
+    return D, BasebandInput(times, bcols, coef, offset, 2 * n_half)

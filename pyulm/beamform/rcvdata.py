@@ -1,0 +1,223 @@
+"""Reading a Verasonics workspace's ``RcvData`` lazily and beamforming it to IQ.
+
+:func:`open_rcvdata` reads the small structs (``Trans``, ``TX``, ``TW``,
+``Receive``, ``PData``, ``Resource``, ``Event``) and the shape of ``RcvData``;
+:meth:`RcvDataSource.read` then reads one range of compound frames at a time
+and beamforms it. MAT v7.3 files are read slice by slice with h5py (only the
+buffer frames asked for); MAT v5 files cannot be sliced on disk, so their
+``RcvData`` is loaded once per source (v5 caps a variable at 2 GB).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import _validate as V
+from .beamformer import Beamformer
+from .das import make_grid
+from .workspace import RcvLayout, WorkspaceError, parse_workspace
+
+_META = ("Trans", "TX", "TW", "Receive", "PData", "Resource", "Event", "P", "UF")
+
+
+class RcvDataSource:
+    """A Verasonics workspace holding ``RcvData``: compound frames beamformed on demand.
+
+    Attributes
+    ----------
+    path : Path
+    format : str
+        ``"mat5"`` or ``"mat73"``.
+    layout : RcvLayout
+        The acquisition (``layout.acq``) and where its frames sit in ``RcvData``.
+    shape : (nz, nx, n_frames)
+        Shape of the IQ that :meth:`read` returns.
+    pixel_size, origin : (float, float)
+        (z, x) in wavelengths of ``Trans.frequency`` (origin: centre of pixel (0, 0)).
+    wavelength : float
+        m.
+    notes : list of str
+        Every assumption made reading the workspace.
+    """
+
+    def __init__(self, path, meta: dict, rcv_shapes: list, fmt: str, *, buffer=None, grid=None, v5_cell=None,
+                 **beamformer_options):
+        self.path, self.format = Path(path), fmt
+        self.layout: RcvLayout = parse_workspace(meta, rcv_shapes, buffer)
+        acq = self.layout.acq
+        self.wavelength = acq.wavelength
+        self.notes = list(self.layout.notes)
+        if grid is None:
+            shape, self.pixel_size, self.origin = self._pdata_grid()
+        else:
+            try:
+                shape, pixel_size, origin = grid
+            except (TypeError, ValueError):
+                raise ValueError("grid: expected (shape, pixel_size, origin) = ((nz, nx), (dz, dx), (z0, x0)) in "
+                                 f"wavelengths, got {grid!r}") from None
+            self.pixel_size, self.origin = V.pair(pixel_size, "pixel_size"), tuple(np.asarray(origin, float).ravel())
+        self.grid = make_grid(shape, self.pixel_size, self.origin, self.wavelength)
+        self.shape = (*self.grid.shape, self.layout.n_frames)
+        self.options = _checked_options(beamformer_options)
+        self._bf = None
+        self._v5 = None
+        if v5_cell is not None:
+            arr = np.asarray(v5_cell.ravel(order="F")[self.layout.buffer - 1])
+            self._v5 = (arr if arr.ndim == 3 else arr[:, :, None]).transpose(2, 1, 0)
+
+    def _pdata_grid(self):
+        pd = self.layout.pdata
+        if pd is None:
+            raise WorkspaceError("the workspace has no PData; expected PData (PDelta, Size, Origin) to say where "
+                                 "to beamform, or give grid=(shape, pixel_size, origin) in wavelengths")
+        try:
+            delta = np.asarray(pd["PDelta"], float).ravel()
+            size = np.asarray(pd["Size"], float).ravel()
+            origin = np.asarray(pd["Origin"], float).ravel()
+        except (KeyError, TypeError, ValueError):
+            raise WorkspaceError("PData: expected numeric fields PDelta [dx dy dz], Size [rows cols sections] and "
+                                 "Origin [x y z] (wavelengths)") from None
+        if delta.size < 3 or size.size < 2 or origin.size < 3 or np.any(delta[[0, 2]] <= 0) or np.any(size[:2] < 1):
+            raise WorkspaceError(f"PData: PDelta = {delta.tolist()}, Size = {size.tolist()}, Origin = "
+                                 f"{origin.tolist()}; expected positive steps [dx dy dz], Size [rows cols ...] and "
+                                 "Origin [x y z] in wavelengths")
+        if size.size > 2 and size[2] > 1:
+            raise WorkspaceError(f"PData.Size = {size.tolist()}: a 3-D region; expected one section")
+        return (int(size[0]), int(size[1])), (float(delta[2]), float(delta[0])), (float(origin[2]), float(origin[0]))
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.shape[2])
+
+    @property
+    def beamformer(self) -> Beamformer:
+        """Built on first use (its matrices take a second or two)."""
+        if self._bf is None:
+            self._bf = Beamformer(self.layout.acq, self.grid, **self.options)
+        return self._bf
+
+    def channel_frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Compound frames ``start:stop`` of channel data, (rows, channels, t) as stored (int16)."""
+        stop = self.n_frames if stop is None else int(stop)
+        if not 0 <= int(start) < stop <= self.n_frames:
+            raise ValueError(f"{self.path}: frame range {start}:{stop} outside 0:{self.n_frames}")
+        L, G = self.layout, self.layout.groups
+        t = np.arange(int(start), stop)
+        bufs = L.frame_order[t // G]
+        need = np.unique(bufs)
+        data = self._buffer_frames(need)  # (n_need, channels, rows) C-order, MATLAB's [rows ch frames] reversed
+        pos = np.searchsorted(need, bufs)
+        R = L.acq.rows_per_frame
+        if G == 1:
+            out = data[pos, :, L.row0:L.row0 + R]
+        else:
+            rows = L.row0 + (t % G)[:, None] * L.group_rows + np.arange(R)[None, :]
+            out = data[pos[:, None, None], np.arange(data.shape[1])[None, :, None], rows[:, None, :]]
+        return out.transpose(2, 1, 0)
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Beamformed compound frames ``start:stop`` as (nz, nx, t) complex64."""
+        return self.beamformer(self.channel_frames(start, stop))
+
+    def _buffer_frames(self, frames: np.ndarray) -> np.ndarray:
+        b = self.layout.buffer - 1
+        if self.format == "mat73":
+            import h5py
+
+            with h5py.File(self.path, "r") as f:
+                ds = f[f["RcvData"][()].T.ravel(order="F")[b]]
+                if ds.ndim == 2:
+                    return ds[()][None]
+                lo, hi = int(frames.min()), int(frames.max()) + 1
+                if hi - lo == frames.size:
+                    return ds[lo:hi]
+                return np.stack([ds[int(k)] for k in frames])
+        return self._v5[frames]
+
+    def describe(self) -> str:
+        """Lines for ``pyulm info``."""
+        L, acq = self.layout, self.layout.acq
+        lam = self.wavelength
+        lines = [
+            f"RcvData{{{L.buffer}}}: {acq.rows_per_frame * L.groups} rows x {acq.n_channels} channels x "
+            f"{L.frame_order.size} frame(s), {L.sample_mode} ({acq.sample_kind}), "
+            f"{acq.sampling_frequency / 1e6:g} MHz {'pairs' if acq.sample_kind == 'quadrature' else 'samples'}, "
+            f"demodulation {acq.demod_frequency / 1e6:g} MHz",
+            f"transducer: {acq.n_elements} elements, pitch {acq.pitch * 1e3:.4g} mm = {acq.pitch / lam:.3g} "
+            f"wavelengths, {acq.center_frequency / 1e6:g} MHz, c = {acq.speed_of_sound:g} m/s",
+            f"transmits: {acq.n_tx} plane waves at {', '.join(f'{np.rad2deg(a):.3g}' for a in acq.angles)} deg, "
+            f"{L.groups} compound frame(s) per buffer frame -> {self.n_frames} frames",
+            f"beamformed to (z, x) = {self.grid.shape[0]} x {self.grid.shape[1]} pixels of "
+            f"{self.pixel_size[0]:g} x {self.pixel_size[1]:g} wavelengths",
+        ]
+        return "\n".join(lines)
+
+
+def open_rcvdata(path, *, buffer: int | None = None, grid=None, **beamformer_options) -> RcvDataSource:
+    """Open a Verasonics workspace with ``RcvData`` for beamforming.
+
+    Parameters
+    ----------
+    path : str or Path
+        MAT v5/v6/v7 or v7.3 file saved from the Vantage workspace.
+    buffer : int, optional
+        1-based ``RcvData`` cell; default the one the receives write to.
+    grid : (shape, pixel_size, origin), optional
+        ``((nz, nx), (dz, dx), (z0, x0))`` in wavelengths; default ``PData``.
+    **beamformer_options
+        Passed to :class:`~pyulm.beamform.Beamformer` (``f_number``,
+        ``apodization``, ``lowpass``, ``backend``, ...).
+
+    Returns
+    -------
+    RcvDataSource
+
+    Raises
+    ------
+    WorkspaceError
+        (a ``ValueError``) naming the field that is missing or not what pyulm
+        expects (no ``Receive`` or ``Trans``, inconsistent sample indices,
+        unsupported sample mode, curved or matrix probe, ...).
+    """
+    from ..io import list_variables, mat_version, read_mat
+
+    path = Path(path)
+    fmt = mat_version(path)
+    if fmt not in ("mat5", "mat73"):
+        raise WorkspaceError(f"{path}: a {fmt} file; expected a MAT v5/v7 or v7.3 Verasonics workspace")
+    names = {v.name: v for v in list_variables(path, fmt)}
+    if "RcvData" not in names:
+        raise WorkspaceError(f"{path}: no RcvData; expected a Verasonics workspace saved with its RcvData")
+    if names["RcvData"].mclass != "cell":
+        raise WorkspaceError(f"{path}: RcvData is a {names['RcvData'].mclass}; expected a cell of int16 buffers")
+    meta = read_mat(path, [n for n in _META if n in names], version=fmt)
+    cell = None
+    if fmt == "mat73":
+        shapes = _h5_shapes(path)
+    else:
+        cell = np.asarray(read_mat(path, ["RcvData"], version=fmt)["RcvData"], dtype=object)
+        shapes = [np.shape(e) if e is not None else (0, 0) for e in cell.ravel(order="F")]
+    try:
+        return RcvDataSource(path, meta, shapes, fmt, buffer=buffer, grid=grid, v5_cell=cell, **beamformer_options)
+    except WorkspaceError as exc:
+        raise WorkspaceError(f"{path}: {exc}") from None
+
+
+def _h5_shapes(path) -> list:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        refs = f["RcvData"][()].T.ravel(order="F")
+        return [tuple(reversed(f[r].shape)) if r else (0, 0) for r in refs]
+
+
+def _checked_options(options: dict) -> dict:
+    """Beamformer keyword options, refused here (not at the first read) when unknown."""
+    import inspect
+
+    known = [p for p in inspect.signature(Beamformer).parameters if p not in ("acq", "grid")]
+    bad = sorted(set(options) - set(known))
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: unknown beamforming option(s); expected some of {', '.join(known)}")
+    return dict(options)
