@@ -18,7 +18,7 @@ from pyulm.metrics import detection_scores, match  # noqa: E402
 from pyulm.nn.losses import Targets, blurred_presence_loss, gmm_nll, offset_loss  # noqa: E402
 from pyulm.nn.models import DML3, MBLNet, MBLNetConfig, DML3Config, build_model, fuse_batchnorm  # noqa: E402
 from pyulm.nn.train import load_config, parse_config, train  # noqa: E402
-from pyulm.nn.weights_io import SHIPPED, sha256  # noqa: E402
+from pyulm.nn.weights_io import SHIPPED, load_model, sha256, write_checksums  # noqa: E402
 from pyulm.sim.free import free_motion  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -357,7 +357,8 @@ def test_training_writes_model_directory(tiny_models):
     d = tiny_models["mblnet"]
     for f in ("weights.pt", "config.json", "SHA256SUMS", "train.toml", "metrics.json", "README.md", "log.jsonl"):
         assert (d / f).is_file(), f
-    assert sha256(d / "weights.pt") in (d / "SHA256SUMS").read_text()
+    listed = dict(reversed(line.split()) for line in (d / "SHA256SUMS").read_text().splitlines())
+    assert listed == {f.name: sha256(f) for f in d.iterdir() if f.is_file() and f.name != "SHA256SUMS"}
     log = [json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2] and all("f1" in r["val"] for r in log)
     cfg = parse_config(__import__("tomllib").loads((d / "train.toml").read_text()))  # written config re-reads
@@ -431,6 +432,12 @@ def _copy(src, dst):
     return dst
 
 
+def _write_config(d, cfg):
+    """Edit a model's config.json as its author would: the checksums are rewritten."""
+    (d / "config.json").write_text(json.dumps(cfg))
+    write_checksums(d)
+
+
 def test_errors_name_file_and_problem(tiny_models, tmp_path):
     frames = _sim(nt=2).iq
     mbl, d3 = tiny_models["mblnet"], tiny_models["3dml"]
@@ -440,25 +447,26 @@ def test_errors_name_file_and_problem(tiny_models, tmp_path):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=d3)
     corrupt = _copy(mbl, tmp_path / "corrupt")
     (corrupt / "weights.pt").write_bytes(b"not a torch file" * 10)
-    with pytest.raises(ValueError, match=r"corrupt.*weights\.pt.*checksum|weights\.pt do not match their checksum"):
+    with pytest.raises(ValueError, match=r"corrupt/weights\.pt does not match its checksum"):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=corrupt)
-    (corrupt / "SHA256SUMS").unlink()
+    write_checksums(corrupt)
     with pytest.raises(ValueError, match=r"weights\.pt cannot be read as torch weights"):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=corrupt)
     old = _copy(mbl, tmp_path / "old")
     cfg = json.loads((old / "config.json").read_text())
     cfg["format_version"] = 99
-    (old / "config.json").write_text(json.dumps(cfg))
+    _write_config(old, cfg)
     with pytest.raises(ValueError, match=r"config\.json has format_version 99"):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=old)
     other = _copy(mbl, tmp_path / "other")
     cfg = json.loads((other / "config.json").read_text())
     cfg["model"]["width"] = 6
-    (other / "config.json").write_text(json.dumps(cfg))
+    _write_config(other, cfg)
     with pytest.raises(ValueError, match=r"other/weights\.pt do not fit the mblnet network"):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=other)
     noconf = _copy(mbl, tmp_path / "noconf")
     (noconf / "config.json").unlink()
+    write_checksums(noconf)
     with pytest.raises(FileNotFoundError, match=r"noconf/config\.json is missing"):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=noconf)
     with pytest.raises(ValueError, match=r"frames too small: \(z, x\) = \(5, 40\).*weights\.pt"):
@@ -476,7 +484,7 @@ def test_errors_name_file_and_problem(tiny_models, tmp_path):
     badthr = _copy(mbl, tmp_path / "badthr")
     cfg = json.loads((badthr / "config.json").read_text())
     cfg["decode"] = {"threshold": 2}
-    (badthr / "config.json").write_text(json.dumps(cfg))
+    _write_config(badthr, cfg)
     with pytest.raises(ValueError, match=r"badthr/config\.json: \"decode\""):
         pyulm.localize(frames, "mblnet", number_of_particles=3, weights=badthr)
 
@@ -499,11 +507,11 @@ def test_mblnet_default_threshold_comes_from_model_config(tiny_models, tmp_path,
     sim = _sim(nt=2, n=10)
     d = _copy(mbl, tmp_path / "t")
     cfg["decode"] = {"threshold": 0.123}
-    (d / "config.json").write_text(json.dumps(cfg))
+    _write_config(d, cfg)
     pyulm.localize(sim.iq, "mblnet", number_of_particles=100, weights=d)
     pyulm.localize(sim.iq, "mblnet", number_of_particles=100, weights=d, threshold=0.7)
     del cfg["decode"]
-    (d / "config.json").write_text(json.dumps(cfg))
+    _write_config(d, cfg)
     pyulm.localize(sim.iq, "mblnet", number_of_particles=100, weights=d)
     assert seen == [0.123, 0.7, 0.5]
 
@@ -512,7 +520,7 @@ def _with_decode(src, dst, decode):
     d = _copy(src, dst)
     cfg = json.loads((d / "config.json").read_text())
     cfg["decode"] = decode
-    (d / "config.json").write_text(json.dumps(cfg))
+    _write_config(d, cfg)
     return d
 
 
@@ -659,8 +667,18 @@ def test_calibrate_model_dir_writes_config_read_at_inference(tiny_models, tmp_pa
 
     d = _copy(tiny_models["mblnet"], tmp_path / "m")
     thr = json.loads((d / "config.json").read_text())["decode"]["threshold"]
-    result = calibrate_model_dir(str(d), write=True, log=_quiet, densities=(0.5, 2.0), conditions=((3.0, 20.0),),
-                              shape=(32, 32), n_frames=3, repeats=1, grid=[None, 0.5, 0.3, 0.1], margin=10.0)
+    before = {f.name: f.read_bytes() for f in d.iterdir()}
+    kw = dict(densities=(0.5, 2.0), conditions=((3.0, 20.0),), shape=(32, 32), n_frames=3, repeats=1,
+              grid=[None, 0.5, 0.3, 0.1], margin=10.0)
+    # an impossible budget forces the tightest cutoff, which loses most detections: not written
+    lines = []
+    refused = calibrate_model_dir(str(d), write=True, log=lines.append, **kw)
+    assert refused["written"] is False and "lose most detections" in refused["refused"]
+    assert any(line.startswith("NOT written") for line in lines)
+    assert {f.name: f.read_bytes() for f in d.iterdir()} == before  # the model directory is untouched
+    result = calibrate_model_dir(str(d), write=True, log=_quiet, min_recall_kept=0.0, **kw)
+    assert result["written"] is True
+    load_model("mblnet", d, "cpu")  # the rewritten directory still verifies (SHA256SUMS refreshed)
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["decode"]["threshold"] == thr  # kept
     assert cfg["decode"]["max_sigma"] == result["decode"]["max_sigma"] and cfg["decode"]["subpixel"] == result["decode"]["subpixel"]
@@ -704,7 +722,8 @@ def test_shipped_model_directory(name):
     d = SHIPPED / name
     w = d / "weights.pt"
     assert w.stat().st_size < 10 * 2 ** 20
-    assert (d / "SHA256SUMS").read_text().split()[0] == sha256(w)
+    listed = dict(reversed(line.split()) for line in (d / "SHA256SUMS").read_text().splitlines())
+    assert listed == {f.name: sha256(f) for f in d.iterdir() if f.name != "SHA256SUMS"}  # every file, all current
     metrics = json.loads((d / "metrics.json").read_text())
     assert metrics["architecture"] == name and "training_command" in metrics
     assert {"precision", "recall", "f1", "mean_error"} <= set(metrics["held_out_test"])
@@ -718,3 +737,70 @@ def test_shipped_model_finds_isolated_bubbles(name):
     m = detection_scores(match(sim.gt, locs, 1.0))
     assert m["f1"] > 0.8, m
     assert m["mean_error"] < 0.35, m
+
+
+# -- model directories refuse what they cannot vouch for (issue 13) -------------------------
+
+def test_checksums_cover_every_file_of_the_model(tiny_models, tmp_path):
+    mbl = tiny_models["mblnet"]
+    load_model("mblnet", mbl, "cpu")  # the trained directory verifies
+    for name in ("config.json", "train.toml", "README.md"):
+        d = _copy(mbl, tmp_path / name.replace(".", "_"))
+        (d / name).write_text((d / name).read_text() + " ")
+        with pytest.raises(ValueError, match=rf"{d.name}/{name.replace('.', '[.]')} does not match its checksum"):
+            load_model("mblnet", d, "cpu")
+    extra = _copy(mbl, tmp_path / "extra")
+    (extra / "notes.txt").write_text("added later")
+    with pytest.raises(ValueError, match=r"extra/notes\.txt is not covered by .*SHA256SUMS"):
+        load_model("mblnet", extra, "cpu")
+    (extra / "notes.txt").unlink()
+    (extra / ".DS_Store").write_text("OS litter is not part of the model")
+    load_model("mblnet", extra, "cpu")
+    gone = _copy(mbl, tmp_path / "gone")
+    (gone / "train.toml").unlink()
+    with pytest.raises(ValueError, match=r"gone/train\.toml is listed in .* but missing"):
+        load_model("mblnet", gone, "cpu")
+    garbled = _copy(mbl, tmp_path / "garbled")
+    (garbled / "SHA256SUMS").write_text("not a checksum line\n")
+    with pytest.raises(ValueError, match=r"garbled/SHA256SUMS line 1"):
+        load_model("mblnet", garbled, "cpu")
+
+
+def test_missing_checksums_need_an_explicit_verify_false(tiny_models, tmp_path):
+    d = _copy(tiny_models["mblnet"], tmp_path / "nosums")
+    (d / "SHA256SUMS").unlink()
+    with pytest.raises(ValueError, match=r"nosums/SHA256SUMS is missing.*verify=False"):
+        load_model("mblnet", d, "cpu")
+    with pytest.warns(UserWarning, match="WITHOUT verifying"):
+        model = load_model("mblnet", d, "cpu", verify=False)
+    assert model.architecture == "mblnet"
+
+
+def test_non_finite_weights_are_refused(tiny_models, tmp_path):
+    import torch
+
+    d = _copy(tiny_models["3dml"], tmp_path / "nanw")
+    state = torch.load(d / "weights.pt", weights_only=True)
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = torch.full_like(state[name], float("nan"))
+    torch.save(state, d / "weights.pt")
+    write_checksums(d)  # a consistent directory of a broken model
+    with pytest.raises(ValueError, match=rf"nanw/weights\.pt hold NaN or Inf in '{name}'"):
+        load_model("3dml", d, "cpu")
+
+
+@pytest.mark.parametrize("field, value", [("width", 10 ** 6), ("head_width", 0), ("space_to_depth", 64),
+                                          ("n_res", -1), ("width", 3.5), ("width", True)])
+def test_config_sizes_are_bounded_before_any_allocation(tiny_models, tmp_path, monkeypatch, field, value):
+    import pyulm.nn.models as M
+
+    d = _copy(tiny_models["mblnet"], tmp_path / "huge")
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["model"][field] = value
+    _write_config(d, cfg)
+    built = []
+    monkeypatch.setattr(M.MBLNet, "__init__", lambda self, *a: built.append(a) or None)
+    with pytest.raises(ValueError, match=rf"huge/config\.json: invalid model sizes: MBLNetConfig\.{field}: "
+                                         rf"expected a whole number in \["):
+        load_model("mblnet", d, "cpu")
+    assert built == []  # refused before any network was built

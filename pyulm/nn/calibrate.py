@@ -39,6 +39,12 @@ frame, the table is then re-scored on the same validation data and a level that
 misses its budget is tightened one grid step at a time until it meets it.
 A level whose tightest cutoff still misses the budget is reported (``met``
 false) and keeps the tightest cutoff.
+
+**Guard.** ``--write`` (``calibrate_model_dir(write=True)``) refuses to store an
+operating point that loses most detections: when, at any density, the
+calibrated recall is below ``MIN_RECALL_KEPT`` (one half) of the network's
+recall without a cutoff, the model's files are left as they were, the reason is
+logged and returned (``written`` false), and the command exits with status 1.
 """
 from __future__ import annotations
 
@@ -62,6 +68,8 @@ SHAPE = (128, 128)
 N_FRAMES = 16
 REPEATS = 3
 MARGIN = 0.01
+#: ``--write`` refuses an operating point keeping less than this share of the no-cutoff recall.
+MIN_RECALL_KEPT = 0.5
 #: The cutoff each architecture calibrates, and its grid, loosest first (None: no cutoff).
 PARAMETER = {"mblnet": "max_sigma", "3dml": "min_probability"}
 #: Table entry of a level that needs no cutoff (JSON has no infinity): MBL-Net's
@@ -284,12 +292,30 @@ def dump_json(obj) -> str:
     return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text) + "\n"
 
 
-def calibrate_model_dir(model="mblnet", *, write: bool = False, log=print, **kwargs) -> dict:
+def recall_loss(result: dict, min_kept: float = MIN_RECALL_KEPT) -> str | None:
+    """Why a calibration must not be stored (its cutoff keeps less than ``min_kept``
+    of the no-cutoff recall at some density), or None when it may."""
+    for lv in result["levels"]:
+        base, kept = lv["no_cutoff"]["recall"], lv["calibrated"]["recall"]
+        if not (math.isfinite(base) and base > 0):
+            continue  # nothing found even without a cutoff: no detection to lose
+        kept = kept if math.isfinite(kept) else 0.0
+        if kept < min_kept * base:
+            return (f"at density {lv['density']} the chosen cutoff {lv['cutoff']!r} keeps recall {kept:.3f} of "
+                    f"{base:.3f} without a cutoff (less than {min_kept:g} of it): it would lose most detections")
+    return None
+
+
+def calibrate_model_dir(model="mblnet", *, write: bool = False, log=print, min_recall_kept: float = MIN_RECALL_KEPT,
+                        **kwargs) -> dict:
     """:func:`calibrate` a shipped model (``"mblnet"``, ``"3dml"``) or a model
     directory; with ``write=True`` store the decode settings in its
-    ``config.json`` (other decode settings kept) and the calibration record in
-    its ``metrics.json`` (``decode_cutoff_calibration``)."""
-    from .weights_io import CONFIG_FILE, SHIPPED
+    ``config.json`` (other decode settings kept), the calibration record in
+    its ``metrics.json`` (``decode_cutoff_calibration``) and refresh its
+    ``SHA256SUMS`` -- unless the operating point loses most detections
+    (:func:`recall_loss`): then nothing is written and the result says why
+    (``written`` False, ``refused``)."""
+    from .weights_io import CONFIG_FILE, SHIPPED, write_checksums
 
     if model in PARAMETER:
         arch, d = model, SHIPPED / model
@@ -303,7 +329,12 @@ def calibrate_model_dir(model="mblnet", *, write: bool = False, log=print, **kwa
             raise ValueError(f"calibrate: {conf} describes architecture {arch!r}; expected 'mblnet' or '3dml'")
     log(f"calibrating {arch} ({d}) on validation simulations")
     result = calibrate(arch, d, log=log, **kwargs)
-    if write:
+    refused = recall_loss(result, min_recall_kept) if write else None
+    if refused:
+        log(f"NOT written: {refused}; {d / CONFIG_FILE} keeps its previous decode settings")
+        result["refused"] = refused
+    result["written"] = bool(write and not refused)
+    if result["written"]:
         conf = json.loads((d / CONFIG_FILE).read_text())
         dec = {k: v for k, v in conf.get("decode", {}).items() if k not in ("subpixel", result["parameter"])}
         conf["decode"] = {**dec, **result["decode"]}
@@ -314,6 +345,7 @@ def calibrate_model_dir(model="mblnet", *, write: bool = False, log=print, **kwa
             **result, "on": "validation simulations",
             "command": f"python -m pyulm.nn.calibrate {model} --write"}
         mpath.write_text(dump_json(metrics))
+        write_checksums(d)  # config.json and metrics.json changed: the checksums cover every file
         log(f"wrote decode {result['decode']} to {d / CONFIG_FILE}")
     return result
 
@@ -338,7 +370,7 @@ def main(argv=None) -> int:
     result = calibrate_model_dir(a.model, write=a.write, repeats=a.repeats, margin=a.margin, reference=a.reference)
     if a.json:
         Path(a.json).write_text(dump_json(result))
-    return 0
+    return 1 if a.write and not result["written"] else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

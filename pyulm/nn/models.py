@@ -35,12 +35,12 @@ class MBLNetConfig:
     head_width: int = 16
     space_to_depth: int = 2
 
+    #: Allowed (low, high) per field: a model config is checked against these before any
+    #: layer is allocated, so an edited config.json cannot ask for an absurd network.
+    BOUNDS = {"width": (1, 256), "n_res": (0, 32), "head_width": (1, 256), "space_to_depth": (1, 8)}
+
     def validate(self):
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if f.name == "n_res" else 1):
-                raise ValueError(f"MBLNetConfig.{f.name}: expected a positive whole number, got {v!r}")
-        return self
+        return _check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,21 @@ class DML3Config:
     clip: int = 5
     count_width: int = 8
 
+    #: Allowed (low, high) per field (see MBLNetConfig.BOUNDS).
+    BOUNDS = {"width": (1, 256), "n_blocks": (1, 64), "clip": (1, 33), "count_width": (1, 256)}
+
     def validate(self):
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"DML3Config.{f.name}: expected a positive whole number, got {v!r}")
-        return self
+        return _check_bounds(self)
+
+
+def _check_bounds(cfg):
+    """``cfg`` itself when every field is a whole number within ``cfg.BOUNDS``; else one ValueError naming it."""
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        lo, hi = cfg.BOUNDS[f.name]
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ValueError(f"{type(cfg).__name__}.{f.name}: expected a whole number in [{lo}, {hi}], got {v!r}")
+    return cfg
 
 
 def _conv(cin, cout, k=3, stride=1):
@@ -241,13 +250,27 @@ def build_model(architecture: str, config: dict | None = None) -> nn.Module:
     """Build a network by architecture name from a dict of sizes."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture: expected one of {sorted(ARCHITECTURES)}, got {architecture!r}")
-    cls, cfg_cls = ARCHITECTURES[architecture]
+    cls, _ = ARCHITECTURES[architecture]
+    return cls(check_model_config(architecture, config))
+
+
+def check_model_config(architecture: str, config: dict | None):
+    """The validated size dataclass of ``architecture`` from a dict, without building anything.
+
+    Raises one ValueError for an unknown architecture, an unknown field, or a
+    value outside the field's bounds (``BOUNDS`` of the dataclass).
+    """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture: expected one of {sorted(ARCHITECTURES)}, got {architecture!r}")
+    if config is not None and not isinstance(config, dict):
+        raise ValueError(f"{architecture} model config: expected an object of sizes, got {type(config).__name__}")
+    _, cfg_cls = ARCHITECTURES[architecture]
     config = dict(config or {})
     known = {f.name for f in fields(cfg_cls)}
     unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f"{architecture} model config: unknown field(s) {unknown}; expected some of {sorted(known)}")
-    return cls(cfg_cls(**config))
+    return cfg_cls(**config).validate()
 
 
 def model_config(model: nn.Module) -> dict:

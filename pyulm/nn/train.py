@@ -37,7 +37,7 @@ from .decode import decode_3dml, decode_mblnet
 from ..metrics.detection import pooled_scores
 from .losses import dml3_loss, mblnet_loss
 from .models import build_model, model_config
-from .weights_io import save_model, sha256
+from .weights_io import save_model, sha256, write_checksums
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,7 @@ def calibrate_model_dir(directory, *, log=print) -> dict:
     metrics["held_out_test"] = test
     (d / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (d / "README.md").write_text(_readme("mblnet", metrics, sha256(d / "weights.pt")))
+    write_checksums(d)  # config.json, metrics.json and README.md changed
     log(f"threshold {cal['threshold']} (validation F1 {cal['f1']:.3f}); held-out test F1 {test['f1']:.3f} "
         f"err {test['mean_error']:.3f} px")
     return metrics
@@ -323,6 +324,7 @@ def train(architecture: str, config: dict, out, *, resume: bool = False, command
     save_model(model, out, {"train.toml": _to_toml(raw_cfg), "metrics.json": json.dumps(metrics, indent=2) + "\n"},
                decode={"threshold": threshold} if cal else None)
     (out / "README.md").write_text(_readme(architecture, metrics, sha256(out / "weights.pt")))
+    write_checksums(out)  # the checksums cover every file, the README included
     log(f"done in {wall:.0f} s; best epoch {best['epoch']}; held-out test F1 {test['f1']:.3f} "
         f"err {test['mean_error']:.3f} px; model in {out}")
     return out

@@ -3,16 +3,22 @@
 * ``weights.pt``: the state dict, loaded with ``torch.load(weights_only=True)``;
 * ``config.json``: format version, architecture, network sizes, input normalisation,
   decode settings (``"decode"``: see :mod:`pyulm.nn.options`);
-* ``SHA256SUMS``: checksum of ``weights.pt`` (verified on load);
+* ``SHA256SUMS``: the SHA-256 of **every other file** of the directory
+  (``sha256sum`` format), verified before anything else is read;
 * provenance: ``train.toml`` (the training config), ``metrics.json`` (held-out
   metrics, training command, wall time, versions), ``README.md``.
 
-Every failure names the file and the problem.
+Loading refuses, before allocating anything: a missing ``SHA256SUMS`` (unless
+``verify=False``, which warns), a file that does not match its checksum, a file
+the checksums do not cover, and model sizes outside their bounds
+(:func:`pyulm.nn.models.check_model_config`); after reading the weights, it
+refuses non-finite values. Every failure names the file and the problem.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 from .options import check_decode_section
@@ -32,6 +38,83 @@ def sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _covered_files(directory: Path) -> list[str]:
+    """Every file of a model directory that its checksums must cover (relative POSIX paths, sorted).
+
+    Hidden files (``.name``, e.g. editor or OS litter) and ``SHA256SUMS`` itself are not covered.
+    """
+    out = []
+    for p in sorted(directory.rglob("*")):
+        rel = p.relative_to(directory)
+        if p.is_file() and not any(part.startswith(".") for part in rel.parts) and rel.as_posix() != SUMS_FILE:
+            out.append(rel.as_posix())
+    return out
+
+
+def write_checksums(directory) -> Path:
+    """Write ``SHA256SUMS`` over every file of a model directory (call it after the last file is written)."""
+    d = Path(directory)
+    lines = [f"{sha256(d / name)}  {name}\n" for name in _covered_files(d)]
+    (d / SUMS_FILE).write_text("".join(lines))
+    return d / SUMS_FILE
+
+
+def verify_checksums(directory, what: str, *, verify: bool = True) -> None:
+    """Check every file of a model directory against its ``SHA256SUMS``.
+
+    Parameters
+    ----------
+    directory : Path
+        The model directory.
+    what : str
+        Prefix of messages (the method name).
+    verify : bool
+        False skips the check with a warning (a model of unknown origin).
+
+    Raises
+    ------
+    ValueError
+        ``SHA256SUMS`` missing or malformed, a listed file missing or
+        different, or a file of the directory not listed.
+    """
+    d = Path(directory)
+    sums = d / SUMS_FILE
+    if not verify:
+        warnings.warn(f"{what}: loading the model in {d} WITHOUT verifying its checksums (verify=False)",
+                      stacklevel=3)
+        return
+    if not sums.is_file():
+        raise ValueError(f"{what}: {sums} is missing: a model directory lists the SHA-256 of every file; "
+                         f"refusing an unverifiable model (pass verify=False to load it anyway)")
+    expected = {}
+    for k, line in enumerate(sums.read_text(errors="replace").splitlines(), 1):
+        parts = line.split(maxsplit=1)
+        if not parts:
+            continue
+        if len(parts) != 2 or len(parts[0]) != 64 or any(c not in "0123456789abcdef" for c in parts[0].lower()):
+            raise ValueError(f"{what}: {sums} line {k} is not '<sha256>  <file>': {line[:80]!r}")
+        expected[parts[1].strip().lstrip("*")] = parts[0].lower()
+    for name, digest in expected.items():
+        f = d / name
+        if not f.is_file():
+            raise ValueError(f"{what}: {f} is listed in {sums} but missing")
+        if sha256(f) != digest:
+            raise ValueError(f"{what}: {f} does not match its checksum in {sums} (corrupt or modified file)")
+    unlisted = [n for n in _covered_files(d) if n not in expected]
+    if unlisted:
+        raise ValueError(f"{what}: {d / unlisted[0]} is not covered by {sums} (every file of a model directory "
+                         f"must be; rewrite {SUMS_FILE} if you added it on purpose)")
+
+
+def check_finite_weights(state: dict, path, what: str) -> None:
+    """Refuse a state dict holding NaN or Inf, naming the file and the first bad tensor."""
+    import torch
+
+    for name, t in state.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{what}: weights {path} hold NaN or Inf in {name!r}; refusing a broken model")
 
 
 def model_config_dict(model, decode: dict | None = None) -> dict:
@@ -55,7 +138,7 @@ def save_model(model, directory, extra_files: dict | None = None, decode: dict |
     (d / CONFIG_FILE).write_text(json.dumps(model_config_dict(model, decode), indent=2) + "\n")
     for name, text in (extra_files or {}).items():
         (d / name).write_text(text)
-    (d / SUMS_FILE).write_text(f"{sha256(d / WEIGHTS_FILE)}  {WEIGHTS_FILE}\n")
+    write_checksums(d)
     return d
 
 
@@ -103,11 +186,21 @@ def read_config(config_file: Path, architecture: str) -> dict:
         raise ValueError(f"{architecture}: {config_file} expects input normalisation {cfg.get('normalization')!r}; "
                          f"pyulm provides {NORMALIZATION!r}")
     cfg["decode"] = check_decode_section(architecture, cfg.get("decode"), f"{architecture}: {config_file}: ")
+    from .models import check_model_config
+
+    try:
+        check_model_config(architecture, cfg.get("model"))  # bounds before any allocation
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{architecture}: {config_file}: invalid model sizes: {exc}") from None
     return cfg
 
 
-def load_model(architecture: str, weights=None, device=None):
-    """Load (and cache) an eval-mode model: the shipped one or a user's directory."""
+def load_model(architecture: str, weights=None, device=None, *, verify: bool = True):
+    """Load (and cache) an eval-mode model: the shipped one or a user's directory.
+
+    ``verify=False`` skips the checksum verification (with a warning); every
+    other check stays.
+    """
     import torch
 
     from .models import build_model, fuse_batchnorm
@@ -116,17 +209,14 @@ def load_model(architecture: str, weights=None, device=None):
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     st = wf.stat()
     cst = cf.stat() if cf.is_file() else None
+    sums = wf.parent / SUMS_FILE
+    sst = sums.stat() if sums.is_file() else None
     key = (architecture, str(wf.resolve()), st.st_mtime_ns, st.st_size,
-           cst and (cst.st_mtime_ns, cst.st_size), str(dev))
+           cst and (cst.st_mtime_ns, cst.st_size), sst and (sst.st_mtime_ns, sst.st_size), bool(verify), str(dev))
     if key in _cache:
         return _cache[key]
+    verify_checksums(wf.parent, architecture, verify=verify)  # first: nothing unverified is parsed
     cfg = read_config(cf, architecture)
-    sums = wf.parent / SUMS_FILE
-    if sums.is_file():
-        expected = {ln.split()[1].lstrip("*"): ln.split()[0] for ln in sums.read_text().splitlines() if len(ln.split()) == 2}
-        if wf.name in expected and expected[wf.name] != sha256(wf):
-            raise ValueError(f"{architecture}: weights {wf} do not match their checksum in {sums} (corrupt or "
-                             f"modified file)")
     try:
         model = build_model(architecture, cfg.get("model"))
     except (TypeError, ValueError) as exc:
@@ -138,6 +228,7 @@ def load_model(architecture: str, weights=None, device=None):
                          f"weights file): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     if not isinstance(state, dict):
         raise ValueError(f"{architecture}: weights {wf} hold a {type(state).__name__}, expected a state dict")
+    check_finite_weights(state, wf, architecture)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
