@@ -18,6 +18,7 @@ simulations), :mod:`.weights_io` (model directories),
 from __future__ import annotations
 
 from ..localization.registry import register_method
+from .deepstulm import track_maps  # Deep-stULM tracker (issue 16); torch imported on call
 
 _TORCH_HINT = ("the learned localization method {name!r} needs PyTorch, which is not installed; "
                "install it with `pip install torch` (or `pip install pyulm[nn]`)")
@@ -152,4 +153,4 @@ def dml3(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weigh
                     device=device)
 
 
-__all__ = ["mblnet", "dml3"]
+__all__ = ["mblnet", "dml3", "track_maps"]
