@@ -31,6 +31,9 @@ def register(subparsers):
     p.add_argument("--snr", type=float, help="SNR in dB")
     p.add_argument("--clutter", type=float, help="tissue clutter in dB over bubbles")
     p.add_argument("--format", choices=["mat", "h5", "both"], help="output format (default both)")
+    p.add_argument("--pairs", type=int, metavar="N", help="write N fUS/ULM image pairs to OUT (.npz) instead "
+                   "(docs/fus2ulm.md; uses --seed, --pair-size)")
+    p.add_argument("--pair-size", type=int, default=128, metavar="S", help="--pairs: images of S x S (poster: 512)")
     p.set_defaults(func=run)
 
 
@@ -65,6 +68,10 @@ def _mask(path: str):
 
 
 def run(args) -> int:
+    if args.pairs is not None:  # fUS/ULM pairs: pyulm/cli/fus2ulm.py
+        from .fus2ulm import simulate_pairs_command
+
+        return simulate_pairs_command(args)
     from ..sim import network_from_mask, random_network, simulate
     from ..sim.config import parse_config
 

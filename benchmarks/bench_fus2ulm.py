@@ -1,0 +1,126 @@
+"""fUS → ULM benchmark: MSE, SSIM, PSNR and resolution of Pix2Pix, MHVAE and the
+conditional diffusion model (docs/fus2ulm.md).
+
+Two test sets, neither ever used for training nor model selection:
+
+* the poster's regime: the 5 test pairs of the 29 / 1 / 5 split of the 35 training
+  pairs (``simulate_pairs(35, 20260)``, pairs 30–34);
+* a larger held-out set: ``simulate_pairs(N, 20261)`` (another seed namespace).
+
+Resolution: the width (FWHM, output pixels) of the thinnest resolved vessels — the
+10th percentile of the cross-section widths measured along the ridges of each image
+(:func:`pyulm.nn.fus2ulm.evaluation.thinnest_width`) — for the input fUS, each
+model's output and the ULM target; the gain is fUS width / output width.
+LPIPS is not reported: the ``lpips`` package downloads its AlexNet/VGG backbone
+from torchvision at run time (no package ships those weights).
+
+    python benchmarks/bench_fus2ulm.py [--models DIR ...] [--heldout 30] [--json OUT] [--figure PNG]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stats(rows, key):
+    v = np.array([r[key] for r in rows], dtype=float)
+    v = v[np.isfinite(v)]
+    return [float(v.mean()), float(v.std())] if v.size else [float("nan"), float("nan")]
+
+
+def score(name, preds, fus, ulm):
+    from pyulm.nn.fus2ulm.evaluation import image_metrics, thinnest_width
+
+    rows = []
+    for p, f, u in zip(preds, fus, ulm):
+        m = image_metrics(p, u)
+        m["width"] = thinnest_width(p)
+        m["width_fus"] = thinnest_width(f)
+        m["gain"] = m["width_fus"] / m["width"] if m["width"] > 0 else float("nan")
+        rows.append(m)
+    return {k: _stats(rows, k) for k in ("mse", "ssim", "psnr", "width", "gain")} | {"n": len(rows), "name": name}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="*", type=Path,
+                    default=[ROOT / "pyulm/nn/weights" / f"fus2ulm_{k}" for k in ("pix2pix", "mhvae", "diffusion")])
+    ap.add_argument("--pairs", type=Path, help="the 35 training pairs (default: simulate them, seed 20260)")
+    ap.add_argument("--heldout", type=int, default=30, help="held-out pairs (seed 20261)")
+    ap.add_argument("--heldout-pairs", type=Path, help="a pair file to use instead of simulating the held-out set")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--figure", type=Path, help="side-by-side PNG of test pairs")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from pyulm.nn.fus2ulm import model_dir
+    from pyulm.nn.fus2ulm.evaluation import thinnest_width
+    from pyulm.nn.fus2ulm.inference import predict
+    from pyulm.sim.doppler import load_pairs, simulate_pairs
+
+    torch.set_num_threads(1)
+    if args.pairs:
+        fus, ulm, _ = load_pairs(args.pairs)
+    else:
+        ps = simulate_pairs(35, 20260)
+        fus, ulm = np.stack([p.fus for p in ps]), np.stack([p.ulm for p in ps])
+    test = {"fus": fus[30:35], "ulm": ulm[30:35]}
+    if args.heldout_pairs:
+        hf, hu, _ = load_pairs(args.heldout_pairs)
+    else:
+        ps = simulate_pairs(args.heldout, 20261)
+        hf, hu = np.stack([p.fus for p in ps]), np.stack([p.ulm for p in ps])
+    held = {"fus": hf, "ulm": hu}
+    results = {"sets": {"test": len(test["fus"]), "heldout": len(hf)}, "models": {}}
+    results["ulm_width"] = {s: _stats([{"w": thinnest_width(u)} for u in d["ulm"]], "w")
+                            for s, d in (("test", test), ("heldout", held))}
+    outputs = {"fUS (input)": test["fus"]}
+    for s, d in (("test", test), ("heldout", held)):
+        results["models"].setdefault("fUS (input)", {})[s] = score("fUS", d["fus"], d["fus"], d["ulm"])
+    for mdir in args.models:
+        kind, model, cfg = model_dir.load(mdir, "cpu")
+        inf = cfg.get("inference", {})
+        for s, d in (("test", test), ("heldout", held)):
+            t0 = time.perf_counter()
+            preds = [predict(model, kind, f, steps=inf.get("steps", 25), stride=inf.get("stride"), seed=0)
+                     for f in d["fus"]]
+            r = score(kind, preds, d["fus"], d["ulm"])
+            r["seconds_per_image"] = (time.perf_counter() - t0) / len(preds)
+            results["models"].setdefault(kind, {})[s] = r
+            if s == "test":
+                outputs[kind] = np.stack(preds)
+            print(f"{kind:10s} {s:8s} MSE {r['mse'][0]:.4f}±{r['mse'][1]:.4f}  SSIM {r['ssim'][0]:.3f}±{r['ssim'][1]:.3f}"
+                  f"  PSNR {r['psnr'][0]:.2f}±{r['psnr'][1]:.2f}  thinnest {r['width'][0]:.2f} px"
+                  f"  gain x{r['gain'][0]:.2f}  ({r['seconds_per_image']:.1f} s/image)", flush=True)
+    outputs["ULM (target)"] = test["ulm"]
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [0, 2, 4]
+        fig, ax = plt.subplots(len(rows), len(outputs), figsize=(2.6 * len(outputs), 2.6 * len(rows)))
+        for i, r in enumerate(rows):
+            for j, (name, imgs) in enumerate(outputs.items()):
+                ax[i, j].imshow(imgs[r], cmap="gray", vmin=0, vmax=1)
+                ax[i, j].set_xticks([])
+                ax[i, j].set_yticks([])
+                if i == 0:
+                    ax[i, j].set_title(name, fontsize=10)
+        fig.tight_layout()
+        fig.savefig(args.figure, dpi=80)
+    return results
+
+
+if __name__ == "__main__":
+    main()

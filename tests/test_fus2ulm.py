@@ -1,0 +1,186 @@
+"""fUS → ULM models: networks, training (tiny configs), resume, model directories,
+sliding-window diffusion sampling, the Python function and the CLI."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pyulm.cli import main  # noqa: E402
+from pyulm.nn.fus2ulm import enhance  # noqa: E402
+from pyulm.nn.fus2ulm.diffusion import cosine_alphas, sample  # noqa: E402
+from pyulm.nn.fus2ulm.models import DiffusionConfig, build  # noqa: E402
+from pyulm.nn.fus2ulm.train import parse_config, train  # noqa: E402
+from pyulm.sim.doppler import save_pairs, simulate_pairs  # noqa: E402
+
+TINY_NET = {"pix2pix": {"width": 4, "depth": 4, "disc_width": 4, "disc_layers": 2},
+            "mhvae": {"width": 4, "latent_top": 2, "latent_mid": 2},
+            "diffusion": {"width": 4, "emb": 8, "patch": 16, "timesteps": 20}}
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory):
+    p = tmp_path_factory.mktemp("pairs") / "pairs.npz"
+    save_pairs(p, simulate_pairs(4, 3, field=32, size=32, res=2, fus_frames=16, ulm_frames=150))
+    return p
+
+
+def _cfg(kind, pairs_file, steps=4, **train):
+    return parse_config({"seed": 1, "model": kind, "network": TINY_NET[kind],
+                         "data": {"pairs": str(pairs_file), "split": [2, 1, 1]},
+                         "train": {"steps": steps, "eval_every": 2, "batch": 2, "val_steps": 3, "sample_steps": 3,
+                                   **train}})
+
+
+@pytest.fixture(scope="module")
+def trained(pairs_file, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {k: train(_cfg(k, pairs_file), root / k, log=lambda m: None) for k in TINY_NET}
+
+
+@pytest.mark.parametrize("kind", sorted(TINY_NET))
+def test_networks_map_images_to_images(kind):
+    m = build(kind, TINY_NET[kind])
+    x = torch.zeros(2, 1, 32, 32)
+    if kind == "pix2pix":
+        assert m(x).shape == x.shape and m.discriminator(x, x).shape[:2] == (2, 1)
+    elif kind == "mhvae":
+        f, u, kl_t, kl_m = m(x, x)
+        assert f.shape == u.shape == x.shape and kl_t.shape == kl_m.shape == (2,)
+        assert m(x, None, sample=False)[1].shape == x.shape
+    else:
+        p = torch.zeros(2, 1, 16, 16)
+        out = m(p, p, torch.tensor([0, 5]), torch.tensor([[0.0, 0.5], [0.5, 0.0]]))
+        assert out.shape == p.shape
+
+
+def test_bad_network_sizes_and_configs(pairs_file):
+    with pytest.raises(ValueError, match="unknown field"):
+        build("diffusion", {"widht": 3})
+    with pytest.raises(ValueError, match="positive integer"):
+        build("mhvae", {"width": 0})
+    with pytest.raises(ValueError, match="expected one of"):
+        build("unet", {})
+    with pytest.raises(ValueError, match="differs from --model"):
+        parse_config({"model": "mhvae", "data": {"pairs": "x.npz"}}, model="diffusion")
+    with pytest.raises(ValueError, match="exactly one of"):
+        parse_config({"model": "mhvae", "data": {"pairs": "x.npz", "simulate": 3}})
+    with pytest.raises(ValueError, match=r"\[train\]: unknown"):
+        parse_config({"model": "mhvae", "data": {"pairs": "x.npz"}, "train": {"epochs": 3}})
+
+
+@pytest.mark.parametrize("kind", sorted(TINY_NET))
+def test_trained_model_directory_and_enhance(trained, pairs_file, kind):
+    d = Path(trained[kind])
+    for f in ("weights.pt", "config.json", "SHA256SUMS", "metrics.json", "README.md", "log.jsonl"):
+        assert (d / f).is_file()
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["architecture"] == f"fus2ulm-{kind}" and cfg["input"]["size"] == 32
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert set(metrics["test"]) >= {"mse", "ssim", "psnr"}
+    fus = np.load(pairs_file)["fus"][3]
+    before = fus.copy()
+    out = enhance(fus, weights=d)
+    np.testing.assert_array_equal(fus, before)
+    assert out.shape == (32, 32) and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    np.testing.assert_array_equal(out, enhance(fus, weights=d))  # deterministic (diffusion: seeded noise)
+
+
+def test_resume_is_exact(pairs_file, tmp_path):
+    full = train(_cfg("diffusion", pairs_file, steps=4), tmp_path / "full", log=lambda m: None)
+    train(_cfg("diffusion", pairs_file, steps=2), tmp_path / "part", log=lambda m: None)
+    part = train(_cfg("diffusion", pairs_file, steps=4), tmp_path / "part", resume=True, log=lambda m: None)
+    a = torch.load(Path(full) / "weights.pt", weights_only=True)
+    b = torch.load(Path(part) / "weights.pt", weights_only=True)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+class _ConstantPerWindow(torch.nn.Module):
+    """A stand-in denoiser whose clean estimate is one constant per window (its position)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cfg = DiffusionConfig(patch=16, timesteps=20)
+        self.abar = cosine_alphas(20)
+
+    def forward(self, x_t, fus, t, pos):
+        c = (torch.sin(37.0 * pos[:, 0] + 11.0 * pos[:, 1]) * 0.9)[:, None, None, None]
+        a = self.abar[t][:, None, None, None]
+        return (x_t - a.sqrt() * c) / (1 - a).sqrt()
+
+
+def test_sliding_window_sampling_removes_patch_seams():
+    from pyulm.nn.fus2ulm import sliding
+
+    stub = _ConstantPerWindow()
+    out = sample(stub, np.zeros((48, 48)), steps=5, stride=8, seed=0)
+    # hard tiling (each window's constant pasted over the previous ones) jumps at the seams;
+    # the blended image moves between neighbouring windows' values over the overlap
+    pos = sliding.positions((48, 48), 16, 8)
+    hard = np.zeros((48, 48))
+    for (z, x), c in zip(pos, (torch.sin(37.0 * torch.tensor([p[0] / 48 for p in pos])
+                                         + 11.0 * torch.tensor([p[1] / 48 for p in pos])) * 0.9).numpy()):
+        hard[z:z + 16, x:x + 16] = c
+
+    def jump(a):
+        return max(np.abs(np.diff(a, axis=0)).max(), np.abs(np.diff(a, axis=1)).max())
+
+    assert out.max() - out.min() > 0.5 and jump(hard) > 1.0 and jump(out) < 0.3 * jump(hard)
+    np.testing.assert_array_equal(out, sample(_ConstantPerWindow(), np.zeros((48, 48)), steps=5, stride=8, seed=0))
+
+
+def test_bad_inputs_and_model_directories(trained, tmp_path):
+    d = Path(trained["diffusion"])
+    img = np.full((32, 32), 0.5)
+    bad = img.copy()
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        enhance(bad, weights=d)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        enhance(img * 3, weights=d)
+    with pytest.raises(ValueError, match="2-D"):
+        enhance(np.zeros((32, 32, 3)), weights=d)
+    other = tmp_path / "other"
+    shutil.copytree(d, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["architecture"] = "mblnet"
+    (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="not a fUS → ULM model"):
+        enhance(img, weights=other)
+    shipped_mbl = Path(__file__).resolve().parents[1] / "pyulm" / "nn" / "weights" / "mblnet"
+    with pytest.raises(ValueError, match="not a fUS → ULM model"):
+        enhance(img, weights=shipped_mbl)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(d, corrupt)
+    with open(corrupt / "weights.pt", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ValueError, match="checksum"):
+        enhance(img, weights=corrupt)
+    with pytest.raises(FileNotFoundError, match="not a model directory"):
+        enhance(img, weights=tmp_path / "missing")
+
+
+def test_cli_apply_train_and_simulate(trained, pairs_file, tmp_path, capsys):
+    d = trained["pix2pix"]
+    np.save(tmp_path / "in.npy", np.load(pairs_file)["fus"][0])
+    assert main(["fus2ulm", str(tmp_path / "in.npy"), "--weights", str(d), "--out", str(tmp_path / "o.tif")]) == 0
+    import tifffile
+
+    assert tifffile.imread(tmp_path / "o.tif").shape == (32, 32)
+    assert main(["fus2ulm", str(tmp_path / "in.npy"), "--weights", str(d), "--out", str(tmp_path / "o.jpg")]) == 2
+    assert "unsupported type" in capsys.readouterr().err
+    assert not (tmp_path / "o.jpg").exists()
+    assert main(["simulate", str(tmp_path / "p.npz"), "--pairs", "2", "--seed", "4", "--pair-size", "32"]) == 0
+    assert np.load(tmp_path / "p.npz")["fus"].shape == (2, 32, 32)
+    assert main(["simulate", str(tmp_path / "q.npz"), "--pairs", "2", "--frames", "9"]) == 2
+    assert "do not apply" in capsys.readouterr().err
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(f'seed = 2\nmodel = "mhvae"\n[data]\npairs = "{pairs_file}"\nsplit = [2, 1, 1]\n'
+                   '[network]\nwidth = 4\nlatent_top = 2\nlatent_mid = 2\n[train]\nsteps = 2\neval_every = 2\n')
+    assert main(["train", "fus2ulm", "--model", "mhvae", "--config", str(cfg), "--out", str(tmp_path / "m")]) == 0
+    assert (tmp_path / "m" / "train.toml").read_text() == cfg.read_text()
+    assert main(["train", "fus2ulm", "--model", "diffusion", "--config", str(cfg), "--out", str(tmp_path / "n")]) == 2
