@@ -29,7 +29,8 @@ class Beamformer:
     f_number : float
         Receive F-number (0: full aperture). Default 1.
     apodization : str
-        ``"boxcar"`` or ``"hann"`` across the receive aperture.
+        ``"uniform"`` (default), ``"boxcar"`` (PyMUST's hard-edged aperture) or
+        ``"hann"`` across the receive aperture; see :func:`~pyulm.beamform.das.das_matrix`.
     lowpass : str
         RF samples only: ``"fir"`` (default, fast) or ``"butter"`` (MUST's
         ``rf2iq`` filter: zero-phase Butterworth of order 5, no decimation).
@@ -51,7 +52,7 @@ class Beamformer:
     >>> iq = bf(channel_frames)  # (rows, channels, t) -> (nz, nx, t) complex64  # doctest: +SKIP
     """
 
-    def __init__(self, acq: PlaneWaveAcquisition, grid: Grid, *, f_number: float = 1.0, apodization: str = "boxcar",
+    def __init__(self, acq: PlaneWaveAcquisition, grid: Grid, *, f_number: float = 1.0, apodization: str = "uniform",
                  lowpass: str = "fir", bandwidth: float = 1.0, numtaps: int | None = None,
                  decimation: int | None = None, backend: str = "scipy", device: str | None = None,
                  batch: int = 32):

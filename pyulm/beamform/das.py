@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from .. import _validate as V
 from .acquisition import PlaneWaveAcquisition
 
-APODIZATIONS = ("boxcar", "hann")
+APODIZATIONS = ("uniform", "boxcar", "hann")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class BasebandInput:
 
 
 def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_number: float = 1.0,
-               apodization: str = "boxcar", dtype=np.float32) -> sp.csr_matrix:
+               apodization: str = "uniform", dtype=np.float32) -> sp.csr_matrix:
     """The (2 n_pix, n_in) real matrix of delay-and-sum and compounding.
 
     Rows ``0..n_pix-1`` give the real part of pixel ``p = iz * nx + ix``, rows
@@ -94,13 +94,17 @@ def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_nu
         Receive F-number: element ``e`` contributes to a pixel at depth ``z``
         when ``|x - x_e| <= z / (2 f_number)``; 0 uses the whole aperture.
     apodization : str
-        ``"boxcar"`` (uniform over the aperture, as PyMUST's ``dasmtx``) or
-        ``"hann"`` (cos^2 taper across the aperture).
+        ``"uniform"`` (default): weight 1 inside the aperture, and the two edge
+        elements weighted by the part of their pitch inside it, so the aperture
+        stays centred on every pixel (a hard edge shifts the focus laterally by
+        up to ~lambda/8 where it cuts asymmetrically); ``"boxcar"``: elements
+        whose centre is inside, weight 1 (as PyMUST's ``dasmtx``); ``"hann"``:
+        cos^2 taper across the aperture.
     """
     fnum = V.positive(f_number, "f_number", allow_zero=True)
     if apodization not in APODIZATIONS:
         raise ValueError(f"apodization: expected one of {APODIZATIONS}, got {apodization!r}")
-    if apodization != "boxcar" and fnum == 0:
+    if apodization == "hann" and fnum == 0:
         raise ValueError("apodization: a tapered aperture needs f_number > 0")
     c, wd = acq.speed_of_sound, 2 * np.pi * acq.demod_frequency
     Z, X = np.meshgrid(grid.z, grid.x, indexing="ij")
@@ -110,12 +114,16 @@ def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_nu
     dx = X[:, None] - xe[None, :]
     rx = np.sqrt(dx ** 2 + Z[:, None] ** 2) / c
     aperture = np.broadcast_to(acq.rx_apod[None, :], dx.shape)
+    weight = None
     if fnum > 0:
         half = Z[:, None] / (2 * fnum)
-        aperture = aperture & (np.abs(dx) <= half)
-        weight = np.cos(np.pi / 2 * dx / np.maximum(half, 1e-30)) ** 2 if apodization == "hann" else None
-    else:
-        weight = None
+        if apodization == "uniform":
+            weight = np.clip((half - np.abs(dx)) / acq.pitch + 0.5, 0.0, 1.0)
+            aperture = aperture & (weight > 0)
+        else:
+            aperture = aperture & (np.abs(dx) <= half)
+        if apodization == "hann":
+            weight = np.cos(np.pi / 2 * dx / np.maximum(half, 1e-30)) ** 2
     rows, cols, vals = [], [], []
     delta = acq.tx_offsets()
     for a in range(acq.n_tx):
