@@ -8,6 +8,8 @@ to torch on any device.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from .. import _validate as V
 from .._parallel import default_workers, map_chunks
@@ -166,10 +168,12 @@ class _TorchStages:
 
         torch = require("torch", "the torch beamforming backend")
         self.torch, self.device = torch, torch.device(device)
-        self.mats = [torch.sparse_csr_tensor(torch.from_numpy(S.indptr.astype(np.int64)),
-                                             torch.from_numpy(S.indices.astype(np.int64)),
-                                             torch.from_numpy(np.ascontiguousarray(S.data, np.float32)),
-                                             size=S.shape, device=self.device) for S in stages]
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": the products used are plain CSR @ dense
+            warnings.simplefilter("ignore", UserWarning)
+            self.mats = [torch.sparse_csr_tensor(torch.from_numpy(S.indptr.astype(np.int64)),
+                                                 torch.from_numpy(S.indices.astype(np.int64)),
+                                                 torch.from_numpy(np.ascontiguousarray(S.data, np.float32)),
+                                                 size=S.shape, device=self.device) for S in stages]
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         x = self.torch.from_numpy(u).to(self.device)
