@@ -28,14 +28,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status when the reader of our output went away (``pyulm info ... | head``): 128 + SIGPIPE,
+#: what a Unix tool killed by SIGPIPE reports, without a message.
+PIPE_CLOSED = 141
+
+
+def pipe_closed() -> int:
+    """Stop writing to a pipe whose reader has gone: later writes (and the flush at exit) go nowhere."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured output)
+        pass
+    return PIPE_CLOSED
+
+
+def _tolerate_any_file_name() -> None:
+    """Print file names whatever their bytes: undecodable ones (Latin-1 on a UTF-8 system) are written
+    back as the bytes they were, as ls does, instead of raising UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError, OSError):  # not a text wrapper (captured, redirected)
+            pass
+
+
 def main(argv=None) -> int:
+    _tolerate_any_file_name()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return pipe_closed()
     except KeyboardInterrupt:
         print("pyulm: interrupted", file=sys.stderr)
         return 130

@@ -27,6 +27,8 @@ class VarInfo:
         Complex numeric data.
     nbytes : int or None
         Bytes the data take in memory in their class, when known from the header (numeric classes).
+    stored_nbytes : int or None
+        Bytes the variable takes in the file, when known (MAT v5).
     """
 
     name: str
@@ -34,6 +36,7 @@ class VarInfo:
     mclass: str
     complex: bool = False
     nbytes: int | None = None
+    stored_nbytes: int | None = None
 
     def describe(self) -> str:
         dims = "x".join(str(int(s)) for s in self.shape) if self.shape else "?"

@@ -408,8 +408,20 @@ def write_fortran(f, arr: np.ndarray) -> None:
         f.write(memoryview(chunk).cast("B"))
 
 
-# The codec's other jobs, one module each, built on the tables and reader above
-# (imported last: they import this module).
-from ._mat5write import write  # noqa: E402
-from ._mat5scan import CLASS_NAMES, Entry, Plane, cell_entries, read_elements, scan  # noqa: E402
-from ._mat5map import complex_from_planes, map_array, map_planes, map_variable  # noqa: E402
+# The codec's other jobs, one module each, built on the tables and reader above;
+# reached as attributes of this module (PEP 562: imported on first use, so that
+# they can import this module without a cycle).
+_PARTS = {"write": "_mat5write", "scan": "_mat5scan", "Entry": "_mat5scan", "Plane": "_mat5scan",
+          "CLASS_NAMES": "_mat5scan", "cell_entries": "_mat5scan", "read_elements": "_mat5scan",
+          "DEFLATE_MAX_RATIO": "_mat5scan", "check_stream": "_mat5scan", "map_variable": "_mat5map", "map_planes": "_mat5map",
+          "map_array": "_mat5map", "complex_from_planes": "_mat5map"}
+
+
+def __getattr__(name):
+    if name in _PARTS:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__package__}.{_PARTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,11 +25,13 @@ import numpy as np
 from ._mat5 import (_CHUNK_BYTES, _CLASS_DTYPE, _COMPLEX, _LOGICAL, _TYPE_DTYPE, HEAD_BYTES, MatFileError, _Reader, file_order,
                     miCOMPRESSED, miMATRIX, top_elements)
 
-__all__ = ["Plane", "Entry", "CLASS_NAMES", "scan", "read_elements", "cell_entries"]
+__all__ = ["Plane", "Entry", "CLASS_NAMES", "scan", "read_elements", "cell_entries", "check_stream"]
 
 CLASS_NAMES = {1: "cell", 2: "struct", 3: "object", 4: "char", 5: "sparse", 6: "double", 7: "single", 8: "int8",
                9: "uint8", 10: "int16", 11: "uint16", 12: "int32", 13: "uint32", 14: "int64", 15: "uint64",
                16: "function_handle", 17: "opaque", 18: "object"}
+#: deflate inflates at most about 1032:1: more declared per compressed byte is a lie (or a bomb)
+DEFLATE_MAX_RATIO = 1032
 _IN_PIECE = 1 << 18  # compressed bytes read from the file at a time
 _OUT_PIECE = 1 << 22  # inflated bytes produced (and dropped) at a time when skipping
 
@@ -101,6 +103,8 @@ class _Stream:
         self.ahead = b""  # bytes read back by peek
         if compressed:
             self.src, self.src_left = start + 8, nbytes  # compressed bytes still in the file
+            self.packed = nbytes
+            self.most = DEFLATE_MAX_RATIO * nbytes + 64  # what nbytes of deflate data can inflate to
             self.d = zlib.decompressobj()
             self.end = None  # known once the inner tag is read
         else:
@@ -111,6 +115,9 @@ class _Stream:
 
     def _inflate(self, n: int) -> bytes:
         """The next ``n`` inflated bytes (kept only when returned)."""
+        if self.pos + n > self.most:
+            self._fail(f"declares {self.pos + n} or more bytes in {self.packed} compressed bytes, more than "
+                       "deflate can produce: corrupt variable or a compression bomb")
         parts, have = [self.ahead[:n]], len(self.ahead[:n])
         self.ahead = self.ahead[n:]
         try:
@@ -148,6 +155,25 @@ class _Stream:
                 self._fail(f"truncated: {n} bytes expected at byte {self.base + self.pos}, {len(raw)} in the file")
         self.pos += n
         return raw
+
+    def finish(self) -> None:
+        """Inflate the rest of a compressed element: its deflate stream must end (checksum verified)
+        exactly at the end its header declares."""
+        self.skip(self.end - self.pos)
+        try:
+            while not self.d.eof:
+                data = self.d.unconsumed_tail
+                if not data:
+                    if self.src_left <= 0:
+                        self._fail("compressed data end before their stream does (truncated or corrupt variable)")
+                    self.f.seek(self.src)
+                    data = self.f.read(min(self.src_left, _IN_PIECE))
+                    self.src += len(data)
+                    self.src_left -= len(data)
+                if self.d.decompress(data, 1):
+                    self._fail("compressed data hold more than the header declares (corrupt variable)")
+        except zlib.error as exc:
+            self._fail(f"corrupt compressed variable ({exc})")
 
     def peek(self, n: int) -> bytes:
         """Up to ``n`` bytes from here to ``end``, without moving."""
@@ -270,6 +296,17 @@ def cell_entries(path, name: str) -> list[Entry]:
         return out
 
 
+def check_stream(path, name: str) -> None:
+    """Inflate compressed variable ``name`` to its end, keeping nothing (no-op for uncompressed ones):
+    corrupt or truncated deflate data, a wrong checksum or a size that lies raise MatFileError."""
+    f, where = _open(path)
+    with f:
+        order, elements = top_elements(f, where)
+        e, s = _find(f, order, elements, name, where)
+        if e.compressed:
+            s.finish()
+
+
 def read_elements(path, name: str, a: int, b: int, cell: int | None = None) -> np.ndarray:
     """Elements ``[a, b)`` in column-major order of numeric variable ``name`` (or of its cell
     element ``cell``, 0-based), as a new 1-D array in the variable's MATLAB class.
@@ -320,4 +357,6 @@ def read_elements(path, name: str, a: int, b: int, cell: int | None = None) -> n
                 dest[i:i + m] = np.frombuffer(s.read(m * stored.itemsize), stored)
             s.skip((count - b) * stored.itemsize)
             s.skip(min(-n % 8, s.end - s.pos))
+        if e.compressed and cell is None and b == count:  # read to the end: check the stream's checksum too
+            s.finish()
     return out

@@ -97,8 +97,8 @@ def read_mat(path, names=None, *, version: str | None = None, notes: list | None
     notes : list, optional
         Receives one line per skipped MATLAB object.
     max_bytes : int, optional
-        MAT v5 files: refuse (``FormatError``) any variable asked for that
-        declares more bytes than this, before reading it.
+        Refuse (``FormatError``) any variable asked for that declares more
+        bytes than this, before reading it (MAT v5 and v7.3).
 
     Returns
     -------
@@ -120,7 +120,7 @@ def read_mat(path, names=None, *, version: str | None = None, notes: list | None
         return _v5.read(path, names, notes=notes, max_bytes=max_bytes)
     if version == "mat4":
         return _read_mat4(path, names, notes)
-    return _v73.read(path, names, notes)
+    return _v73.read(path, names, notes, max_bytes)
 
 
 # --------------------------------------------------------------------------- v4 (scipy)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ._errors import FormatError
 
+_SIDECAR_MAX_BYTES = 2**20
 SIDECAR_KEYS = {"shape", "dtype", "order", "complex_layout", "offset", "frame_rate", "pixel_size", "origin",
                 "center_frequency_mhz", "speed_of_sound", "byteorder"}
 
@@ -41,9 +42,14 @@ def find_sidecar(path) -> Path | None:
 def read_sidecar(path, sidecar) -> dict:
     path, sidecar = Path(path), Path(sidecar)
     try:
+        if sidecar.stat().st_size > _SIDECAR_MAX_BYTES:
+            raise FormatError(f"{sidecar}: a raw-binary sidecar of {sidecar.stat().st_size} bytes; expected a small "
+                              f"JSON object (at most {_SIDECAR_MAX_BYTES} bytes)")
         meta = json.loads(sidecar.read_text())
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{sidecar}: cannot read the raw-binary sidecar ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{sidecar}: cannot read the raw-binary sidecar ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict):
         raise FormatError(f"{sidecar}: expected a JSON object with shape, dtype and order")
     unknown = sorted(set(meta) - SIDECAR_KEYS)
@@ -53,15 +59,22 @@ def read_sidecar(path, sidecar) -> dict:
         if k not in meta:
             raise FormatError(f"{sidecar}: missing key {k!r}")
     shape = meta["shape"]
-    if not (isinstance(shape, list) and all(isinstance(s, int) and s > 0 for s in shape)):
+    if not (isinstance(shape, list) and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                                            for s in shape)):
         raise FormatError(f"{sidecar}: shape must be a list of positive integers, got {shape!r}")
     if len(shape) != 3:
         raise FormatError(f"{sidecar}: shape {shape} has {len(shape)} axes; expected 3 (z, x, t)")
     try:
-        dtype = np.dtype(meta["dtype"])
-    except TypeError:
-        raise FormatError(f"{sidecar}: unknown dtype {meta['dtype']!r}") from None
-    if meta.get("byteorder") in ("big", ">"):
+        dtype = np.dtype(meta["dtype"]) if isinstance(meta["dtype"], str) else None
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in "biufc" or dtype.itemsize == 0:
+        raise FormatError(f"{sidecar}: dtype must name a numeric numpy type (e.g. complex64, float64, int16), "
+                          f"got {meta['dtype']!r}")
+    byteorder = meta.get("byteorder", "little")
+    if byteorder not in ("little", "<", "big", ">"):
+        raise FormatError(f"{sidecar}: byteorder must be 'little' or 'big', got {byteorder!r}")
+    if byteorder in ("big", ">"):
         dtype = dtype.newbyteorder(">")
     order = meta.get("order", "F")
     if order not in ("F", "C"):
@@ -71,9 +84,12 @@ def read_sidecar(path, sidecar) -> dict:
         raise FormatError(f"{sidecar}: complex_layout must be 'interleaved' or 'split', got {layout!r}")
     if layout == "split" and dtype.kind == "c":
         raise FormatError(f"{sidecar}: complex_layout 'split' needs a real dtype (e.g. float64), got {dtype}")
-    offset = int(meta.get("offset", 0))
-    n = int(np.prod(shape)) * dtype.itemsize * (2 if layout == "split" else 1)
+    offset = meta.get("offset", 0)
     size = path.stat().st_size
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= size:
+        raise FormatError(f"{sidecar}: offset must be a whole number of bytes in [0, {size}] (the size of "
+                          f"{path.name}), got {offset!r}")
+    n = int(np.prod(shape)) * dtype.itemsize * (2 if layout == "split" else 1)
     if size - offset != n:
         raise FormatError(
             f"{path}: holds {size - offset} bytes of data but the sidecar describes {n} "

@@ -1,124 +1,35 @@
 """What a data file holds and how pyulm reads IQ frames from it.
 
-:func:`inspect` reads only the small metadata variables and the shape of the
-IQ variable; :func:`read_frames` then reads one frame range at a time (v7.3
-and raw binary read only those bytes; v5 loads the one variable it needs).
+:func:`inspect` reads the headers, the shape of the IQ variable and the small
+metadata variables (each once, under a size cap) and checks everything that
+can be checked without reading a frame: declared sizes against the file and
+the read limit, the sample type, metadata values. :func:`read_frames` then
+reads one frame range at a time (only those bytes for v7.3, raw binary and
+uncompressed v5 data; one inflate stream for compressed v5 data).
 """
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from . import _limits, _raw, _v5, _v73, _verasonics
 from . import _matfile as M
-from . import _raw, _v5, _v73
 from ._errors import NUMERIC_CLASSES, FormatError
+from ._metadata import DEFAULT_SPEED_OF_SOUND, apply_metadata, check_sidecar_values
+from ._sourceinfo import SourceInfo
 
-DEFAULT_SPEED_OF_SOUND = 1540.0  # m/s, PALA's value
+__all__ = ["DEFAULT_SPEED_OF_SOUND", "RawChannelDataError", "SourceInfo", "detect_format", "inspect",
+           "parse_variable", "read_frames"]
+
 _META_VARS = ("UF", "PData", "Trans", "Resource", "P", "Receive")
 _VERASONICS_IQ = ("IQData", "ImgData", "ImgDataP")
 
 
 class RawChannelDataError(FormatError):
     """The file holds Verasonics RcvData (channel data) but no beamformed IQ."""
-
-
-@dataclass
-class SourceInfo:
-    """How pyulm reads one file.
-
-    Attributes
-    ----------
-    path : Path
-    format : str
-        ``mat4``, ``mat5`` (v5/v6/v7), ``mat73``, ``hdf5`` or ``raw``.
-    layout : str
-        ``pala`` (IQ + UF + PData), ``verasonics`` (IQData/ImgData cells), ``generic``
-        (a named or detected 3-D array) or ``raw`` (binary + sidecar).
-    variable : str
-        The variable holding the frames (``IQ``, ``IQData``, ...).
-    buffer : int or None
-        1-based cell index for Verasonics buffers (``IQData{buffer}``).
-    shape : (Nz, Nx, Nt)
-    stored_shape : tuple
-        Shape of the stored array in MATLAB order (4-D for Verasonics buffers).
-    dtype : numpy dtype name of the stored samples, when known without loading.
-    pixel_size : (dz, dx) in wavelengths.
-    origin : (z0, x0) in wavelengths (centre of pixel (1,1) in MATLAB terms).
-    frame_rate : Hz, or None when the file does not say.
-    center_frequency_mhz, speed_of_sound : for the wavelength.
-    notes : list of str
-        Every assumption made while reading (defaults used, objects skipped, ...).
-    variables : list of VarInfo
-    """
-
-    path: Path
-    format: str
-    layout: str
-    variable: str
-    buffer: int | None = None
-    shape: tuple = ()
-    stored_shape: tuple = ()
-    dtype: str = "?"
-    pixel_size: tuple = (1.0, 1.0)
-    origin: tuple = (0.0, 0.0)
-    frame_rate: float | None = None
-    center_frequency_mhz: float | None = None
-    speed_of_sound: float = DEFAULT_SPEED_OF_SOUND
-    notes: list = field(default_factory=list)
-    variables: list = field(default_factory=list)
-    raw_meta: dict | None = None
-    pages_mode: str = "frames"
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.shape[2])
-
-    @property
-    def wavelength_mm(self) -> float | None:
-        """Wavelength in mm: speed of sound / centre frequency (PALA: 1540/(TwFreq*1e3))."""
-        if not self.center_frequency_mhz:
-            return None
-        return self.speed_of_sound / (self.center_frequency_mhz * 1e3)
-
-    @property
-    def label(self) -> str:
-        return f"{self.variable}{{{self.buffer}}}" if self.buffer else self.variable
-
-    def describe(self) -> str:
-        """A human-readable report (used by ``pyulm info``)."""
-        fmt = {"mat4": "MAT v4 (scipy)", "mat5": "MAT v5/v6/v7 (pyulm's MAT v5 codec)", "mat73": "MAT v7.3 (HDF5, h5py)",
-               "hdf5": "HDF5 without MATLAB header (h5py)", "raw": "raw binary with JSON sidecar"}[self.format]
-        lines = [f"file:        {self.path}", f"format:      {fmt}", f"layout:      {self.layout}"]
-        if self.variables:
-            lines.append("variables:")
-            lines += ["  " + v.describe() for v in self.variables]
-        lam = self.wavelength_mm
-        lines += [
-            "pyulm reads:",
-            f"  frames     {self.label}  stored {'x'.join(map(str, self.stored_shape))} {self.dtype}"
-            f" -> (z, x, t) = {' x '.join(map(str, self.shape))}",
-            f"  pixel      dz = {self.pixel_size[0]:g}, dx = {self.pixel_size[1]:g} wavelengths",
-            f"  origin     z0 = {self.origin[0]:g}, x0 = {self.origin[1]:g} wavelengths",
-            f"  wavelength {lam:.6g} mm (c = {self.speed_of_sound:g} m/s, f = {self.center_frequency_mhz:g} MHz)" if lam
-            else "  wavelength unknown (no Trans.frequency / UF.TwFreq): maps stay in wavelengths",
-            f"  frame rate {self.frame_rate:g} Hz" if self.frame_rate else
-            "  frame rate unknown: give it with scale = [1, 1, dt] in the [ulm] table of the config",
-        ]
-        if self.notes:
-            lines.append("notes:")
-            lines += ["  - " + n for n in self.notes]
-        return "\n".join(lines)
-
-    def with_overrides(self, *, frame_rate=None, speed_of_sound=None) -> "SourceInfo":
-        changes = {}
-        if frame_rate is not None:
-            changes["frame_rate"] = float(frame_rate)
-        if speed_of_sound is not None:
-            changes["speed_of_sound"] = float(speed_of_sound)
-        return replace(self, **changes)
 
 
 _VAR_RE = re.compile(r"^\s*([A-Za-z]\w*)\s*(?:\{\s*(\d+)\s*\})?\s*$")
@@ -130,13 +41,19 @@ def parse_variable(spec: str | None):
         return None, None
     m = _VAR_RE.match(str(spec))
     if not m:
-        raise ValueError(f"variable: expected a MATLAB variable name, optionally with a cell index like IQData{{2}}, got {spec!r}")
+        raise ValueError(f"variable: expected a MATLAB variable name, optionally with a cell index like "
+                         f"IQData{{2}}, got {spec!r}")
     return m.group(1), (int(m.group(2)) if m.group(2) else None)
+
+
+def _path(path) -> Path:
+    """Any path the OS allows (bytes in any encoding too) as a Path; undecodable bytes round-trip."""
+    return Path(os.fsdecode(os.fspath(path)))
 
 
 def detect_format(path) -> str:
     """``raw`` if a sidecar describes the file, else the MAT/HDF5 version (see :func:`mat_version`)."""
-    path = Path(path)
+    path = _path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such file")
     if path.is_dir():
@@ -146,21 +63,32 @@ def detect_format(path) -> str:
     return M.mat_version(path)
 
 
-def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> SourceInfo:
-    """Describe a data file and decide how to read its frames, without loading them.
+def inspect(path, variable: str | None = None, *, buffer: int | None = None,
+            max_bytes: int | str | None = None, verify: bool = False) -> SourceInfo:
+    """Describe a data file and decide how to read its frames, without reading any.
 
     Parameters
     ----------
-    path : str or Path
+    path : str, bytes or os.PathLike
         A PALA block (``IQ``, ``UF``, ``PData``), a Verasonics workspace (``IQData``,
         ``ImgData``, ``PData``, ``Trans``, ``Resource``), any MAT-file with a 3-D IQ
-        array, or a raw binary block with a JSON sidecar.
+        array, or a raw binary block with a JSON sidecar. Any name the OS allows.
     variable : str, optional
         The variable holding the frames, e.g. ``"IQ"`` or ``"IQData{2}"``. Detected
         when omitted: ``IQ``, then ``IQData``, ``ImgData``, ``ImgDataP``, then the
         only/largest 3-D numeric array.
     buffer : int, optional
         1-based cell index of a Verasonics buffer (default: the first non-empty one).
+    max_bytes : int or str, optional
+        The most bytes one :func:`read_frames` call may allocate (``"4G"`` works);
+        default ``$PYULM_MAX_BYTES``, else the memory available now. A frame (or
+        a stored chunk) larger than this is refused here; metadata variables are
+        read only below 64 MiB (``$PYULM_MAX_METADATA_BYTES``) and this limit.
+    verify : bool
+        Also decode every stored byte of the frames (v7.3 chunks: inflate and
+        checksums; compressed v5 data: the whole stream) in pieces of at most
+        64 MiB, and keep nothing: corrupt data are then refused here rather than
+        by the :func:`read_frames` call that meets them. Costs one read of the file.
 
     Returns
     -------
@@ -169,8 +97,12 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> 
     Raises
     ------
     FormatError
-        (a ``ValueError``) with one line naming the file and the problem;
-        :class:`RawChannelDataError` for Verasonics channel data.
+        (a ``ValueError``) with one line naming the file (and variable): headers
+        that lie about sizes, compression bombs, corrupt chunk tables, sample
+        types that are not numeric, empty or non-3-D frames, non-finite or
+        implausible metadata (frame rate, transmit frequency, pixel size, speed
+        of sound), bad sidecars; :class:`RawChannelDataError` for Verasonics
+        channel data.
 
     Examples
     --------
@@ -179,13 +111,40 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> 
     >>> info.layout, info.shape, info.frame_rate
     ('pala', (64, 80, 200), 1000.0)
     """
-    path = Path(path)
+    path = _path(path)
+    limit = _limits.max_bytes(max_bytes)
     fmt = detect_format(path)
     name, idx = parse_variable(variable)
     if buffer is not None:
         idx = int(buffer)
-    if fmt == "raw":
-        return _inspect_raw(path)
+    info = _inspect_raw(path) if fmt == "raw" else _inspect_mat(path, fmt, name, idx, limit)
+    info.max_bytes = limit
+    if any(int(n) <= 0 for n in info.shape):
+        raise FormatError(f"{path}: variable {info.label} is empty (shape {'x'.join(map(str, info.shape))})")
+    if info.frame_nbytes > limit:
+        raise FormatError(f"{path}: one frame of {info.label} takes {_limits.gib(info.frame_nbytes)}, more than "
+                          f"the read limit {_limits.gib(limit)} (max_bytes / PYULM_MAX_BYTES)")
+    if verify:
+        _verify(info)
+    return info
+
+
+_VERIFY_BYTES = 64 * 2**20
+
+
+def _verify(info: SourceInfo) -> None:
+    """Decode all the frames' stored data once, in bounded pieces, keeping nothing."""
+    if info.format == "mat5":  # raw (uncompressed) data cannot be corrupt beyond what scan checked
+        _v5.verify(info.path, info.variable)
+        return
+    if info.format not in ("mat73", "hdf5"):
+        return
+    step = max(1, min(info.n_frames, _VERIFY_BYTES // max(info.frame_nbytes, 1)))
+    for a in range(0, info.n_frames, step):
+        read_frames(info, a, min(info.n_frames, a + step))
+
+
+def _inspect_mat(path, fmt, name, idx, limit) -> SourceInfo:
     variables = M.list_variables(path, fmt)
     if not variables:
         raise FormatError(f"{path}: the MAT-file holds no variables")
@@ -195,13 +154,44 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> 
     for v in variables:
         if v.mclass not in known and not v.mclass.startswith(("float", "int", "uint", "complex")):
             notes.append(f"skipped {v.name}: MATLAB class {v.mclass!r} (a MATLAB object, not readable outside MATLAB)")
+    name = _choose_variable(path, name, names, variables, notes)
+    if name in _VERASONICS_IQ:
+        buf, zxt, shape4, dtype = _verasonics.inspect_buffer(path, fmt, name, idx, names, notes)
+        info = SourceInfo(path, fmt, "verasonics", name, buf, zxt, shape4, dtype, notes=notes)
+    else:
+        if idx is not None:
+            raise FormatError(f"{path}: a cell index {{{idx}}} was given but {name!r} is not a Verasonics buffer cell")
+        v = names[name]
+        if v.mclass not in NUMERIC_CLASSES and v.mclass != "logical":
+            raise FormatError(f"{path}: variable {name!r} is a {v.mclass}, expected a numeric (z, x, t) array")
+        if len(v.shape) != 3:
+            raise FormatError(f"{path}: variable {name!r} has {len(v.shape)} axes (shape {'x'.join(map(str, v.shape))}); "
+                              "expected 3 axes (z, x, t) with frames last")
+        info = SourceInfo(path, fmt, "generic", name, None, tuple(v.shape), tuple(v.shape), v.mclass, notes=notes)
+    _check_storage(info, names, limit)  # first: the sample type too
+    if info.layout == "generic" and fmt in ("mat73", "hdf5"):
+        info.dtype = str(_v73.h5_dataset_info(path, name)[1])
+    elif info.layout == "generic" and fmt == "mat5":
+        v = names[name]
+        info.dtype = str(np.dtype(np.complex64 if v.mclass == "single" else np.complex128) if v.complex
+                         else np.dtype(bool) if v.mclass == "logical" else np.dtype(v.mclass))
+    info.sample_nbytes = np.dtype(info.dtype).itemsize if fmt != "mat4" else 16
+    meta_names = [n for n in _META_VARS if n in names]
+    meta = M.read_mat(path, meta_names, version=fmt, notes=notes,
+                      max_bytes=_limits.metadata_max_bytes(limit)) if meta_names else {}
+    if info.layout == "generic" and ("UF" in meta or "PData" in meta):
+        info.layout = "pala"
+    info.variables = variables
+    apply_metadata(info, meta)
+    return info
+
+
+def _choose_variable(path, name, names, variables, notes) -> str:
+    """The variable holding the frames: the one named, else IQ, IQData, ..., else the largest 3-D array."""
     if name is not None and name not in names:
         raise FormatError(f"{path}: no variable {name!r}; the file holds {', '.join(names)}")
     if name is None:
-        for cand in ("IQ",) + _VERASONICS_IQ:
-            if cand in names:
-                name = cand
-                break
+        name = next((c for c in ("IQ",) + _VERASONICS_IQ if c in names), None)
     if name is None and "RcvData" in names:
         name = "RcvData"
     if name == "RcvData":
@@ -220,46 +210,33 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None) -> 
         cands.sort(key=lambda v: (not v.complex, -int(np.prod(v.shape))))
         name = cands[0].name
         notes.append(f"no variable named IQ: using {name!r}, the largest 3-D numeric array")
-    meta_names = [n for n in _META_VARS if n in names]
-    meta = M.read_mat(path, meta_names, version=fmt, notes=notes) if meta_names else {}
-    if name in _VERASONICS_IQ:
-        info = _inspect_verasonics(path, fmt, name, idx, names, meta, notes)
-    else:
-        if idx is not None:
-            raise FormatError(f"{path}: a cell index {{{idx}}} was given but {name!r} is not a Verasonics buffer cell")
-        v = names[name]
-        if v.mclass not in NUMERIC_CLASSES and v.mclass != "logical":
-            raise FormatError(f"{path}: variable {name!r} is a {v.mclass}, expected a numeric (z, x, t) array")
-        if len(v.shape) != 3:
-            raise FormatError(f"{path}: variable {name!r} has {len(v.shape)} axes (shape {'x'.join(map(str, v.shape))}); "
-                              "expected 3 axes (z, x, t) with frames last")
-        layout = "pala" if ("UF" in meta or "PData" in meta) else "generic"
-        dtype = v.mclass
-        if fmt == "mat5":
-            dtype = str(np.dtype(np.complex64 if v.mclass == "single" else np.complex128) if v.complex
-                        else np.dtype(bool) if v.mclass == "logical" else np.dtype(dtype))
-        if fmt in ("mat73", "hdf5"):
-            dtype = str(_v73.h5_dataset_info(path, name)[1])
-        info = SourceInfo(path, fmt, layout, name, None, tuple(v.shape), tuple(v.shape), dtype, notes=notes)
-    info.variables = variables
-    _apply_metadata(info, meta)
-    if 0 in info.shape:
-        raise FormatError(f"{path}: variable {info.label} is empty (shape {'x'.join(map(str, info.shape))})")
-    return info
+    return name
+
+
+def _check_storage(info: SourceInfo, names: dict, limit: int) -> None:
+    """Declared sizes of the frames variable against what the file stores (headers only)."""
+    if info.format in ("mat73", "hdf5"):
+        _v73.check_storage(info.path, info.variable, None if info.buffer is None else info.buffer - 1, limit)
+    elif info.format == "mat5":
+        v = names[info.variable]
+        if v.stored_nbytes and v.nbytes and v.nbytes > _limits.DEFLATE_MAX_RATIO * v.stored_nbytes:
+            raise FormatError(f"{info.path}: variable {info.variable!r} declares {_limits.gib(v.nbytes)} in "
+                              f"{_limits.gib(v.stored_nbytes)} of compressed data, more than deflate can hold: "
+                              "corrupt file or a compression bomb")
 
 
 def _inspect_raw(path) -> SourceInfo:
     sidecar = _raw.find_sidecar(path)
     meta = _raw.read_sidecar(path, sidecar)
+    check_sidecar_values(meta, sidecar)
     notes = [f"layout from sidecar {sidecar.name}"]
-    info = SourceInfo(path, "raw", "raw", path.name, None, meta["shape"], meta["shape"], str(meta["dtype"]) +
-                      (" (split re/im)" if meta["complex_layout"] == "split" else ""), notes=notes, raw_meta=meta)
-    for key, attr in (("pixel_size", "pixel_size"), ("origin", "origin")):
+    split = meta["complex_layout"] == "split"
+    info = SourceInfo(path, "raw", "raw", path.name, None, meta["shape"], meta["shape"],
+                      str(meta["dtype"]) + (" (split re/im)" if split else ""), notes=notes, raw_meta=meta)
+    info.sample_nbytes = meta["dtype"].itemsize * (2 if split else 1)
+    for key in ("pixel_size", "origin"):
         if key in meta:
-            val = meta[key]
-            if not (isinstance(val, list) and len(val) == 2):
-                raise FormatError(f"{sidecar}: {key} must be [z, x], got {val!r}")
-            setattr(info, attr, (float(val[0]), float(val[1])))
+            setattr(info, key, (float(meta[key][0]), float(meta[key][1])))
     if "pixel_size" not in meta:
         notes.append("pixel size not in sidecar: assuming 1 wavelength")
     info.frame_rate = float(meta["frame_rate"]) if meta.get("frame_rate") else None
@@ -268,109 +245,13 @@ def _inspect_raw(path) -> SourceInfo:
     return info
 
 
-def _inspect_verasonics(path, fmt, name, idx, names, meta, notes) -> SourceInfo:
-    v = names[name]
-    if v.mclass != "cell":
-        raise FormatError(f"{path}: {name} is a {v.mclass}, expected a Verasonics buffer cell {name}{{n}}")
-    # Cell element shapes: v5 needs the cell loaded (buffers are loaded whole by scipy anyway).
-    if fmt in ("mat73", "hdf5"):
-        n_cells = int(np.prod(v.shape))
-        shapes = []
-        for i in range(n_cells):
-            try:
-                shapes.append(_v73.h5_dataset_info(path, name, i))
-            except FormatError:
-                shapes.append(((0,), np.dtype(float)))
-    else:
-        shapes = [(dims, dtype if dtype is not None else np.dtype(float)) for dims, dtype in _v5.cell_shapes(path, name)]
-    nonempty = [i for i, (s, _) in enumerate(shapes) if int(np.prod(s)) > 0]
-    if not nonempty:
-        raise FormatError(f"{path}: every {name} buffer is empty")
-    if idx is None:
-        idx = nonempty[0] + 1
-        if len(nonempty) > 1:
-            notes.append(f"{name} has {len(nonempty)} non-empty buffers ({', '.join(f'{{{i + 1}}}' for i in nonempty)}); "
-                         f"reading {name}{{{idx}}} (choose with --variable {name}{{n}})")
-    if not 1 <= idx <= len(shapes):
-        raise FormatError(f"{path}: {name} has {len(shapes)} buffer(s); {name}{{{idx}}} does not exist")
-    shape, dtype = shapes[idx - 1]
-    if int(np.prod(shape)) == 0:
-        raise FormatError(f"{path}: {name}{{{idx}}} is empty")
-    shape4 = tuple(shape) + (1,) * (4 - len(shape))
-    if len(shape4) != 4:
-        raise FormatError(f"{path}: {name}{{{idx}}} has {len(shape)} axes (shape {'x'.join(map(str, shape))}); "
-                          "expected [rows cols pages frames]")
-    r, c, p, f = shape4
-    if p == 1:
-        zxt = (r, c, f)
-    elif f == 1:
-        zxt = (r, c, p)
-        notes.append(f"{name}{{{idx}}} has {p} pages and 1 frame: pages read as frames")
-    else:
-        zxt = (r, c, p * f)
-        notes.append(f"{name}{{{idx}}} has {p} pages x {f} frames: read as {p * f} consecutive frames (pages fastest)")
-    if name != "IQData":
-        notes.append(f"{name} holds intensity (real), not complex IQ: the SVD clutter filter then acts on intensity")
-    info = SourceInfo(path, fmt, "verasonics", name, idx, zxt, shape4, str(np.dtype(dtype)), notes=notes)
-    return info
-
-
-def _num(d, *keys):
-    cur = d
-    for k in keys:
-        if isinstance(cur, list):
-            cur = cur[0] if cur else None
-        if not isinstance(cur, dict) or k not in cur:
-            return None
-        cur = cur[k]
-    if cur is None or isinstance(cur, (str, dict, list)):
-        return None
-    arr = np.asarray(cur, dtype=float).ravel()
-    return arr if arr.size else None
-
-
-def _apply_metadata(info: SourceInfo, meta: dict):
-    notes = info.notes
-    pdata = meta.get("PData")
-    if isinstance(pdata, list):
-        notes.append(f"PData is a struct array of {len(pdata)}: using PData(1)")
-    pdelta = _num(meta, "PData", "PDelta")
-    if pdelta is not None and pdelta.size >= 3:
-        dz, dx = float(pdelta[2]), float(pdelta[0])
-        if dz <= 0 or dx <= 0:
-            raise FormatError(f"{info.path}: PData.PDelta = {pdelta.tolist()} has a non-positive x or z step")
-        info.pixel_size = (dz, dx)
-    else:
-        notes.append("no PData.PDelta: assuming pixels of 1 wavelength")
-    origin = _num(meta, "PData", "Origin")
-    if origin is not None and origin.size >= 3:
-        info.origin = (float(origin[2]), float(origin[0]))
-    c = _num(meta, "Resource", "Parameters", "speedOfSound")
-    if c is not None:
-        info.speed_of_sound = float(c[0])
-    f0 = None
-    for keys in (("Trans", "frequency"), ("UF", "TwFreq"), ("UF", "TxFreq")):
-        val = _num(meta, *keys)
-        if val is not None and val[0] > 0:
-            f0 = float(val[0])
-            if info.layout == "pala" and keys[0] == "Trans" and _num(meta, "UF", "TwFreq") is not None:
-                f0 = float(_num(meta, "UF", "TwFreq")[0])  # PALA: lambda from UF.TwFreq
-            break
-    info.center_frequency_mhz = f0
-    if f0 is not None and c is None:
-        notes.append(f"speed of sound not in the file: using {DEFAULT_SPEED_OF_SOUND:g} m/s")
-    for keys in (("UF", "FrameRateUF"), ("P", "FrameRate"), ("P", "frameRate"), ("UF", "FrameRate")):
-        val = _num(meta, *keys)
-        if val is not None and val[0] > 0:
-            info.frame_rate = float(val[0])
-            break
-
-
 def read_frames(info: SourceInfo, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Frames ``start:stop`` (0-based, stop exclusive) of a source as a (z, x, t) array.
+    """Frames ``start:stop`` (0-based, stop exclusive) of a source as a new (z, x, t) array.
 
-    v7.3 and raw binary files read only those frames from disk; a v5 file
-    loads the one variable and slices it (v5 data are not sliceable on disk).
+    Reads only those frames' bytes (v7.3, raw binary, uncompressed v5); a
+    compressed v5 variable is inflated once as a stream, keeping only those
+    frames. A range taking more than ``info.max_bytes`` is refused before
+    anything is allocated.
 
     Examples
     --------
@@ -384,28 +265,18 @@ def read_frames(info: SourceInfo, start: int = 0, stop: int | None = None) -> np
     start = int(start)
     if not 0 <= start < stop <= nt:
         raise ValueError(f"{info.path}: frame range {start}:{stop} outside 0:{nt}")
+    need = (stop - start) * info.frame_nbytes
+    if info.max_bytes is not None and need > info.max_bytes:
+        raise ValueError(f"{info.path}: frames {start}:{stop} of {info.label} take {_limits.gib(need)}, more than "
+                         f"the read limit {_limits.gib(info.max_bytes)} (max_bytes / PYULM_MAX_BYTES); "
+                         "read fewer frames at a time")
     if info.format == "raw":
         return _raw.raw_read(info.path, info.raw_meta, start, stop)
     if info.layout == "verasonics":
-        return _read_verasonics(info, start, stop)
+        return _verasonics.read_buffer_frames(info, start, stop)
     if info.format in ("mat73", "hdf5"):
         return _v73.h5_read_slice(info.path, info.variable, None, 2, start, stop)
     if info.format == "mat5":
         return _v5.read_frames(info.path, info.variable, info.shape, start, stop)
     arr = M.read_mat(info.path, [info.variable], version=info.format).get(info.variable)  # MAT v4
     return arr[:, :, start:stop]
-
-
-def _read_verasonics(info: SourceInfo, start: int, stop: int) -> np.ndarray:
-    r, c, p, f = info.stored_shape
-    idx = info.buffer - 1
-    if info.format in ("mat73", "hdf5"):
-        # Frames are pages-fastest: a frame range maps to a range of (page, frame) pairs.
-        if p == 1:
-            data = _v73.h5_read_slice(info.path, info.variable, idx, 3, start, stop)
-            return data.reshape(r, c, -1, order="F")
-        f0, f1 = start // p, -(-stop // p)
-        data = _v73.h5_read_slice(info.path, info.variable, idx, 3, f0, f1)
-        data = data.reshape(r, c, -1, order="F")
-        return data[:, :, start - f0 * p: stop - f0 * p]
-    return _v5.read_frames(info.path, info.variable, (r, c, p * f), start, stop, cell=idx)

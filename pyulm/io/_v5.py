@@ -30,8 +30,8 @@ def list_variables(path) -> list[VarInfo]:
     """The variables of a v5 file, from their headers alone."""
     with _as_format_error():
         entries = _mat5.scan(path)
-    return [VarInfo(e.name, tuple(e.dims), e.class_name, e.complex, e.data_nbytes if e.dtype is not None else None)
-            for e in entries]
+    return [VarInfo(e.name, tuple(e.dims), e.class_name, e.complex, e.data_nbytes if e.dtype is not None else None,
+                    e.nbytes if e.compressed else None) for e in entries]
 
 
 def _plain(v):
@@ -70,3 +70,9 @@ def read_frames(path, name: str, shape3: tuple, start: int, stop: int, cell: int
     with _as_format_error():
         flat = _mat5.read_elements(path, name, start * plane, stop * plane, cell)
     return flat.reshape(tuple(shape3[:2]) + (stop - start,), order="F")
+
+
+def verify(path, name: str) -> None:
+    """Inflate a compressed variable once, to the end of its stream, keeping nothing."""
+    with _as_format_error():
+        _mat5.check_stream(path, name)

@@ -7,10 +7,14 @@ and struct arrays, ``MATLAB_empty``) into the values of :mod:`pyulm.io._matfile`
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from ._errors import NUMERIC_CLASSES, FormatError, VarInfo
-from ._h5chunks import h5_read
+from ._h5chunks import chunk_table, h5_read
+from ._limits import DEFLATE_MAX_RATIO, gib
 
 _SKIP = object()
 
@@ -207,13 +211,20 @@ def list_variables(path) -> list[VarInfo]:
         return out
 
 
-def read(path, names=None, notes=None) -> dict:
-    """Variables of a v7.3/HDF5 file (all, or ``names``) as plain values; skipped objects named in ``notes``."""
+def read(path, names=None, notes=None, max_bytes: int | None = None) -> dict:
+    """Variables of a v7.3/HDF5 file (all, or ``names``) as plain values; skipped objects named in
+    ``notes``. With ``max_bytes``, a variable whose datasets declare more bytes (references
+    followed) is refused before any of its data is read."""
     notes = notes if notes is not None else []
     with _h5open(path) as f:
         wanted = [n for n in f if not n.startswith("#")] if names is None else [n for n in names if n in f]
         out = {}
         for n in wanted:
+            if max_bytes is not None:
+                declared = _declared_nbytes(f, f[n], max_bytes, set())
+                if declared > max_bytes:
+                    raise FormatError(f"{path}: variable {n!r} declares more than {gib(max_bytes)} "
+                                      f"(the limit for a metadata variable); not read")
             try:
                 out[n] = _h5_value(f, f[n], notes, n)
             except FormatError:
@@ -221,3 +232,83 @@ def read(path, names=None, notes=None) -> dict:
             except Exception as exc:
                 raise FormatError(f"{path}: cannot decode variable {n!r} ({type(exc).__name__}: {exc})") from None
         return {k: v for k, v in out.items() if v is not _SKIP}
+
+
+def _declared_nbytes(f, obj, limit: int, seen: set) -> int:
+    """Bytes the datasets under ``obj`` declare (references followed once), counted up to ``limit``."""
+    import h5py
+
+    if obj.id in seen:
+        return 0
+    seen.add(obj.id)
+    if isinstance(obj, h5py.Group):
+        total = 0
+        for key in obj:
+            total += _declared_nbytes(f, obj[key], limit - total, seen)
+            if total > limit:
+                break
+        return total
+    total = math.prod(obj.shape or ()) * obj.dtype.itemsize
+    if obj.dtype == h5py.ref_dtype and total <= limit:
+        for ref in np.asarray(obj[()]).ravel():
+            if ref:
+                total += _declared_nbytes(f, f[ref], limit - total, seen)
+            if total > limit:
+                break
+    return total
+
+
+def check_storage(path, name: str, index: int | None, max_bytes: int) -> None:
+    """Check what a frames dataset declares against what the file stores, before reading it.
+
+    Refuses (``FormatError`` naming the file and variable): a type that is not
+    numeric; contiguous data running past the end of the file; chunks that were
+    never written (HDF5 would read them as fill values), lie past the end of the
+    file, or are larger than ``max_bytes``; unfiltered chunks of the wrong size;
+    deflated chunks declaring more than deflate can produce (a header lie or a
+    compression bomb).
+    """
+    import h5py
+
+    label = name if index is None else f"{name}{{{index + 1}}}"
+    with _h5open(path) as f:
+        ds = _h5_locate(f, name, index, path)
+        where = f"{path}: variable {label}"
+        dt = ds.dtype
+        plain = dt.names is None and dt.kind in "biuf"
+        if not (plain or _h5_is_complex(ds) and all(dt[k].kind == "f" for k in dt.names)):
+            raise FormatError(f"{where} has HDF5 type {dt}; expected numeric samples")
+        size = os.path.getsize(path)
+        declared = math.prod(ds.shape) * dt.itemsize
+        dcpl = ds.id.get_create_plist()
+        layout = dcpl.get_layout()
+        if layout == h5py.h5d.CONTIGUOUS:
+            offset = ds.id.get_offset()
+            if declared and (offset is None or offset + declared > size):
+                raise FormatError(f"{where} declares {gib(declared)} of samples, more than the file holds "
+                                  f"({gib(size)}): truncated or corrupt file")
+            return
+        if layout != h5py.h5d.CHUNKED:
+            return
+        chunk_bytes = math.prod(ds.chunks) * dt.itemsize
+        if chunk_bytes > max_bytes:
+            raise FormatError(f"{where} has chunks of {gib(chunk_bytes)}, more than the read limit "
+                              f"{gib(max_bytes)} (max_bytes / PYULM_MAX_BYTES)")
+        needed = math.prod(-(-n // c) for n, c in zip(ds.shape, ds.chunks))
+        table = chunk_table(ds.id) if declared else {}
+        if len(table) < needed:
+            raise FormatError(f"{where} stores {len(table)} of its {needed} chunks; the others were never "
+                              f"written (truncated or incomplete file)")
+        filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+        stored = 0
+        for origin, (_mask, addr, nbytes) in table.items():
+            if addr + nbytes > size:  # (HDF5 < 1.14.4 leaves the user block out of addr: a weaker check)
+                raise FormatError(f"{where}: the chunk at {origin} lies past the end of the file "
+                                  f"(truncated or corrupt file)")
+            stored += nbytes
+        if 1 in filters:  # deflate
+            if declared > DEFLATE_MAX_RATIO * max(stored, 1):
+                raise FormatError(f"{where} declares {gib(declared)} in {gib(stored)} of compressed chunks, "
+                                  f"more than deflate can hold: corrupt file or a compression bomb")
+        elif not filters and any(nbytes != chunk_bytes for _m, _a, nbytes in table.values()):
+            raise FormatError(f"{where}: unfiltered chunks of the wrong size (corrupt file)")
