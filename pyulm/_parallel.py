@@ -11,6 +11,7 @@ processes never oversubscribes its cores. ``PYULM_NUM_THREADS`` caps the count.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -47,3 +48,31 @@ def map_chunks(fn, bounds, workers: int):
         return [fn(lo, hi) for lo, hi in bounds]
     with ThreadPoolExecutor(min(workers, len(bounds))) as ex:
         return list(ex.map(lambda b: fn(*b), bounds))
+
+
+_controller = None
+
+
+@contextlib.contextmanager
+def blas_limit(n_threads: int = 1):
+    """Run the enclosed code with numpy's and scipy's BLAS pools limited to ``n_threads``.
+
+    Used around LAPACK eigensolvers, whose multi-threaded reductions round differently
+    with each thread count (the SVD filter's eigenvectors moved by ~1e-17, its output by
+    ~1e-15 between 1 and 2 threads): under one thread the results do not depend on the
+    machine or on the Dask worker layout. Needs ``threadpoolctl``; without it the pools
+    keep their size.
+    """
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()
+        except ImportError:  # pragma: no cover - optional
+            _controller = False
+    if not _controller:  # pragma: no cover
+        yield
+        return
+    with _controller.limit(limits=n_threads, user_api="blas"):
+        yield

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._parallel import blas_limit
+
 PRECISIONS = ("double", "pala_single")
 
 
@@ -90,14 +92,18 @@ def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", nam
         return
     if single:
         V = np.asfortranarray(_gram_eigenvectors_single(X, keep, work))
-        _project(X, V, False, hand, align)  # PALA projects on the kept side: X*U_K*U_K'
-        return
-    comp = np.setdiff1d(np.arange(n), keep)
-    # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
-    # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
-    side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
-    V = np.asfortranarray(_gram_eigenvectors(X, side, work))
-    _project(X, V, subtract, hand, align)
+        side, subtract = keep, False  # PALA projects on the kept side: X*U_K*U_K'
+    else:
+        comp = np.setdiff1d(np.arange(n), keep)
+        # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
+        # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
+        side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
+        V = np.asfortranarray(_gram_eigenvectors(X, side, work))
+    # One BLAS thread: OpenBLAS splits these thin products differently with each thread
+    # count (the output moved by ~1e-15 between 1 and 2 threads); with few components they
+    # are a small part of the filter (the Gram matrix, threaded and exact, is most of it).
+    with blas_limit(1):
+        _project(X, V, subtract, hand, align)
 
 
 def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1) -> None:
@@ -176,8 +182,9 @@ def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -
     C, conj = _gram(X, np.complex128 if cplx else np.float64)
     # descending component k is ascending eigenvalue index n-1-k
     lo, hi = n - 1 - components.max(), n - 1 - components.min()
-    w, U = linalg.eigh(C, lower=False, subset_by_index=[int(lo), int(hi)], overwrite_a=True,
-                       check_finite=False)
+    with blas_limit(1):  # LAPACK's threaded reductions round differently with each thread count
+        w, U = linalg.eigh(C, lower=False, subset_by_index=[int(lo), int(hi)], overwrite_a=True,
+                           check_finite=False)
     if conj:  # eigenvectors of conj(G) are the conjugates of G's
         U = U.conj()
     U = U[:, ::-1]  # descending, as MATLAB's svd orders them: column j is component min + j
@@ -190,7 +197,8 @@ def _gram_eigenvectors_single(X: np.ndarray, components: np.ndarray, work) -> np
     C, conj = _gram(X, work, step_bytes=1 << 62)  # one product over all rows, as MATLAB's X'*X
     upper = np.triu(C)
     C = upper + np.triu(upper, 1).conj().T  # herk fills the upper triangle only
-    U = np.linalg.svd(C)[0]
+    with blas_limit(1):
+        U = np.linalg.svd(C)[0]
     if conj:
         U = U.conj()
     return U[:, components]

@@ -17,12 +17,14 @@ WAVELENGTH_MM = (1e-3, 100.0)
 
 
 def check_metadata(info, frame_rate) -> None:
-    """Refuse non-finite or implausible frame rate, pixel size and wavelength (ValueError naming the file)."""
+    """Refuse non-finite or implausible frame rate, pixel size and wavelength (ValueError naming the
+    file; a frame rate the file does not give comes from the config's ``[ulm] scale``)."""
     where = display(info.path)
     shape = tuple(info.shape)
     if len(shape) != 3 or any(int(s) < 1 for s in shape):
         raise ValueError(f"{where}: frames of shape {shape}; expected (Nz, Nx, Nt) with every size >= 1")
-    _in_range(where, "frame rate (Hz)", frame_rate, FRAME_RATE_HZ)
+    _in_range(where, "frame rate (Hz)" if info.frame_rate is not None else "frame rate (Hz, from [ulm] scale)",
+              frame_rate, FRAME_RATE_HZ)
     for name, v in zip(("dz", "dx"), info.pixel_size):
         _in_range(where, f"pixel size {name} (wavelengths)", v, PIXEL_SIZE_WAVELENGTHS)
     if info.center_frequency_mhz is not None:
@@ -36,7 +38,7 @@ def _in_range(where, what, value, bounds):
     except (TypeError, ValueError):
         raise ValueError(f"{where}: {what} is {value!r}; expected a number") from None
     if not math.isfinite(v) or not bounds[0] <= v <= bounds[1]:
-        raise ValueError(f"{where}: {what} is {v!r}; expected a finite value in [{bounds[0]:g}, {bounds[1]:g}]")
+        raise ValueError(f"{where}: {what} is {v:g}; expected a finite value in [{bounds[0]:g}, {bounds[1]:g}]")
 
 
 def memory_limit(cfg: Config) -> int:
