@@ -16,6 +16,7 @@ import scipy.io
 
 import pyulm.io as pio
 from pyulm.io import FormatError, RawChannelDataError
+from pyulm.io import _h5chunkread as R
 from pyulm.io import _h5chunks as C
 from pyulm.io import _h5filters as F
 
@@ -643,8 +644,8 @@ def test_v73_chunk_reader_inflate_and_threads(tmp_path, monkeypatch, inflate, th
     if inflate not in F.INFLATERS:
         pytest.skip(f"{inflate} is not installed")
     monkeypatch.setattr(F, "INFLATERS", {inflate: F.INFLATERS[inflate]})  # the only one, hence the default
-    monkeypatch.setattr(C, "INFLATERS", F.INFLATERS)
-    monkeypatch.setattr(C, "n_threads", lambda: threads)
+    monkeypatch.setattr(R, "INFLATERS", F.INFLATERS)
+    monkeypatch.setattr(R, "n_threads", lambda: threads)
     iq = _iq((30, 20, 64), "complex64", seed=5)
     p = write_mat73_iq(tmp_path / "blk.mat", iq, chunks=(8, 6, 7), compression="gzip", compression_opts=3)
     _check_reads(p, iq, f"chunks: deflate, {inflate} inflate")
@@ -873,8 +874,8 @@ def test_v73_chunk_reader_chunk_addresses(tmp_path, monkeypatch, addresses):
 
         monkeypatch.delattr(os, "pread")
     fetched = []
-    real_address_base = C.ChunkRead.address_base
-    monkeypatch.setattr(C.ChunkRead, "address_base", lambda self, fd: fetched.append(real_address_base(self, fd))
+    real_address_base = R.ChunkRead.address_base
+    monkeypatch.setattr(R.ChunkRead, "address_base", lambda self, fd: fetched.append(real_address_base(self, fd))
                         or fetched[-1])
     _check_reads(p, iq, "chunks:")
     assert set(fetched) == ({512} if addresses == "without_userblock" else {None})
@@ -920,9 +921,9 @@ def test_v73_chunk_reader_stops_all_threads_on_corrupt_data(tmp_path, monkeypatc
         if fh.read(1) != b"\x78":  # HDF5 < 1.14.4: the address leaves out the user block
             addr += ub
     _patch(p, addr + 2, b"\xff" * 16)  # break the first chunk's deflate stream
-    monkeypatch.setattr(C, "n_threads", lambda: 3)
+    monkeypatch.setattr(R, "n_threads", lambda: 3)
     decoded = []
-    real_decode = C.ChunkRead.decode
+    real_decode = R.ChunkRead.decode
 
     def slow_decode(self, raw, mask, origin, *args):  # 2 ms a chunk: 200 chunks take >= 130 ms
         decoded.append(origin)
@@ -930,7 +931,7 @@ def test_v73_chunk_reader_stops_all_threads_on_corrupt_data(tmp_path, monkeypatc
             time.sleep(0.002)
         return real_decode(self, raw, mask, origin, *args)
 
-    monkeypatch.setattr(C.ChunkRead, "decode", slow_decode)
+    monkeypatch.setattr(R.ChunkRead, "decode", slow_decode)
     with pytest.raises(FormatError, match="cannot inflate the chunk at \\(0, 0, 0\\)"):
         pio.read_frames(pio.inspect(p), 0, 400)
     assert (0, 0, 0) in decoded and len(decoded) < 100, len(decoded)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from ._mat5scan import DEFLATE_MAX_RATIO  # noqa: F401 - one value for the codec and the checks
+from ._mat5stream import DEFLATE_MAX_RATIO  # noqa: F401 - one value for the codec and the checks
 
 #: Default ceiling of one metadata variable, as declared by its headers.
 METADATA_MAX_BYTES = 64 * 2**20

@@ -1,5 +1,6 @@
-"""pyulm's one MAT v5 codec, numpy only: this module reads; writing, listing and mapping live
-beside it (:mod:`._mat5write`, :mod:`._mat5scan`, :mod:`._mat5map`) and are re-exported here.
+"""pyulm's one MAT v5 codec, numpy only: its tables and array decoder; reading files, writing,
+listing and mapping live beside it (:mod:`._mat5file`, :mod:`._mat5write`, :mod:`._mat5scan`,
+:mod:`._mat5map`) and are reached as attributes of this module.
 
 It serves the MATLAB bridge (request/response envelopes; side files mapped
 read-only by :func:`map_variable`) and :mod:`pyulm.io` (users' v5/v6/v7 files).
@@ -27,7 +28,6 @@ is trusted, and compressed data never inflate past what their header declares.
 from __future__ import annotations
 
 import math
-import os
 import re
 import struct
 import zlib
@@ -252,128 +252,6 @@ HEAD_BYTES = 4096  # enough for the flags, dims (up to 64) and name of any array
 SKIPPED = object()  # the value of a variable skipped (named in ``notes``) by read
 
 
-def file_order(head: bytes, where: str) -> str:
-    """Byte order ('<' or '>') of a MAT v5 file from its 128-byte header."""
-    if len(head) < 128 or head[126:128] not in (b"IM", b"MI"):
-        raise MatFileError(f"{where}: not a MAT v5 file (no MAT v5 header; v7.3 HDF5 files are not accepted here)")
-    order = "<" if head[126:128] == b"IM" else ">"
-    version = struct.unpack_from(order + "H", head, 124)[0]
-    if version == 0x0200:
-        raise MatFileError(f"{where}: a MATLAB v7.3 (HDF5) file; save it with -v7 or -v6 instead")
-    if version != 0x0100:
-        raise MatFileError(f"{where}: unknown MAT file version 0x{version:04x} (expected a v5/v6/v7 file)")
-    return order
-
-
-def top_elements(f, where: str):
-    """(byte order, [(type, nbytes, start)]) of a MAT v5 file's top-level elements, sizes checked
-    against the file; ``f`` is an open binary file at any position."""
-    size = os.fstat(f.fileno()).st_size
-    f.seek(0)
-    order = file_order(f.read(128), where)
-    u4 = struct.Struct(order + "II")
-    out, pos = [], 128
-    while pos < size:
-        f.seek(pos)
-        raw = f.read(8)
-        if len(raw) < 8:
-            if any(raw):
-                raise MatFileError(f"{where}: truncated data element at byte {pos}")
-            break  # zero padding
-        t, n = u4.unpack(raw)
-        if t not in (miMATRIX, miCOMPRESSED):
-            raise MatFileError(f"{where}: unexpected top-level data type {t} at byte {pos}")
-        if pos + 8 + n > size:
-            raise MatFileError(f"{where}: the variable at byte {pos} declares {n} bytes, past the end of the "
-                               f"file ({size} bytes): truncated or corrupt file")
-        out.append((t, n, pos))
-        pos += 8 + (n + 7) // 8 * 8 if t == miMATRIX else 8 + n
-    return order, out
-
-
-def inflate_prefix(f, pos: int, nbytes: int, limit: int, where: str) -> bytes:
-    """The first ``limit`` bytes (at most) that the ``nbytes`` compressed bytes at ``pos`` inflate to.
-
-    Inflates only what it returns (``max_length``), so a compression bomb costs
-    no more than ``limit`` bytes.
-    """
-    d = zlib.decompressobj()
-    out = b""
-    f.seek(pos)
-    left = nbytes
-    try:
-        while left > 0 and len(out) < limit:
-            piece = f.read(min(left, 65536))
-            if not piece:
-                break
-            left -= len(piece)
-            out += d.decompress(piece, limit - len(out))
-            while d.unconsumed_tail and len(out) < limit:
-                out += d.decompress(d.unconsumed_tail, limit - len(out))
-    except zlib.error as exc:
-        raise MatFileError(f"{where}: corrupt compressed variable at byte {pos - 8} ({exc})") from None
-    return out
-
-
-def read(path, names=None, *, max_bytes: int | None = None, notes: list | None = None,
-         struct_lists: bool = False) -> dict:
-    """Variables of a MAT v5 file as a ``{name: value}`` dict (see the module docstring).
-
-    Parameters
-    ----------
-    path : str, bytes or os.PathLike
-    names : iterable of str, optional
-        Only these variables; the others are neither read nor inflated.
-    max_bytes : int, optional
-        Refuse, before reading it, any variable that takes more than this many
-        bytes in the file or inflated (as its header declares; a compressed
-        variable is never inflated past it).
-    notes : list, optional
-        When given, MATLAB objects, sparse matrices and function handles are
-        skipped (described in ``notes``; dropped at the top level) instead of
-        raising :class:`MatFileError`.
-    struct_lists : bool
-        Struct arrays (other than 1x1) as lists of dicts in column-major order
-        instead of object arrays of dicts.
-    """
-    path = os.fspath(path)
-    where = f"MAT file {os.fsdecode(path)}"
-    wanted = None if names is None else set(names)
-    out = {}
-    with open(path, "rb") as f:
-        order, elements = top_elements(f, where)
-        for t, n, start in elements:
-            if t == miCOMPRESSED:
-                head = inflate_prefix(f, start + 8, n, HEAD_BYTES + 8, where)
-                if len(head) < 8 or struct.unpack_from(order + "I", head)[0] != miMATRIX:
-                    raise MatFileError(f"{where}: the compressed element at byte {start} does not hold an array")
-                body, head = struct.unpack_from(order + "I", head, 4)[0], head[8:]
-            else:
-                f.seek(start + 8)
-                body, head = n, f.read(min(n, HEAD_BYTES))
-            name = _Reader(bytearray(head), order, where).head(0, len(head))[3] if head else ""
-            if wanted is not None and name not in wanted:
-                continue
-            what = f"{where}: variable {name!r}"
-            if max_bytes is not None and max(body, n) > max_bytes:
-                raise MatFileError(f"{what} declares {max(body, n)} bytes, more than the {max_bytes} allowed "
-                                   f"(not read)")
-            if t == miCOMPRESSED:
-                buf = bytearray(inflate_prefix(f, start + 8, n, body + 8, what))
-                if len(buf) != body + 8:
-                    raise MatFileError(f"{what}: inflates to {len(buf) - 8} bytes, its header declares {body}")
-                pos = 8
-            else:
-                f.seek(start + 8)
-                buf, pos = bytearray(f.read(n)), 0
-            r = _Reader(buf, order, where, notes=notes, limit=max_bytes)
-            r.struct_lists = struct_lists
-            name, value = r.matrix(pos, pos + body)
-            if value is not SKIPPED:
-                out[name] = value
-    return out
-
-
 def fortran_chunks(arr: np.ndarray):
     """The elements of ``arr`` in column-major order, as few contiguous 1-D pieces as possible.
 
@@ -411,9 +289,10 @@ def write_fortran(f, arr: np.ndarray) -> None:
 # The codec's other jobs, one module each, built on the tables and reader above;
 # reached as attributes of this module (PEP 562: imported on first use, so that
 # they can import this module without a cycle).
-_PARTS = {"write": "_mat5write", "scan": "_mat5scan", "Entry": "_mat5scan", "Plane": "_mat5scan",
+_PARTS = {"read": "_mat5file", "file_order": "_mat5file", "top_elements": "_mat5file",
+          "inflate_prefix": "_mat5file", "write": "_mat5write", "scan": "_mat5scan", "Entry": "_mat5scan", "Plane": "_mat5scan",
           "CLASS_NAMES": "_mat5scan", "cell_entries": "_mat5scan", "read_elements": "_mat5scan",
-          "DEFLATE_MAX_RATIO": "_mat5scan", "check_stream": "_mat5scan", "map_variable": "_mat5map", "map_planes": "_mat5map",
+          "DEFLATE_MAX_RATIO": "_mat5stream", "check_stream": "_mat5scan", "map_variable": "_mat5map", "map_planes": "_mat5map",
           "map_array": "_mat5map", "complex_from_planes": "_mat5map"}
 
 
