@@ -316,6 +316,52 @@ def _umask() -> int:
     return mask
 
 
+def test_read_limit_from_argument_and_environment(tmp_path, monkeypatch):
+    """max_bytes= / PYULM_MAX_BYTES: a frame above it is refused by inspect, a range above it by
+    read_frames (before anything is allocated); bad settings are one clear error."""
+    info = pio.inspect(EXAMPLE, max_bytes="1M")
+    assert info.max_bytes == 2**20 and info.frame_nbytes == 64 * 80 * 8
+    assert pio.read_frames(info, 0, 20).shape == (64, 80, 20)
+    with pytest.raises(ValueError, match=r"example_block\.mat: frames 0:200 of IQ take 7\.81 MiB, more than the "
+                                         r"read limit 1 MiB"):
+        pio.read_frames(info)
+    with pytest.raises(FormatError, match=r"example_block\.mat: one frame of IQ takes 40 KiB, more than the read "
+                                          r"limit 10 KiB"):
+        pio.inspect(EXAMPLE, max_bytes=10 * 2**10)
+    monkeypatch.setenv("PYULM_MAX_BYTES", "2GiB")
+    assert pio.inspect(EXAMPLE).max_bytes == 2**31
+    for bad in ("lots", "-5", "0"):
+        monkeypatch.setenv("PYULM_MAX_BYTES", bad)
+        with pytest.raises(ValueError, match="PYULM_MAX_BYTES: expected"):
+            pio.inspect(EXAMPLE)
+    monkeypatch.delenv("PYULM_MAX_BYTES")
+    with pytest.raises(ValueError, match="max_bytes: expected"):
+        pio.inspect(EXAMPLE, max_bytes=True)
+    assert pio.inspect(EXAMPLE).max_bytes >= 64 * 2**20  # default: the memory available
+    assert pio.available_memory() > 0
+
+
+@pytest.mark.parametrize("fmt", ["v5", "v5z", "v73"])
+def test_metadata_variables_are_capped_from_their_headers(tmp_path, monkeypatch, fmt):
+    """A metadata variable declaring more than the cap is refused before it is read."""
+    iq, uf, pdata = example_parts()
+    trans = {"frequency": np.zeros((2**17, 1))}  # 1 MiB
+    p = tmp_path / "blk.mat"
+    if fmt == "v73":
+        write_v73_pala(p, iq[:, :, :5])
+        with h5py.File(p, "r+") as f:
+            g = f.create_group("Trans")
+            g.attrs["MATLAB_class"] = np.bytes_("struct")
+            g.create_dataset("frequency", data=trans["frequency"].T).attrs["MATLAB_class"] = np.bytes_("double")
+    else:
+        scipy.io.savemat(p, {"IQ": iq[:, :, :5], "UF": uf, "PData": pdata, "Trans": trans},
+                         do_compression=fmt == "v5z")
+    assert pio.inspect(p).frame_rate == 1000.0
+    monkeypatch.setenv("PYULM_MAX_METADATA_BYTES", "512K")
+    with pytest.raises(FormatError, match=r"blk\.mat: variable 'Trans' declares .*(more than|the limit)"):
+        pio.inspect(p)
+
+
 def test_rcvdata_is_reported_as_channel_data(tmp_path):
     p = tmp_path / "rcv.mat"
     rcv = np.empty((1, 1), dtype=object)
