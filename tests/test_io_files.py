@@ -362,6 +362,17 @@ def test_metadata_variables_are_capped_from_their_headers(tmp_path, monkeypatch,
         pio.inspect(p)
 
 
+def test_mat4_files_are_listed_and_read_through_scipy(tmp_path):
+    p = tmp_path / "old.mat"
+    scipy.io.savemat(p, {"x": np.arange(6.0).reshape(2, 3), "t": np.array([[1.5]])}, format="4")
+    assert pio.mat_version(p) == "mat4"
+    assert [(v.name, v.shape) for v in pio.list_variables(p)] == [("x", (2, 3)), ("t", (1, 1))]
+    d = pio.read_mat(p)
+    assert d["x"].tolist() == [[0, 1, 2], [3, 4, 5]] and d["t"][0, 0] == 1.5
+    with pytest.raises(FormatError, match=r"old\.mat: no IQ-like variable"):
+        pio.inspect(p)
+
+
 def test_rcvdata_is_reported_as_channel_data(tmp_path):
     p = tmp_path / "rcv.mat"
     rcv = np.empty((1, 1), dtype=object)

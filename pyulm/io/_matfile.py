@@ -157,19 +157,4 @@ def _scipy_value(v, notes, name):
             for idx in np.ndindex(v.shape):
                 out[idx] = _scipy_value(v[idx], notes, f"{name}{{{','.join(str(i + 1) for i in idx)}}}")
             return out
-        if v.dtype.names:  # struct read as record (not used with struct_as_record=False)
-            return v
-        return v
     return v
-
-
-def _loadmat5(path, names=None):
-    import scipy.io
-
-    try:
-        return scipy.io.loadmat(path, variable_names=names, squeeze_me=False, struct_as_record=False,
-                                mat_dtype=False, chars_as_strings=True)
-    except NotImplementedError:
-        raise FormatError(f"{path}: MAT v7.3 file could not be read with the v5 reader") from None
-    except Exception as exc:  # scipy raises many types for corrupt data
-        raise FormatError(f"{path}: corrupt or truncated MAT-file ({type(exc).__name__}: {exc})") from None
