@@ -121,6 +121,77 @@ def test_simpletracker_gap_closing_and_empty_frames():
     assert [a.tolist() for a in adj] == [[0, 1, 2]]
 
 
+def _simpletracker_oracle(points, max_d, gap):
+    """simpletracker as its MATLAB code reads: one Hungarian linker per frame pair, then greedy gap
+    closing from frame i to i+2 .. i+gap between the still-unmatched points, in that order."""
+    starts = np.concatenate([[0], np.cumsum([p.shape[0] for p in points])])
+    nxt = np.full(int(starts[-1]), -1)
+    free_src = [np.ones(p.shape[0], bool) for p in points]
+    free_tgt = [np.ones(p.shape[0], bool) for p in points]
+    for i in range(len(points) - 1):
+        if points[i].shape[0] and points[i + 1].shape[0]:
+            idx = hungarian_linker(points[i], points[i + 1], max_d)[0]
+            for s_, t_ in enumerate(idx):
+                if t_ >= 0:
+                    nxt[starts[i] + s_] = starts[i + 1] + t_
+                    free_src[i][s_] = free_tgt[i + 1][t_] = False
+    for i in range(len(points) - 2):
+        for j in range(i + 2, min(i + gap, len(points) - 1) + 1):
+            us, ut = np.flatnonzero(free_src[i]), np.flatnonzero(free_tgt[j])
+            if us.size and ut.size:
+                idx = nearest_neighbor_linker(points[i][us], points[j][ut], max_d)[0]
+                for s_, t_ in zip(us[idx >= 0], ut[idx[idx >= 0]]):
+                    nxt[starts[i] + s_] = starts[j] + t_
+                    free_src[i][s_] = free_tgt[j][t_] = False
+    return nxt
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batched_linking_equals_the_frame_by_frame_algorithm(seed):
+    """One grid search and one vectorised gap closing give simpletracker's links exactly:
+    dense and sparse frames, empty frames, ties (integer grids), gap closing over several frames,
+    no distance limit."""
+    from pyulm.tracking.core import link
+
+    rng = np.random.default_rng(seed)
+    n_frames = int(rng.integers(3, 30))
+    density = [0, 1, 5, 30][seed % 4]
+    points = []
+    for f in range(n_frames):
+        n = 0 if rng.random() < 0.15 else int(rng.poisson(density) + (seed % 3 == 0))
+        p = rng.uniform(0, 12, (n, 2))
+        points.append(np.round(p) if seed % 2 else p)  # integer grids make exact ties
+    max_d = [0.0, 1.0, 1.5, 2.0, 3.0, np.inf][seed % 6]
+    gap = [0, 2, 3, 5][seed % 4]
+    expected = _simpletracker_oracle(points, max_d, gap)
+    frames = np.concatenate([np.full(p.shape[0], f) for f, p in enumerate(points)])
+    pts = np.concatenate(points)
+    tracks = link(pts[:, 0], pts[:, 1], frames, max_linking_distance=max_d, max_gap_closing=gap)
+    got = np.full(pts.shape[0], -1)
+    for t in tracks:
+        got[t[:-1]] = t[1:]
+    np.testing.assert_array_equal(got, expected)
+    _, adj, _ = simpletracker(points, max_linking_distance=max_d, max_gap_closing=gap)
+    assert [a.tolist() for a in adj] == [t.tolist() for t in tracks]
+
+
+def test_batched_linking_with_far_spread_coordinates():
+    """Coordinates too spread for the grid's integer cell keys take the KD-tree search; same links."""
+    from pyulm.tracking.core import link
+
+    rng = np.random.default_rng(7)
+    points = [np.column_stack([rng.choice([0.0, 1e17], 6) + rng.uniform(0, 3, 6), rng.uniform(0, 3, 6)])
+              for _ in range(8)]
+    frames = np.concatenate([np.full(p.shape[0], f) for f, p in enumerate(points)])
+    pts = np.concatenate(points)
+    tracks = link(pts[:, 0], pts[:, 1], frames, max_linking_distance=1e-3 + 1.0, max_gap_closing=3)
+    got = np.full(pts.shape[0], -1)
+    for t in tracks:
+        got[t[:-1]] = t[1:]
+    np.testing.assert_array_equal(got, _simpletracker_oracle(points, 1e-3 + 1.0, 3))
+    assert any(t.size > 1 for t in tracks)
+
+
 def test_simpletracker_bad_input():
     with pytest.raises(ValueError, match="method"):
         simpletracker([[[0, 0]]], method="kalman")

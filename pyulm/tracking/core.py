@@ -8,7 +8,7 @@ import numpy as np
 
 from ..tables import Localizations, Metadata, Tracks  # noqa: F401 (Metadata: docstring example)
 from .matlab import matlab_colon, smooth_rows
-from .simpletracker import _assemble, _close_gaps, _frame_links
+from .simpletracker import _assemble, link_points
 
 __all__ = ["track"]
 
@@ -77,12 +77,8 @@ def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None)
     if keep.size == 0:
         return []
     f = frame[keep]
-    f0, f1 = int(f[0]), int(f[-1])
-    bounds = np.searchsorted(f, np.arange(f0, f1 + 2))
     pts = np.column_stack([z[keep], x[keep]])
-    points = [pts[bounds[k]:bounds[k + 1]] for k in range(f1 - f0 + 1)]
-    nxt, starts, us, ut = _frame_links(points, float(max_linking_distance), "hungarian")
-    _close_gaps(points, nxt, starts, us, ut, float(max_linking_distance), int(max_gap_closing))
+    nxt = link_points(pts, f - f[0], float(max_linking_distance), int(max_gap_closing))
     return _assemble(nxt)
 
 

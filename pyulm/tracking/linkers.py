@@ -141,7 +141,10 @@ def _n_partial_maps(r: int, c: int) -> int:
     return sum(math.comb(r, k) * math.perm(c, k) for k in range(min(r, c) + 1))
 
 
-_ENUMERATE_MAX = 5000  # enumerate every matching of a component up to this many
+# Enumerate every matching of a component while (matchings x rows) stays below this: the
+# enumeration's cost grows with it, linear_sum_assignment's (one solve per row) does not.
+_ENUMERATE_MAX = 1000
+_PAD_SIDE = 3  # components of up to 3 x 3 are solved together in one padded shape
 
 
 def _hungarian_assign(d2: np.ndarray, max_d2: float) -> np.ndarray:
@@ -155,11 +158,38 @@ def _hungarian_assign(d2: np.ndarray, max_d2: float) -> np.ndarray:
 
 
 def _hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
-    """Munkres' links for every consecutive frame pair at once.
+    """Munkres' links for every consecutive frame pair at once, from dense matrices.
 
     ``d2_list[i]`` is the squared-distance matrix from frame i to frame i+1 and
     ``starts[i]`` the global index of frame i's first point. Returns, for every
-    global point, the global index of its successor (-1: none).
+    global point, the global index of its successor (-1: none). See
+    :func:`_hungarian_edges`.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    src, tgt, cost = [], [], []
+    for i, d2 in enumerate(d2_list):
+        if d2.size == 0:
+            continue
+        ii, jj = np.nonzero(d2 <= max_d2)
+        src.append(starts[i] + ii)
+        tgt.append(starts[i + 1] + jj)
+        cost.append(d2[ii, jj])
+    if not src:
+        return np.full(int(starts[-1]), -1, dtype=np.int64)
+    src, tgt, cost = (np.concatenate(a) for a in (src, tgt, cost))
+    pair = np.searchsorted(starts, src, side="right") - 1
+    return _hungarian_edges(src, tgt, cost, pair, starts, len(d2_list), lambda i: d2_list[i], max_d2)
+
+
+def _hungarian_edges(src, tgt, cost, pair, starts, n_pairs: int, dense, max_d2: float) -> np.ndarray:
+    """Munkres' links for every frame pair at once, from the linkable pairs (edges).
+
+    ``src``/``tgt`` are global point indices of the pairs within ``max_d2``,
+    ``cost`` their squared distances, ``pair`` the frame pair of each (its
+    source frame), all in (src, tgt) order, i.e. each frame pair's matrix in
+    row-major order as ``np.nonzero`` lists it; ``dense(i)`` gives pair i's
+    whole squared-distance matrix (needed for the rare ties only). Returns,
+    for every global point, the global index of its successor (-1: none).
 
     Why this equals Yi Cao's munkres on each whole frame-pair matrix: with S > 0
     the sum of the valid costs, invalid pairs cost bigM >= 10 S and the padding
@@ -179,20 +209,8 @@ def _hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
     starts = np.asarray(starts, dtype=np.int64)
     n_total = int(starts[-1])
     nxt = np.full(n_total, -1, dtype=np.int64)
-    src, tgt, cost, pair = [], [], [], []
-    for i, d2 in enumerate(d2_list):
-        if d2.size == 0:
-            continue
-        ii, jj = np.nonzero(d2 <= max_d2)
-        if ii.size:
-            src.append(starts[i] + ii)
-            tgt.append(starts[i + 1] + jj)
-            cost.append(d2[ii, jj])
-            pair.append(np.full(ii.size, i, dtype=np.int64))
-    if not src:
+    if src.size == 0:
         return nxt
-    src, tgt, cost, pair = (np.concatenate(a) for a in (src, tgt, cost, pair))
-    n_pairs = len(d2_list)
     s_pair = np.bincount(pair, weights=cost, minlength=n_pairs)
     with np.errstate(divide="ignore"):
         big_m = 10.0 ** (np.ceil(np.log10(s_pair)) + 1)
@@ -208,12 +226,7 @@ def _hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
     multi = ~single
     if multi.any():
         ms, mt, mc, mp = src[multi], tgt[multi], cost[multi], pair[multi]
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
-        graph = coo_matrix((np.ones(ms.size), (ms, n_total + mt)), shape=(2 * n_total, 2 * n_total))
-        _, label = connected_components(graph, directed=False)
-        comps, comp = np.unique(label[ms], return_inverse=True)
+        comps, comp = np.unique(_component_labels(ms, mt, n_total), return_inverse=True)
         n_comp = comps.size
         row_rank, n_rows = _rank_within(comp, ms, n_comp, n_total)
         col_rank, n_cols = _rank_within(comp, mt, n_comp, n_total)
@@ -221,11 +234,17 @@ def _hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
         comp_pair[comp] = mp
         order = np.argsort(comp, kind="stable")
         bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
+        # Small components share one padded shape (a padded row or column has no valid pair,
+        # so the matchings and their costs are those of the component): fewer, larger batches.
+        side = np.maximum(n_rows, n_cols)
+        small = side <= _PAD_SIDE
+        n_rows = np.where(small, side, n_rows)
+        n_cols = np.where(small, side, n_cols)
         shapes = n_rows * (n_cols.max() + 1) + n_cols
         for shape in np.unique(shapes):
             ks = np.flatnonzero(shapes == shape)
             r, c = int(n_rows[ks[0]]), int(n_cols[ks[0]])
-            if _n_partial_maps(r, c) <= _ENUMERATE_MAX:
+            if _n_partial_maps(r, c) * r <= _ENUMERATE_MAX:
                 _solve_enumerated(ks, r, c, comp, row_rank, col_rank, ms, mt, mc, comp_pair, tol_pair, nxt, fallback)
                 continue
             for k in ks:
@@ -253,11 +272,37 @@ def _hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
                     nxt[rows[rr]] = cols[cc]
 
     for i in np.flatnonzero(fallback):
-        d2 = d2_list[i]
+        d2 = dense(i)
         a = munkres(np.where(d2 <= max_d2, d2, np.inf))[0]
         seg = slice(starts[i], starts[i + 1])
         nxt[seg] = np.where(a >= 0, starts[i + 1] + a, -1)
     return nxt
+
+
+def _component_labels(ms: np.ndarray, mt: np.ndarray, n_total: int) -> np.ndarray:
+    """A label per edge, equal for the edges of one connected component of the bipartite graph.
+
+    Labels spread along the edges (each node keeps the smallest label it has
+    seen) until nothing changes: as many rounds as the longest path in a
+    component, a handful for linking graphs; scipy's graph search takes over
+    for a long chain.
+    """
+    lab_s = np.arange(n_total, dtype=np.int64)  # a source's own index...
+    lab_t = np.full(n_total, n_total, dtype=np.int64)  # ...targets take the smallest one they see
+    lab = lab_s[ms]
+    for _ in range(32):
+        np.minimum.at(lab_t, mt, lab)
+        lab_e = lab_t[mt]
+        np.minimum.at(lab_s, ms, lab_e)
+        new = lab_s[ms]
+        if np.array_equal(new, lab):
+            return lab
+        lab = new
+    from scipy.sparse import coo_matrix  # lazy: `import pyulm` stays light
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(ms.size), (ms, n_total + mt)), shape=(2 * n_total, 2 * n_total))
+    return connected_components(graph, directed=False)[1][ms]
 
 
 def _rank_within(comp: np.ndarray, node: np.ndarray, n_comp: int, n_total: int):
