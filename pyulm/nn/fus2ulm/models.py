@@ -6,8 +6,8 @@
   one encoder per modality (fUS, ULM), a two-level latent (1/16 and 1/4 of the
   image) whose posterior is the product of Gaussian experts of the available
   modalities and of the (top-down) prior, one decoder per modality;
-* :class:`DiffusionUNet`: the noise predictor of a conditional DDPM on patches,
-  with time and patch-position embeddings.
+* :class:`DiffusionUNet`: the denoiser (clean-patch predictor) of a conditional
+  DDPM on patches, with time and patch-position embeddings.
 
 Images are (batch, 1, H, W) in [-1, 1]; H and W are multiples of the network's
 down-sampling factor (16 for all three with the default depths).
@@ -222,7 +222,7 @@ class _ResBlock(nn.Module):
 
 
 class DiffusionUNet(nn.Module):
-    """Predicts the noise of ``x_t`` (ULM patch) given the fUS patch, ``t`` and the patch position.
+    """Predicts the clean ULM patch from ``x_t`` (noisy ULM patch), the fUS patch, ``t`` and the patch position.
 
     The patch position ``(z0, x0)`` is the top-left corner divided by the image size
     (values in [0, 1)), embedded sinusoidally (as ``t``) and added to the time embedding.
@@ -260,7 +260,7 @@ class DiffusionUNet(nn.Module):
             h = blk(torch.cat([h, skips[-1 - i]], 1), e)
             if i < 2:
                 h = F.interpolate(h, scale_factor=2, mode="nearest")
-        return self.out(h)
+        return torch.tanh(self.out(h))
 
 
 CONFIGS = {"pix2pix": Pix2PixConfig, "mhvae": MHVAEConfig, "diffusion": DiffusionConfig}

@@ -52,7 +52,7 @@ class TrainConfig:
     l1_weight: float = 100.0     # pix2pix: L1 vs adversarial
     kl_weight: float = 0.01      # mhvae: KL per pixel vs MSE
     edge_weight: float = 0.5     # diffusion: Sobel edge L1 vs noise MSE
-    ema: float = 0.995           # diffusion: EMA of the weights (0: none)
+    ema: float = 0.995           # diffusion: EMA of the weights (0: none), warmed up as min(ema, (1+k)/(10+k))
     val_steps: int = 20          # diffusion: DDIM steps when validating
     sample_steps: int = 25       # diffusion: DDIM steps written to config.json for inference
     dynamic_range_db: float = 40.0
@@ -265,9 +265,10 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
         for k, v in losses.items():
             run_loss[k] = run_loss.get(k, 0.0) + v
         if ema is not None:
+            decay = min(tc.ema, (1 + step) / (10 + step))  # warm-up: early averages forget the random init
             with torch.no_grad():
                 for k, v in model.state_dict().items():
-                    ema[k].mul_(tc.ema).add_(v.detach(), alpha=1 - tc.ema) if v.dtype.is_floating_point else ema[k].copy_(v)
+                    ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay) if v.dtype.is_floating_point else ema[k].copy_(v)
         step += 1
         if step % tc.eval_every == 0 or step == tc.steps:
             live = {k: v.clone() for k, v in model.state_dict().items()}
