@@ -116,7 +116,8 @@ def test_pala_wrapper_on_the_spec_scene():
 def test_real_block_through_localize(ref):
     ulm = ref.ulm("interp")
     locs = pyulm.localize(ref["loc_input"], "curvefitting", fwhm=ulm["fwhm"],
-                          number_of_particles=ulm["numberOfParticles"], n_local_max=ulm["parameters"]["NLocalMax"])
+                          number_of_particles=ulm["numberOfParticles"], n_local_max=ulm["parameters"]["NLocalMax"],
+                          pala_compat=True)
     # Rows are those of the per-ROI fit, in PALA's order, minus the diverged ones.
     amp = ref["loc_input"]
     z, x, t = select_candidates(amp, ulm["fwhm"], ulm["numberOfParticles"])

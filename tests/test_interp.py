@@ -12,7 +12,7 @@ def _localize_ref(ref, **extra):
     ulm = ref.ulm("interp")
     return pyulm.localize(
         ref["loc_input"], "interp", fwhm=ulm["fwhm"], number_of_particles=ulm["numberOfParticles"],
-        n_local_max=ulm["parameters"]["NLocalMax"], **extra,
+        n_local_max=ulm["parameters"]["NLocalMax"], pala_compat=True, **extra,
     )
 
 

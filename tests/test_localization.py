@@ -37,9 +37,10 @@ def test_pala_parity_localization(ref, method):
 
 def test_pythonic_localize_is_zero_based_and_memory_order_free(ref_a):
     x = ref_a["loc_input"]
-    a = pyulm.localize(x, "radial", fwhm=3, number_of_particles=40, n_local_max=3)
-    b = pyulm.localize(np.asfortranarray(x), "radial", fwhm=(3, 3), number_of_particles=40, n_local_max=3)
-    c = pyulm.localize(x.astype(np.complex128) * np.exp(1j * 0.3), "radial", fwhm=3, number_of_particles=40, n_local_max=3)
+    kw = dict(number_of_particles=40, n_local_max=3, pala_compat=True)
+    a = pyulm.localize(x, "radial", fwhm=3, **kw)
+    b = pyulm.localize(np.asfortranarray(x), "radial", fwhm=(3, 3), **kw)
+    c = pyulm.localize(x.astype(np.complex128) * np.exp(1j * 0.3), "radial", fwhm=3, **kw)
     expected = _reference_rows(ref_a, "radial")
     np.testing.assert_allclose(a.z + 1, expected[:, 1], atol=1e-6)
     np.testing.assert_array_equal(a.frame + 1, expected[:, 3])
@@ -225,3 +226,55 @@ def test_optional_methods_are_declared_by_name_and_imported_one_at_a_time():
 def test_every_reference_method_is_registered():
     for m in METHODS:
         pyulm.localization.get_method(m)
+
+
+def _spots(shape, spots):
+    zz, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return sum(np.exp(-((zz - z) ** 2 + (xx - x) ** 2) / 2) for z, x in spots)[:, :, None]
+
+
+@pytest.mark.parametrize("method", ["radial", "wa", "interp", "curvefitting"])
+def test_candidates_reach_the_edge_outside_pala_mode(method):
+    edge = [(1.3, 20.4), (15.2, 38.4), (28.6, 0.7)]  # within PALA's 3-pixel border
+    inner = (14.4, 17.7)
+    f = _spots((30, 40), edge + [inner])
+    pala = pyulm.localize(f, method, fwhm=3, number_of_particles=4, pala_compat=True)
+    free = pyulm.localize(f, method, fwhm=3, number_of_particles=4)
+
+    def nearest(locs, z, x):
+        d = np.hypot(locs.z - z, locs.x - x)
+        return int(np.argmin(d)), float(d.min()) if len(locs) else np.inf
+
+    # PALA mode misses them (at best a biased hit on the crop's edge); here all four are found
+    assert all(nearest(pala, z, x)[1] > 0.3 for z, x in edge)
+    assert len(free) == 4
+    # the inner bubble's window does not move: the same position in both modes
+    kp, _ = nearest(pala, *inner)
+    kf, _ = nearest(free, *inner)
+    assert (free.z[kf], free.x[kf]) == (pala.z[kp], pala.x[kp])
+    # off-centre windows on a PSF cut by the edge: the model fit is unbiased, the others lean inward
+    tol = 0.2 if method == "curvefitting" else 0.75
+    for z, x in edge:
+        assert nearest(free, z, x)[1] < tol, (z, x)
+
+
+def test_border_detection_raises_recall_on_a_small_field():
+    from pyulm.metrics import detection_scores, match
+    from pyulm.sim.free import free_motion
+
+    sims = [free_motion((32, 32), n_frames=30, n_bubbles=5, speed=(0.2, 1.0), snr_db=20, seed=s) for s in range(3)]
+
+    def scores(compat):
+        sc = [detection_scores(match(s.gt, pyulm.localize(s.iq, "radial", fwhm=3, number_of_particles=7, n_local_max=3,
+                                                          pala_compat=compat), max_distance=0.5)) for s in sims]
+        tp, fp, fn = (sum(s[k] for s in sc) for k in ("tp", "fp", "fn"))
+        return tp / (tp + fn), tp / (tp + fp)
+
+    (r_pala, p_pala), (r_free, p_free) = scores(True), scores(False)
+    assert r_free > r_pala + 0.1 and p_free > p_pala - 0.02
+
+
+def test_frames_smaller_than_the_window_give_no_candidate():
+    f = _spots((4, 30), [(2.0, 10.0)])
+    assert len(pyulm.localize(f, "radial", fwhm=3, number_of_particles=2)) == 0
+    assert len(pyulm.localize(f, "radial", fwhm=3, number_of_particles=2, pala_compat=True)) == 0

@@ -6,7 +6,7 @@ import numpy as np
 from .. import _validate as V
 from .._parallel import chunk_bounds, default_workers, map_chunks
 from ..tables import Localizations, Metadata
-from .detect import count_regional_maxima, extract_rois, half_widths, select_candidates
+from .detect import count_regional_maxima, extract_rois, half_widths, select_candidates, window_centres
 from .registry import get_method
 
 
@@ -52,7 +52,13 @@ def localize(
         Pixel size, origin, frame rate to attach to the result.
     pala_compat : bool, optional
         Reproduce PALA's ``ULM_localization2D`` where it differs (ROI-kernel
-        methods; see ``docs/pala_differences.md``): NaN pixels are accepted
+        methods; see ``docs/pala_differences.md``). PALA zeroes
+        ``round(fwhm/2) + 1`` rows and columns on every side before detection,
+        so no bubble near the edge is found (3 pixels for fwhm 3: 5-10 % of
+        the bubbles of a small field). Without ``pala_compat`` candidates reach
+        the edge and their windows slide inward to stay in the frame (the
+        bubble sits off-centre in its window; the divergence guard still
+        measures from the candidate pixel). With it, NaN pixels are accepted
         and ranked as PALA's sort ranks them (first: each one in the
         detection band takes one of the ``number_of_particles`` places, and
         no candidate is a NaN pixel or next to one); ROIs holding NaN fail to
@@ -98,10 +104,10 @@ def localize(
         out = m.func(arr, fwhm=(fz, fx), number_of_particles=n_part, n_local_max=n_local_max, **options)
         out.meta = meta
         return out
-    return _localize_kernel(arr, m, (fz, fx), n_part, n_local_max, meta, options, has_nan)
+    return _localize_kernel(arr, m, (fz, fx), n_part, n_local_max, meta, options, has_nan, bool(pala_compat))
 
 
-def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options, has_nan=False) -> Localizations:
+def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options, has_nan, pala_compat) -> Localizations:
     # Frames are independent: localize contiguous chunks of them on threads and join the
     # results in frame order, which is PALA's row order, so the output does not depend on
     # the number of threads.
@@ -110,14 +116,15 @@ def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options, has_nan=F
     nz, nx, nt = arr.shape
     per_chunk = max(8, (1 << 20) // max(1, nz * nx * 8))
     bounds = chunk_bounds(nt, max(default_workers(), -(-nt // per_chunk)), min_chunk=min(per_chunk, nt))
-    parts = map_chunks(lambda lo, hi: _localize_frames(arr[:, :, lo:hi], m, fwhm, n_part, n_local_max, options, has_nan),
+    parts = map_chunks(lambda lo, hi: _localize_frames(arr[:, :, lo:hi], m, fwhm, n_part, n_local_max, options, has_nan,
+                                                        pala_compat),
                        bounds, default_workers())
     z, x, t, intensity = (np.concatenate([p[i] + (lo if i == 2 else 0) for p, (lo, _) in zip(parts, bounds)])
                           for i in range(4))
     return Localizations(z=z, x=x, frame=t, intensity=intensity, meta=meta)
 
 
-def _localize_frames(arr, m, fwhm, n_part, n_local_max, options, has_nan=False):
+def _localize_frames(arr, m, fwhm, n_part, n_local_max, options, has_nan=False, pala_compat=True):
     """Detection and kernel on one chunk of frames: (z, x, frame, intensity) arrays."""
     # Detection runs over the whole block in the input's class (float32 for single IQ,
     # as MATLAB would); the sub-pixel kernels work on the small ROI stack in double.
@@ -125,8 +132,9 @@ def _localize_frames(arr, m, fwhm, n_part, n_local_max, options, has_nan=False):
     if amplitude.dtype not in (np.float32, np.float64):
         amplitude = amplitude.astype(np.float64)
     half = half_widths(fwhm)
-    z, x, t = select_candidates(amplitude, fwhm, n_part, nan_first=has_nan)
-    rois = extract_rois(amplitude, z, x, t, half).astype(np.float64, copy=False)
+    z, x, t = select_candidates(amplitude, fwhm, n_part, nan_first=has_nan, crop_border=pala_compat)
+    wz, wx = window_centres(z, x, amplitude.shape, half)
+    rois = extract_rois(amplitude, wz, wx, t, half).astype(np.float64, copy=False)
     ok = count_regional_maxima(rois) <= n_local_max
     if has_nan:  # PALA's kernels return NaN on such ROIs, and the row is dropped
         ok &= ~np.isnan(rois).any(axis=(1, 2))
@@ -135,6 +143,8 @@ def _localize_frames(arr, m, fwhm, n_part, n_local_max, options, has_nan=False):
     if ok.any():
         dz_ok, dx_ok = m.func(rois[ok], **({"fwhm": fwhm, **options} if m.takes_fwhm else options))
         dz[ok], dx[ok] = dz_ok, dx_ok
+    dz += wz - z  # offsets from the candidate pixel (windows moved inward at the edge)
+    dx += wx - x
     # Divergence guard on the unrounded fwhm/2; PALA then tests only x for NaN.
     with np.errstate(invalid="ignore"):
         diverged = (np.abs(dz) > fwhm[0] / 2) | (np.abs(dx) > fwhm[1] / 2)

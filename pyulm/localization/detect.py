@@ -79,15 +79,18 @@ def count_regional_maxima(rois: np.ndarray) -> np.ndarray:
     return counts
 
 
-def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int, *, nan_first: bool = False):
+def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int, *, nan_first: bool = False,
+                      crop_border: bool = True):
     """PALA's detection on |IQ| frames (z, x, t).
 
     Returns the 0-based ``(z, x, t)`` integer coordinates of the candidates in
     column-major order (frame, then x, then z), as PALA's loop visits them.
 
-    Rules: ``round(fwhm/2)+1`` rows/columns are zeroed on each side, regional
-    maxima (8-connectivity, plateaus pixel by pixel) are kept when **strictly**
-    larger than the frame's (numberOfParticles+1)-th largest masked value.
+    Rules: ``round(fwhm/2)+1`` rows/columns are zeroed on each side (PALA's
+    border crop; ``crop_border=False`` keeps the whole frame, so candidates
+    reach the edge), regional maxima (8-connectivity, plateaus pixel by pixel)
+    are kept when **strictly** larger than the frame's
+    (number_of_particles+1)-th largest masked value.
 
     ``nan_first=True`` ranks NaN pixels of the detection band as MATLAB's
     descending sort does, before every number: a frame with ``k`` of them keeps
@@ -102,10 +105,16 @@ def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int, *, 
             f"number_of_particles: {number_of_particles} is too large for {Nz}x{Nx} frames; "
             f"expected at most {Nz * Nx - 1}"
         )
-    cropped = np.zeros((Nz, Nx, Nt), dtype=amplitude.dtype if amplitude.dtype == np.float32 else np.float64)
-    z0, z1, x0, x1 = hz + 1, Nz - hz - 1, hx + 1, Nx - hx - 1
-    if z1 > z0 and x1 > x0:
-        cropped[z0:z1, x0:x1, :] = amplitude[z0:z1, x0:x1, :]
+    dtype = amplitude.dtype if amplitude.dtype == np.float32 else np.float64
+    if crop_border:
+        cropped = np.zeros((Nz, Nx, Nt), dtype=dtype)
+        z0, z1, x0, x1 = hz + 1, Nz - hz - 1, hx + 1, Nx - hx - 1
+        if z1 > z0 and x1 > x0:
+            cropped[z0:z1, x0:x1, :] = amplitude[z0:z1, x0:x1, :]
+    elif Nz < 2 * hz + 1 or Nx < 2 * hx + 1:  # no window fits: no candidate, as with the crop
+        cropped = np.zeros((Nz, Nx, Nt), dtype=dtype)
+    else:
+        cropped = amplitude.astype(dtype, copy=False)
     mask = regional_maxima(cropped, positive_only=True)
     # Column-major candidate order: frame, then x, then z.
     # (flat indices of a C-ordered (t, x, z) copy are in that order; 3-output nonzero on the
@@ -131,8 +140,19 @@ def select_candidates(amplitude: np.ndarray, fwhm, number_of_particles: int, *, 
     return z[keep], x[keep], t[keep]
 
 
+def window_centres(z, x, shape, half):
+    """Centres of the candidates' windows, moved inward where a window would cross the frame's edge.
+
+    With PALA's border crop every window fits and the centres are the
+    candidates; nearer the edge the (2hz+1, 2hx+1) window keeps its size and
+    slides inward, so the candidate sits off-centre in it.
+    """
+    hz, hx = half
+    return np.clip(z, hz, shape[0] - 1 - hz), np.clip(x, hx, shape[1] - 1 - hx)
+
+
 def extract_rois(amplitude: np.ndarray, z, x, t, half) -> np.ndarray:
-    """(K, 2hz+1, 2hx+1) stack of windows of ``amplitude`` centred on the candidates."""
+    """(K, 2hz+1, 2hx+1) stack of windows of ``amplitude`` centred on ``(z, x)`` (inside the frame)."""
     hz, hx = half
     vz = np.arange(-hz, hz + 1)
     vx = np.arange(-hx, hx + 1)

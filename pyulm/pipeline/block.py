@@ -132,7 +132,7 @@ def mat_tracking(amplitude: np.ndarray, params: BlockParams) -> np.ndarray:
     """PALA's ``MatTracking`` in wavelengths: ``[intensity z x frame]``, frames 1-based."""
     method = get_method(params.method)
     locs = localize(amplitude, params.method, fwhm=params.fwhm, number_of_particles=params.number_of_particles,
-                    n_local_max=params.n_local_max, **dict(params.method_options))
+                    n_local_max=params.n_local_max, pala_compat=True, **dict(params.method_options))
     if not len(locs):
         return np.zeros((0, 4))
     # PALA's example goes through 1-based pixels, (pos - 1) * PDelta: the same arithmetic
