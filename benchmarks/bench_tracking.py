@@ -26,7 +26,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +33,7 @@ import numpy as np
 import pyulm
 from bench_pipeline import best  # noqa: E402 (the benchmarks folder is on sys.path when run as a script)
 from pyulm.tables import Localizations, Metadata
-from pyulm.tracking import track
-from pyulm.tracking.core import link
+from pyulm.tracking import link, track
 
 REF = Path(pyulm.__file__).resolve().parents[1] / "reference_data"
 

@@ -151,7 +151,7 @@ def test_batched_linking_equals_the_frame_by_frame_algorithm(seed):
     """One grid search and one vectorised gap closing give simpletracker's links exactly:
     dense and sparse frames, empty frames, ties (integer grids), gap closing over several frames,
     no distance limit."""
-    from pyulm.tracking.core import link
+    from pyulm.tracking import link
 
     rng = np.random.default_rng(seed)
     n_frames = int(rng.integers(3, 30))
@@ -177,7 +177,7 @@ def test_batched_linking_equals_the_frame_by_frame_algorithm(seed):
 
 def test_batched_linking_with_far_spread_coordinates():
     """Coordinates too spread for the grid's integer cell keys take the KD-tree search; same links."""
-    from pyulm.tracking.core import link
+    from pyulm.tracking import link
 
     rng = np.random.default_rng(7)
     points = [np.column_stack([rng.choice([0.0, 1e17], 6) + rng.uniform(0, 3, 6), rng.uniform(0, 3, 6)])
