@@ -73,6 +73,8 @@ def main(argv=None) -> int:
         print("pyulm: interrupted", file=sys.stderr)
         return 130
     except (CLIError, ValueError, OSError, KeyError) as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # a subcommand turned a closed pipe into one line
+            return pipe_closed()
         if args.debug:
             raise
         print(f"pyulm {args.command}: error: {exc}", file=sys.stderr)

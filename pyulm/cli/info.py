@@ -1,7 +1,6 @@
 """``pyulm info FILE``: what a data file holds and how pyulm would read it."""
 from __future__ import annotations
 
-from . import pipe_closed
 from .process import add_debug, friendly
 
 
@@ -22,13 +21,6 @@ def register(subparsers):
 
 
 def _run(args) -> int:
-    try:
-        return _report(args)
-    except BrokenPipeError:  # `pyulm info ... | head`: the reader left; stop quietly
-        return pipe_closed()
-
-
-def _report(args) -> int:
     from ..io import FormatError, RawChannelDataError, detect_format, inspect, list_variables
 
     status = 0
