@@ -137,7 +137,7 @@ def main(argv=None):
                     help="workers with Dask's default environment (MALLOC_TRIM_THRESHOLD_=65536) instead of pyulm's")
     args = ap.parse_args(argv)
     d = scipy.io.loadmat(EXAMPLE)
-    cfg = Config.from_dict({"ulm": {"numberOfParticles": 40}, "output": {"images": [], "tables": False}})
+    cfg = Config.from_dict({"ulm": {"numberOfParticles": 40}, "output": {"images": [], "figures": [], "tables": False}})
     configs = [("1 worker", 1), ("2 workers", 2)]
     if not args.no_in_process:
         configs.insert(0, ("in-process", 0))

@@ -5,21 +5,79 @@ nearly halve the time of localization and the band-pass on two cores. Results
 do not depend on the number of threads: chunks are independent and their results
 are joined in order.
 
-Only the main thread fans out. Code already running in a worker thread (a Dask
-worker's task, or one of these chunks) runs serially, so a cluster of worker
-processes never oversubscribes its cores. ``PYULM_NUM_THREADS`` caps the count.
+One thread policy: only the main thread fans out. Code already running in a worker
+thread (a Dask worker's task, or one of these chunks) runs serially, so a cluster of
+worker processes never oversubscribes its cores. The count is, in this order: the
+``threads`` of an enclosing :func:`limit_threads` (the ``[run] threads`` setting of
+``pyulm process``), ``PYULM_NUM_THREADS``, else :func:`cpu_budget` (CPU affinity and
+cgroup quota). :func:`limit_threads` also sizes numpy's and scipy's BLAS pools to the
+same count, so they never spin against pyulm's threads.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+_threads = None  # set by limit_threads
+
+
+def cpu_budget() -> int:
+    """CPUs this process may use: its CPU affinity, capped by a cgroup CPU quota (containers)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs' worth of time the cgroup allows (cgroup v2 ``cpu.max`` or v1 CFS quota), or None."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period = int(f.read())
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None):
+    """Run the enclosed code with ``n`` pyulm threads and BLAS pools of ``n`` threads
+    (``None``: :func:`cpu_budget`). Inside a worker thread it is one, whatever ``n``."""
+    global _threads
+    if n is None:
+        n = cpu_budget()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads: expected a whole number >= 1, got {n!r}")
+    if threading.current_thread() is not threading.main_thread():
+        n = 1
+    previous, _threads = _threads, n
+    try:
+        with blas_limit(n):
+            yield
+    finally:
+        _threads = previous
 
 
 def default_workers() -> int:
     if threading.current_thread() is not threading.main_thread():
         return 1
+    if _threads is not None:
+        return _threads
     env = os.environ.get("PYULM_NUM_THREADS")
     if env:
         try:
@@ -29,10 +87,7 @@ def default_workers() -> int:
         if n < 1:
             raise ValueError(f"PYULM_NUM_THREADS: expected a whole number >= 1, got {env!r}")
         return n
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+    return cpu_budget()
 
 
 def chunk_bounds(n: int, workers: int, min_chunk: int) -> list[tuple[int, int]]:
@@ -66,6 +121,7 @@ def blas_limit(n_threads: int = 1):
     global _controller
     if _controller is None:
         try:
+            import scipy.linalg  # noqa: F401  - loads scipy's BLAS, which the controller must see
             from threadpoolctl import ThreadpoolController
 
             _controller = ThreadpoolController()

@@ -126,24 +126,34 @@ class InputParams(_Strict):
     variable: str | None = Field(None, description='variable holding the frames, e.g. "IQ" or "IQData{2}"')
     speed_of_sound: float | None = Field(None, gt=100, lt=10000, description="m/s; default from the file or 1540")
     frames_per_block: int = Field(0, ge=0, description="split each file in blocks of this many frames; 0 = one block per file")
-    memory_limit_mb: float = Field(0, ge=0, description="most memory one block may take (MB); larger blocks are split "
-                                   "by frames; 0 = half the memory available when the run starts")
 
 
 class OutputParams(_Strict):
     """What ``pyulm process`` writes besides the per-block results."""
 
     images: tuple[Literal["png", "tiff"], ...] = ("png", "tiff")
+    figures: tuple[Literal["png", "pdf", "tiff"], ...] = Field(
+        ("png",), description="readable figures (axes in mm, colour bars with units, scale bar): formats")
     mat_v73_threshold: int = Field(V73_THRESHOLD, gt=0, description="bytes per variable above which .mat files are v7.3")
     tables: bool = Field(True, description="write localizations.h5 and tracks.h5")
 
 
+class RunParams(_Strict):
+    """The resources a run may use (they never change its results)."""
+
+    threads: int = Field(0, ge=0, le=4096, description="threads in this process (pyulm's and BLAS's); "
+                         "0 = the CPUs it may use (affinity, cgroup quota)")
+    memory_limit_mb: float = Field(0, ge=0, description="most memory one block may take (MB); larger blocks are split "
+                                   "by frames; 0 = half the memory available when the run starts")
+
+
 class Config(_Strict):
-    """All parameters of ``pyulm process``: tables ``[ulm]``, ``[input]``, ``[output]``."""
+    """All parameters of ``pyulm process``: tables ``[ulm]``, ``[input]``, ``[output]``, ``[run]``."""
 
     ulm: ULMParams = ULMParams()
     input: InputParams = InputParams()
     output: OutputParams = OutputParams()
+    run: RunParams = RunParams()
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "Config":
@@ -170,7 +180,7 @@ class Config(_Strict):
     def to_toml(self) -> str:
         """The effective parameters as TOML (loadable by :meth:`load`)."""
         out = []
-        for table in ("ulm", "input", "output"):
+        for table in ("ulm", "input", "output", "run"):
             out.append(f"[{table}]")
             for k, v in getattr(self, table).model_dump().items():
                 if v is None:
@@ -209,7 +219,7 @@ def _format_errors(exc: ValidationError) -> str:
 
 
 def _allowed(loc):
-    tables = {"ulm": ULMParams, "input": InputParams, "output": OutputParams}
+    tables = {"ulm": ULMParams, "input": InputParams, "output": OutputParams, "run": RunParams}
     if len(loc) == 1:
         return list(tables)
     model = tables.get(loc[0])
@@ -241,10 +251,14 @@ pyulm_svd = "double"            # SVD route: "double" (accurate) or "pala_single
 # variable = "IQ"               # variable holding the frames, e.g. "IQ" or "IQData{2}" (auto-detected)
 # speed_of_sound = 1540         # m/s, for the wavelength (default: Resource.Parameters.speedOfSound or 1540)
 frames_per_block = 0            # split files into blocks of this many frames; 0 = one block per file
-memory_limit_mb = 0             # most memory a block may take; larger blocks are split; 0 = half the free memory
 
 [output]
 images = ["png", "tiff"]        # density, direction, velocity and power Doppler images
+figures = ["png"]               # readable figures (axes in mm, colour bars, scale bar): png, pdf, tiff; [] = none
 mat_v73_threshold = 2146435072  # bytes per variable above which .mat results are MAT v7.3
 tables = true                   # also write localizations.h5 and tracks.h5
+
+[run]
+threads = 0                     # threads in this process (pyulm's and BLAS's); 0 = the CPUs it may use
+memory_limit_mb = 0             # most memory a block may take; larger blocks are split; 0 = half the free memory
 """

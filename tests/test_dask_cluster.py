@@ -17,7 +17,7 @@ distributed = pytest.importorskip("distributed")
 def test_local_cluster_equals_serial(tmp_path):
     blocks = write_blocks(tmp_path, n=3, frames=50, step=40)
     cfg = Config.from_dict({"ulm": {"numberOfParticles": 40, "min_length": 10},
-                            "output": {"images": [], "tables": False}})
+                            "output": {"images": [], "figures": [], "tables": False}})
     serial = run(blocks, cfg, tmp_path / "serial", workers=0, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
@@ -39,7 +39,7 @@ def test_local_cluster_equals_serial(tmp_path):
 
 def test_own_local_cluster_with_workers(tmp_path):
     blocks = write_blocks(tmp_path, n=2, frames=30, step=50)
-    cfg = Config.from_dict({"ulm": {"numberOfParticles": 40}, "output": {"images": [], "tables": False}})
+    cfg = Config.from_dict({"ulm": {"numberOfParticles": 40}, "output": {"images": [], "figures": [], "tables": False}})
     s = run(blocks, cfg, tmp_path / "o", workers=2, progress=False)
     ref = run(blocks, cfg, tmp_path / "r", workers=0, progress=False)
     assert s.computed == 2 and s.tracks == ref.tracks

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pyulm
-from pyulm._parallel import chunk_bounds, default_workers
+from pyulm._parallel import chunk_bounds, cpu_budget, default_workers, limit_threads
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +55,36 @@ def test_workers_rules(monkeypatch):
         default_workers()
     assert chunk_bounds(100, 2, 32) == [(0, 50), (50, 100)]
     assert chunk_bounds(40, 4, 32) == [(0, 40)]
+
+
+def test_one_thread_policy(monkeypatch):
+    """limit_threads (the [run] threads setting) sizes pyulm's threads and the BLAS pools alike,
+    wins over PYULM_NUM_THREADS, is one inside worker threads, and the default respects the
+    CPU affinity."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import os
+
+    import scipy.linalg  # noqa: F401  - scipy's BLAS loaded, as in any filter call
+
+    assert 1 <= cpu_budget() <= len(os.sched_getaffinity(0))
+    monkeypatch.setenv("PYULM_NUM_THREADS", "3")
+
+    def blas():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+    before = blas()
+    with limit_threads(2):
+        assert default_workers() == 2 and blas() == {2}
+        with limit_threads(1):
+            assert default_workers() == 1 and blas() == {1}
+        assert default_workers() == 2 and blas() == {2}
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(default_workers()))
+        t.start()
+        t.join()
+        assert seen == [1]
+    assert default_workers() == 3 and blas() == before
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="threads: expected a whole number >= 1"):
+            with limit_threads(bad):
+                pass

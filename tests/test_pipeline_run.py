@@ -71,7 +71,7 @@ def test_config_errors_name_the_config_fields(example_result):
 def test_run_writes_pala_outputs_and_resumes(tmp_path):
     blocks = write_blocks(tmp_path, n=2, frames=60)
     out = tmp_path / "out"
-    cfg = Config.from_dict({**BLOCK_A, "output": {"images": []}})
+    cfg = Config.from_dict({**BLOCK_A, "output": {"images": [], "figures": []}})
     s1 = run(blocks, cfg, out, progress=False)
     assert (s1.blocks, s1.computed, s1.skipped, s1.frames) == (2, 2, 0, 120)
     d = scipy.io.loadmat(out / "ulm_results.mat", struct_as_record=False, squeeze_me=False)
@@ -105,7 +105,7 @@ def test_run_writes_pala_outputs_and_resumes(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "blocks").iterdir()} == mtimes
     np.testing.assert_array_equal(scipy.io.loadmat(out / "ulm_results.mat")["MatOut"], d["MatOut"])
     assert run(blocks, cfg, out, progress=False, force=True).computed == 2
-    cfg2 = Config.from_dict({"ulm": dict(BLOCK_A["ulm"], min_length=10), "output": {"images": []}})
+    cfg2 = Config.from_dict({"ulm": dict(BLOCK_A["ulm"], min_length=10), "output": {"images": [], "figures": []}})
     assert run(blocks, cfg2, out, progress=False).computed == 2
     assert "summary:" in (out / "pyulm-process.log").read_text()
 
@@ -130,7 +130,7 @@ def test_bad_inputs_write_nothing(tmp_path):
     with pytest.raises(OSError, match="cannot create the output directory"):
         run([a], Config.from_dict({"ulm": {"SVD_cutoff": [2]}}), notdir / "out", progress=False)
     # scale gives the frame rate when the file does not
-    cfg = Config.from_dict({"ulm": {"scale": [1, 1, 0.001], "numberOfParticles": 40}, "output": {"images": [], "tables": False}})
+    cfg = Config.from_dict({"ulm": {"scale": [1, 1, 0.001], "numberOfParticles": 40}, "output": {"images": [], "figures": [], "tables": False}})
     s = run([c], cfg, out, progress=False)
     assert s.frames == 30 and (out / "ulm_results.mat").exists()
 
@@ -138,7 +138,7 @@ def test_bad_inputs_write_nothing(tmp_path):
 def test_v73_threshold_switch_in_results(tmp_path):
     blocks = write_blocks(tmp_path, n=1, frames=40, fmt="v73")
     out = tmp_path / "out"
-    cfg = Config.from_dict({**BLOCK_A, "output": {"images": [], "mat_v73_threshold": 1000, "tables": False}})
+    cfg = Config.from_dict({**BLOCK_A, "output": {"images": [], "figures": [], "mat_v73_threshold": 1000, "tables": False}})
     run(blocks, cfg, out, progress=False)
     with h5py.File(out / "ulm_results.mat") as f:
         assert f["MatOut"].shape == (801, 641) and f["MatOut"].attrs["MATLAB_class"] == b"double"
@@ -230,3 +230,30 @@ def test_handed_over_block_gives_the_same_result(example_result, variant):
     np.testing.assert_array_equal(own.powdop, ref.powdop)
     assert len(own.tracks) == len(ref.tracks) and all(np.array_equal(a, b) for a, b in zip(own.tracks, ref.tracks))
     assert ref.MatTracking.shape[0] > 100
+
+
+def test_images_and_figures_use_the_pixel_size_in_mm(example_result, tmp_path):
+    """The scale bar and the stored resolution come from the pixel size in mm (pixel size in
+    wavelengths x wavelength), not from the wavelength alone (the bug when a pixel is not
+    one wavelength)."""
+    from PIL import Image
+
+    from pyulm import figures as F
+    from pyulm.pipeline import write_images
+
+    params = dataclasses.replace(example_result[1], pixel_size=(0.5, 0.25), wavelength_mm=0.1)
+    rng = np.random.default_rng(0)
+    mat = np.zeros((201, 501))
+    mat[50:150, 100:400] = rng.integers(0, 4, (100, 300))
+    maps = {"MatOut": mat, "MatOut_zdir": mat * rng.choice([-1.0, 1.0], mat.shape), "MatOut_vel": mat * 7.0}
+    out = write_images(tmp_path, maps, np.ones((20, 50)), params, ["png"], ["png"])
+    assert {"MatOut_png", "MatOut_vel_png", "PowDop_png", "density_png", "velocity_png"} <= set(out)
+    mm = (0.05, 0.025)  # (dz, dx) of one pixel in mm
+    want = F.save_figure(F.density_rgb(mat, res=params.res, pixel_size_mm=mm), tmp_path / "want.png",
+                         pixel_size_mm=mm, res=params.res)
+    wrong = F.save_figure(F.density_rgb(mat, res=params.res, pixel_size_mm=0.1), tmp_path / "wrong.png")
+    got = np.asarray(Image.open(out["MatOut_png"]))
+    np.testing.assert_array_equal(got, np.asarray(Image.open(want)))
+    assert not np.array_equal(got, np.asarray(Image.open(wrong)))
+    dpi = Image.open(out["MatOut_png"]).info["dpi"]  # SR pixel = 0.0025 mm (x), 0.005 mm (z)
+    assert dpi[0] == pytest.approx(25.4 / 0.0025, rel=1e-3) and dpi[1] == pytest.approx(25.4 / 0.005, rel=1e-3)

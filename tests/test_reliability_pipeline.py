@@ -23,7 +23,7 @@ from pyulm.pipeline import OutputInUseError, run
 from test_io_files import example_parts, write_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = {"ulm": {"numberOfParticles": 40, "min_length": 10}, "output": {"images": [], "tables": False}}
+CFG = {"ulm": {"numberOfParticles": 40, "min_length": 10}, "output": {"images": [], "figures": [], "tables": False}}
 MAPS = ("MatOut", "MatOut_zdir", "MatOut_vel", "PowDop")
 
 
@@ -33,14 +33,15 @@ def _cfg(**ulm):
 
 def _toml(path, **ulm):
     lines = ["[ulm]"] + [f"{k} = {json.dumps(v)}" for k, v in {**CFG["ulm"], **ulm}.items()]
-    lines += ["[output]", "images = []", "tables = false"]
+    lines += ["[output]", "images = []", "figures = []", "tables = false"]
     Path(path).write_text("\n".join(lines) + "\n")
     return path
 
 
 def _cli(args, **kw):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYULM_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "pyulm", "process", "--no-progress", "--workers", "0", *args],
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "pyulm", "process", "--no-progress", "--workers", "0",
+                             "--threads", "1", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kw)
 
 
@@ -235,14 +236,14 @@ def test_every_check_before_the_output_folder_is_touched(tmp_path):
     assert not out.exists()
     good = tmp_path / "good.mat"
     scipy.io.savemat(good, {"IQ": iq[:, :, :30], "UF": uf, "PData": pdata})
-    with pytest.raises(ValueError, match=r"good.mat: one frame needs .* memory limit of 0 MB \(\[input\] memory_limit_mb\)"):
-        run([good], Config.from_dict({"input": {"memory_limit_mb": 0.01}}), out, progress=False)
+    with pytest.raises(ValueError, match=r"good.mat: one frame needs .* memory limit of 0 MB \(\[run\] memory_limit_mb\)"):
+        run([good], Config.from_dict({"run": {"memory_limit_mb": 0.01}}), out, progress=False)
     assert not out.exists()
 
 
 def test_memory_limit_splits_blocks_by_frames(blocks, tmp_path):
     # 64 x 80 pixels: complex64 frames, their float64 amplitude and temporaries, 160 kB a frame: 4 MB hold 25
-    cfg = Config.from_dict({**CFG, "input": {"memory_limit_mb": 4}})
+    cfg = Config.from_dict({**CFG, "run": {"memory_limit_mb": 4}})
     s = run(blocks, cfg, tmp_path / "out", progress=False)
     assert s.blocks == 6 and s.frames == 150  # each 50-frame file in two blocks of 25
     log = (tmp_path / "out" / "pyulm-process.log").read_text()
@@ -260,13 +261,13 @@ def test_metadata_is_read_once_per_file(blocks, tmp_path, monkeypatch):
     assert sorted(map(str, calls)) == sorted(map(str, blocks))  # 9 blocks, 3 reads
 
 
-def test_results_do_not_depend_on_thread_counts(blocks, tmp_path, monkeypatch, reference):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.setenv("PYULM_NUM_THREADS", "1")
-    with threadpoolctl.threadpool_limits(1):
-        run(blocks, _cfg(), tmp_path / "one", progress=False)
-    _assert_same_results(tmp_path / "one", reference)
-    monkeypatch.setenv("PYULM_NUM_THREADS", "3")
-    with threadpoolctl.threadpool_limits(3):
-        run(blocks, _cfg(), tmp_path / "three", progress=False)
-    _assert_same_results(tmp_path / "three", reference)
+def test_results_do_not_depend_on_thread_counts(blocks, tmp_path, reference):
+    """[run] threads sizes pyulm's and BLAS's threads; the results are bitwise the same with
+    1 and 3 threads (and equal to the reference run with the machine's default, and to Dask
+    workers: tests/test_dask_cluster.py)."""
+    pytest.importorskip("threadpoolctl")
+    for n in (1, 3):
+        cfg = Config.from_dict({**CFG, "run": {"threads": n}})
+        run(blocks, cfg, tmp_path / f"t{n}", progress=False)
+        assert f"threads in this process: {n} (pyulm and BLAS)" in (tmp_path / f"t{n}" / "pyulm-process.log").read_text()
+        _assert_same_results(tmp_path / f"t{n}", reference)

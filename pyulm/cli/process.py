@@ -50,6 +50,9 @@ def register(subparsers):
                    help="local Dask worker processes (default: min(CPUs, blocks to do); 0 = run in this process)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--variable", metavar="NAME", help='variable holding the frames, e.g. IQ or "IQData{2}" (overrides the config)')
+    p.add_argument("--threads", type=int, metavar="N", default=None,
+                   help="threads in this process, pyulm's and BLAS's (overrides [run] threads; default: the CPUs "
+                        "this process may use, from its affinity and cgroup quota)")
     p.add_argument("--force", action="store_true", help="recompute blocks that are already done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_debug(p)
@@ -65,11 +68,18 @@ def _run(args) -> int:
     if args.variable:
         cfg = cfg.model_copy(update={"input": cfg.input.model_copy(update={"variable": args.variable})})
         cfg = Config.from_dict(cfg.model_dump(), "--variable")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads: expected 1 or more, got {args.threads}")
+        cfg = Config.from_dict({**cfg.model_dump(), "run": {**cfg.run.model_dump(), "threads": args.threads}}, "--threads")
     if args.workers is not None and args.workers < 0:
         raise CLIError(f"--workers: expected 0 or more, got {args.workers}")
     workers = args.workers
     if workers is None and not args.scheduler:
-        workers = min(os.cpu_count() or 1, len(args.inputs)) if len(args.inputs) > 1 else 0
+        from .._parallel import cpu_budget
+
+        budget = cfg.run.threads or cpu_budget()
+        workers = min(budget, len(args.inputs)) if len(args.inputs) > 1 else 0
     summary = run(args.inputs, cfg, args.out, workers=workers or 0, scheduler=args.scheduler, force=args.force,
                   progress=not args.no_progress)
     print(f"pyulm process: {summary.text()}")

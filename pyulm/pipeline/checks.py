@@ -42,9 +42,9 @@ def _in_range(where, what, value, bounds):
 
 
 def memory_limit(cfg: Config) -> int:
-    """The most bytes one block may take: ``[input] memory_limit_mb``, or half the available memory."""
-    if cfg.input.memory_limit_mb:
-        return int(cfg.input.memory_limit_mb * 2**20)
+    """The most bytes one block may take: ``[run] memory_limit_mb``, or half the available memory."""
+    if cfg.run.memory_limit_mb:
+        return int(cfg.run.memory_limit_mb * 2**20)
     return available_memory() // 2
 
 
@@ -70,7 +70,7 @@ def split_frames(info, cfg: Config, limit: int) -> tuple[int, str | None]:
         return step, None
     if most < 1:
         raise ConfigError(f"{display(info.path)}: one frame needs about {per / 2**20:.1f} MB, more than the memory "
-                          f"limit of {limit / 2**20:.0f} MB ([input] memory_limit_mb)")
+                          f"limit of {limit / 2**20:.0f} MB ([run] memory_limit_mb)")
     n_blocks = math.ceil(step / most)
     new = math.ceil(step / n_blocks)
     return new, (f"{display(info.path)}: blocks of {step} frames would take about {step * per / 2**20:.0f} MB, over "

@@ -1,13 +1,16 @@
 """Whole runs: plan the blocks (every check first), compute the missing ones, write the results."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import _validate as V
+from .._parallel import default_workers, limit_threads
 from .._version import __version__
 from ..config import Config, ConfigError
 from ..io import FormatError, SourceInfo, inspect, read_frames
@@ -25,7 +28,8 @@ log = logging.getLogger("pyulm.pipeline")
 
 #: Names of the files a run writes in its output folder (their temporaries are ``.NAME.*.part``).
 OUTPUT_NAMES = ("ulm_results.mat", "ulm_tracks.mat", "localizations.h5", "tracks.h5") + tuple(
-    f"{n}.{e}" for n in ("MatOut", "MatOut_zdir", "MatOut_vel", "PowDop") for e in ("png", "tif"))
+    f"{n}.{e}" for n in ("MatOut", "MatOut_zdir", "MatOut_vel", "PowDop") for e in ("png", "tif")) + tuple(
+    f"{n}.{e}" for n in ("density", "direction", "velocity") for e in ("png", "pdf", "tif"))
 
 
 @dataclass
@@ -101,7 +105,10 @@ def run_block(spec: BlockSpec, info: SourceInfo, params: BlockParams, out_path: 
     holder = [V.as_frames(read_frames(info, spec.start, spec.stop))]
     t_read = time.perf_counter() - t0
     emit("filter")
-    res = run_stages(holder, params, emit, consume=True)
+    # in a worker's thread (Dask): one thread, BLAS included, whatever the worker's environment
+    in_worker = threading.current_thread() is not threading.main_thread()
+    with limit_threads(1) if in_worker else contextlib.nullcontext():
+        res = run_stages(holder, params, emit, consume=True)
     res.timings["read"] = t_read
     emit("write")
     write_block(out_path, res, spec, key, info.label)
@@ -168,7 +175,7 @@ def run(inputs, cfg: Config | None = None, out_dir="ulm_out", *, workers: int = 
     pl = plan(inputs, cfg)  # bad input fails here, before anything is written
     specs = pl.specs
     _prepare_out(out_dir)
-    with OutputLock(out_dir) as lock:
+    with OutputLock(out_dir) as lock, limit_threads(cfg.run.threads or None):
         handler = _log_to(out_dir / "pyulm-process.log")
         try:
             log.info("pyulm %s: processing %d input(s), %d block(s) into %s", __version__, len(inputs), len(specs),
@@ -177,6 +184,7 @@ def run(inputs, cfg: Config | None = None, out_dir="ulm_out", *, workers: int = 
                 log.warning("took over the output lock left by a run that ended without releasing it (%s)",
                             describe_owner(lock.taken_over))
             log.info("config:\n%s", cfg.to_toml())
+            log.info("threads in this process: %d (pyulm and BLAS)", default_workers())
             for info in {id(i): i for i in pl.infos}.values():
                 log.info("input:\n%s", info.describe())
             for note in pl.notes:
@@ -287,7 +295,7 @@ def _finish(pl: Plan, paths, keys, cfg: Config, out_dir: Path) -> RunSummary:
                "tracks_mat": write_tracks(out_dir, mat_per_block, all_tracks, p0, specs, thr)}
     if cfg.output.tables:
         outputs.update(write_tables(out_dir, loc_parts, all_tracks, track_blocks, p0, info0, specs))
-    outputs.update(write_images(out_dir, maps, powdop, p0, cfg.output.images))
+    outputs.update(write_images(out_dir, maps, powdop, p0, cfg.output.images, cfg.output.figures, info0.origin))
     return RunSummary(len(specs), 0, 0, n_frames, n_loc, len(all_tracks), 0.0, {k: str(v) for k, v in outputs.items()})
 
 

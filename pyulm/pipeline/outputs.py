@@ -104,33 +104,40 @@ def write_tables(out_dir: Path, loc_parts, all_tracks, track_blocks, params: Blo
     return out
 
 
-def write_images(out_dir: Path, maps: dict, powdop, params: BlockParams, formats) -> dict:
-    """PALA-style density, direction, velocity and power Doppler images (PNG and/or TIFF).
+def write_images(out_dir: Path, maps: dict, powdop, params: BlockParams, formats, figures=(), origin=(0.0, 0.0)) -> dict:
+    """PALA-style density, direction, velocity and power Doppler images (PNG and/or TIFF), and
+    readable figures (``figures`` formats: axes in mm, colour bars with units, a labelled scale bar).
 
     The scale bar and the stored resolution use the pixel size in mm (``pixel_size`` in
-    wavelengths times the wavelength); without a wavelength there is no scale bar.
+    wavelengths times the wavelength); without a wavelength there is no scale bar and no figure.
     """
-    if not formats:
+    if not formats and not figures:
         return {}
     from .. import figures as F
 
     res = params.res
     lam = params.wavelength_mm
-    # figures take one pixel size in mm (the scale bar runs along x)
-    pixel_mm = None if not lam else params.pixel_size[1] * lam
+    pixel_mm = None if not lam else (params.pixel_size[0] * lam, params.pixel_size[1] * lam)
     mat = maps["MatOut"]
-    images = {
-        "MatOut": F.density_rgb(mat, res=res, pixel_size_mm=pixel_mm),
-        "MatOut_zdir": F.direction_rgb(mat, maps["MatOut_zdir"], res=res, pixel_size_mm=pixel_mm),
-        "MatOut_vel": F.velocity_rgb(maps["MatOut_vel"], mat, res=res, pixel_size_mm=pixel_mm),
-    }
-    pd = np.asarray(powdop, float) ** (1 / 3)
-    images["PowDop"] = F.apply_colormap(pd, F.hot(128), (float(pd.min()), 0.9 * float(pd.max()) or 1.0))
     out = {}
-    ext = {"png": ".png", "tiff": ".tif"}
-    for name, rgb in images.items():
-        for fmt in formats:
-            p = Path(out_dir) / f"{name}{ext[fmt]}"
-            F.save_figure(rgb, p, pixel_size_mm=pixel_mm, res=res if name != "PowDop" else 1.0)
-            out[f"{name}_{fmt}"] = p
+    if formats:
+        images = {
+            "MatOut": F.density_rgb(mat, res=res, pixel_size_mm=pixel_mm),
+            "MatOut_zdir": F.direction_rgb(mat, maps["MatOut_zdir"], res=res, pixel_size_mm=pixel_mm),
+            "MatOut_vel": F.velocity_rgb(maps["MatOut_vel"], mat, res=res, pixel_size_mm=pixel_mm),
+        }
+        pd = np.asarray(powdop, float) ** (1 / 3)
+        images["PowDop"] = F.apply_colormap(pd, F.hot(128), (float(pd.min()), 0.9 * float(pd.max()) or 1.0))
+        ext = {"png": ".png", "tiff": ".tif"}
+        for name, rgb in images.items():
+            for fmt in formats:
+                p = Path(out_dir) / f"{name}{ext[fmt]}"
+                F.save_figure(rgb, p, pixel_size_mm=pixel_mm, res=res if name != "PowDop" else 1.0)
+                out[f"{name}_{fmt}"] = p
+    if figures and pixel_mm is None:
+        log.info("no wavelength in the input: readable figures (in mm) not written")
+    elif figures:
+        out.update(F.write_figures(out_dir, density=mat, direction=maps["MatOut_zdir"], velocity=maps["MatOut_vel"],
+                                   res=res, pixel_size_mm=pixel_mm, velocity_unit="mm/s",
+                                   origin_mm=(origin[0] * lam, origin[1] * lam), formats=tuple(figures)))
     return out
