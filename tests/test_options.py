@@ -107,5 +107,16 @@ def test_tracking_errors_name_ulm_fields():
     ulm = dict(max_linking_distance="2", max_gap_closing=0, min_length=1, res=10, size=[64, 64, 2], scale=[1, 1, 1e-3])
     with pytest.raises(ValueError, match=r"^ULM\.max_linking_distance: expected a number"):
         ULM_tracking2D(mt, ulm)
+    ulm["max_linking_distance"] = 0
+    with pytest.raises(ValueError, match=r"^ULM\.max_linking_distance: expected a value > 0"):
+        ULM_tracking2D(mt, ulm)
+    ulm.update(max_linking_distance=2, max_gap_closing=1.5)
+    with pytest.raises(ValueError, match=r"^ULM\.max_gap_closing: expected a whole number"):
+        ULM_tracking2D(mt, ulm)
+    ulm.update(max_gap_closing=0, scale=[1, 1, -1e-3])
+    with pytest.raises(ValueError, match=r"^ULM\.scale\(3\): the frame period \(s\) must be"):
+        ULM_tracking2D(mt, ulm)
+    with pytest.raises(ValueError, match=r"^max_linking_distance: expected a value > 0"):
+        pyulm.track(pyulm.tables.Localizations(z=[1.0], x=[1.0], frame=[0]), max_linking_distance=0)
     with pytest.raises(TypeError, match="max_linking_distans"):
         pyulm.track(pyulm.tables.Localizations(z=[1.0], x=[1.0], frame=[0]), max_linking_distans=2)

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validate as V
 from ..tables import Localizations
 from ..tracking.core import MODES, track
 from ._console import say
 from ._ulm import scalar, vector
 
 __all__ = ["ULM_tracking2D"]
+
+
+# the ULM field or argument each argument of pyulm.track comes from, for errors
+_NAMES = {"max_linking_distance": "ULM.max_linking_distance", "max_gap_closing": "ULM.max_gap_closing",
+          "min_length": "ULM.min_length", "res": "ULM.res", "n_frames": "ULM.size(3)",
+          "interp_factor": "ULM.max_linking_distance", "locs": "MatTracking", "locs.frame": "MatTracking(:, 4)"}
 
 
 def _sentinel():
@@ -82,7 +89,10 @@ def ULM_tracking2D(MatTracking, ULM, mode="velocityinterp"):
     n_frames = vector(ULM, "size", 3)[2]
     frame_rate = None
     if mode in ("velocityinterp", "pala"):
-        frame_rate = 1.0 / vector(ULM, "scale", 3)[2]
+        dt = vector(ULM, "scale", 3)[2]
+        if not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"ULM.scale(3): the frame period (s) must be a finite number > 0, got {dt!r}")
+        frame_rate = 1.0 / dt
 
     if mt.shape[0] == 0:  # min of an empty column is [], which MATLAB prints as nothing
         say("Was not able to find tracks at ", ULM)
@@ -92,8 +102,11 @@ def ULM_tracking2D(MatTracking, ULM, mode="velocityinterp"):
         raise ValueError("MatTracking: the frame column (4th) must hold whole numbers")
     first = frames.min()
     locs = Localizations(z=mt[:, 1], x=mt[:, 2], frame=(frames - first).astype(np.int64), intensity=mt[:, 0])
-    out = track(locs, max_linking_distance=mld, max_gap_closing=gap, min_length=min_length, mode=mode,
-                frame_rate=frame_rate, res=res, n_frames=int(n_frames), pala_compat=True)
+    try:
+        out = track(locs, max_linking_distance=mld, max_gap_closing=gap, min_length=min_length, mode=mode,
+                    frame_rate=frame_rate, res=res, n_frames=int(n_frames), pala_compat=True)
+    except ValueError as exc:
+        raise V.renamed(exc, _NAMES) from None
     tracks = out[0] if mode == "pala" else out
     if len(tracks) == 0:
         say(f"Was not able to find tracks at {first:g}", ULM)
