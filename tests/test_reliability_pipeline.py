@@ -271,3 +271,18 @@ def test_results_do_not_depend_on_thread_counts(blocks, tmp_path, reference):
         run(blocks, cfg, tmp_path / f"t{n}", progress=False)
         assert f"threads in this process: {n} (pyulm and BLAS)" in (tmp_path / f"t{n}" / "pyulm-process.log").read_text()
         _assert_same_results(tmp_path / f"t{n}", reference)
+
+
+def test_a_full_disk_names_the_file(blocks, tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(h5py, "File", full)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match=r"No space left on device.*blocks/0001_blk00.h5|blocks/0001_blk00.h5: .*No space left"):
+        run(blocks, _cfg(), out, progress=False)
+    monkeypatch.undo()
+    assert _leftovers(out) == []  # no temporary file, no lock
+    assert "failed: " in (out / "pyulm-process.log").read_text()

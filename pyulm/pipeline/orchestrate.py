@@ -22,7 +22,7 @@ from .maps import MapAccumulator
 from .outputs import write_images, write_results, write_tables, write_tracks
 from .params import BlockParams, block_params
 from .progress import Bars, emitter
-from .store import BlockSpec, block_key, block_ok, display, read_block, write_block
+from .store import BlockSpec, block_key, block_ok, display, read_block, write_block, writing
 
 log = logging.getLogger("pyulm.pipeline")
 
@@ -291,11 +291,12 @@ def _finish(pl: Plan, paths, keys, cfg: Config, out_dir: Path) -> RunSummary:
     maps = acc.maps()
     powdop = acc.powdop
     thr = cfg.output.mat_v73_threshold
-    outputs = {"results": write_results(out_dir, maps, powdop, p0, specs, thr),
-               "tracks_mat": write_tracks(out_dir, mat_per_block, all_tracks, p0, specs, thr)}
-    if cfg.output.tables:
-        outputs.update(write_tables(out_dir, loc_parts, all_tracks, track_blocks, p0, info0, specs))
-    outputs.update(write_images(out_dir, maps, powdop, p0, cfg.output.images, cfg.output.figures, info0.origin))
+    with writing(out_dir, "results in the output directory"):
+        outputs = {"results": write_results(out_dir, maps, powdop, p0, specs, thr),
+                   "tracks_mat": write_tracks(out_dir, mat_per_block, all_tracks, p0, specs, thr)}
+        if cfg.output.tables:
+            outputs.update(write_tables(out_dir, loc_parts, all_tracks, track_blocks, p0, info0, specs))
+        outputs.update(write_images(out_dir, maps, powdop, p0, cfg.output.images, cfg.output.figures, info0.origin))
     return RunSummary(len(specs), 0, 0, n_frames, n_loc, len(all_tracks), 0.0, {k: str(v) for k, v in outputs.items()})
 
 

@@ -8,6 +8,7 @@ killed run leaves either a whole block file or none.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +33,18 @@ class BlockFileError(ValueError):
 def display(path) -> str:
     """A path as text whatever its bytes (non-UTF-8 bytes as ``\\xNN``), for logs, messages and attributes."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+@contextlib.contextmanager
+def writing(path, what: str):
+    """Re-raise an OS error while writing ``path`` (disk full, quota, permissions) as one naming it."""
+    try:
+        yield
+    except OSError as exc:
+        if display(path) in str(exc):
+            raise
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise OSError(exc.errno, f"{display(path)}: cannot write the {what} ({reason})") from None
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ def write_block(path, res: BlockResult, spec: BlockSpec, key: str, label: str = 
              "start": spec.start, "stop": spec.stop, "n_frames": res.n_frames, "frame_offset": spec.frame_offset,
              "timings": json.dumps(res.timings), "ncols": json.dumps([int(t.shape[1]) for t in res.tracks])}
     attrs["checksum"] = _checksum(arrays, attrs)
-    with atomic_path(path) as tmp:
+    with writing(path, "block result"), atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(attrs)
             for name, a in arrays.items():
