@@ -13,16 +13,18 @@ Examples
 """
 from __future__ import annotations
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 from pathlib import Path
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
+from ._optional import require
 from .io._write import V73_THRESHOLD
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = require("tomli", "pyulm process (its TOML config)")
+require("pydantic", "pyulm process (its config)")  # a missing extra is named, then imported as usual
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator  # noqa: E402
 
 
 class ConfigError(ValueError):

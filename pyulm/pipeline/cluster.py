@@ -6,6 +6,8 @@ import logging
 import os
 import time
 
+from .._optional import require
+
 log = logging.getLogger("pyulm.pipeline")
 
 MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
@@ -16,6 +18,7 @@ USER_MALLOC_TRIM = os.environ.get(MALLOC_TRIM)
 def run_on_cluster(submit_args, todo, workers, scheduler, window, bars, specs):
     """Run ``run_block(*submit_args(k))`` for every block ``k`` of ``todo`` on a Dask cluster,
     at most ``window`` blocks in flight (default 2 per worker), reporting to ``bars``."""
+    require("distributed", "pyulm process on a Dask cluster (--workers, --scheduler)")
     from distributed import Client, as_completed
 
     from .orchestrate import run_block
@@ -81,6 +84,7 @@ def local_cluster(n_workers: int, **kwargs):
     defaults instead (:data:`USER_MALLOC_TRIM`), and :func:`release_free_memory` trims the
     heap after each block, which keeps the same peak memory.
     """
+    require("distributed", "a local Dask cluster")
     import dask
     from distributed import LocalCluster
 

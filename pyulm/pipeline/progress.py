@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from .._optional import require
 from .store import display
 
 log = logging.getLogger("pyulm.pipeline")
@@ -17,7 +18,7 @@ class Bars:
         self.enabled = enabled
         self.block_bars = {}
         if enabled:
-            from tqdm.auto import tqdm
+            tqdm = require("tqdm.auto", "progress bars (progress=False runs without them)").tqdm
 
             self.tqdm = tqdm
             self.blocks = tqdm(total=n_blocks, initial=done_blocks, desc="blocks", unit="block", position=0)
