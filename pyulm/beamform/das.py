@@ -5,9 +5,9 @@ F-number aperture, the time of flight ``tau`` (see :mod:`.acquisition`) falls
 between two baseband samples; linear interpolation of the baseband signal
 there, rotated back to the carrier phase by ``exp(2j pi f_d tau)``, is summed
 over elements and transmits (coherent compounding). All of it is linear in the
-stored samples, so it is written once as a sparse matrix whose rows are the
-pixels (real parts, then imaginary parts) and whose columns are the stage's
-input values; a frame, or a block of frames, is then one sparse product.
+complex samples, so it is written once as a complex sparse matrix whose rows
+are the pixels and whose columns are the complex input values; a frame, or a
+block of frames, is then one sparse product.
 """
 from __future__ import annotations
 
@@ -65,10 +65,10 @@ def make_grid(shape, pixel_size, origin, wavelength: float) -> Grid:
 
 @dataclass(frozen=True)
 class BasebandInput:
-    """How a stage's input vector holds the baseband samples of each transmit.
+    """How the complex input vector holds the baseband samples of each transmit.
 
     For transmit ``a`` and element ``e``, baseband sample ``k`` (taken at
-    ``times[a][k]``) is ``sum_m coef[a][k, m] * u[cols[a][k, m] + offset[a][e]]``.
+    ``times[a][k]``) is ``coef[a][k] * u[cols[a][k] + offset[a][e]]``.
     """
 
     times: list
@@ -79,11 +79,8 @@ class BasebandInput:
 
 
 def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_number: float = 1.0,
-               apodization: str = "uniform", dtype=np.float32) -> sp.csr_matrix:
-    """The (2 n_pix, n_in) real matrix of delay-and-sum and compounding.
-
-    Rows ``0..n_pix-1`` give the real part of pixel ``p = iz * nx + ix``, rows
-    ``n_pix..`` its imaginary part.
+               apodization: str = "uniform", dtype=np.complex64) -> sp.csr_matrix:
+    """The (n_pix, n_in) complex matrix of delay-and-sum and compounding; row ``p = iz * nx + ix``.
 
     Parameters
     ----------
@@ -145,14 +142,11 @@ def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_nu
         for kk, lin in ((k, 1.0 - frac), (k + 1, frac)):
             if n_bb == 1:
                 kk = np.zeros_like(kk)
-            for m in range(bb.cols[a].shape[1]):
-                w = base * lin * bb.coef[a][kk, m]
-                col = bb.cols[a][kk, m] + off
-                rows += [p, p + n_pix]
-                cols += [col, col]
-                vals += [w.real, w.imag]
-    M = sp.coo_matrix((np.concatenate(vals).astype(dtype), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(2 * n_pix, bb.n_in)).tocsr()
+            rows.append(p)
+            cols.append(bb.cols[a][kk] + off)
+            vals.append((base * lin * bb.coef[a][kk]).astype(dtype))
+    M = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(n_pix, bb.n_in)).tocsr()
     M.sum_duplicates()
     M.eliminate_zeros()
     return M

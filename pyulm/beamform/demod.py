@@ -10,9 +10,9 @@ Two kinds of stored samples (see :class:`.acquisition.PlaneWaveAcquisition`):
   and placed per element in a sparse matrix (the first stage of the
   beamformer).
 * ``"quadrature"`` (BS100BW, BS50BW, ...): the Vantage already took (I, Q)
-  pairs a quarter period apart; ``I - j Q`` is the analytic signal at the I
-  sample, and ``exp(-2j pi f_d t)`` brings it to baseband. That is folded into
-  the delay-and-sum matrix, so these samples need no separate stage.
+  pairs a quarter period apart; ``I - j Q`` (formed while the frames are
+  read) is the analytic signal at the I sample, and ``exp(-2j pi f_d t)``,
+  folded into the delay-and-sum matrix, brings it to baseband: no separate stage.
 """
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ class InputLayout:
     """Which part of a channel-data frame the beamformer reads.
 
     The input vector of one frame is ``frame[row0:row1, channels]`` flattened
-    channel by channel (MATLAB's column order), ``channels`` sorted.
+    channel by channel (MATLAB's column order), ``channels`` sorted; for
+    quadrature samples, each (I, Q) row pair becomes one complex value ``Q + j I``
+    (``= j (I - j Q)``: two plain copies, the factor goes into the weights).
     """
 
     channels: np.ndarray
@@ -53,25 +55,29 @@ class InputLayout:
     def n_in(self) -> int:
         return self.n_rows * int(self.channels.size)
 
-    def channel_offsets(self, acq: PlaneWaveAcquisition) -> np.ndarray:
-        """(n_el,) start of each element's samples in the input vector (-1 for elements not read)."""
+    def channel_offsets(self, acq: PlaneWaveAcquisition, per_row: int = 1) -> np.ndarray:
+        """(n_el,) start of each element's values in the input vector (-1 for elements not read).
+
+        ``per_row = 2`` counts complex values made of two rows.
+        """
         pos = np.searchsorted(self.channels, acq.channels)
         found = (pos < self.channels.size) & (self.channels[np.minimum(pos, self.channels.size - 1)] == acq.channels)
-        return np.where(found & acq.rx_apod, pos * self.n_rows, -1)
+        return np.where(found & acq.rx_apod, pos * (self.n_rows // per_row), -1)
 
 
 def quadrature_input(acq: PlaneWaveAcquisition, layout: InputLayout) -> BasebandInput:
-    """Baseband samples read straight from (I, -Q) row pairs (no separate stage)."""
+    """Baseband samples from the complex values ``Q + j I`` of (I, Q) row pairs (no separate stage)."""
+    if np.any((acq.rows[:, 0] - layout.row0) % 2) or layout.n_rows % 2:
+        raise ValueError("rows: the receives do not start on the same (I, Q) pair boundaries")
     times, cols, coef = [], [], []
     wd = 2 * np.pi * acq.demod_frequency
     for a in range(acq.n_tx):
         t = acq.sample_times(a)
-        first = acq.rows[a, 0] - layout.row0 + 2 * np.arange(t.size)
         times.append(t)
-        cols.append(np.stack([first, first + 1], axis=1))
-        coef.append(np.exp(-1j * wd * t)[:, None] * np.array([1.0, -1.0j])[None, :])
-    offset = np.tile(layout.channel_offsets(acq), (acq.n_tx, 1))
-    return BasebandInput(times, cols, coef, offset, layout.n_in)
+        cols.append((acq.rows[a, 0] - layout.row0) // 2 + np.arange(t.size))
+        coef.append(-1j * np.exp(-1j * wd * t))  # the input holds Q + j I; I - j Q = -j (Q + j I)
+    offset = np.tile(layout.channel_offsets(acq, per_row=2), (acq.n_tx, 1))
+    return BasebandInput(times, cols, coef, offset, layout.n_in // 2)
 
 
 def lowpass_matrix(n: int, sampling_frequency: float, cutoff: float, *, method: str = "fir",
@@ -133,7 +139,7 @@ def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float
     D : scipy.sparse.csr_matrix
         (2 n_bb, n_in) real: real parts of all baseband samples, then imaginary parts.
     bb : BasebandInput
-        How the delay-and-sum stage reads ``D @ u``.
+        How the delay-and-sum stage reads the complex ``(D @ u)[:n] + 1j (D @ u)[n:]``.
     """
     bw = V.positive(bandwidth, "bandwidth")
     fs, fd = acq.sampling_frequency, acq.demod_frequency
@@ -144,14 +150,18 @@ def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float
     ch_off = layout.channel_offsets(acq)
     els = np.flatnonzero(ch_off >= 0)
     rows, cols, vals = [], [], []
-    times, bcols, coef = [], [], []
+    times, bcols = [], []
     offset = np.zeros((acq.n_tx, acq.n_elements), np.int64)
     base = 0
     blocks = []
     for a in range(acq.n_tx):
         t = acq.sample_times(a)
         F = lowpass_matrix(t.size, fs, bw * fd / 2, method=lowpass, numtaps=numtaps)[::dec]
-        Da = 2 * F * np.exp(-1j * wd * t)[None, :]
+        # mixing relative to the first sample; its phase exp(-j wd t0) goes to the next stage's coefficients,
+        # so at 4 samples per period the carrier is 1, -j, -1, j and half the real/imaginary weights vanish
+        Da = 2 * F * np.exp(-1j * wd * (t - t[0]))[None, :]
+        Da.real[np.abs(Da.real) < 1e-9 * np.abs(Da).max()] = 0
+        Da.imag[np.abs(Da.imag) < 1e-9 * np.abs(Da).max()] = 0
         # the Butterworth response never ends: drop what is below 1e-5 of its peak (well under 1e-3 of an image)
         r, c = np.nonzero(np.abs(Da) > (1e-5 if lowpass == "butter" else 0.0) * np.abs(Da).max())
         v = Da[r, c]
@@ -164,7 +174,7 @@ def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float
         blocks.append((rr, cc, vv))
         offset[a, els] = base + j * n_bb
         times.append(t[::dec])
-        bcols.append(np.arange(n_bb)[:, None] + np.array([0, 0])[None, :])
+        bcols.append(np.arange(n_bb))
         base += els.size * n_bb
     n_half = base
     for rr, cc, vv in blocks:
@@ -173,7 +183,6 @@ def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float
         vals += [vv.real, vv.imag]
     D = sp.coo_matrix((np.concatenate(vals).astype(dtype), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(2 * n_half, layout.n_in)).tocsr()
-    for a in range(acq.n_tx):
-        bcols[a] = bcols[a] + np.array([0, n_half])[None, :]
-        coef.append(np.broadcast_to(np.array([1.0, 1.0j]), bcols[a].shape))
-    return D, BasebandInput(times, bcols, coef, offset, 2 * n_half)
+    D.eliminate_zeros()
+    coef = [np.full(c.size, np.exp(-1j * wd * acq.sample_times(a)[0])) for a, c in enumerate(bcols)]
+    return D, BasebandInput(times, bcols, coef, offset, n_half)
