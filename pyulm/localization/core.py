@@ -54,8 +54,8 @@ def localize(
         Reproduce PALA's ``ULM_localization2D`` where it differs (ROI-kernel
         methods; see ``docs/pala_differences.md``). PALA zeroes
         ``round(fwhm/2) + 1`` rows and columns on every side before detection,
-        so no bubble near the edge is found (3 pixels for fwhm 3: 5-10 % of
-        the bubbles of a small field). Without ``pala_compat`` candidates reach
+        so no bubble near the edge is found (3 pixels for fwhm 3: a third of
+        a 32 x 32 field). Without ``pala_compat`` candidates reach
         the edge and their windows slide inward to stay in the frame (the
         bubble sits off-centre in its window; the divergence guard still
         measures from the candidate pixel). With it, NaN pixels are accepted
