@@ -12,13 +12,15 @@ run resumes and never reuses a result it did not make.
 
 Files: ``params`` (parameters), ``block`` (one block), ``store`` (block files),
 ``maps`` (accumulation), ``checks`` (before writing), ``orchestrate`` (plan, run),
+``finish`` (the end of a run),
 ``cluster`` (Dask), ``lock``, ``progress``, ``outputs`` (``.mat``, tables, images).
 """
 from .block import BlockResult, process_frames
 from .cluster import local_cluster
 from .lock import OutputInUseError
 from .maps import MapAccumulator, accumulate_maps
-from .orchestrate import Plan, RunSummary, plan, run, run_block
+from .finish import RunSummary
+from .orchestrate import Plan, plan, run, run_block
 from .outputs import pala_ulm, write_images
 from .params import BlockParams, block_params, from_ulm
 from .store import BlockFileError, BlockSpec, read_block, write_block

@@ -18,11 +18,10 @@ from .block import run_stages
 from .checks import check_metadata, memory_limit, split_frames
 from .cluster import release_free_memory, run_on_cluster
 from .lock import OutputLock, describe_owner
-from .maps import MapAccumulator
-from .outputs import write_images, write_results, write_tables, write_tracks
+from .finish import RunSummary, finish
 from .params import BlockParams, block_params
 from .progress import Bars, emitter
-from .store import BlockSpec, block_key, block_ok, display, read_block, write_block, writing
+from .store import BlockSpec, block_key, block_ok, display, write_block
 
 log = logging.getLogger("pyulm.pipeline")
 
@@ -117,27 +116,6 @@ def run_block(spec: BlockSpec, info: SourceInfo, params: BlockParams, out_path: 
             "n_tracks": len(res.tracks), "timings": res.timings, "pid": os.getpid()}
 
 
-@dataclass
-class RunSummary:
-    blocks: int
-    computed: int
-    skipped: int
-    frames: int
-    localizations: int
-    tracks: int
-    wall_time: float
-    outputs: dict
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.frames / self.wall_time if self.wall_time > 0 else float("nan")
-
-    def text(self) -> str:
-        return (f"{self.blocks} blocks ({self.computed} computed, {self.skipped} already done), "
-                f"{self.frames} frames, {self.localizations} localizations, {self.tracks} tracks, "
-                f"{self.wall_time:.1f} s wall time, {self.frames_per_second:.0f} frames/s")
-
-
 def run(inputs, cfg: Config | None = None, out_dir="ulm_out", *, workers: int = 0, scheduler: str | None = None,
         force: bool = False, progress: bool = True, window: int | None = None) -> RunSummary:
     """Process whole acquisitions: every block, then the maps over all blocks.
@@ -215,7 +193,7 @@ def run(inputs, cfg: Config | None = None, out_dir="ulm_out", *, workers: int = 
                         bars.finish(k, specs[k], summ)
             finally:
                 bars.close()
-            summary = _finish(pl, paths, keys, cfg, out_dir)
+            summary = finish(pl, paths, keys, cfg, out_dir)
             summary.computed, summary.skipped = len(todo), skipped
             summary.wall_time = time.perf_counter() - t_start
             log.info("summary: %s", summary.text())
@@ -270,34 +248,6 @@ def _log_to(path: Path):
     if lg.level == logging.NOTSET or lg.level > logging.INFO:
         lg.setLevel(logging.INFO)
     return handler
-
-
-def _finish(pl: Plan, paths, keys, cfg: Config, out_dir: Path) -> RunSummary:
-    """Maps block by block (memory bounded by a block), then the result files."""
-    specs, p0, info0 = pl.specs, pl.params[0], pl.infos[0]
-    acc = MapAccumulator(info0.shape[:2], p0.res, p0.pixel_size, p0.wavelength_mm, "float32")
-    all_tracks, mat_per_block, track_blocks, loc_parts = [], [], [], []
-    n_frames = n_loc = 0
-    for k, p in enumerate(paths):
-        res, _ = read_block(p, keys[k])
-        acc.add_tracks(res.tracks)
-        acc.add_powdop(res.powdop)
-        all_tracks.extend(res.tracks)
-        track_blocks.extend([k] * len(res.tracks))
-        mat_per_block.append(res.MatTracking)
-        n_frames += res.n_frames
-        n_loc += res.MatTracking.shape[0]
-        loc_parts.append((res.MatTracking, specs[k].frame_offset, k))
-    maps = acc.maps()
-    powdop = acc.powdop
-    thr = cfg.output.mat_v73_threshold
-    with writing(out_dir, "results in the output directory"):
-        outputs = {"results": write_results(out_dir, maps, powdop, p0, specs, thr),
-                   "tracks_mat": write_tracks(out_dir, mat_per_block, all_tracks, p0, specs, thr)}
-        if cfg.output.tables:
-            outputs.update(write_tables(out_dir, loc_parts, all_tracks, track_blocks, p0, info0, specs))
-        outputs.update(write_images(out_dir, maps, powdop, p0, cfg.output.images, cfg.output.figures, info0.origin))
-    return RunSummary(len(specs), 0, 0, n_frames, n_loc, len(all_tracks), 0.0, {k: str(v) for k, v in outputs.items()})
 
 
 __all__ = ["plan", "run", "run_block", "Plan", "RunSummary", "ConfigError"]
