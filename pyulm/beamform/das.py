@@ -103,12 +103,23 @@ def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_nu
         raise ValueError(f"apodization: expected one of {APODIZATIONS}, got {apodization!r}")
     if apodization == "hann" and fnum == 0:
         raise ValueError("apodization: a tapered aperture needs f_number > 0")
-    c, wd = acq.speed_of_sound, 2 * np.pi * acq.demod_frequency
     Z, X = np.meshgrid(grid.z, grid.x, indexing="ij")
     Z, X = Z.ravel(), X.ravel()
-    n_pix = Z.size
-    xe = acq.element_x
-    dx = X[:, None] - xe[None, :]
+    # pixels in chunks: the per (pixel, element) arrays stay near 2**20 values whatever the grid
+    step = max(1, 2 ** 20 // acq.n_elements)
+    parts = [_weights(acq, Z[i:i + step], X[i:i + step], bb, fnum, apodization, dtype, i)
+             for i in range(0, Z.size, step)]
+    rows, cols, vals = (np.concatenate([p[j] for p in parts]) for j in range(3))
+    M = sp.csr_matrix((vals, (rows, cols)), shape=(Z.size, bb.n_in))
+    M.sum_duplicates()
+    M.eliminate_zeros()
+    return M
+
+
+def _weights(acq, Z, X, bb, fnum, apodization, dtype, first):
+    """(rows, cols, values) of the delay-and-sum weights of pixels ``first + arange(Z.size)``."""
+    c, wd = acq.speed_of_sound, 2 * np.pi * acq.demod_frequency
+    dx = X[:, None] - acq.element_x[None, :]
     rx = np.sqrt(dx ** 2 + Z[:, None] ** 2) / c
     aperture = np.broadcast_to(acq.rx_apod[None, :], dx.shape)
     weight = None
@@ -142,11 +153,9 @@ def das_matrix(acq: PlaneWaveAcquisition, grid: Grid, bb: BasebandInput, *, f_nu
         for kk, lin in ((k, 1.0 - frac), (k + 1, frac)):
             if n_bb == 1:
                 kk = np.zeros_like(kk)
-            rows.append(p)
+            rows.append(p + first)
             cols.append(bb.cols[a][kk] + off)
             vals.append((base * lin * bb.coef[a][kk]).astype(dtype))
-    M = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(n_pix, bb.n_in)).tocsr()
-    M.sum_duplicates()
-    M.eliminate_zeros()
-    return M
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)

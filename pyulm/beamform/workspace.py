@@ -15,16 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._fields import WorkspaceError, element_positions, number, receive_timing, structs
 from .acquisition import PlaneWaveAcquisition
 
-
-class WorkspaceError(ValueError):
-    """A Verasonics workspace pyulm cannot beamform; the message names the field and what is expected."""
-
-
-#: Vantage sample modes: rows per wavelength of the stored samples and how they are stored
-SAMPLE_MODES = {"NS200BW": "rf", "BS100BW": "quadrature", "BS67BW": "quadrature", "BS50BW": "quadrature",
-                "custom": "rf"}
+__all__ = ["RcvLayout", "WorkspaceError", "parse_workspace"]
 
 
 @dataclass
@@ -51,115 +45,14 @@ class RcvLayout:
         return int(self.frame_order.size * self.groups)
 
 
-def _num(struct, key, where, *, default=None, required=True):
-    v = struct.get(key) if isinstance(struct, dict) else None
-    if v is None or isinstance(v, (str, dict, list)) or np.size(v) == 0:
-        if default is not None or not required:
-            return default
-        raise WorkspaceError(f"{where}.{key} is missing; expected a number")
-    arr = np.asarray(v, dtype=float).ravel()
-    if not np.all(np.isfinite(arr)):
-        raise WorkspaceError(f"{where}.{key} = {arr.tolist()}: expected finite numbers")
-    return arr
-
-
-def _items(meta, name):
-    v = meta.get(name)
-    if v is None:
-        return None
-    if isinstance(v, dict):
-        return [v]
-    if isinstance(v, list) and all(isinstance(i, dict) for i in v):
-        return v
-    if isinstance(v, np.ndarray) and v.dtype == object and all(isinstance(i, dict) for i in v.ravel(order="F")):
-        return list(v.ravel(order="F"))
-    raise WorkspaceError(f"{name} is a {type(v).__name__}; expected the struct (array) Verasonics saves")
-
-
-def element_positions(trans: dict, wavelength_m: float, notes: list) -> np.ndarray:
-    """Lateral element positions in m from ``Trans`` (units handled explicitly); checks a flat linear array."""
-    _num(trans, "ElementPos", "Trans")
-    raw = np.asarray(trans["ElementPos"], float)
-    if raw.ndim != 2 or raw.shape[1] < 3:
-        raise WorkspaceError(f"Trans.ElementPos has shape {raw.shape}; expected n_elements x (3 to 5) "
-                             "columns [x y z azimuth elevation]")
-    ttype = _num(trans, "type", "Trans", required=False)
-    if ttype is not None and int(ttype[0]) != 0:
-        kind = {1: "curved", 2: "2-D matrix", 3: "annular/custom"}.get(int(ttype[0]), f"type {int(ttype[0])}")
-        raise WorkspaceError(f"Trans.type = {int(ttype[0])} ({kind} array); pyulm beamforms flat linear arrays "
-                             "(Trans.type = 0) only")
-    units = trans.get("units")
-    lam_mm = wavelength_m * 1e3
-    if units is None:
-        spacing, spacing_mm = (_num(trans, k, "Trans", required=False) for k in ("spacing", "spacingMm"))
-        step = float(np.median(np.diff(raw[:, 0]))) if raw.shape[0] > 1 else 0.0
-        if spacing_mm is not None and np.isclose(step, spacing_mm[0], rtol=1e-3):
-            units = "mm"
-        elif spacing is not None and np.isclose(step, spacing[0], rtol=1e-3):
-            units = "wavelengths"
-        else:
-            raise WorkspaceError("Trans.units is missing; expected 'mm' or 'wavelengths' (the unit of "
-                                 "Trans.ElementPos), or Trans.spacing/spacingMm to tell which")
-        notes.append(f"Trans.units missing: ElementPos read in {units} (its pitch matches Trans."
-                     f"{'spacingMm' if units == 'mm' else 'spacing'})")
-    if units not in ("mm", "wavelengths"):
-        raise WorkspaceError(f"Trans.units = {units!r}; expected 'mm' or 'wavelengths'")
-    scale = 1e-3 if units == "mm" else wavelength_m
-    span = np.ptp(raw[:, 0]) * scale
-    flat = np.ptp(raw[:, 1]) * scale, np.ptp(raw[:, 2]) * scale
-    if flat[0] > 1e-3 * max(span, 1e-9):
-        raise WorkspaceError("Trans.ElementPos: elements spread along y (a 2-D matrix array); pyulm beamforms "
-                             "flat linear arrays only")
-    if flat[1] > 1e-3 * max(span, 1e-9) or (raw.shape[1] > 3 and np.ptp(raw[:, 3]) > 1e-6):
-        raise WorkspaceError("Trans.ElementPos: elements at different depths or angles (a curved array); pyulm "
-                             "beamforms flat linear arrays only")
-    x = raw[:, 0] * scale
-    if np.any(np.diff(x) <= 0):
-        raise WorkspaceError("Trans.ElementPos: x positions must increase from element 1 to the last")
-    if units == "mm" and lam_mm > 0 and np.median(np.diff(raw[:, 0])) / lam_mm > 20:
-        notes.append("Trans.ElementPos pitch exceeds 20 wavelengths in mm: check Trans.units")
-    return x
-
-
-def receive_timing(recv: list, trans_f0_hz: float, notes: list):
-    """Sample mode, stored-sample rate (Hz), demodulation frequency (Hz) shared by all receives."""
-    modes = {str(r.get("sampleMode", "NS200BW")) for r in recv}
-    if any("sampleMode" not in r for r in recv):
-        notes.append("Receive.sampleMode missing: NS200BW assumed (Verasonics' default)")
-    if len(modes) != 1:
-        raise WorkspaceError(f"Receive.sampleMode: receives mix {sorted(modes)}; expected one sample mode")
-    mode = modes.pop()
-    if mode not in SAMPLE_MODES:
-        raise WorkspaceError(f"Receive.sampleMode = {mode!r}; expected one of {', '.join(SAMPLE_MODES)}")
-
-    def common(key, default=None):
-        vals = {float(_num(r, key, f"Receive({i + 1})", default=np.array([default]) if default else None,
-                           required=default is None)[0]) for i, r in enumerate(recv)}
-        if len(vals) != 1:
-            raise WorkspaceError(f"Receive.{key}: receives differ ({sorted(vals)}); expected one value")
-        return vals.pop()
-
-    rate = common("decimSampleRate")
-    quad = common("quadDecim", 1.0)
-    fd = common("demodFrequency", trans_f0_hz / 1e6)
-    if rate <= 0 or quad <= 0 or fd <= 0:
-        raise WorkspaceError(f"Receive.decimSampleRate = {rate}, quadDecim = {quad}, demodFrequency = {fd}: "
-                             "expected positive values (MHz)")
-    fs = rate / quad * 1e6
-    kind = SAMPLE_MODES[mode]
-    if kind == "quadrature":
-        fs /= 2  # two rows (I, Q) per complex sample
-    return mode, kind, fs, fd * 1e6
-
-
 def _tx_of_receives(meta, recv, buffer, n_tx_structs, notes) -> np.ndarray:
     """0-based TX index of every receive (-1 if no event uses it), from Event or by acqNum."""
     tx_of = np.full(len(recv), -1, np.int64)
-    events = _items(meta, "Event") if "Event" in meta else None
+    events = structs(meta, "Event") if "Event" in meta else None
     if events:
         for i, ev in enumerate(events):
-            t = _num(ev, "tx", f"Event({i + 1})", required=False)
-            r = _num(ev, "rcv", f"Event({i + 1})", required=False)
+            t = number(ev, "tx", f"Event({i + 1})", required=False)
+            r = number(ev, "rcv", f"Event({i + 1})", required=False)
             if t is None or r is None or int(t[0]) <= 0 or int(r[0]) <= 0:
                 continue
             t, r = int(t[0]) - 1, int(r[0]) - 1
@@ -173,7 +66,7 @@ def _tx_of_receives(meta, recv, buffer, n_tx_structs, notes) -> np.ndarray:
         return tx_of
     notes.append("no Event struct: receive acqNum k taken to follow TX(mod(k-1, numel(TX)) + 1)")
     for i, r in enumerate(recv):
-        k = int(_num(r, "acqNum", f"Receive({i + 1})")[0])
+        k = int(number(r, "acqNum", f"Receive({i + 1})")[0])
         tx_of[i] = (k - 1) % n_tx_structs
     return tx_of
 
@@ -197,14 +90,14 @@ def parse_workspace(meta: dict, rcv_shape: tuple, buffer: int | None = None) -> 
         if name not in meta:
             raise WorkspaceError(f"the workspace holds RcvData but no {name}; expected the {name} struct "
                                  f"Verasonics saves with it ({what})")
-    trans = _items(meta, "Trans")[0]
-    recv_all = _items(meta, "Receive")
-    txs = _items(meta, "TX")
-    f0 = float(_num(trans, "frequency", "Trans")[0]) * 1e6
+    trans = structs(meta, "Trans")[0]
+    recv_all = structs(meta, "Receive")
+    txs = structs(meta, "TX")
+    f0 = float(number(trans, "frequency", "Trans")[0]) * 1e6
     if f0 <= 0:
         raise WorkspaceError(f"Trans.frequency = {f0 / 1e6}: expected a positive frequency in MHz")
     res = meta.get("Resource") if isinstance(meta.get("Resource"), dict) else {}
-    c = _num(res.get("Parameters") if isinstance(res.get("Parameters"), dict) else {}, "speedOfSound",
+    c = number(res.get("Parameters") if isinstance(res.get("Parameters"), dict) else {}, "speedOfSound",
              "Resource.Parameters", required=False)
     if c is None:
         c = np.array([1540.0])
@@ -214,7 +107,7 @@ def parse_workspace(meta: dict, rcv_shape: tuple, buffer: int | None = None) -> 
     xe = element_positions(trans, lam, notes)
     n_el = xe.size
 
-    bufs = np.array([int(_num(r, "bufnum", f"Receive({i + 1})", default=np.array([1.0]))[0])
+    bufs = np.array([int(number(r, "bufnum", f"Receive({i + 1})", default=np.array([1.0]))[0])
                      for i, r in enumerate(recv_all)])
     if buffer is None:
         buffer = int(bufs[0])
@@ -229,12 +122,12 @@ def parse_workspace(meta: dict, rcv_shape: tuple, buffer: int | None = None) -> 
     tx_of = _tx_of_receives(meta, recv_all, buffer, len(txs), notes)[keep]
     mode, kind, fs, fd = receive_timing(recv, f0, notes)
     for r in recv:
-        if int(_num(r, "mode", "Receive", default=np.array([0.0]))[0]) != 0:
+        if int(number(r, "mode", "Receive", default=np.array([0.0]))[0]) != 0:
             raise WorkspaceError("Receive.mode = 1 (accumulate): the transmits were summed on the scanner; "
                                  "expected mode 0 (each receive stored on its own)")
 
     def ints(key):
-        return np.array([int(_num(r, key, f"Receive({keep[i] + 1})")[0]) for i, r in enumerate(recv)])
+        return np.array([int(number(r, key, f"Receive({keep[i] + 1})")[0]) for i, r in enumerate(recv)])
 
     start, end, frame, acqn = ints("startSample"), ints("endSample"), ints("framenum"), ints("acqNum")
     bad = np.flatnonzero((start < 1) | (end < start) | (end > rows_pf))
@@ -281,7 +174,7 @@ def parse_workspace(meta: dict, rcv_shape: tuple, buffer: int | None = None) -> 
     order = _frame_order(res, buffer, n_buf_frames, notes)
     if n_frames_seen != n_buf_frames:
         notes.append(f"Receive lists {n_frames_seen} frame(s) of RcvData{{{buffer}}}'s {n_buf_frames}")
-    pdata = _items(meta, "PData")[0] if "PData" in meta else None
+    pdata = structs(meta, "PData")[0] if "PData" in meta else None
     return RcvLayout(acq, buffer, order, groups, row0, stride, mode, pdata, _frame_rate(meta), notes)
 
 
@@ -290,16 +183,16 @@ def _acquisition(txs, tx_seq, meta, recv, first, xe, lam, c, f0, fs, fd, kind, t
     angles, delays = [], []
     for t in tx_seq:
         tx, where = txs[t], f"TX({t + 1})"
-        steer = _num(tx, "Steer", where, default=np.zeros(2))
+        steer = number(tx, "Steer", where, default=np.zeros(2))
         if steer.size > 1 and abs(steer[1]) > 1e-9:
             raise WorkspaceError(f"{where}.Steer = {steer.tolist()}: elevation steering needs a 2-D array; "
                                  "expected [azimuth 0]")
-        focus = _num(tx, "focus", where, default=np.zeros(1))
+        focus = number(tx, "focus", where, default=np.zeros(1))
         if abs(focus[0]) > 1e-9:
             raise WorkspaceError(f"{where}.focus = {focus[0]:g} wavelengths: a focused or diverging transmit; "
                                  "expected plane waves (focus = 0)")
-        d = _num(tx, "Delay", where)
-        apod = _num(tx, "Apod", where, default=np.ones(d.size))
+        d = number(tx, "Delay", where)
+        apod = number(tx, "Apod", where, default=np.ones(d.size))
         if d.size != n_el or apod.size != n_el:
             raise WorkspaceError(f"{where}.Delay/Apod have {d.size}/{apod.size} values; expected one per element "
                                  f"({n_el}, the rows of Trans.ElementPos)")
@@ -307,23 +200,23 @@ def _acquisition(txs, tx_seq, meta, recv, first, xe, lam, c, f0, fs, fd, kind, t
         delays.append(np.where(apod != 0, d / f0, np.nan))
     t_start = []
     for i in first:
-        sd = _num(recv[i], "startDepth", "Receive", required=False)
+        sd = number(recv[i], "startDepth", "Receive", required=False)
         if sd is None:
             notes.append("Receive.startDepth missing: first sample at time 0")
             sd = np.zeros(1)
         t_start.append(2 * float(sd[0]) / f0)
-    lens = _num(trans, "lensCorrection", "Trans", required=False)
+    lens = number(trans, "lensCorrection", "Trans", required=False)
     if lens is None:
         notes.append("Trans.lensCorrection missing: no lens delay")
         lens = np.zeros(1)
     peak = 0.0
-    tws = _items(meta, "TW") if "TW" in meta else None
-    w = int(_num(txs[tx_seq[0]], "waveform", "TX", default=np.ones(1))[0])
-    if tws and 1 <= w <= len(tws) and _num(tws[w - 1], "peak", f"TW({w})", required=False) is not None:
-        peak = float(_num(tws[w - 1], "peak", f"TW({w})")[0])
+    tws = structs(meta, "TW") if "TW" in meta else None
+    w = int(number(txs[tx_seq[0]], "waveform", "TX", default=np.ones(1))[0])
+    if tws and 1 <= w <= len(tws) and number(tws[w - 1], "peak", f"TW({w})", required=False) is not None:
+        peak = float(number(tws[w - 1], "peak", f"TW({w})")[0])
     else:
         notes.append("TW.peak missing: echoes taken to peak at the time of flight")
-    conn = _num(trans, "Connector", "Trans", required=False)
+    conn = number(trans, "Connector", "Trans", required=False)
     if conn is None:
         if n_ch < n_el:
             raise WorkspaceError(f"Trans.Connector missing and RcvData has {n_ch} channels for {n_el} elements; "
@@ -332,7 +225,7 @@ def _acquisition(txs, tx_seq, meta, recv, first, xe, lam, c, f0, fs, fd, kind, t
         notes.append("Trans.Connector missing: element k read from RcvData column k")
     if conn.size != n_el or np.any(conn < 1) or np.any(conn > n_ch):
         raise WorkspaceError(f"Trans.Connector: expected {n_el} channel numbers within 1..{n_ch} (columns of RcvData)")
-    rx_apod = _num(recv[first[0]], "Apod", "Receive", required=False)
+    rx_apod = number(recv[first[0]], "Apod", "Receive", required=False)
     if rx_apod is not None and rx_apod.size != n_el:
         notes.append(f"Receive.Apod has {rx_apod.size} values for {n_el} elements: every element used")
         rx_apod = None
@@ -351,10 +244,10 @@ def _acquisition(txs, tx_seq, meta, recv, first, xe, lam, c, f0, fs, fd, kind, t
 
 def _frame_order(res: dict, buffer: int, n: int, notes: list) -> np.ndarray:
     """Buffer frames oldest first: RcvData is a ring; ``Resource.RcvBuffer(b).lastFrame`` is the newest."""
-    bufs = _items(res, "RcvBuffer") if isinstance(res, dict) and "RcvBuffer" in res else None
+    bufs = structs(res, "RcvBuffer") if isinstance(res, dict) and "RcvBuffer" in res else None
     last = None
     if bufs and len(bufs) >= buffer:
-        last = _num(bufs[buffer - 1], "lastFrame", f"Resource.RcvBuffer({buffer})", required=False)
+        last = number(bufs[buffer - 1], "lastFrame", f"Resource.RcvBuffer({buffer})", required=False)
     if last is None or n == 1:
         return np.arange(n)
     last = int(last[0])
@@ -369,7 +262,7 @@ def _frame_rate(meta: dict) -> float | None:
     for s, k in (("P", "FrameRate"), ("P", "frameRate"), ("UF", "FrameRateUF"), ("UF", "FrameRate")):
         v = meta.get(s)
         if isinstance(v, dict):
-            val = _num(v, k, s, required=False)
+            val = number(v, k, s, required=False)
             if val is not None and val[0] > 0:
                 return float(val[0])
     return None
