@@ -1,4 +1,4 @@
-"""Cost of the MATLAB/Octave file transport (matlab_interop/, ``Transport='file'``).
+"""Cost of the MATLAB/Octave file transport (matlab_interop/, ``Transport='file'``), before and after the worker.
 
 Times, under GNU Octave, ``pyulm.internal.call`` on the bridge's transport
 functions, so that only the transport is measured:
@@ -23,13 +23,19 @@ the per-GB slope, s/GB = (time - time of a 1x1 call) / GB moved. Each case runs
 times and the median of the paired differences. On a shared machine the spread
 is large: run it several times.
 
+Each case runs twice: *before*, one Python per call (``pyulm.setup('Worker',
+false)``, the fallback), and *after*, every call served by the session's
+persistent Python worker (the default under Octave). A last table times
+PALA's ``ULM_Track2MatOut`` through the drop-in (256 and 1,395 synthetic
+tracks of 20 points, density and velocity modes) both ways.
+
 Without Octave it times the Python half only (``python -m pyulm.matlab_bridge``
 on requests written here). ``--hugetlb`` starts Octave with
 ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (glibc >= 2.35): Octave's large arrays
 then get transparent huge pages, which made allocating them 1.5 to 3 times
 faster on the machine where this was written (see matlab_interop/README.md).
 
-    python benchmarks/bench_matlab_transport.py [--repeat 5] [--quick] [--hugetlb]
+    python benchmarks/bench_matlab_transport.py [--repeat 5] [--quick] [--hugetlb] [--only before|after]
 """
 from __future__ import annotations
 
@@ -66,6 +72,8 @@ addpath(getenv('PYULM_BENCH_INTEROP'));
 reps = str2double(getenv('PYULM_BENCH_REPEAT'));
 quick = str2double(getenv('PYULM_BENCH_QUICK'));
 s = pyulm.internal.settings();
+s.worker = logical(str2double(getenv('PYULM_BENCH_WORKER')));
+pyulm.internal.settings(s);
 rand('seed', 1);
 CS = complex(single(rand(%(block)s)), single(rand(%(block)s)));
 CD = complex(rand(%(block)s), rand(%(block)s));
@@ -74,6 +82,11 @@ if ~quick
     BIG = complex(single(rand(%(large)s)), single(rand(%(large)s)));
 end
 pyulm.internal.call('echo', 1, {1});
+for k = 1:30
+    %% back-to-back 1x1 calls, as a PALA loop makes them
+    t0 = tic; pyulm.internal.call('echo', 1, {k}); t = toc(t0);
+    fprintf('CALL burst small 0 %%.4f\n', t);
+end
 cases = {%(cases)s};
 for c = 1:size(cases, 1)
     key = cases{c, 1}; name = cases{c, 2}; direction = cases{c, 3};
@@ -109,10 +122,27 @@ for c = 1:size(cases, 1)
     end
     pyulm.internal.settings(s);
 end
+%% PALA's rendering through the drop-in: synthetic tracks [z x vz vx t] on the SR grid (x10)
+addpath(fullfile(getenv('PYULM_BENCH_INTEROP'), 'dropin'));
+for ntr = [256 1395]
+    T = cell(ntr, 1);
+    for k = 1:ntr
+        z0 = 20 + 700 * rand(); x0 = 20 + 1100 * rand(); v = randn(1, 2);
+        n = (0:19)';
+        T{k} = [z0 + 3 * v(1) * n, x0 + 3 * v(2) * n, repmat(v, 20, 1), n / 1000];
+    end
+    modes = {'2D_allin', '2D_vel_z', '2D_velnorm'};
+    for m = 1:numel(modes)
+        for k = 1:reps
+            t0 = tic; M = ULM_Track2MatOut(T, [781 1181], 'mode', modes{m}); t = toc(t0);
+            fprintf('RENDER %%d %%s %%.4f\n', ntr, modes{m}, t);
+        end
+    end
+end
 """
 
 
-def bench_octave(octave: str, repeat: int, quick: bool, hugetlb: bool = False) -> list:
+def bench_octave(octave: str, repeat: int, quick: bool, hugetlb: bool = False, worker: bool = True) -> list:
     cases = "; ".join(f"'{key}', '{expr}', '{direction}'" for key, _, expr, direction in CASES)
     script = OCTAVE_SCRIPT % {"block": ", ".join(map(str, BLOCK)), "large": ", ".join(map(str, LARGE)),
                               "cases": cases}
@@ -120,7 +150,8 @@ def bench_octave(octave: str, repeat: int, quick: bool, hugetlb: bool = False) -
         f = Path(d) / "bench_transport.m"
         f.write_text(script)
         env = dict(os.environ, PYULM_PYTHON=sys.executable, PYULM_BENCH_INTEROP=str(ROOT / "matlab_interop"),
-                   PYULM_BENCH_REPEAT=str(repeat), PYULM_BENCH_QUICK=str(int(quick)))
+                   PYULM_BENCH_REPEAT=str(repeat), PYULM_BENCH_QUICK=str(int(quick)),
+                   PYULM_BENCH_WORKER=str(int(worker)))
         env.pop("PYULM_TRANSPORT", None)
         if hugetlb:
             env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1"]))
@@ -131,6 +162,9 @@ def bench_octave(octave: str, repeat: int, quick: bool, hugetlb: bool = False) -
         if line.startswith("CALL "):
             _, key, kind, moved, wall = line.split()
             calls.append({"key": key, "kind": kind, "moved": int(moved), "wall": float(wall)})
+        elif line.startswith("RENDER "):
+            _, ntr, mode, wall = line.split()
+            calls.append({"key": f"render {ntr} {mode}", "kind": "render", "moved": 0, "wall": float(wall)})
     if not calls or proc.returncode != 0:
         raise SystemExit(f"Octave benchmark failed:\n{proc.stdout}\n{proc.stderr}")
     return calls
@@ -171,31 +205,9 @@ def bench_python_only(repeat: int, quick: bool) -> list:
     return calls
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="skip the larger block")
-    ap.add_argument("--hugetlb", action="store_true", help="run Octave with GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
-    args = ap.parse_args(argv)
-    octave = shutil.which("octave-cli")
-    if octave:
-        calls = bench_octave(octave, args.repeat, args.quick, args.hugetlb)
-        host = "Octave " + subprocess.run([octave, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-        if args.hugetlb:
-            host += " (glibc.malloc.hugetlb=1)"
-    else:
-        calls = bench_python_only(args.repeat, args.quick)
-        host = "Python half only (octave-cli not found)"
-    tmp = tempfile.gettempdir()
-    fs = subprocess.run(["df", "--output=fstype", tmp], capture_output=True, text=True).stdout.split()[-1:] or ["?"]
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    print(f"pyulm file transport, {host}; temporary files in {tmp} ({fs[0]}); {os.cpu_count()} CPUs, "
-          f"load average after the run {load}")
-    print(f"block {'x'.join(map(str, BLOCK))}, large {'x'.join(map(str, LARGE))}; {args.repeat} runs per case, "
-          "each after a 1x1 call. s/GB = (time - time of the 1x1 call) / GB moved: 'best' from the fastest calls, "
-          "'median' of the paired differences")
-    print("budget = 0.5 s + 1 s per GB moved (the issue's target for a whole call); 'within' compares the "
-          "median call with it")
+def print_table(calls: list, title: str) -> None:
+    """One table: per-call cost, then each case against the budget."""
+    print(f"\n{title}")
     print(f"{'case':<46}{'MB':>6}{'best s':>8}{'med s':>7}{'budget':>8}{'within':>7}{'s/GB best':>10}{'median':>7}")
     small = [c["wall"] for c in calls if c["kind"] == "small"]
     call_best, call_med = min(small), float(np.median(small))
@@ -212,6 +224,65 @@ def main(argv=None) -> int:
         budget = 0.5 + gb
         print(f"{label:<46}{gb * 1e3:>6.0f}{min(wall):>8.3f}{np.median(wall):>7.3f}{budget:>8.3f}"
               f"{'yes' if np.median(wall) <= budget else 'NO':>7}{(min(wall) - call_best) / gb:>10.2f}{diff:>7.2f}")
+
+
+def _median(calls, key, kind):
+    wall = [c["wall"] for c in calls if c["key"] == key and c["kind"] == kind]
+    return float(np.median(wall)) if wall else float("nan")
+
+
+def print_before_after(runs: dict) -> None:
+    """Medians side by side: one Python per call (before) vs the session's worker (after)."""
+    before, after = runs.get("before", []), runs.get("after", [])
+    print("\nbefore (one Python per call) / after (persistent worker): median seconds; target per call <= 0.020 s")
+    print(f"{'case':<52}{'before':>9}{'after':>9}{'ratio':>7}")
+    rows = [("per call, 30 back-to-back 1x1 calls", "burst", "small")]
+    rows += [(label, key, "data") for key, label, _, _ in CASES]
+    keys = sorted({c["key"] for c in before + after if c["kind"] == "render"},
+                  key=lambda k: (int(k.split()[1]), k))
+    rows += [(f"ULM_Track2MatOut (drop-in) {k.split()[1]} tracks {k.split()[2]}", k, "render") for k in keys]
+    for label, key, kind in rows:
+        b, a = _median(before, key, kind), _median(after, key, kind)
+        if np.isnan(b) and np.isnan(a):
+            continue
+        print(f"{label:<52}{b:>9.4f}{a:>9.4f}{b / a if a > 0 else float('nan'):>7.1f}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="skip the larger block")
+    ap.add_argument("--hugetlb", action="store_true", help="run Octave with GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+    ap.add_argument("--only", choices=("before", "after"), help="one Python per call only, or the worker only")
+    args = ap.parse_args(argv)
+    octave = shutil.which("octave-cli")
+    runs = {}
+    if octave:
+        for name in ("before", "after"):
+            if args.only in (None, name):
+                runs[name] = bench_octave(octave, args.repeat, args.quick, args.hugetlb, worker=name == "after")
+        host = "Octave " + subprocess.run([octave, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+        if args.hugetlb:
+            host += " (glibc.malloc.hugetlb=1)"
+    else:
+        runs["before"] = bench_python_only(args.repeat, args.quick)
+        host = "Python half only (octave-cli not found)"
+    tmp = tempfile.gettempdir()
+    fs = subprocess.run(["df", "--output=fstype", tmp], capture_output=True, text=True).stdout.split()[-1:] or ["?"]
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"pyulm file transport, {host}; temporary files in {tmp} ({fs[0]}); {os.cpu_count()} CPUs, "
+          f"load average after the run {load}")
+    print(f"block {'x'.join(map(str, BLOCK))}, large {'x'.join(map(str, LARGE))}; {args.repeat} runs per case, "
+          "each after a 1x1 call. s/GB = (time - time of the 1x1 call) / GB moved: 'best' from the fastest calls, "
+          "'median' of the paired differences")
+    print("budget = 0.5 s + 1 s per GB moved (the issue's target for a whole call); 'within' compares the "
+          "median call with it")
+    titles = {"before": "before: one Python per call (pyulm.setup('Worker', false))",
+              "after": "after: the session's persistent Python worker"}
+    for name, calls in runs.items():
+        print_table(calls, titles[name])
+    if octave:
+        print_before_after(runs)
     return 0
 
 

@@ -173,6 +173,7 @@ def octave_run(request, tmp_path_factory):
     proc = subprocess.run([OCTAVE, "--no-gui", "--norc", "-q", "-H", "-W", str(runner)], env=env, cwd=str(work),
                           capture_output=True, text=True, timeout=1200)
     report = proc.stdout + proc.stderr
+    print(report)  # shown with -s, and by pytest for a failing item
     return {"report": report, "blocks": _report_blocks(report), "tmp": tmp, "returncode": proc.returncode}
 
 

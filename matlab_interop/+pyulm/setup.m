@@ -14,6 +14,10 @@ function info = setup(varargin)
 %                     the route of SVDfilter (drop-in and pyulm.SVDfilter)
 %     'PalaMessages'  true (default) to print PALA's console lines, as PALA does
 %                     ('Building 2D ULM image ...'), false to silence them
+%     'Worker'        true (default): Octave's file transport sends every call
+%                     to one Python worker started on the first call of the
+%                     session (about 100 times less overhead per call); false:
+%                     one Python per call
 %     'Save'          true (default) to keep the settings across sessions
 %                     (setpref('pyulm', 'settings', ...)), false for this session only
 %   Checks that the Python runs, is >= 3.10, imports pyulm and that its version
@@ -29,8 +33,9 @@ p.addParameter('Transport', '', is_text);
 p.addParameter('ExecutionMode', '', is_text);
 p.addParameter('SVDPrecision', '', is_text);
 p.addParameter('PalaMessages', [], @(x) (islogical(x) || isnumeric(x)) && isscalar(x));
+p.addParameter('Worker', [], @(x) (islogical(x) || isnumeric(x)) && isscalar(x));
 p.addParameter('Save', true, @(x) (islogical(x) || isnumeric(x)) && isscalar(x));
-known = {'Python', 'Transport', 'ExecutionMode', 'SVDPrecision', 'PalaMessages', 'Save'};
+known = {'Python', 'Transport', 'ExecutionMode', 'SVDPrecision', 'PalaMessages', 'Worker', 'Save'};
 for k = 1:2:numel(varargin)
     if ~ischar(varargin{k}) || ~any(strcmpi(varargin{k}, known))
         pyulm.internal.raise('pyulm:BadArgument', ...
@@ -72,6 +77,9 @@ end
 if ~isempty(r.PalaMessages)
     s.pala_messages = logical(r.PalaMessages);
 end
+if ~isempty(r.Worker)
+    s.worker = logical(r.Worker);
+end
 is_version = ~isempty(regexp(python, '^\d+\.\d+$', 'once'));
 if pyulm.internal.is_octave()
     if strcmp(transport, 'py')
@@ -105,7 +113,9 @@ s.transport = transport;
 s.execution_mode = mode;
 if strcmp(transport, 'file')
     check_python_version(s.python);
-    out = pyulm.internal.call_file('info', 1, {}, struct(), s);
+    once = s;
+    once.worker = false;  % one Python of its own, whose output diagnoses a broken installation
+    out = pyulm.internal.call_file('info', 1, {}, struct(), once);
 else
     out = pyulm.internal.call_py('info', 1, {}, struct());
 end

@@ -12,5 +12,6 @@ system(['chmod +x ' q(spy)]);
 s0 = pyulm.internal.settings();
 restore = onCleanup(@() pyulm.internal.settings(s0));
 s.python = spy;
+s.worker = false;  % the spy lists the folder after each Python: one Python per call
 pyulm.internal.settings(s);
 end

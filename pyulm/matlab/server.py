@@ -3,9 +3,10 @@
 * ``py``: MATLAB's ``py.*`` calls :func:`call`, which never raises and returns
   a response dict.
 * ``file``: ``python -m pyulm.matlab_bridge REQUEST.mat RESPONSE.mat`` runs
-  :func:`serve_file` once. What the function prints (PALA's console lines,
-  "Building 2D ULM image ...") travels in the response's ``stdout`` and MATLAB
-  prints it.
+  :func:`serve_file` once; the persistent worker (``--worker``,
+  :mod:`pyulm.matlab.worker`) runs it for each request of a session. What
+  the function prints (PALA's console lines, "Building 2D ULM image ...")
+  travels in the response's ``stdout`` and MATLAB prints it.
 
 Errors never escape as Python exceptions: the response carries the exception's
 type and message, and the MATLAB side raises ``pyulm:Python:<ExceptionType>``.
@@ -171,12 +172,17 @@ def serve_file(request_path, response_path) -> int:
 
 
 USAGE = ("usage: python -m pyulm.matlab_bridge REQUEST.mat RESPONSE.mat\n"
+         "       python -m pyulm.matlab_bridge --worker\n"
          "(called by the MATLAB/Octave wrappers in matlab_interop/; see matlab_interop/README.md)")
 
 
 def main(argv=None) -> int:
-    """Command line of the file transport: serve one request."""
+    """Command line of the file transport: one request, or ``--worker`` (see :mod:`pyulm.matlab.worker`)."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--worker"]:
+        from .worker import serve_forever
+
+        return serve_forever()
     if len(argv) != 2:
         print(USAGE, file=sys.stderr)
         return 2

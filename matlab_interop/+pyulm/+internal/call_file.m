@@ -1,16 +1,24 @@
 function out = call_file(func, nout, args, kwargs, s)
-%CALL_FILE File transport: request/response .mat files and one Python process.
+%CALL_FILE File transport: request/response .mat files served by Python.
 %   Writes request.mat (uncompressed -v6) into a private temporary directory,
+%   has the session's persistent Python worker serve it (Octave; see
+%   pyulm.internal.worker) or, as a fallback (MATLAB, or s.worker false),
 %   runs  python -m pyulm.matlab_bridge request.mat response.mat  through
-%   system() with every argument quoted, reads response.mat and removes the
+%   system() with every argument quoted; reads response.mat and removes the
 %   directory (also after an error or Ctrl+C, via onCleanup).
 %   Numeric and logical arrays of s.side_threshold bytes or more travel in
 %   side files, one array per file, referenced from the .mat files (see
 %   pyulm.internal.write_side); Python maps them instead of parsing them.
 %   Arrays of s.npy_threshold bytes or more (MAT v5 holds at most 2 GB per
 %   variable) travel as Fortran-ordered .npy files.
-d = pyulm.internal.make_tempdir();
-cleaner = onCleanup(@() pyulm.internal.remove_tree(d));
+use_worker = isfield(s, 'worker') && s.worker && pyulm.internal.worker('available');
+if use_worker
+    d = pyulm.internal.worker('folder', s);  % the worker's private folder, emptied after each call
+    cleaner = onCleanup(@() pyulm.internal.remove_tree(d, {'worker.log'}));
+else
+    d = pyulm.internal.make_tempdir();
+    cleaner = onCleanup(@() pyulm.internal.remove_tree(d));
+end
 lim = struct('npy', s.npy_threshold, 'side', Inf, 'format', 'mat');
 if isfield(s, 'side_threshold')
     lim.side = s.side_threshold;
@@ -37,10 +45,18 @@ req.pala_messages = ~isfield(s, 'pala_messages') || logical(s.pala_messages);
 request = fullfile(d, 'request.mat');
 response = fullfile(d, 'response.mat');
 save(request, '-struct', 'req', '-v6');
-cmd = pyulm.internal.python_command(s.python, {'-m', 'pyulm.matlab_bridge', request, response}, d);
-[status, output] = system(cmd);
-if ~exist(response, 'file')
-    pyulm.internal.diagnose(s.python, status, output);
+if use_worker
+    pyulm.internal.worker('call', d, s);  % the session's persistent Python
+    if ~exist(response, 'file')
+        pyulm.internal.raise('pyulm:TransportFailed', ...
+                             sprintf('the pyulm Python worker wrote no response to %s', func));
+    end
+else
+    cmd = pyulm.internal.python_command(s.python, {'-m', 'pyulm.matlab_bridge', request, response}, d);
+    [status, output] = system(cmd);
+    if ~exist(response, 'file')
+        pyulm.internal.diagnose(s.python, status, output);
+    end
 end
 r = load(response);
 if ~r.ok

@@ -7,7 +7,7 @@ function out = dropin_check(what)
 %   names = pyulm.internal.dropin_check('shadowed') lists the shadowed names;
 %   folder = pyulm.internal.dropin_check('folder') is the drop-in folder;
 %   pyulm.internal.dropin_check('reset') forgets that it warned.
-persistent warned
+persistent warned checked_for shadowed
 here = fileparts(mfilename('fullpath'));
 folder = fullfile(fileparts(fileparts(here)), 'dropin');
 if nargin >= 1 && strcmp(what, 'folder')
@@ -15,16 +15,20 @@ if nargin >= 1 && strcmp(what, 'folder')
     return
 elseif nargin >= 1 && strcmp(what, 'reset')
     warned = [];
+    checked_for = [];
     out = [];
     return
 end
-names = {'SVDfilter', 'ULM_localization2D', 'ULM_tracking2D', 'ULM_Track2MatOut'};
-shadowed = {};
-for k = 1:numel(names)
-    found = which(names{k});
-    if ~strcmp(found, fullfile(folder, [names{k} '.m']))
-        shadowed{end + 1} = names{k}; %#ok<AGROW>
+key = [pwd() pathsep() path()];  % which() costs milliseconds: look again only when these change
+if ~isequal(key, checked_for)
+    names = {'SVDfilter', 'ULM_localization2D', 'ULM_tracking2D', 'ULM_Track2MatOut'};
+    shadowed = {};
+    for k = 1:numel(names)
+        if ~strcmp(which(names{k}), fullfile(folder, [names{k} '.m']))
+            shadowed{end + 1} = names{k}; %#ok<AGROW>
+        end
     end
+    checked_for = key;
 end
 if nargin >= 1
     out = shadowed;

@@ -1,5 +1,8 @@
-function cmd = python_command(python, args, workdir)
+function cmd = python_command(python, args, workdir, redirect)
 %PYTHON_COMMAND Shell command running PYTHON ARGS... inside WORKDIR.
+%   REDIRECT (default ' 2>&1': stderr joins stdout) follows the command;
+%   on Linux/macOS the shell is replaced by Python (exec), so that the
+%   process id popen2 reports is Python's.
 %   Every piece is quoted (pyulm.internal.shell_quote). Running in the private
 %   temporary directory keeps files of the user's current folder (a numpy.py,
 %   say) from shadowing Python modules. Under MATLAB on Linux/macOS, the
@@ -11,12 +14,15 @@ function cmd = python_command(python, args, workdir)
 %   its memory for the first time, and huge pages make that several times
 %   cheaper (per call and per GB moved, see matlab_interop/README.md).
 q = @pyulm.internal.shell_quote;
+if nargin < 4
+    redirect = ' 2>&1';
+end
 parts = cell(1, numel(args));
 for k = 1:numel(args)
     parts{k} = [' ' q(args{k})];
 end
 if ispc()
-    cmd = ['cd /d ' q(workdir) ' && ' q(python) parts{:} ' 2>&1'];
+    cmd = ['cd /d ' q(workdir) ' && ' q(python) parts{:} redirect];
 else
     env = '';
     if ~pyulm.internal.is_octave()
@@ -32,6 +38,6 @@ else
     if ~isempty(env)
         env = ['env ' env];
     end
-    cmd = ['cd ' q(workdir) ' && ' env q(python) parts{:} ' 2>&1'];
+    cmd = ['cd ' q(workdir) ' && exec ' env q(python) parts{:} redirect];
 end
 end

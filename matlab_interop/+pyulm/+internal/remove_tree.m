@@ -1,5 +1,7 @@
-function remove_tree(d)
+function remove_tree(d, keep)
 %REMOVE_TREE Delete a pyulm temporary directory with everything in it.
+%   pyulm.internal.remove_tree(d, keep) deletes what d holds except the
+%   names in the cell keep, and keeps d (the worker's folder between calls).
 %   Used from onCleanup, so it never throws. The names are taken literally
 %   whatever characters TMPDIR holds: Octave's dir and delete expand glob
 %   patterns ([x], *, ?), so Octave lists with readdir and deletes with
@@ -8,49 +10,58 @@ function remove_tree(d)
 if isempty(d) || ~exist(d, 'dir')
     return
 end
+if nargin < 2
+    keep = [];
+end
 try
     if pyulm.internal.is_octave()
-        remove_read(d);
+        remove_read(d, keep);
+    elseif ~isempty(keep)
+        remove_listed(d, keep);
     elseif any(d == '*') && ispc()
         system(['rmdir /s /q ' pyulm.internal.shell_quote(d)]);
     elseif any(d == '*')
         system(['rm -rf -- ' pyulm.internal.shell_quote(d)]);
     else
-        remove_listed(d);
+        remove_listed(d, []);
     end
 catch
 end
 end
 
-function remove_listed(d)
+function remove_listed(d, keep)
 entries = dir(d);
 for k = 1:numel(entries)
     name = entries(k).name;
-    if strcmp(name, '.') || strcmp(name, '..')
+    if any(strcmp(name, [{'.', '..'}, keep]))
         continue
     end
     f = fullfile(d, name);
     if entries(k).isdir
-        remove_listed(f);
+        remove_listed(f, []);
     else
         delete(f);
     end
 end
-rmdir(d);
+if isempty(keep)
+    rmdir(d);
+end
 end
 
-function remove_read(d)
+function remove_read(d, keep)
 names = readdir(d);
 for k = 1:numel(names)
-    if strcmp(names{k}, '.') || strcmp(names{k}, '..')
+    if any(strcmp(names{k}, [{'.', '..'}, keep]))
         continue
     end
     f = fullfile(d, names{k});
     if isfolder(f)
-        remove_read(f);
+        remove_read(f, []);
     else
         unlink(f);
     end
 end
-[ok, msg] = rmdir(d); %#ok<ASGLU> never an error: the caller cleans up after other errors
+if isempty(keep)
+    [ok, msg] = rmdir(d); %#ok<ASGLU> never an error: the caller cleans up after other errors
+end
 end

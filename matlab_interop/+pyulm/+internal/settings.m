@@ -13,6 +13,11 @@ function s = settings(new, save_pref)
 %     svd_precision  'double' (accurate) or 'pala_single' (PALA's single-precision
 %                    SVD on single data): SVDfilter's default
 %     pala_messages  true: print PALA's console lines ('Building 2D ULM image')
+%     worker         true: Octave's calls go to one persistent Python worker
+%                    per session (pyulm.internal.worker); false: one Python
+%                    per call
+%     worker_timeout seconds a call may wait for the worker's answer (Inf:
+%                    no limit; a worker that dies is noticed at once anyway)
 %   Precedence: pyulm.setup in this session, then the PYULM_PYTHON and
 %   PYULM_TRANSPORT environment variables, then the saved preferences
 %   (getpref('pyulm', 'settings')), then defaults.
@@ -64,5 +69,5 @@ else
 end
 s = struct('python', python, 'transport', 'auto', 'execution_mode', '', ...
            'npy_threshold', 2^31 - 1024, 'side_threshold', 2^20, 'side_format', 'auto', ...
-           'svd_precision', 'double', 'pala_messages', true);
+           'svd_precision', 'double', 'pala_messages', true, 'worker', true, 'worker_timeout', Inf);
 end
