@@ -47,11 +47,15 @@ class OutputLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
+                except BlockingIOError:
                     owner = _read_owner(fd)
                     os.close(fd)
                     raise OutputInUseError(f"{display(self.path.parent)}: in use by another pyulm process run"
                                            f"{_describe(owner)}; wait for it to end or choose another --out") from None
+                except OSError as exc:  # a file system without locks: refuse rather than risk mixed results
+                    os.close(fd)
+                    raise OSError(exc.errno, f"{display(self.path)}: cannot lock the output folder "
+                                             f"({exc.strerror or exc}); choose an --out on a local file system") from None
                 try:  # its previous owner may have removed the file between our open and flock
                     same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
                 except FileNotFoundError:

@@ -71,6 +71,8 @@ class BlockParams:
 
     def for_frames(self, n_frames: int, where: str = "") -> "BlockParams":
         """The same parameters for a block of ``n_frames`` frames (the SVD's last component clipped)."""
+        if len(self.svd_cutoff) != 2:
+            raise ValueError(f"svd_cutoff: for_frames needs (first, last), got {self.svd_cutoff!r}")
         last = min(self.svd_cutoff[1], int(n_frames))
         if self.svd_cutoff[0] > last:
             raise ConfigError(f"{where}[ulm] SVD_cutoff: first component {self.svd_cutoff[0]} exceeds the "
