@@ -211,13 +211,16 @@ def simulate_channels(acq: PlaneWaveAcquisition, pdata, n_frames: int, *, frame_
     -------
     ChannelSim
     """
+    from .._optional import require
     from . import simulate
     from .psf import gaussian_psf
 
+    require("pymust", "channel-level simulation (pyulm.sim.channel)")
     (nz, nx), (dz, dx), (z0, x0) = pdata
     lam = acq.wavelength
     rng = np.random.default_rng(seed)
-    psf = gaussian_psf(3.0, pixel_size_mm=(dz * lam * 1e3, dx * lam * 1e3))
+    # only the trajectories are used; the PSF sets the pixel size that converts max_velocity (mm/s) to pixels
+    psf = gaussian_psf(1.0, pixel_size_mm=(dz * lam * 1e3, dx * lam * 1e3))
     bub = simulate((nz, nx), n_frames, network=network, concentration=concentration, max_velocity=max_velocity,
                    psf=psf, snr_db=None, frame_rate=frame_rate, intensity=(0.5, 1.5), intensity_jitter=0.0,
                    seed=int(rng.integers(2 ** 31)))
