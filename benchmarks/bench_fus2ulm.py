@@ -7,10 +7,14 @@ Two test sets, neither ever used for training nor model selection:
   pairs (``simulate_pairs(35, 20260)``, pairs 30–34);
 * a larger held-out set: ``simulate_pairs(N, 20261)`` (another seed namespace).
 
-Resolution: the width (FWHM, output pixels) of the thinnest resolved vessels — the
-10th percentile of the cross-section widths measured along the ridges of each image
-(:func:`pyulm.nn.fus2ulm.evaluation.thinnest_width`) — for the input fUS, each
-model's output and the ULM target; the gain is fUS width / output width.
+Resolution, for the input fUS and each model's output (gains: fUS value / output value):
+
+* FRC against the ULM target (threshold 1/7, :func:`pyulm.nn.fus2ulm.evaluation.frc_resolution_px`):
+  the finest period (output pixels) at which the image still agrees with ULM — noise and
+  invented vessels lower the correlation, so they cannot buy resolution;
+* the width (FWHM) of the thinnest vessels — the 10th percentile of the cross-section widths
+  measured along the image's ridges within 2 px of a ULM vessel
+  (:func:`pyulm.nn.fus2ulm.evaluation.thinnest_width`).
 LPIPS is not reported: the ``lpips`` package downloads its AlexNet/VGG backbone
 from torchvision at run time (no package ships those weights).
 
@@ -34,17 +38,41 @@ def _stats(rows, key):
     return [float(v.mean()), float(v.std())] if v.size else [float("nan"), float("nan")]
 
 
+def seam_ratio(images, patch, stride):
+    """Mean |step| between neighbouring pixels across the window edges over that elsewhere
+    (both axes): about 1 when the sliding windows leave no seam."""
+    from pyulm.nn.fus2ulm.sliding import starts
+
+    at, away = [], []
+    for img in images:
+        for axis in (0, 1):
+            d = np.abs(np.diff(np.asarray(img, float), axis=axis))
+            n = img.shape[axis]
+            edges = sorted({s for s in starts(n, patch, stride) if s > 0} | {s + patch for s in starts(n, patch, stride)
+                                                                              if s + patch < n})
+            rows = np.zeros(n - 1, bool)
+            rows[[e - 1 for e in edges]] = True  # the step between pixel e-1 and e crosses edge e
+            at.append(np.compress(rows, d, axis=axis).mean())
+            away.append(np.compress(~rows, d, axis=axis).mean())
+    return float(np.mean(at) / np.mean(away))
+
+
 def score(name, preds, fus, ulm):
-    from pyulm.nn.fus2ulm.evaluation import image_metrics, thinnest_width
+    from scipy import ndimage
+
+    from pyulm.nn.fus2ulm.evaluation import frc_resolution_px, image_metrics, thinnest_width
 
     rows = []
     for p, f, u in zip(preds, fus, ulm):
         m = image_metrics(p, u)
-        m["width"] = thinnest_width(p)
-        m["width_fus"] = thinnest_width(f)
-        m["gain"] = m["width_fus"] / m["width"] if m["width"] > 0 else float("nan")
+        near = ndimage.binary_dilation(u > 0.2, iterations=2)  # around the vessels ULM sees
+        m["width"] = thinnest_width(p, mask=near)
+        m["width_gain"] = thinnest_width(f, mask=near) / m["width"] if m["width"] > 0 else float("nan")
+        m["frc"] = frc_resolution_px(p, u)
+        m["frc_gain"] = frc_resolution_px(f, u) / m["frc"]
         rows.append(m)
-    return {k: _stats(rows, k) for k in ("mse", "ssim", "psnr", "width", "gain")} | {"n": len(rows), "name": name}
+    keys = ("mse", "ssim", "psnr", "frc", "frc_gain", "width", "width_gain")
+    return {k: _stats(rows, k) for k in keys} | {"n": len(rows), "name": name}
 
 
 def main(argv=None):
@@ -94,11 +122,14 @@ def main(argv=None):
             r = score(kind, preds, d["fus"], d["ulm"])
             r["seconds_per_image"] = (time.perf_counter() - t0) / len(preds)
             results["models"].setdefault(kind, {})[s] = r
+            if kind == "diffusion":
+                r["seam_ratio"] = seam_ratio(preds, model.cfg.patch, inf.get("stride") or model.cfg.patch // 2)
             if s == "test":
                 outputs[kind] = np.stack(preds)
             print(f"{kind:10s} {s:8s} MSE {r['mse'][0]:.4f}±{r['mse'][1]:.4f}  SSIM {r['ssim'][0]:.3f}±{r['ssim'][1]:.3f}"
-                  f"  PSNR {r['psnr'][0]:.2f}±{r['psnr'][1]:.2f}  thinnest {r['width'][0]:.2f} px"
-                  f"  gain x{r['gain'][0]:.2f}  ({r['seconds_per_image']:.1f} s/image)", flush=True)
+                  f"  PSNR {r['psnr'][0]:.2f}±{r['psnr'][1]:.2f}  FRC {r['frc'][0]:.2f} px (x{r['frc_gain'][0]:.2f})"
+                  f"  thinnest {r['width'][0]:.2f} px (x{r['width_gain'][0]:.2f})"
+                  f"  ({r['seconds_per_image']:.1f} s/image)", flush=True)
     outputs["ULM (target)"] = test["ulm"]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

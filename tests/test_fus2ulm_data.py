@@ -140,3 +140,23 @@ def test_image_metrics():
     assert m["mse"] == pytest.approx(0.01) and m["psnr"] == pytest.approx(20.0)
     with pytest.raises(ValueError, match="different sizes"):
         image_metrics(a, np.zeros((16, 17)))
+
+
+def test_frc_resolution_and_masked_widths_do_not_reward_noise():
+    from pyulm.nn.fus2ulm.evaluation import frc_resolution_px
+
+    rng = np.random.default_rng(3)
+    img = np.zeros((128, 128))
+    for _ in range(12):  # random thin lines
+        z0, z1 = rng.uniform(0, 127, 2)
+        t = np.linspace(0, 1, 400)
+        img[np.round(z0 + (z1 - z0) * t).astype(int), np.round(t * 127).astype(int)] = 1.0
+    sharp = ndimage.gaussian_filter(img, 1.0)
+    blurred = ndimage.gaussian_filter(img, 4.0)
+    noise = rng.random(img.shape)
+    r_sharp, r_blur, r_noise = (frc_resolution_px(x, img) for x in (sharp, blurred, noise))
+    assert r_sharp < r_blur < r_noise and r_blur > 2 * r_sharp
+    far = np.zeros(img.shape, bool)
+    assert vessel_widths(sharp, mask=far).size == 0
+    with pytest.raises(ValueError, match="mask"):
+        vessel_widths(sharp, mask=np.ones((3, 3), bool))

@@ -1,11 +1,13 @@
 """Scores of fUS → ULM predictions (numpy; no torch): MSE, SSIM, PSNR against the ULM
-image, and the resolution of an image as the width of its thinnest resolved vessels.
+image, and two resolution measures: the Fourier-ring-correlation resolution of an image
+against the ULM image (the finest period at which the two still agree: noise or invented
+vessels do not count), and the width of its thinnest vessels where ULM has vessels.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ...metrics import map_ssim
+from ...metrics import frc_resolution, map_ssim
 from .data import check_image
 
 
@@ -20,7 +22,16 @@ def image_metrics(estimate, reference) -> dict:
             "psnr": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")}
 
 
-def vessel_widths(image, *, min_contrast: float = 0.25, n_profiles: int = 200, half: int = 12,
+def frc_resolution_px(image, reference, *, threshold: float = 1 / 7) -> float:
+    """Resolution (pixels) of ``image`` against ``reference``: ``1 / f`` where their Fourier ring
+    correlation falls below ``threshold`` (:func:`pyulm.metrics.frc_resolution`; 2 px = Nyquist,
+    reached when they agree up to the sampling limit)."""
+    a = check_image(image, "image")
+    b = check_image(reference, "reference")
+    return frc_resolution(a, b, threshold=threshold).resolution
+
+
+def vessel_widths(image, *, mask=None, min_contrast: float = 0.25, n_profiles: int = 200, half: int = 12,
                   seed: int = 0) -> np.ndarray:
     """FWHM (pixels) of vessel cross-sections of ``image``.
 
@@ -28,7 +39,9 @@ def vessel_widths(image, *, min_contrast: float = 0.25, n_profiles: int = 200, h
     sampled; at each, the intensity profile across the ridge is extracted and its full
     width at half height above the local background (the profile's 10th percentile) is
     measured. Profiles whose contrast is below ``min_contrast`` of the image's 99th
-    percentile are not counted as resolved vessels.
+    percentile are not counted as resolved vessels. ``mask`` (bool, same shape) keeps
+    the ridge points inside it — e.g. near the vessels of the ULM image, so that noise
+    or invented structures do not count as thin vessels.
     """
     from scipy import ndimage
 
@@ -41,7 +54,13 @@ def vessel_widths(image, *, min_contrast: float = 0.25, n_profiles: int = 200, h
     tr, det = hzz + hxx, hzz * hxx - hzx ** 2
     lam = tr / 2 - np.sqrt(np.maximum(tr ** 2 / 4 - det, 0))
     top = np.percentile(s, 99)
-    cand = np.argwhere((lam < 0) & (s > min_contrast * top) & (ndimage.maximum_filter(s, 3) == s))
+    keep = (lam < 0) & (s > min_contrast * top) & (ndimage.maximum_filter(s, 3) == s)
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != img.shape:
+            raise ValueError(f"mask: shape {m.shape} differs from the image shape {img.shape}")
+        keep &= m
+    cand = np.argwhere(keep)
     cand = cand[(cand[:, 0] >= half) & (cand[:, 0] < img.shape[0] - half) & (cand[:, 1] >= half)
                 & (cand[:, 1] < img.shape[1] - half)]
     if len(cand) == 0:
