@@ -257,3 +257,29 @@ def test_images_and_figures_use_the_pixel_size_in_mm(example_result, tmp_path):
     assert not np.array_equal(got, np.asarray(Image.open(wrong)))
     dpi = Image.open(out["MatOut_png"]).info["dpi"]  # SR pixel = 0.0025 mm (x), 0.005 mm (z)
     assert dpi[0] == pytest.approx(25.4 / 0.0025, rel=1e-3) and dpi[1] == pytest.approx(25.4 / 0.005, rel=1e-3)
+
+
+def test_maps_accumulated_block_by_block_equal_one_pass_of_pala():
+    """MapAccumulator adds blocks of tracks in turn; the maps equal PALA's ULM_Track2MatOut over
+    all tracks at once, bit for bit (non-unit pixels, float32 tracks, PALA's no-track sentinel)."""
+    from pyulm.pala import ULM_Track2MatOut
+    from pyulm.pipeline import MapAccumulator
+
+    rng = np.random.default_rng(0)
+    tracks = [np.column_stack([np.cumsum(rng.normal(0, 0.3, 60)) + rng.uniform(5, 25),
+                               np.cumsum(rng.normal(0, 0.3, 60)) + rng.uniform(3, 15),
+                               rng.normal(0, 50, (60, 2)), np.arange(60) / 1e3]).astype(np.float32) for _ in range(40)]
+    tracks.insert(17, np.zeros((1, 4)))
+    ps, res = (0.5, 0.7), 10
+    acc = MapAccumulator((64, 30), res, ps, None, np.float64)
+    for lo, hi in ((0, 10), (10, 11), (11, 30), (30, 41)):
+        acc.add_tracks(tracks[lo:hi])
+    maps = acc.maps()
+    # PALA: (pos_wavelength / PDelta + 1) / SRscale, in the tracks' class
+    conv = [np.column_stack([(t[:, 0] / t.dtype.type(ps[0]) + 1) / t.dtype.type(1 / res),
+                             (t[:, 1] / t.dtype.type(ps[1]) + 1) / t.dtype.type(1 / res), t[:, 2:4]]) for t in tracks]
+    size = [641, 301]
+    np.testing.assert_array_equal(maps["MatOut"], ULM_Track2MatOut(conv, size))
+    np.testing.assert_array_equal(maps["MatOut_zdir"], ULM_Track2MatOut(conv, size, "2D_vel_z"))
+    np.testing.assert_array_equal(maps["MatOut_vel"], ULM_Track2MatOut(conv, size, "2D_velnorm"))
+    assert maps["MatOut"].sum() > 100 and maps["llz"][-1] == pytest.approx(64 * 0.5)

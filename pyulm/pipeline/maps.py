@@ -49,7 +49,7 @@ class MapAccumulator:
 
     def add_tracks(self, tracks) -> None:
         """Add one block's tracks (``[z x vz vx ...]`` in wavelengths, any float class)."""
-        arrays = [a for a in (self._to_sr(t) for t in tracks) if a.shape[0] > 0]
+        arrays = [a for a in self.grid.tracks_to_sr([self._in_pixels(t) for t in tracks], 4) if a.shape[0] > 0]
         if not arrays:
             return
         pts = np.concatenate(arrays, axis=0)
@@ -64,16 +64,17 @@ class MapAccumulator:
         accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel)
 
-    def _to_sr(self, tr) -> np.ndarray:
-        """``[z x vz vx]`` with positions on the 1-based SR grid, in the track's own class
-        (float32 from ``velocityinterp``, as MATLAB converts single tracks)."""
+    def _in_pixels(self, tr) -> np.ndarray:
+        """Positions from wavelengths to pixels, in the track's own class (float32 from
+        ``velocityinterp``, as MATLAB converts single tracks); a no-op for PALA's 1-wavelength pixels."""
         tr = np.asarray(tr)
+        if self.pixel_size == (1.0, 1.0):
+            return tr
         dt = tr.dtype if np.issubdtype(tr.dtype, np.floating) else np.dtype(np.float64)
-        a = tr[:, :4].astype(dt, copy=True)
+        a = tr.astype(dt, copy=True)
         for k in (0, 1):
-            if self.pixel_size[k] != 1:  # wavelengths to pixels
+            if self.pixel_size[k] != 1:
                 a[:, k] = a[:, k] / dt.type(self.pixel_size[k])
-        a[:, 0], a[:, 1] = self.grid.to_sr(a[:, 0], a[:, 1])
         return a
 
     def add_powdop(self, powdop) -> None:
