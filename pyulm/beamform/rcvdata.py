@@ -3,9 +3,10 @@
 :func:`open_rcvdata` reads the small structs (``Trans``, ``TX``, ``TW``,
 ``Receive``, ``PData``, ``Resource``, ``Event``) and the shape of ``RcvData``;
 :meth:`RcvDataSource.read` then reads one range of compound frames at a time
-and beamforms it. MAT v7.3 files are read slice by slice with h5py (only the
-buffer frames asked for); MAT v5 files cannot be sliced on disk, so their
-``RcvData`` is loaded once per source (v5 caps a variable at 2 GB).
+and beamforms it. MAT v7.3 files are read slice by slice (h5py and pyulm.io's
+parallel chunk reader), MAT v5 files with pyulm's MAT v5 codec: only the
+buffer frames asked for are read (an uncompressed ``-v6`` file reads only their bytes; a compressed
+``-v7`` one inflates its stream up to them, keeping nothing else).
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class RcvDataSource:
         Every assumption made reading the workspace.
     """
 
-    def __init__(self, path, meta: dict, rcv_shapes: list, fmt: str, *, buffer=None, grid=None, v5_cell=None,
+    def __init__(self, path, meta: dict, rcv_shapes: list, fmt: str, *, buffer=None, grid=None,
                  **beamformer_options):
         self.path, self.format = Path(path), fmt
         self.layout: RcvLayout = parse_workspace(meta, rcv_shapes, buffer)
@@ -61,10 +62,8 @@ class RcvDataSource:
         self.shape = (*self.grid.shape, self.layout.n_frames)
         self.options = _checked_options(beamformer_options)
         self._bf = None
-        self._v5 = None
-        if v5_cell is not None:
-            arr = np.asarray(v5_cell.ravel(order="F")[self.layout.buffer - 1])
-            self._v5 = (arr if arr.ndim == 3 else arr[:, :, None]).transpose(2, 1, 0)
+        shape = tuple(rcv_shapes[self.layout.buffer - 1])
+        self._stored = shape + (1,) * (3 - len(shape))
 
     def _pdata_grid(self):
         pd = self.layout.pdata
@@ -121,19 +120,20 @@ class RcvDataSource:
         return self.beamformer(self.channel_frames(start, stop))
 
     def _buffer_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Buffer frames ``frames`` (sorted, 0-based) as (n, channels, rows): h5py's order, MATLAB's reversed."""
         b = self.layout.buffer - 1
+        lo, hi = int(frames[0]), int(frames[-1]) + 1
+        # pyulm.io's readers: v7.3 deflate chunks inflated on every core, v5 read as a run of elements
         if self.format == "mat73":
-            import h5py
+            from ..io._v73 import h5_read_slice
 
-            with h5py.File(self.path, "r") as f:
-                ds = f[f["RcvData"][()].T.ravel(order="F")[b]]
-                if ds.ndim == 2:
-                    return ds[()][None]
-                lo, hi = int(frames.min()), int(frames.max()) + 1
-                if hi - lo == frames.size:
-                    return ds[lo:hi]
-                return np.stack([ds[int(k)] for k in frames])
-        return self._v5[frames]
+            data = h5_read_slice(self.path, "RcvData", b, 2, lo, hi)
+        else:
+            from ..io._v5 import read_frames
+
+            data = read_frames(self.path, "RcvData", self._stored, lo, hi, cell=b)
+        data = (data if data.ndim == 3 else data[:, :, None]).transpose(2, 1, 0)
+        return data if hi - lo == frames.size else data[frames - lo]
 
     def describe(self) -> str:
         """Lines for ``pyulm info``."""
@@ -192,14 +192,14 @@ def open_rcvdata(path, *, buffer: int | None = None, grid=None, **beamformer_opt
     if names["RcvData"].mclass != "cell":
         raise WorkspaceError(f"{path}: RcvData is a {names['RcvData'].mclass}; expected a cell of int16 buffers")
     meta = read_mat(path, [n for n in _META if n in names], version=fmt)
-    cell = None
     if fmt == "mat73":
         shapes = _h5_shapes(path)
     else:
-        cell = np.asarray(read_mat(path, ["RcvData"], version=fmt)["RcvData"], dtype=object)
-        shapes = [np.shape(e) if e is not None else (0, 0) for e in cell.ravel(order="F")]
+        from ..io._v5 import cell_shapes
+
+        shapes = [dims for dims, _ in cell_shapes(path, "RcvData")]
     try:
-        return RcvDataSource(path, meta, shapes, fmt, buffer=buffer, grid=grid, v5_cell=cell, **beamformer_options)
+        return RcvDataSource(path, meta, shapes, fmt, buffer=buffer, grid=grid, **beamformer_options)
     except WorkspaceError as exc:
         raise WorkspaceError(f"{path}: {exc}") from None
 
