@@ -90,12 +90,17 @@ here = fileparts(fileparts(mfilename('fullpath')));
 out = fullfile(D.workdir, 'second session.txt');
 script = fullfile(D.workdir, 'second_session.m');
 lit = @(p) ['''' strrep(p, '''', '''''') ''''];
+part = [out '.part'];
 fid = fopen(script, 'w');
 fprintf(fid, 'addpath(%s);\n', lit(here));
 fprintf(fid, 'x = zeros(1, 20);\nfor k = 1:20\n    x(k) = pyulm.internal.call(''echo'', 1, {2 * k});\nend\n');
 fprintf(fid, 'info = pyulm.internal.worker(''info'');\n');
-fprintf(fid, 'fid = fopen(%s, ''w'');\nfprintf(fid, ''%%d %%d\\n'', info.pid, isequal(x, 2:2:40));\n', lit(out));
+fprintf(fid, 'fid = fopen(%s, ''w'');\nfprintf(fid, ''%%d %%d '', info.pid, isequal(x, 2:2:40));\n', lit(part));
 fprintf(fid, 'fclose(fid);\n');
+% 'clear all', as at the top of PALA's scripts, keeps the session's worker
+fprintf(fid, 'clear all\ny = pyulm.internal.call(''echo'', 1, {5});\ninfo = pyulm.internal.worker(''info'');\n');
+fprintf(fid, 'fid = fopen(%s, ''a'');\nfprintf(fid, ''%%d %%d\\n'', info.pid, y == 5);\nfclose(fid);\n', lit(part));
+fprintf(fid, 'rename(%s, %s);\n', lit(part), lit(out));
 fclose(fid);
 q = @pyulm.internal.shell_quote;
 system(sprintf('%s --no-gui --norc -q -H %s >/dev/null 2>&1 &', q(fullfile(OCTAVE_HOME(), 'bin', 'octave-cli')), ...
@@ -110,8 +115,9 @@ end
 check(exist(out, 'file') == 2, 'the second session did not finish');
 pause(0.2);
 got = sscanf(read_text(out), '%d');
-check(numel(got) == 2 && got(2) == 1, 'the second session''s calls went wrong: %s', read_text(out));
+check(numel(got) == 4 && got(2) == 1 && got(4) == 1, 'the second session''s calls went wrong: %s', read_text(out));
 check(got(1) ~= mine.pid, 'both sessions used worker %d', mine.pid);
+check(got(3) == got(1), '''clear all'' replaced the second session''s worker (pid %d -> %d)', got(1), got(3));
 still = pyulm.internal.worker('info');
 check(still.pid == mine.pid, 'this session''s worker changed');
 t0 = tic();

@@ -206,17 +206,26 @@ def _array_to_matlab(arr: np.ndarray, tagged: bool):
 def to_matlab(obj, *, tagged: bool = False):
     """Convert a result to values MATLAB understands.
 
-    ndarray -> ndarray (1-D becomes an N x 1 column); complex stays complex for the
-    file transport, and with ``tagged=True`` (the ``py`` transport) every array
-    becomes ``{pyulm_kind: 'array'|'complex', data|re+im, shape, dtype}`` so that
-    MATLAB can rebuild its class and size whatever its release supports;
-    list/tuple -> cell (N x 1); dict, dataclass, named tuple -> struct; tables ->
-    tagged structs (1-based z, x, frame); ``None`` -> ``[]``; numpy scalars ->
-    Python scalars; integers -> double where exact.
+    Numbers and logicals go through :func:`pyulm.io.to_matlab`, the plain
+    Python -> MATLAB converter (1x1 of their class, integers as double) for the
+    file transport; the ``py`` transport keeps them Python scalars, which
+    ``py.*`` converts. On top of it, results take MATLAB's column shapes:
+    ndarray -> ndarray (1-D becomes an N x 1 column, as a table's columns);
+    list/tuple -> N x 1 cell (as PALA's ``Track_tot``); complex stays complex
+    for the file transport, and with ``tagged=True`` every array becomes
+    ``{pyulm_kind: 'array'|'complex', data|re+im, shape, dtype}`` so that MATLAB
+    can rebuild its class and size whatever its release supports; dict,
+    dataclass, named tuple -> struct; tables -> tagged structs (1-based z, x,
+    frame); ``None`` -> ``[]``; integers beyond 2**53 stay exact (int64).
     """
     obj = _plain(obj)
     if obj is None:
         return {KIND: "empty"} if tagged else np.zeros((0, 0))
+    if not tagged and isinstance(obj, (bool, int, float, complex, np.generic)) and not (
+            isinstance(obj, int) and not isinstance(obj, bool) and abs(obj) >= 2**53):
+        from ..io import to_matlab as plain_to_matlab
+
+        return plain_to_matlab(obj)
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, (bool, str, float)):
