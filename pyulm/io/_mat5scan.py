@@ -232,10 +232,12 @@ def read_elements(path, name: str, a: int, b: int, cell: int | None = None) -> n
                 dest[:] = np.frombuffer(inline, stored)[a:b]
                 continue
             s.skip(a * stored.itemsize)
-            step = max(1, _CHUNK_BYTES // stored.itemsize)
+            step = max(1, min(b - a, _CHUNK_BYTES // stored.itemsize))
+            buf = np.empty(step, stored)
             for i in range(0, b - a, step):  # pieces that stay in cache while converted into place
                 m = min(step, b - a - i)
-                dest[i:i + m] = np.frombuffer(s.read(m * stored.itemsize), stored)
+                s.read_into(buf[:m])
+                dest[i:i + m] = buf[:m]
             s.skip((count - b) * stored.itemsize)
             s.skip(min(-n % 8, s.end - s.pos))
         if e.compressed and cell is None and b == count:  # read to the end: check the stream's checksum too

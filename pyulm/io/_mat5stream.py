@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 import zlib
 
+import numpy as np
+
 from ._mat5 import MatFileError
 
 __all__ = ["DEFLATE_MAX_RATIO", "Stream", "tag"]
@@ -87,6 +89,18 @@ class Stream:
                 self._fail(f"truncated: {n} bytes expected at byte {self.base + self.pos}, {len(raw)} in the file")
         self.pos += n
         return raw
+
+    def read_into(self, out: np.ndarray) -> None:
+        """Fill ``out`` (a contiguous array) with the next ``out.nbytes`` bytes."""
+        n = out.nbytes
+        if self.compressed or self.end is not None and self.pos + n > self.end:
+            out.view(np.uint8)[:] = np.frombuffer(self.read(n), np.uint8)
+            return
+        self.f.seek(self.base + self.pos)
+        got = self.f.readinto(memoryview(out).cast("B"))
+        if got != n:
+            self._fail(f"truncated: {n} bytes expected at byte {self.base + self.pos}, {got} in the file")
+        self.pos += n
 
     def finish(self) -> None:
         """Inflate the rest of a compressed element: its deflate stream must end (checksum verified)
