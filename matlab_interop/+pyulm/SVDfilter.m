@@ -9,7 +9,7 @@ function IQf = SVDfilter(IQ, cutoff, varargin)
 %   single-precision arithmetic on single IQ, to compare with MATLAB results
 %   bit for bit where PALA's arithmetic allows). The default is
 %   pyulm.setup('SVDPrecision', ...), itself 'double' by default.
-narginchk(2, 4);
+pyulm.internal.check_count('SVDfilter', nargin, 2, 4, 'inputs');
 pyulm.internal.check_arg('SVDfilter', 'IQ', IQ, 'numeric');
 pyulm.internal.check_arg('SVDfilter', 'cutoff', cutoff, 'numeric');
 kw = pyulm.internal.name_value('SVDfilter', varargin);

@@ -6,8 +6,8 @@ function varargout = ULM_Track2MatOut(Tracks, sizeOut, varargin)
 %   '2D_allin', '2D_tracks', '2D_velmean', '2D_velnorm', '2D_vel_z'.
 %   For the velocity modes one output is MatOut_vel and two outputs are
 %   [MatOut, MatOut_vel], as in PALA. Positions are on the SR grid.
-narginchk(2, 4);
-nargoutchk(0, 2);
+pyulm.internal.check_count('ULM_Track2MatOut', nargin, 2, 4, 'inputs');
+pyulm.internal.check_count('ULM_Track2MatOut', nargout, 0, 2, 'outputs');
 pyulm.internal.check_arg('ULM_Track2MatOut', 'Tracks', Tracks, 'cell_or_numeric');
 pyulm.internal.check_arg('ULM_Track2MatOut', 'sizeOut', sizeOut, 'numeric');
 args = {Tracks, sizeOut};

@@ -5,7 +5,7 @@ function MatTracking = ULM_localization2D(MatIn, ULM)
 %   of MatIn. ULM needs fwhm and numberOfParticles; ULM.LocMethod may be any
 %   method of pyulm.available_methods() (default 'radial');
 %   ULM.parameters.NLocalMax / InterpMethod as in PALA.
-narginchk(2, 2);
+pyulm.internal.check_count('ULM_localization2D', nargin, 2, 2, 'inputs');
 pyulm.internal.check_arg('ULM_localization2D', 'MatIn', MatIn, 'array');
 pyulm.internal.check_arg('ULM_localization2D', 'ULM', ULM, 'struct');
 MatTracking = pyulm.internal.call('ULM_localization2D', 1, {MatIn, ULM});

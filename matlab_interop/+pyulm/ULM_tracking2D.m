@@ -7,8 +7,8 @@ function varargout = ULM_tracking2D(MatTracking, ULM, mode)
 %   ULM needs max_linking_distance, max_gap_closing, min_length, res, size,
 %   scale. An empty MatTracking gives PALA's sentinel {[0 0 0 0]} (after PALA's
 %   message 'Was not able to find tracks at'), as PALA does.
-narginchk(2, 3);
-nargoutchk(0, 2);
+pyulm.internal.check_count('ULM_tracking2D', nargin, 2, 3, 'inputs');
+pyulm.internal.check_count('ULM_tracking2D', nargout, 0, 2, 'outputs');
 pyulm.internal.check_arg('ULM_tracking2D', 'MatTracking', MatTracking, 'array');
 pyulm.internal.check_arg('ULM_tracking2D', 'ULM', ULM, 'struct');
 args = {MatTracking, ULM};

@@ -3,7 +3,7 @@ function [b, a] = butter_coefficients(band, frame_rate, order)
 %   [b, a] = pyulm.butter_coefficients([low high], frame_rate, order) equals
 %   butter(order, [low high] / (frame_rate / 2), 'bandpass') (order 2 by
 %   default) without the Signal Processing Toolbox / Octave signal package.
-narginchk(2, 3);
+pyulm.internal.check_count('pyulm.butter_coefficients', nargin, 2, 3, 'inputs');
 if nargin < 3
     order = 2;
 end

@@ -3,7 +3,7 @@ function IQf = filter_block(frames, varargin)
 %   IQf = pyulm.filter_block(IQ, svd_cutoff, band, frame_rate) or with options
 %   'svd_cutoff', 'band' ([low high] Hz), 'frame_rate' (Hz), 'order',
 %   'zero_phase' (see pyulm.filtering.filter_block).
-narginchk(1, Inf);
+pyulm.internal.check_count('pyulm.filter_block', nargin, 1, Inf, 'inputs');
 pyulm.internal.check_arg('pyulm.filter_block', 'frames', frames, 'numeric');
 [pos, kw] = pyulm.internal.split_args('pyulm.filter_block', varargin);
 IQf = pyulm.internal.call('filter_block', 1, [{frames}, pos], kw);

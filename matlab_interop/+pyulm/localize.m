@@ -9,7 +9,7 @@ function locs = localize(frames, method, varargin)
 %   (1-based), intensity and any extra columns, plus meta.
 %   Example:
 %     locs = pyulm.localize(abs(IQf), 'radial', 'fwhm', 3, 'number_of_particles', 70);
-narginchk(2, Inf);
+pyulm.internal.check_count('pyulm.localize', nargin, 2, Inf, 'inputs');
 pyulm.internal.check_arg('pyulm.localize', 'frames', frames, 'numeric');
 pyulm.internal.check_arg('pyulm.localize', 'method', method, 'text');
 kw = pyulm.internal.name_value('pyulm.localize', varargin);

@@ -10,7 +10,7 @@ function varargout = process(source, varargin)
 %   makes them); r.powdop, r.timings.
 %   summary = pyulm.process(files, 'out_dir', folder, ...) processes whole
 %   acquisitions (pyulm.pipeline.run) with files a name or a cell of names.
-narginchk(1, Inf);
+pyulm.internal.check_count('pyulm.process', nargin, 1, Inf, 'inputs');
 [pos, kw] = pyulm.internal.split_args('pyulm.process', varargin);
 varargout = pyulm.internal.forward('process', nargout, [{source}, pos], kw);
 end

@@ -5,7 +5,7 @@ function varargout = track(locs, varargin)
 %   'max_gap_closing', 'min_length', ...). tr is a struct with a column cell
 %   tr.tracks (one matrix per track, columns named in tr.columns; z, x and
 %   frame 1-based) and tr.meta.
-narginchk(1, Inf);
+pyulm.internal.check_count('pyulm.track', nargin, 1, Inf, 'inputs');
 if ~isstruct(locs)
     pyulm.internal.check_arg('pyulm.track', 'locs', locs, 'numeric');
 end

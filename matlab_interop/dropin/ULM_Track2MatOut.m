@@ -4,6 +4,7 @@ function varargout = ULM_Track2MatOut(Tracks, sizeOut, varargin)
 %   one output is MatOut_vel, two outputs are [MatOut, MatOut_vel].
 %   See pyulm.ULM_Track2MatOut.
 pyulm.internal.dropin_check();  % warns once if PALA's copies are ahead of this folder
+pyulm.internal.check_count('ULM_Track2MatOut', nargin, 2, 4, 'inputs');
 varargout = cell(1, max(1, nargout));
 [varargout{:}] = pyulm.ULM_Track2MatOut(Tracks, sizeOut, varargin{:});
 end

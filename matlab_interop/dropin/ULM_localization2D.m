@@ -3,5 +3,6 @@ function MatTracking = ULM_localization2D(MatIn, ULM)
 %   MatTracking = ULM_localization2D(MatIn, ULM); ULM.LocMethod reaches every
 %   method of pyulm.available_methods(). See pyulm.ULM_localization2D.
 pyulm.internal.dropin_check();  % warns once if PALA's copies are ahead of this folder
+pyulm.internal.check_count('ULM_localization2D', nargin, 2, 2, 'inputs');
 MatTracking = pyulm.ULM_localization2D(MatIn, ULM);
 end

@@ -72,6 +72,9 @@ err = expect_error(@() pyulm.localize(frames, 'radial', 'fwhm', 3, 'number_of_pa
 check(~isempty(strfind(err.message, 'radial')), 'the message does not name the method: %s', err.message);
 expect_error(@() pyulm.localize(frames, 'radial', 'fwhm', 3, 'numberOfParticles', 5), ...
              'pyulm:Python:UnknownOptionError', 'did you mean number_of_particles');
+expect_error(@() pyulm.localize(frames), 'pyulm:BadArgument', 'pyulm.localize: 1 inputs given, expected at least 2');
+expect_error(@() ULM_localization2D(frames), 'pyulm:BadArgument', 'ULM_localization2D');
+expect_error(@() pyulm.SVDfilter(frames, 5, 'precision'), 'pyulm:BadArgument', 'SVDfilter');
 err = expect_error(@() pyulm.metrics('no_such_metric'), 'pyulm:Python:BridgeError', 'no public function');
 check(isempty(strfind(err.message, 'Metadata')) && isempty(strfind(err.message, 'Localizations')), ...
       'classes listed as functions: %s', err.message);
