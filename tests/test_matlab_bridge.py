@@ -222,17 +222,17 @@ def test_bridge_import_is_light():
 
 
 def test_command_line_serves_a_request_and_exits_cleanly(tmp_path):
-    from pyulm.io import _mat5
+    import pyulm.io as pio
 
     req, res = tmp_path / "request.mat", tmp_path / "response.mat"
     cell = np.empty((1, 2), dtype=object)
     cell[0, 0], cell[0, 1] = np.arange(6.0).reshape(2, 3), "text"
-    _mat5.write(req, {"protocol": 1.0, "wrapper_version": pyulm.__version__, "func": "echo", "nargout": 2.0,
+    pio.save_mat(req, {"protocol": 1.0, "wrapper_version": pyulm.__version__, "func": "echo", "nargout": 2.0,
                       "args": cell, "kwargs": {}})
     proc = subprocess.run([sys.executable, "-m", "pyulm.matlab_bridge", str(req), str(res)], capture_output=True,
                           text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    r = _mat5.read(res)
+    r = pio.read_mat(res)
     assert r["ok"][0, 0] and r["out"][0, 0].tolist() == [[0, 1, 2], [3, 4, 5]] and r["out"][0, 1] == "text"
     assert sorted(os.listdir(tmp_path)) == ["request.mat", "response.mat"]  # no .part file left
 

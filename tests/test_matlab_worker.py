@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import pyulm
-from pyulm.io import _mat5
+import pyulm.io as pio
 from pyulm.matlab.worker import parse_request
 
 
@@ -26,7 +26,7 @@ def _request(folder, func, args, **extra):
     req = {"protocol": 1.0, "wrapper_version": pyulm.__version__, "func": func, "nargout": 1.0, "args": cell,
            "kwargs": {}}
     req.update(extra)
-    _mat5.write(os.path.join(folder, "request.mat"), req)
+    pio.save_mat(os.path.join(folder, "request.mat"), req)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_worker_serves_requests_one_after_the_other(worker, tmp_path):
         folder.mkdir()
         _request(folder, "echo", [np.full((2, 3), float(k)), "text"], nargout=2.0)
         assert _ask(proc, f"call {k} {folder}") == f"done {k}"
-        r = _mat5.read(folder / "response.mat")
+        r = pio.read_mat(folder / "response.mat")
         assert r["ok"][0, 0] and np.array_equal(r["out"][0, 0], np.full((2, 3), float(k)))
         assert r["out"][0, 1] == "text"
 
@@ -67,7 +67,7 @@ def test_worker_keeps_stray_prints_out_of_its_answers(worker, tmp_path):
     tracks[0, 0] = np.array([[1.2, 1.6], [1.4, 1.4], [2.5, 2.5]])
     _request(tmp_path, "ULM_Track2MatOut", [tracks, np.array([[3.0, 3.0]])])
     assert _ask(proc, f"call 9 {tmp_path}") == "done 9"  # PALA's console line did not come first
-    assert "Building 2D ULM image" in _mat5.read(tmp_path / "response.mat")["stdout"]
+    assert "Building 2D ULM image" in pio.read_mat(tmp_path / "response.mat")["stdout"]
 
 
 @pytest.mark.parametrize("line, reason", [
@@ -88,7 +88,7 @@ def test_worker_refuses_a_folder_without_request_and_runs_only_the_whitelist(wor
     assert "no request.mat" in _ask(proc, f"call 5 {tmp_path}")
     _request(tmp_path, "os.system", ["echo hacked"])
     assert _ask(proc, f"call 6 {tmp_path}") == "done 6"
-    r = _mat5.read(tmp_path / "response.mat")
+    r = pio.read_mat(tmp_path / "response.mat")
     assert not r["ok"][0, 0] and r["err_type"] == "BridgeError" and "unknown function" in r["err_msg"]
 
 
