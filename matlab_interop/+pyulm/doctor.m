@@ -27,6 +27,14 @@ try
     info = pyulm.internal.call('info', 1, {});
     fprintf('pyulm:       %s in Python %s (%s), numpy %s\n', info.pyulm_version, info.python_version, ...
             info.executable, info.numpy_version);
+    if strcmp(s.transport, 'file') && s.worker && pyulm.internal.worker('available')
+        w = pyulm.internal.worker('info');
+        fprintf('worker:      pid %d, %d calls served (pyulm.internal.worker(''stop'') restarts it)\n', w.pid, w.calls);
+    end
+    dropin = pyulm.internal.dropin_check('shadowed');
+    if ~isempty(dropin) && ~isempty(strfind(path(), pyulm.internal.dropin_check('folder')))
+        fprintf('drop-in:     %s is not the drop-in''s (PALA''s copy is ahead): run pyulm.dropin()\n', dropin{1});
+    end
     fprintf('status:      OK\n');
 catch err
     fprintf('status:      FAILED [%s] %s\n', err.identifier, err.message);
