@@ -3,7 +3,8 @@ function tests = suite_worker()
 %   reuse, crash and restart, timeout, refusals, two sessions at once, fallback.
 %   Returns a cell of handles; pyulm_tests runs them with the data struct D.
 tests = {@test_worker_reused, @test_worker_killed_between_calls, @test_worker_killed_during_a_call, ...
-         @test_worker_timeout, @test_worker_refuses, @test_worker_two_sessions, @test_worker_fallback};
+         @test_worker_timeout, @test_worker_refuses, @test_worker_two_sessions, @test_worker_fallback, ...
+         @test_worker_start_failures};
 end
 
 function info = worker_info()
@@ -138,6 +139,27 @@ before = list_dir(tempdir());
 y = pyulm.internal.call('echo', 1, {int16([1 2; 3 4])});
 check(isequal(y, int16([1 2; 3 4])), 'the per-call transport gave another value');
 expect_error(@() pyulm.SVDfilter(rand(4, 4, 6), [0 2]), 'pyulm:Python:ValueError', 'cutoff');
+after = list_dir(tempdir());
+check(numel(after) == numel(before), 'temporary entries: %d before, %d after', numel(before), numel(after));
+end
+
+function test_worker_start_failures(D)
+% a worker that cannot start says why, as the per-call transport does, and leaves nothing behind
+s0 = pyulm.internal.settings();
+restore = onCleanup(@() pyulm.internal.settings(s0));
+before = list_dir(tempdir());
+s = s0;
+s.python = getenv('PYULM_TEST_FAKE_PYTHON');
+pyulm.internal.settings(s);
+expect_error(@() pyulm.internal.call('echo', 1, {1}), 'pyulm:PyulmNotInstalled', 'pip install pyulm==');
+s.python = fullfile(D.workdir, 'no such python');
+pyulm.internal.settings(s);
+expect_error(@() pyulm.internal.call('echo', 1, {1}), 'pyulm:PythonNotFound', 'no such python');
+pyulm.internal.settings(s0);
+lastwarn('');
+check(pyulm.internal.call('echo', 1, {4}) == 4, 'no worker after the failed starts');
+[msg, id] = lastwarn(); %#ok<ASGLU>
+check(isempty(id), 'a spurious warning after the failed starts: [%s] %s', id, msg);
 after = list_dir(tempdir());
 check(numel(after) == numel(before), 'temporary entries: %d before, %d after', numel(before), numel(after));
 end

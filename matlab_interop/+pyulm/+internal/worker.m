@@ -28,7 +28,10 @@ switch action
     case 'available'
         out = pyulm.internal.is_octave() && exist('popen2') > 1 && exist('waitpid') > 1; %#ok<EXIST>
     case 'folder'
-        st = ensure(st, varargin{1});
+        st = retire(st, varargin{1});
+        if isempty(st)
+            st = start(varargin{1});
+        end
         out = st.dir;
     case {'call', 'send'}
         try
@@ -41,7 +44,10 @@ switch action
                                           'the next call starts a new one']);
                 end
             end
-            st = ensure(st, s);
+            st = retire(st, s);
+            if isempty(st)
+                st = start(s);
+            end
             st.seq = st.seq + 1;  % kept even if this call is interrupted: a late answer is recognised
             if strcmp(action, 'call')
                 st = call(st, varargin{1}, s);
@@ -89,8 +95,8 @@ end
 st.calls = st.calls + 1;
 end
 
-function st = ensure(st, s)
-% a running worker of this Python, or a new one
+function st = retire(st, s)
+% the running worker if it runs this Python, else none (a dead one is reported)
 if ~isempty(st) && ~strcmp(st.python, s.python)
     st = stop(st);
 end
@@ -98,9 +104,6 @@ if ~isempty(st) && ~alive(st)
     warning('pyulm:WorkerRestarted', ...
             'the pyulm Python worker (pid %d) has exited (%s); starting a new one', st.pid, log_tail(st));
     st = stop(st);
-end
-if isempty(st)
-    st = start(s);
 end
 end
 
@@ -111,8 +114,13 @@ cmd = pyulm.internal.python_command(s.python, {'-m', 'pyulm.matlab_bridge', '--w
                                     [' 2>' pyulm.internal.shell_quote(log)]);
 [in, out, pid] = popen2('/bin/sh', {'-c', cmd});
 st = struct('in', in, 'out', out, 'pid', pid, 'dir', d, 'log', log, 'python', s.python, 'seq', 0, 'calls', 0);
+first = s;
+first.worker_timeout = 120;  % Python's start and pyulm's import, even from a cold disk
+if isfield(s, 'worker_timeout')
+    first.worker_timeout = min(s.worker_timeout, 120);
+end
 try
-    hello = exchange(st, '', s);
+    hello = exchange(st, '', first);
 catch err %#ok<NASGU>
     hello = '';
 end
