@@ -126,23 +126,30 @@ class Beamformer:
         return out.reshape(nz, nx, nt)
 
     def _input(self, block: np.ndarray) -> np.ndarray:
-        """The used rows of the used channels, channel after channel, frames last.
+        """The used rows of the used channels as a C-ordered (rows, channels, frames) block.
 
-        (n_in, F) float32 for RF; (n_in / 2, F) complex64 ``Q + j I`` for quadrature pairs.
+        float32 for RF; complex64 ``Q + j I`` per (I, Q) row pair for quadrature samples.
         """
         L = self.layout
         sub = block[L.row0:L.row1]
         ch = L.channels
         sub = sub[:, ch[0]:ch[-1] + 1] if np.all(np.diff(ch) == 1) else sub[:, ch]
         nf = block.shape[2]
+        if nf > 1 and abs(sub.strides[2]) > abs(sub.strides[0]):
+            # frames outermost in memory (as h5py and pyulm.io read RcvData): turn each frame's
+            # (channels, rows) into (rows, channels) first, so the final frames-last copy reads
+            # whole rows; one strided copy from frames-first to frames-last is ~3x slower
+            tmp = self._buffer("frames_first", (nf, L.n_rows, ch.size), sub.dtype)
+            tmp[...] = sub.transpose(2, 0, 1)
+            sub = tmp.transpose(1, 2, 0)
         if self.demod is not None:
-            u = self._buffer("input", (ch.size, L.n_rows, nf), np.float32)
-            u[...] = sub.transpose(1, 0, 2)
+            u = self._buffer("input", (L.n_rows, ch.size, nf), np.float32)
+            u[...] = sub
         else:
-            u = self._buffer("input", (ch.size, L.n_rows // 2, nf), np.complex64)
-            u.real = sub[1::2].transpose(1, 0, 2)
-            u.imag = sub[0::2].transpose(1, 0, 2)
-        return u.reshape(-1, nf)
+            u = self._buffer("input", (L.n_rows // 2, ch.size, nf), np.complex64)
+            u.real = sub[1::2]
+            u.imag = sub[0::2]
+        return u
 
     def _buffer(self, name, shape, dtype):
         """A working array kept between batches: fresh ones of this size cost page faults on every batch."""
@@ -152,14 +159,23 @@ class Beamformer:
         return buf
 
     def _apply(self, u: np.ndarray) -> np.ndarray:
+        nf = u.shape[-1]
         if self._torch is not None:
             return self._torch(u)
         if self.demod is not None:
-            y = self._product(self.demod, u)
-            n = y.shape[0] // 2
-            u = self._buffer("baseband", (n, y.shape[1]), np.complex64)
-            u.real, u.imag = y[:n], y[n:]
-        return self._product(self.das, u)
+            st, nch = self.demod, u.shape[1]
+            x = self._buffer("baseband", (st.n_bb, nch, nf), np.complex64)
+
+            def demodulate(a, _):
+                # one transmit: a small banded matrix over rows of channels x frames
+                y = st.mats[a] @ u[st.row_slices[a]].reshape(-1, nch * nf)
+                n = y.shape[0] // 2
+                xa = x[st.base[a]:st.base[a] + n].reshape(n, -1)
+                xa.real, xa.imag = y[:n], y[n:]
+
+            map_chunks(demodulate, [(a, a + 1) for a in range(len(st.mats))], default_workers())
+            u = x
+        return self._product(self.das, u.reshape(-1, nf))
 
     def _product(self, S, u):
         workers = default_workers()
@@ -182,9 +198,10 @@ class _TorchStages:
 
         torch = require("torch", "the torch beamforming backend")
         self.torch, self.device = torch, torch.device(device)
+        self.stage = demod
         with warnings.catch_warnings():  # "sparse CSR support is in beta": only plain CSR @ dense is used
             warnings.simplefilter("ignore", UserWarning)
-            self.demod = None if demod is None else self._csr(demod)
+            self.mats = [] if demod is None else [self._csr(m) for m in demod.mats]
             self.das = self._csr(das)
 
     def _csr(self, S):
@@ -197,8 +214,13 @@ class _TorchStages:
         if self.device.type == "cpu":
             t.set_num_threads(default_workers())
         x = t.from_numpy(u).to(self.device)
-        if self.demod is not None:
-            y = self.demod @ x
-            n = y.shape[0] // 2
-            x = t.complex(y[:n], y[n:])
-        return (self.das @ x).cpu().numpy()
+        nrow, nch, nf = x.shape
+        if self.stage is not None:
+            st = self.stage
+            bb = t.empty((st.n_bb, nch, nf), dtype=t.complex64, device=self.device)
+            for a, M in enumerate(self.mats):
+                y = M @ x[st.row_slices[a]].reshape(-1, nch * nf)
+                n = y.shape[0] // 2
+                bb[st.base[a]:st.base[a] + n] = t.complex(y[:n], y[n:]).reshape(n, nch, nf)
+            x = bb
+        return (self.das @ x.reshape(-1, nf)).cpu().numpy()

@@ -32,10 +32,13 @@ LOWPASS = ("fir", "butter")
 class InputLayout:
     """Which part of a channel-data frame the beamformer reads.
 
-    The input vector of one frame is ``frame[row0:row1, channels]`` flattened
-    channel by channel (MATLAB's column order), ``channels`` sorted; for
-    quadrature samples, each (I, Q) row pair becomes one complex value ``Q + j I``
-    (``= j (I - j Q)``: two plain copies, the factor goes into the weights).
+    The input of a block is ``frame[row0:row1, channels, frames]`` as a
+    C-ordered (rows, channels, frames) array, ``channels`` sorted: the samples
+    of all elements at one time are neighbours, which keeps the delay-and-sum
+    product's reads local and lets the demodulation filter run over rows as
+    wide as channels x frames. For quadrature samples each (I, Q) row pair
+    becomes one complex value ``Q + j I`` (``= j (I - j Q)``: two plain copies,
+    the factor goes into the weights).
     """
 
     channels: np.ndarray
@@ -52,17 +55,14 @@ class InputLayout:
         return self.row1 - self.row0
 
     @property
-    def n_in(self) -> int:
-        return self.n_rows * int(self.channels.size)
+    def n_channels(self) -> int:
+        return int(self.channels.size)
 
-    def channel_offsets(self, acq: PlaneWaveAcquisition, per_row: int = 1) -> np.ndarray:
-        """(n_el,) start of each element's values in the input vector (-1 for elements not read).
-
-        ``per_row = 2`` counts complex values made of two rows.
-        """
+    def channel_positions(self, acq: PlaneWaveAcquisition) -> np.ndarray:
+        """(n_el,) column of each element among the channels read (-1 for elements not read)."""
         pos = np.searchsorted(self.channels, acq.channels)
         found = (pos < self.channels.size) & (self.channels[np.minimum(pos, self.channels.size - 1)] == acq.channels)
-        return np.where(found & acq.rx_apod, pos * (self.n_rows // per_row), -1)
+        return np.where(found & acq.rx_apod, pos, -1)
 
 
 def quadrature_input(acq: PlaneWaveAcquisition, layout: InputLayout) -> BasebandInput:
@@ -74,10 +74,10 @@ def quadrature_input(acq: PlaneWaveAcquisition, layout: InputLayout) -> Baseband
     for a in range(acq.n_tx):
         t = acq.sample_times(a)
         times.append(t)
-        cols.append((acq.rows[a, 0] - layout.row0) // 2 + np.arange(t.size))
+        cols.append(((acq.rows[a, 0] - layout.row0) // 2 + np.arange(t.size)) * layout.n_channels)
         coef.append(-1j * np.exp(-1j * wd * t))  # the input holds Q + j I; I - j Q = -j (Q + j I)
-    offset = np.tile(layout.channel_offsets(acq, per_row=2), (acq.n_tx, 1))
-    return BasebandInput(times, cols, coef, offset, layout.n_in // 2)
+    offset = np.tile(layout.channel_positions(acq), (acq.n_tx, 1))
+    return BasebandInput(times, cols, coef, offset, layout.n_rows // 2 * layout.n_channels)
 
 
 def lowpass_matrix(n: int, sampling_frequency: float, cutoff: float, *, method: str = "fir",
@@ -121,9 +121,29 @@ def lowpass_matrix(n: int, sampling_frequency: float, cutoff: float, *, method: 
     return F
 
 
+@dataclass(frozen=True)
+class RFStage:
+    """Demodulation of RF rows, one small real matrix per transmit.
+
+    ``mats[a]`` (2 n_bb, rows of receive ``a``) maps the receive's rows (each a
+    row of channels x frames) to the real parts, then the imaginary parts, of
+    its ``n_bb`` baseband samples; they are stored from row ``base[a]`` of the
+    (samples, channels, frames) baseband block.
+    """
+
+    mats: list
+    row_slices: list
+    base: list
+    n_bb: int
+
+    @property
+    def nnz(self) -> int:
+        return int(sum(m.nnz for m in self.mats))
+
+
 def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float = 1.0, lowpass: str = "fir",
              numtaps: int | None = None, decimation: int | None = None, dtype=np.float32):
-    """The demodulation stage for RF samples and how the next stage reads its output.
+    """The demodulation stage for RF samples and how the delay-and-sum stage reads its output.
 
     Parameters
     ----------
@@ -136,10 +156,9 @@ def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float
 
     Returns
     -------
-    D : scipy.sparse.csr_matrix
-        (2 n_bb, n_in) real: real parts of all baseband samples, then imaginary parts.
+    stage : RFStage
     bb : BasebandInput
-        How the delay-and-sum stage reads the complex ``(D @ u)[:n] + 1j (D @ u)[n:]``.
+        How the delay-and-sum stage reads the (samples, channels) baseband block.
     """
     bw = V.positive(bandwidth, "bandwidth")
     fs, fd = acq.sampling_frequency, acq.demod_frequency
@@ -147,42 +166,27 @@ def rf_stage(acq: PlaneWaveAcquisition, layout: InputLayout, *, bandwidth: float
         decimation = 1 if lowpass == "butter" else max(1, int(fs // (2 * fd)))
     dec = V.positive(decimation, "decimation", integer=True)
     wd = 2 * np.pi * fd
-    ch_off = layout.channel_offsets(acq)
-    els = np.flatnonzero(ch_off >= 0)
-    rows, cols, vals = [], [], []
-    times, bcols = [], []
-    offset = np.zeros((acq.n_tx, acq.n_elements), np.int64)
+    nch = layout.n_channels
+    mats, slices, bases, times, cols, coef = [], [], [], [], [], []
     base = 0
-    blocks = []
     for a in range(acq.n_tx):
         t = acq.sample_times(a)
         F = lowpass_matrix(t.size, fs, bw * fd / 2, method=lowpass, numtaps=numtaps)[::dec]
         # mixing relative to the first sample; its phase exp(-j wd t0) goes to the next stage's coefficients,
         # so at 4 samples per period the carrier is 1, -j, -1, j and half the real/imaginary weights vanish
         Da = 2 * F * np.exp(-1j * wd * (t - t[0]))[None, :]
-        Da.real[np.abs(Da.real) < 1e-9 * np.abs(Da).max()] = 0
-        Da.imag[np.abs(Da.imag) < 1e-9 * np.abs(Da).max()] = 0
+        big = np.abs(Da).max()
         # the Butterworth response never ends: drop what is below 1e-5 of its peak (well under 1e-3 of an image)
-        r, c = np.nonzero(np.abs(Da) > (1e-5 if lowpass == "butter" else 0.0) * np.abs(Da).max())
-        v = Da[r, c]
+        floor = (1e-5 if lowpass == "butter" else 1e-9) * big
+        stacked = np.concatenate([Da.real, Da.imag])
+        stacked[np.abs(stacked) < floor] = 0
+        mats.append(sp.csr_matrix(stacked.astype(dtype)))
+        slices.append(slice(int(acq.rows[a, 0] - layout.row0), int(acq.rows[a, 1] - layout.row0)))
         n_bb = Da.shape[0]
-        # element e's block: rows base + j * n_bb, columns its channel's samples of this receive
-        j = np.arange(els.size)
-        rr = (base + j[:, None] * n_bb + r[None, :]).ravel()
-        cc = (ch_off[els][:, None] + (acq.rows[a, 0] - layout.row0) + c[None, :]).ravel()
-        vv = np.tile(v, els.size)
-        blocks.append((rr, cc, vv))
-        offset[a, els] = base + j * n_bb
+        bases.append(base)
         times.append(t[::dec])
-        bcols.append(np.arange(n_bb))
-        base += els.size * n_bb
-    n_half = base
-    for rr, cc, vv in blocks:
-        rows += [rr, rr + n_half]
-        cols += [cc, cc]
-        vals += [vv.real, vv.imag]
-    D = sp.coo_matrix((np.concatenate(vals).astype(dtype), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(2 * n_half, layout.n_in)).tocsr()
-    D.eliminate_zeros()
-    coef = [np.full(c.size, np.exp(-1j * wd * acq.sample_times(a)[0])) for a, c in enumerate(bcols)]
-    return D, BasebandInput(times, bcols, coef, offset, n_half)
+        cols.append((base + np.arange(n_bb)) * nch)
+        coef.append(np.full(n_bb, np.exp(-1j * wd * t[0])))
+        base += n_bb
+    offset = np.tile(layout.channel_positions(acq), (acq.n_tx, 1))
+    return RFStage(mats, slices, bases, base), BasebandInput(times, cols, coef, offset, base * nch)

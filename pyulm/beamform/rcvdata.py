@@ -10,6 +10,7 @@ buffer frames asked for are read (an uncompressed ``-v6`` file reads only their 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from .das import make_grid
 from .workspace import RcvLayout, WorkspaceError, parse_workspace
 
 _META = ("Trans", "TX", "TW", "Receive", "PData", "Resource", "Event", "P", "UF")
+#: channel data read and beamformed at a time by :meth:`RcvDataSource.read`
+CHUNK_BYTES = 128 * 2**20
 
 
 class RcvDataSource:
@@ -116,8 +119,28 @@ class RcvDataSource:
         return out.transpose(2, 1, 0)
 
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Beamformed compound frames ``start:stop`` as (nz, nx, t) complex64."""
-        return self.beamformer(self.channel_frames(start, stop))
+        """Beamformed compound frames ``start:stop`` as (nz, nx, t) complex64.
+
+        Channel data are read and beamformed a piece at a time (about
+        :data:`CHUNK_BYTES` of them), so a block costs its IQ plus one piece.
+        """
+        stop = self.n_frames if stop is None else int(stop)
+        start = int(start)
+        if not 0 <= start < stop <= self.n_frames:
+            raise ValueError(f"{self.path}: frame range {start}:{stop} outside 0:{self.n_frames}")
+        bf = self.beamformer
+        acq = self.layout.acq
+        per = acq.rows_per_frame * acq.n_channels * 2
+        step = max(bf.batch, CHUNK_BYTES // per // bf.batch * bf.batch)
+        out = np.empty((*self.grid.shape, stop - start), np.complex64)
+        for a in range(start, stop, step):
+            b = min(stop, a + step)
+            out[:, :, a - start:b - start] = bf(self.channel_frames(a, b))
+        return out
+
+    def __getstate__(self):
+        # sent to pipeline workers with the file's SourceInfo: the matrices are rebuilt there (see read_beamformed)
+        return {**self.__dict__, "_bf": None}
 
     def _buffer_frames(self, frames: np.ndarray) -> np.ndarray:
         """Buffer frames ``frames`` (sorted, 0-based) as (n, channels, rows): h5py's order, MATLAB's reversed."""
@@ -221,3 +244,39 @@ def _checked_options(options: dict) -> dict:
     if bad:
         raise ValueError(f"{', '.join(bad)}: unknown beamforming option(s); expected some of {', '.join(known)}")
     return dict(options)
+
+
+_BUILT: dict = {}  # per process: (file identity, buffer, options) -> source whose beamformer is built
+
+
+def source_info(path, fmt: str, buffer, variables: list, notes: list, **options):
+    """The :class:`pyulm.io.SourceInfo` of a workspace holding RcvData (``layout = "rcvdata"``).
+
+    ``pyulm.io.inspect`` hands RcvData workspaces here; :func:`read_beamformed`
+    then gives their frames as IQ. The source travels in ``info.rcvdata``.
+    """
+    from ..io import SourceInfo
+
+    src = open_rcvdata(path, buffer=buffer, **options)
+    acq, L = src.layout.acq, src.layout
+    info = SourceInfo(Path(path), fmt, "rcvdata", "RcvData", L.buffer, src.shape, tuple(src._stored), "int16",
+                      pixel_size=src.pixel_size, origin=src.origin, frame_rate=L.frame_rate,
+                      center_frequency_mhz=acq.center_frequency / 1e6, speed_of_sound=acq.speed_of_sound,
+                      notes=list(notes) + [f"beamformed by pyulm.beamform: {line}" for line in src.describe().split("\n")]
+                      + src.notes, variables=variables, sample_nbytes=8)
+    info.rcvdata = src
+    return info
+
+
+def read_beamformed(info, start: int, stop: int) -> np.ndarray:
+    """Frames ``start:stop`` of an RcvData source as IQ; the beamformer is built once per process."""
+    src = info.rcvdata
+    st = os.stat(src.path)
+    key = (str(src.path), st.st_mtime_ns, st.st_size, src.layout.buffer, repr(sorted(src.options.items())),
+           src.grid.shape, src.pixel_size, src.origin)
+    built = _BUILT.get(key)
+    if built is None:
+        if len(_BUILT) >= 2:
+            _BUILT.pop(next(iter(_BUILT)))
+        built = _BUILT[key] = src
+    return built.read(start, stop)
