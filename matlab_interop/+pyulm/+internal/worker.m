@@ -1,8 +1,8 @@
 function out = worker(action, varargin)
 %WORKER The session's persistent Python worker (file transport, GNU Octave).
 %   ok = pyulm.internal.worker('available') is true where the worker can run
-%   (Octave: popen2 and waitpid; MATLAB uses its py transport or one Python
-%   per call).
+%   (Octave on Linux/macOS: popen2, waitpid and /bin/sh; MATLAB uses its py
+%   transport or one Python per call, Octave on Windows one Python per call).
 %   folder = pyulm.internal.worker('folder', s) starts the worker if none runs
 %   (python -m pyulm.matlab_bridge --worker, settings s) and returns its
 %   private folder, where the calls write their requests (reused: no folder
@@ -26,7 +26,7 @@ mlock();  % 'clear all' in a PALA script must not lose the running worker
 out = [];
 switch action
     case 'available'
-        out = pyulm.internal.is_octave() && exist('popen2') > 1 && exist('waitpid') > 1; %#ok<EXIST>
+        out = pyulm.internal.is_octave() && isunix() && exist('popen2') > 1 && exist('waitpid') > 1; %#ok<EXIST>
     case 'folder'
         st = retire(st, varargin{1});
         if isempty(st)
