@@ -278,3 +278,16 @@ def test_frames_smaller_than_the_window_give_no_candidate():
     f = _spots((4, 30), [(2.0, 10.0)])
     assert len(pyulm.localize(f, "radial", fwhm=3, number_of_particles=2)) == 0
     assert len(pyulm.localize(f, "radial", fwhm=3, number_of_particles=2, pala_compat=True)) == 0
+
+
+def test_plateau_maxima_equal_skimage_without_needing_it():
+    """The plateau rule (numpy + scipy.ndimage) marks what skimage's local_maxima marks (MATLAB imregionalmax)."""
+    local_maxima = pytest.importorskip("skimage.morphology").local_maxima
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        img = rng.integers(0, rng.integers(1, 5), rng.integers(1, 9, 2)).astype(float)
+        expected = local_maxima(img, connectivity=2, allow_borders=True)
+        if np.all(img == img.flat[0]):
+            expected = np.ones(img.shape, bool)  # MATLAB/Octave mark a constant image everywhere
+        np.testing.assert_array_equal(regional_maxima(img), expected)
+        np.testing.assert_array_equal(count_regional_maxima(img[None]), [expected.sum()])

@@ -55,12 +55,38 @@ def regional_maxima(image: np.ndarray, *, positive_only: bool = False) -> np.nda
 
 
 def _regional_max_exact(frame: np.ndarray) -> np.ndarray:
-    """Plateau-aware regional maxima of one frame by labelling equal-valued components."""
-    if np.all(frame == frame.flat[0]):
-        return np.ones(frame.shape, bool)
-    from skimage.morphology import local_maxima
+    """Plateau-aware regional maxima of one frame (MATLAB ``imregionalmax``, 8-connectivity).
 
-    return local_maxima(frame, connectivity=2, allow_borders=True)
+    A pixel equal to its largest neighbour ("level") lies on a plateau with no
+    higher neighbour; two adjacent level pixels have the same value. A
+    connected set of level pixels is a regional maximum unless it touches a
+    pixel of its own value that is not level (that pixel has a higher
+    neighbour, so the plateau does). Strict maxima are added. numpy and
+    ``scipy.ndimage.label`` only (scikit-image is not a core requirement).
+    """
+    from scipy import ndimage  # lazy: `import pyulm` stays light
+
+    img = np.asarray(frame)
+    nmax = _neighbour_max(img[:, :, None])[:, :, 0]
+    strict = img > nmax
+    level = img == nmax
+    if not level.any():
+        return strict
+    labels, _ = ndimage.label(level, structure=np.ones((3, 3), bool))
+    nz, nx = img.shape
+    pv = np.full((nz + 2, nx + 2), np.nan)
+    pv[1:-1, 1:-1] = img
+    pl = np.zeros((nz + 2, nx + 2), bool)
+    pl[1:-1, 1:-1] = level
+    spoiled = np.zeros_like(level)
+    for dz in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dz or dx:
+                nv = pv[1 + dz:nz + 1 + dz, 1 + dx:nx + 1 + dx]
+                nl = pl[1 + dz:nz + 1 + dz, 1 + dx:nx + 1 + dx]
+                spoiled |= level & (nv == img) & ~nl
+    bad = np.unique(labels[spoiled])
+    return strict | (level & ~np.isin(labels, bad[bad > 0]))
 
 
 def count_regional_maxima(rois: np.ndarray) -> np.ndarray:

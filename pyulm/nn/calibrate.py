@@ -202,7 +202,7 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
         sims = []
         for sim, n, fwhm in validation_simulations(seed, k, dens, conditions=conditions, shape=shape,
                                                    n_frames=n_frames, repeats=repeats, clutter_db=clutter_db):
-            ref = pyulm.localize(sim.iq, reference, fwhm=(fwhm, fwhm), number_of_particles=n)
+            ref = pyulm.localize(sim.iq, reference, fwhm=(fwhm, fwhm), number_of_particles=n, pala_compat=True)
             sims.append({"gt": sim.gt, "n": n, "match": match_threshold, "ref": (ref.z, ref.x, ref.frame),
                          "cand": _candidates(architecture, model, sim.iq, n, sps, bs)})
         ref_score = _score(sims, lambda i: sims[i]["ref"])

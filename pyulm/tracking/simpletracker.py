@@ -143,16 +143,22 @@ def _close_gaps_edges(pts, k, nxt, max_d: float, max_gap_closing: int) -> None:
     """
     has_in = np.zeros(nxt.size, dtype=bool)
     has_in[nxt[nxt >= 0]] = True
+    # only points still free at one end take part: search among them (still sorted by frame)
+    sub = np.flatnonzero((nxt < 0) | ~has_in)
+    if sub.size == 0:
+        return
+    ps, ks = pts[sub], k[sub]
     parts = []
     for step in range(2, max_gap_closing + 1):
         if np.isfinite(max_d):
-            src, tgt, d2 = _candidate_edges(pts, k, step, max_d)
+            src, tgt, d2 = _candidate_edges(ps, ks, step, max_d)
         else:
-            pos = np.searchsorted(k, k + step)  # every pair `step` frames apart
-            end = np.searchsorted(k, k + step, side="right")
-            src = np.repeat(np.arange(k.size), end - pos)
+            pos = np.searchsorted(ks, ks + step)  # every pair `step` frames apart
+            end = np.searchsorted(ks, ks + step, side="right")
+            src = np.repeat(np.arange(ks.size), end - pos)
             tgt = np.arange(src.size) - np.repeat(np.cumsum(end - pos) - (end - pos) - pos, end - pos)
-            src, tgt, d2 = _exact_edges(pts, src, tgt, max_d)
+            src, tgt, d2 = _exact_edges(ps, src, tgt, max_d)
+        src, tgt = sub[src], sub[tgt]
         free = (nxt[src] < 0) & ~has_in[tgt]
         parts.append((src[free], tgt[free], d2[free]))
     src, tgt, d2 = (np.concatenate(a) for a in zip(*parts))
