@@ -804,3 +804,18 @@ def test_config_sizes_are_bounded_before_any_allocation(tiny_models, tmp_path, m
                                          rf"expected a whole number in \["):
         load_model("mblnet", d, "cpu")
     assert built == []  # refused before any network was built
+
+
+def test_recall_loss_guards_the_written_operating_point():
+    from pyulm.nn.calibrate import MIN_RECALL_KEPT, recall_loss
+
+    def levels(*pairs):
+        return {"levels": [{"density": d, "cutoff": 0.3, "no_cutoff": {"recall": b}, "calibrated": {"recall": k}}
+                           for d, (b, k) in zip((0.1, 0.5, 1.2), pairs)]}
+
+    assert MIN_RECALL_KEPT == 0.5
+    assert recall_loss(levels((0.9, 0.8), (0.8, 0.5))) is None
+    assert "density 0.5" in recall_loss(levels((0.9, 0.8), (0.8, 0.3)))
+    assert recall_loss(levels((0.0, 0.0), (float("nan"), float("nan")))) is None  # nothing to lose
+    assert "density 0.1" in recall_loss(levels((0.9, float("nan"))))
+    assert recall_loss(levels((0.9, 0.1)), min_kept=0.0) is None
