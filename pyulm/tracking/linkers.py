@@ -143,7 +143,7 @@ def _n_partial_maps(r: int, c: int) -> int:
 
 # Enumerate every matching of a component while (matchings x rows) stays below this: the
 # enumeration's cost grows with it, linear_sum_assignment's (one solve per row) does not.
-_ENUMERATE_MAX = 1000
+_ENUMERATE_MAX = 6000
 _PAD_SIDE = 3  # components of up to 3 x 3 are solved together in one padded shape
 
 
