@@ -8,7 +8,8 @@ import numpy as np
 
 from ..tables import Localizations, Metadata, Tracks  # noqa: F401 (Metadata: docstring example)
 from .matlab import matlab_colon, smooth_rows
-from .simpletracker import _assemble, link_points
+from .batchlink import link_points
+from .simpletracker import _assemble
 
 __all__ = ["track"]
 
