@@ -40,6 +40,7 @@ def test_console_lines_switch_off(capsys):
     before = pala.verbose()
     try:
         ULM_tracking2D(np.zeros((0, 4)), {**TRACK_ULM, "verbose": 0})
+        ULM_tracking2D(np.zeros((0, 4)), {**TRACK_ULM, "verbose": np.array([[False]])})  # MATLAB's false
         assert capsys.readouterr().out == ""
         with pala.quiet():
             ULM_tracking2D(np.zeros((0, 4)), TRACK_ULM)

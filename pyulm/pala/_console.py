@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import numpy as np
+
 _lock = threading.Lock()
 _state = {"verbose": True}
 
@@ -53,7 +55,10 @@ def enabled(ulm=None) -> bool:
     if ulm is not None:
         from ._ulm import field, scalar
 
-        if field(ulm, "verbose", None) is not None:
+        v = field(ulm, "verbose", None)
+        if v is not None:  # MATLAB's true/false arrive as booleans, 0/1 as numbers
+            if np.asarray(v).dtype == bool and np.size(v) == 1:
+                return bool(np.asarray(v).reshape(()))
             return scalar(ulm, "verbose") != 0
     return _state["verbose"]
 
