@@ -1,0 +1,90 @@
+"""Throughput of the pipeline on a shared CPU: quiet, next to one busy process, next to two.
+
+The block (default 78 x 118 x 800, PALA's in vivo size, 90 bubbles per frame, from
+``bench_pipeline.generated_block``) goes through ``pyulm.pipeline.process_frames`` and the
+maps (``MapAccumulator``), as ``pyulm process`` runs it, with 1 thread and with every CPU
+this process may use (``pyulm._parallel.limit_threads``: pyulm's threads and BLAS pools
+together). The competitors are plain Python busy loops (one core each).
+
+Targets (issue 21): >= 45 % of quiet throughput next to one busy process, >= 35 % next
+to two, and no configuration slower with more threads than with one.
+
+Run: python benchmarks/bench_contention.py [--repeat N] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_pipeline import generated_block  # noqa: E402
+
+from pyulm._parallel import cpu_budget, limit_threads  # noqa: E402
+from pyulm.pipeline import MapAccumulator, from_ulm, process_frames  # noqa: E402
+
+
+def throughput(iq, threads: int, repeat: int) -> float:
+    """Best frames/s of the block end to end with ``threads`` threads."""
+    nz, nx, nt = iq.shape
+    params = from_ulm({"numberOfParticles": 90, "fwhm": [3, 3], "LocMethod": "radial", "parameters": {"NLocalMax": 3},
+                       "max_linking_distance": 2, "max_gap_closing": 0, "min_length": 15, "res": 10,
+                       "SVD_cutoff": [5, nt], "ButterCuttofFreq": [50, 249], "frame_rate": 1000.0}, iq.shape)
+    best = float("inf")
+    with limit_threads(threads):
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            res = process_frames(iq, params)
+            acc = MapAccumulator((nz, nx), params.res)
+            acc.add_tracks(res.tracks)
+            acc.maps()
+            best = min(best, time.perf_counter() - t0)
+    return nt / best
+
+
+def busy(n: int) -> list:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="a 64 x 80 x 200 block, one run (a check that it runs)")
+    args = ap.parse_args()
+    if args.quick:
+        args.repeat = 1
+    iq = generated_block(shape=(64, 80, 200) if args.quick else (78, 118, 800))
+    n = cpu_budget()
+    configs = sorted({1, n})
+    throughput(iq, 1, 1)  # imports, caches
+    rows = {}
+    for load in (0, 1, 2):
+        procs = busy(load)
+        try:
+            time.sleep(0.5)
+            for threads in configs:
+                rows[load, threads] = throughput(iq, threads, args.repeat)
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+    print(f"block {'x'.join(map(str, iq.shape))}, best of {args.repeat}, {n} CPU(s) available to this process\n")
+    print("| busy processes | threads | frames/s | % of quiet |")
+    print("|---------------:|--------:|---------:|-----------:|")
+    for (load, threads), fps in rows.items():
+        print(f"| {load:14d} | {threads:7d} | {fps:8.0f} | {100 * fps / rows[0, threads]:9.0f}% |")
+    quiet = max(rows[0, t] for t in configs)
+    one = max(rows[1, t] for t in configs) / quiet
+    two = max(rows[2, t] for t in configs) / quiet
+    slower = [(load, t) for (load, t) in rows if t > 1 and rows[load, t] < rows[load, 1]]
+    print(f"\nnext to one busy process: {100 * one:.0f}% of quiet (target >= 45%): {'met' if one >= 0.45 else 'NOT met'}")
+    print(f"next to two busy processes: {100 * two:.0f}% of quiet (target >= 35%): {'met' if two >= 0.35 else 'NOT met'}")
+    print("multi-threaded never slower than single-threaded: "
+          + ("met" if not slower else f"NOT met ({', '.join(f'{b} busy' for b, _ in slower)})"))
+
+
+if __name__ == "__main__":
+    main()
