@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pyulm
-from pyulm._validate import UnknownOptionError
+from pyulm.localization import UnknownOptionError
 from pyulm.pala import ULM_localization2D, ULM_tracking2D
 
 

@@ -66,7 +66,7 @@ def localize(
     **options
         Method options, e.g. ``interp_method='spline'|'cubic'|'lanczos3'``;
         ``pyulm.get_method(method).options`` lists them. An option the method
-        does not have raises :class:`pyulm._validate.UnknownOptionError` (a
+        does not have raises :class:`pyulm.localization.UnknownOptionError` (a
         ``ValueError`` and a ``TypeError``) before any work.
 
     Returns

@@ -14,7 +14,7 @@ Two kinds of method plug in:
 **One rule for options.** At registration the registry reads the method's
 signature once and records the names of its options (its keyword parameters
 other than the common ones above); :meth:`Method.check_options` then refuses
-any other name with one :class:`pyulm._validate.UnknownOptionError` naming the
+any other name with one :class:`pyulm.localization.UnknownOptionError` naming the
 method, the option, a suggestion and the accepted names. :func:`pyulm.localize`
 calls it before any work, so the rule holds for every caller: Python,
 ``ULM.parameters`` in :mod:`pyulm.pala`, the CLI config and MATLAB. A method
@@ -59,7 +59,7 @@ class Method:
     takes_fwhm: bool = True
 
     def check_options(self, options) -> None:
-        """Refuse any option this method does not declare (:class:`~pyulm._validate.UnknownOptionError`)."""
+        """Refuse any option this method does not declare (:class:`~pyulm.localization.UnknownOptionError`)."""
         check_options(f"localization method {self.name!r}", options, self.options, _LOCALIZE_ARGS)
 
 
