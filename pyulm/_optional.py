@@ -39,3 +39,18 @@ def require(module: str, feature: str):
         extra = EXTRA_OF.get(top)
         hint = f"pip install 'pyulm[{extra}]'" if extra else f"pip install {top}"
         raise ImportError(f"{feature} needs {top}, which is not installed: {hint}") from None
+
+
+def toml():
+    """The TOML reader: the standard library's ``tomllib`` (Python 3.11+) or ``tomli`` (3.10).
+
+    Examples
+    --------
+    >>> toml().loads("a = 1")
+    {'a': 1}
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        return require("tomli", "reading a TOML file on Python 3.10")
+    return tomllib

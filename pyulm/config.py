@@ -16,13 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Union
 
-from ._optional import require
+from ._optional import require, toml
 from .io._write import V73_THRESHOLD
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    tomllib = require("tomli", "pyulm process (its TOML config)")
+tomllib = toml()
 require("pydantic", "pyulm process (its config)")  # a missing extra is named, then imported as usual
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator  # noqa: E402
 

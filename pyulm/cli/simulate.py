@@ -7,12 +7,12 @@ Writes ``OUT/sim_block_001.mat`` (PALA-style: IQ, UF, PData, GT 1-based
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from . import CLIError
+from .._optional import require, toml
 
 
 def register(subparsers):
@@ -41,8 +41,8 @@ def _load(args) -> dict:
     data = {}
     if args.config is not None:
         try:
-            data = tomllib.loads(Path(args.config).read_text())
-        except tomllib.TOMLDecodeError as exc:
+            data = toml().loads(Path(args.config).read_text())
+        except toml().TOMLDecodeError as exc:
             raise CLIError(f"{args.config}: not valid TOML: {exc}") from None
     flags = {
         "shape": args.size, "n_frames": args.frames, "n_blocks": args.blocks, "seed": args.seed,
@@ -61,7 +61,7 @@ def _mask(path: str):
     p = Path(path)
     if p.suffix == ".npy":
         return np.load(p)
-    from skimage.io import imread
+    imread = require("skimage.io", "pyulm simulate --mask").imread
 
     img = imread(p)
     return (img if img.ndim == 2 else img[..., 0]) > 0

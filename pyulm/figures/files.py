@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .._fileutil import atomic_path
+from .._optional import require
 from .._validate import positive, round_half_away
 from .rgb import pixel_size_zx
 
@@ -69,16 +70,13 @@ def save_figure(fig_or_image, path, *, overwrite: bool = True, dpi: float | None
         raise ValueError(f"path: expected a file name ending in .png, .tif, .tiff or .pdf, got {str(path)!r}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"path: {path} exists and overwrite=False")
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - matplotlib is a dependency
-        Figure = ()
+    Figure = require("matplotlib.figure", "pyulm.figures").Figure
     if isinstance(fig_or_image, Figure):
         with atomic_path(path) as tmp:
             fig_or_image.savefig(tmp, format=fmt, dpi=dpi if dpi is not None else "figure")
         return path
 
-    from PIL import Image
+    Image = require("PIL.Image", "pyulm.figures")
 
     img = Image.fromarray(_to_uint8(fig_or_image))
     options = {}
@@ -151,7 +149,7 @@ def write_figures(out_dir, *, density, direction=None, velocity=None, res: float
     >>> sorted(out)
     ['density_pdf', 'density_png']
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "pyulm.figures")
 
     from .plot import density_figure, direction_figure, velocity_figure
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import positive
+from .._optional import require
 from ..render import SuperResolutionGrid
 from .colormaps import gray, jet, two_sided_hot
 from .rgb import default_vmax, density_rgb, direction_rgb, pixel_size_zx, velocity_rgb
@@ -104,7 +105,7 @@ def show(rgb, *, res: float = 10, pixel_size_mm=None, origin_mm=(0.0, 0.0), ax=N
     >>> fig.axes[0].get_xlabel()
     'x (mm)'
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "pyulm.figures")
 
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.size == 0:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._fileutil import atomic_path
+from .._optional import require
 
 #: Bytes per variable above which save_mat writes MAT v7.3. MAT v5 allows 4 GiB per variable; the
 #: threshold stays at the 2 GiB of the scipy writer used before, so files switch format where they did.
@@ -108,7 +109,7 @@ def save_mat(path, variables: Mapping, *, v73_threshold: int = V73_THRESHOLD, co
             raise ValueError(f"{path}: {k!r} is not a valid MATLAB variable name")
     big = max((variable_nbytes(v) for v in mdict.values()), default=0)
     if big > v73_threshold:
-        import hdf5storage
+        hdf5storage = require("hdf5storage", f"{path}: writing a MAT v7.3 file (a variable over 2 GB)")
 
         with atomic_path(path, suffix=".part.mat") as tmp:
             hdf5storage.savemat(str(tmp), mdict, format="7.3", matlab_compatible=True,

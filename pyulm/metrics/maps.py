@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._optional import require
+
 __all__ = ["map_rmse", "map_ssim", "cnr", "profile_fwhm", "binary_overlap"]
 
 
@@ -64,7 +66,7 @@ def map_ssim(estimate, reference, *, data_range: float | None = None, **kwargs) 
     >>> map_ssim(a, a)
     1.0
     """
-    from skimage.metrics import structural_similarity
+    structural_similarity = require("skimage.metrics", "map_ssim").structural_similarity
 
     A, B = _two_maps(estimate, reference, ("estimate", "reference"))
     if data_range is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as V
+from .._optional import require
 from . import _checks as C
 
 MAX_PATHS = 20000
@@ -293,7 +294,7 @@ def network_from_mask(mask, *, res: float = 1, min_radius: float = 0.2) -> Vesse
     (1, 2.5)
     """
     from scipy.ndimage import convolve, distance_transform_edt
-    from skimage.morphology import skeletonize
+    skeletonize = require("skimage.morphology", "pyulm.sim vessel skeletons").skeletonize
 
     m = np.asarray(mask)
     if m.ndim != 2:
