@@ -154,7 +154,7 @@ def octave_run(request, tmp_path_factory):
             pytest.fail("octave-cli is not on PATH but PYULM_REQUIRE_OCTAVE is set (CI must run this suite)")
         pytest.skip("octave-cli is not on PATH (Debian: apt-get install octave)")
     selected = [item.callspec.params["name"] for item in request.session.items
-                if item.module is request.module and getattr(item, "callspec", None) is not None
+                if getattr(item, "module", None) is request.module and getattr(item, "callspec", None) is not None
                 and "name" in item.callspec.params]
     base = tmp_path_factory.mktemp("octave")
     work = base / "work dir 'quoted' \"dq\" $HOME"
