@@ -38,14 +38,14 @@ def finish(pl, paths, keys, cfg: Config, out_dir: Path) -> RunSummary:
     """Maps block by block (memory bounded by a block), then the result files."""
     specs, p0, info0 = pl.specs, pl.params[0], pl.infos[0]
     acc = MapAccumulator(info0.shape[:2], p0.res, p0.pixel_size, p0.wavelength_mm, "float32")
-    all_tracks, mat_per_block, track_blocks, loc_parts = [], [], [], []
+    all_tracks, mat_per_block, track_parts, loc_parts = [], [], [], []
     n_frames = n_loc = 0
     for k, p in enumerate(paths):
-        res, _ = read_block(p, keys[k])
+        res, attrs = read_block(p, keys[k])
         acc.add_tracks(res.tracks)
         acc.add_powdop(res.powdop)
-        all_tracks.extend(res.tracks)
-        track_blocks.extend([k] * len(res.tracks))
+        all_tracks.extend(res.tracks)  # views of the block's points: kept once for the track files
+        track_parts.append((attrs["points"], attrs["offsets"], k))
         mat_per_block.append(res.MatTracking)
         n_frames += res.n_frames
         n_loc += res.MatTracking.shape[0]
@@ -57,6 +57,6 @@ def finish(pl, paths, keys, cfg: Config, out_dir: Path) -> RunSummary:
         outputs = {"results": write_results(out_dir, maps, powdop, p0, specs, thr),
                    "tracks_mat": write_tracks(out_dir, mat_per_block, all_tracks, p0, specs, thr)}
         if cfg.output.tables:
-            outputs.update(write_tables(out_dir, loc_parts, all_tracks, track_blocks, p0, info0, specs))
+            outputs.update(write_tables(out_dir, loc_parts, track_parts, p0, info0, specs))
         outputs.update(write_images(out_dir, maps, powdop, p0, cfg.output.images, cfg.output.figures, info0.origin))
     return RunSummary(len(specs), 0, 0, n_frames, n_loc, len(all_tracks), 0.0, {k: str(v) for k, v in outputs.items()})

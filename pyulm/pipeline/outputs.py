@@ -12,7 +12,7 @@ import numpy as np
 
 from ..io import save_mat
 from .params import BlockParams
-from .store import display, pad5
+from .store import display
 
 log = logging.getLogger("pyulm.pipeline")
 
@@ -78,8 +78,13 @@ def write_tracks(out_dir: Path, mat_per_block, all_tracks, params: BlockParams, 
     return path
 
 
-def write_tables(out_dir: Path, loc_parts, all_tracks, track_blocks, params: BlockParams, info, specs) -> dict:
-    """``localizations.h5`` and ``tracks.h5`` (pixel units, with the block of each row)."""
+def write_tables(out_dir: Path, loc_parts, track_parts, params: BlockParams, info, specs) -> dict:
+    """``localizations.h5`` and ``tracks.h5`` (pixel units, with the block of each row).
+
+    ``loc_parts``: ``(MatTracking, frame_offset, block)`` per block; ``track_parts``:
+    ``(points, offsets, block)`` per block (the block files' padded float32 tracks), stacked
+    straight into the table (one copy of the tracks, not one per track).
+    """
     from ..tables import Localizations, Metadata, Tracks
 
     dz, dx = params.pixel_size
@@ -95,11 +100,16 @@ def write_tables(out_dir: Path, loc_parts, all_tracks, track_blocks, params: Blo
     locs = Localizations(np.concatenate(z), np.concatenate(x), np.concatenate(fr), np.concatenate(inten),
                          extra={"block": np.concatenate(blk)}, meta=meta)
     out = {"localizations": locs.save(Path(out_dir) / "localizations.h5")}
+    del locs, z, x, fr, inten, blk
     scale = np.array([dz, dx, dz, dx, 1.0], np.float32)
-    columns = ("z", "x", "vz", "vx", "t", "block")
-    arrays = [np.hstack([pad5(t) / scale, np.full((len(t), 1), b, np.float32)]) for t, b in zip(all_tracks, track_blocks)]
-    trk = Tracks.from_list(arrays, columns=columns, meta=meta, dtype=np.float32) if arrays \
-        else Tracks(np.zeros((0, 6), np.float32), None, columns, meta)
+    points = np.empty((sum(len(p) for p, _, _ in track_parts), 6), np.float32)
+    offsets, row = [np.zeros(1, np.int64)], 0
+    for pts, offs, k in track_parts:
+        np.divide(pts, scale, out=points[row:row + len(pts), :5])
+        points[row:row + len(pts), 5] = k
+        offsets.append(np.asarray(offs[1:], np.int64) + row)
+        row += len(pts)
+    trk = Tracks(points, np.concatenate(offsets), ("z", "x", "vz", "vx", "t", "block"), meta)
     out["tracks"] = trk.save(Path(out_dir) / "tracks.h5")
     return out
 

@@ -116,6 +116,9 @@ def pad5(t) -> np.ndarray:
 def read_block(path, key: str | None = None) -> tuple[BlockResult, dict]:
     """Read a per-block result file, checking its key (when given), datasets and checksum.
 
+    Returns the block's result (its tracks are views of one array) and the file's
+    attributes, plus ``points`` (all tracks' float32 ``[z x vz vx t]`` rows) and ``offsets``.
+
     Raises
     ------
     BlockFileError
@@ -147,6 +150,7 @@ def read_block(path, key: str | None = None) -> tuple[BlockResult, dict]:
         tracks = [pts[offs[i]:offs[i + 1], :ncols[i]] for i in range(len(offs) - 1)]
         res = BlockResult(arrays["MatTracking"], tracks, arrays["PowDop"], int(attrs["n_frames"]),
                           json.loads(attrs["timings"]))
+        attrs.update(points=pts, offsets=offs)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         if isinstance(exc, BlockFileError):
             raise
