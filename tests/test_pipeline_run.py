@@ -283,3 +283,16 @@ def test_maps_accumulated_block_by_block_equal_one_pass_of_pala():
     np.testing.assert_array_equal(maps["MatOut_zdir"], ULM_Track2MatOut(conv, size, "2D_vel_z"))
     np.testing.assert_array_equal(maps["MatOut_vel"], ULM_Track2MatOut(conv, size, "2D_velnorm"))
     assert maps["MatOut"].sum() > 100 and maps["llz"][-1] == pytest.approx(64 * 0.5)
+
+
+def test_pala_single_svd_from_the_config(example_result):
+    """[ulm] pyulm_svd = "pala_single" reaches the filter (PALA's single-precision route) and
+    the ULM struct written to the results; the default stays the double route."""
+    info, params, res = example_result
+    cfg = Config.from_dict({"ulm": {**BLOCK_A["ulm"], "pyulm_svd": "pala_single"}})
+    p = block_params(cfg, info)
+    assert p.svd_precision == "pala_single" and pala_ulm(p)["pyulm_svd"] == "pala_single"
+    assert "pyulm_svd" not in pala_ulm(params)
+    single = process_frames(read_frames(info), p)
+    rel = np.abs(single.powdop - res.powdop).max() / res.powdop.max()
+    assert 1e-6 < rel < 1e-2  # single-precision Gram matrix: visibly, but only slightly, different
