@@ -5,6 +5,9 @@ function tests = suite_worker()
 tests = {@test_worker_reused, @test_worker_killed_between_calls, @test_worker_killed_during_a_call, ...
          @test_worker_timeout, @test_worker_refuses, @test_worker_two_sessions, @test_worker_fallback, ...
          @test_worker_start_failures};
+if ~pyulm.internal.worker('available')
+    tests = {};  % MATLAB, or Octave on Windows: one Python per call (suite_transport covers it)
+end
 end
 
 function info = worker_info()
