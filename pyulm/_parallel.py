@@ -16,6 +16,7 @@ same count, so they never spin against pyulm's threads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -36,6 +37,24 @@ def cpu_budget() -> int:
     return max(1, n)
 
 
+_LOADAVG = "/proc/loadavg"
+
+
+def oversubscribed() -> bool:
+    """True when the machine has more runnable threads right now than this process may use,
+    counting this process's own two (the caller and a BLAS thread): others' work is then
+    waiting for the cores, and OpenBLAS threads that spin while they wait for one another
+    lose to a single thread (the SVD's Gram matrix took 1.7-2.4 s on 2 threads vs 1.2-1.5 s
+    on 1 next to ~8 busy threads on 2 cores). Linux only; False elsewhere."""
+    try:
+        with open(_LOADAVG) as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return runnable - 2 >= cpu_budget()
+
+
+@functools.lru_cache(maxsize=1)
 def _cgroup_cpu_quota() -> float | None:
     """CPUs' worth of time the cgroup allows (cgroup v2 ``cpu.max`` or v1 CFS quota), or None."""
     try:

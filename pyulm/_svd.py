@@ -15,9 +15,11 @@ Two routes:
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from ._parallel import blas_limit
+from ._parallel import blas_limit, oversubscribed
 
 PRECISIONS = ("double", "pala_single")
 
@@ -179,7 +181,10 @@ def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -
 
     n = X.shape[1]
     cplx = np.iscomplexobj(X) or np.issubdtype(work, np.complexfloating)
-    C, conj = _gram(X, np.complex128 if cplx else np.float64)
+    # One BLAS thread when other processes already fill the cores (the Gram matrix is the
+    # same bits on any number of threads: OpenBLAS splits its columns, not its sums).
+    with blas_limit(1) if oversubscribed() else contextlib.nullcontext():
+        C, conj = _gram(X, np.complex128 if cplx else np.float64)
     # descending component k is ascending eigenvalue index n-1-k
     lo, hi = n - 1 - components.max(), n - 1 - components.min()
     with blas_limit(1):  # LAPACK's threaded reductions round differently with each thread count

@@ -88,3 +88,25 @@ def test_one_thread_policy(monkeypatch):
         with pytest.raises(ValueError, match="threads: expected a whole number >= 1"):
             with limit_threads(bad):
                 pass
+
+
+def test_oversubscription_is_read_from_the_runnable_count(tmp_path, monkeypatch):
+    """Other processes' runnable threads (the 4th field of /proc/loadavg, less this process's
+    own two) filling every usable CPU switch the SVD's Gram matrix to one BLAS thread; the
+    filter's output is the same bits either way."""
+    import pyulm._parallel as P
+
+    n = cpu_budget()
+    load = tmp_path / "loadavg"
+    monkeypatch.setattr(P, "_LOADAVG", str(load))
+    load.write_text(f"0.50 0.40 0.30 {n + 1}/300 4242\n")
+    assert not P.oversubscribed()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((30, 40, 60)) + 1j * rng.standard_normal((30, 40, 60))
+    x += 20 * rng.standard_normal((30, 40, 1))
+    quiet = pyulm.svd_filter(x, [3, 60])
+    load.write_text(f"9.50 8.40 8.30 {n + 2}/300 4242\n")
+    assert P.oversubscribed()
+    np.testing.assert_array_equal(pyulm.svd_filter(x, [3, 60]), quiet)
+    load.write_text("garbage\n")
+    assert not P.oversubscribed()
