@@ -287,4 +287,4 @@ def test_shipped_model_finds_tracks():
     pred = pyulm.nn.track_maps(sim.iq, device="cpu") > 0
     gt = trajectory_map(sim.gt.z, sim.gt.x, sim.gt.frame, sim.gt["bubble_id"], (40, 40), cfg["model"].r)
     tp = np.sum(pred & gt)
-    assert 2 * tp / (pred.sum() + gt.sum()) > 0.3
+    assert 2 * tp / (pred.sum() + gt.sum()) > 0.4  # 0.58 when shipped; a random map of that density: 0.02
