@@ -117,8 +117,9 @@ def chunk_bounds(n: int, workers: int, min_chunk: int) -> list[tuple[int, int]]:
 
 
 def map_chunks(fn, bounds, workers: int):
-    """``[fn(lo, hi) for lo, hi in bounds]``, on threads when there is more than one chunk."""
-    if len(bounds) <= 1 or workers <= 1:
+    """``[fn(lo, hi) for lo, hi in bounds]``, on threads when there is more than one chunk
+    and the cores are not already full (:func:`oversubscribed`)."""
+    if len(bounds) <= 1 or workers <= 1 or oversubscribed():
         return [fn(lo, hi) for lo, hi in bounds]
     with ThreadPoolExecutor(min(workers, len(bounds))) as ex:
         return list(ex.map(lambda b: fn(*b), bounds))
