@@ -8,6 +8,15 @@ import pyulm
 from pyulm._parallel import chunk_bounds, cpu_budget, default_workers, limit_threads
 
 
+@pytest.fixture(autouse=True)
+def cores_free(monkeypatch):
+    """Threads are used even on a busy test machine (pyulm falls back to one thread when
+    other processes fill the cores, which would leave these tests nothing to compare)."""
+    import pyulm._parallel as P
+
+    monkeypatch.setattr(P, "_LOADAVG", "/nonexistent/loadavg")
+
+
 @pytest.fixture(scope="module")
 def block(ref_a):
     return ref_a["loc_input"]

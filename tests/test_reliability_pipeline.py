@@ -261,11 +261,14 @@ def test_metadata_is_read_once_per_file(blocks, tmp_path, monkeypatch):
     assert sorted(map(str, calls)) == sorted(map(str, blocks))  # 9 blocks, 3 reads
 
 
-def test_results_do_not_depend_on_thread_counts(blocks, tmp_path, reference):
+def test_results_do_not_depend_on_thread_counts(blocks, tmp_path, reference, monkeypatch):
     """[run] threads sizes pyulm's and BLAS's threads; the results are bitwise the same with
     1 and 3 threads (and equal to the reference run with the machine's default, and to Dask
     workers: tests/test_dask_cluster.py)."""
     pytest.importorskip("threadpoolctl")
+    import pyulm._parallel as P
+
+    monkeypatch.setattr(P, "_LOADAVG", "/nonexistent/loadavg")  # threads used even on a busy machine
     for n in (1, 3):
         cfg = Config.from_dict({**CFG, "run": {"threads": n}})
         run(blocks, cfg, tmp_path / f"t{n}", progress=False)
