@@ -27,7 +27,9 @@ Each case runs twice: *before*, one Python per call (``pyulm.setup('Worker',
 false)``, the fallback), and *after*, every call served by the session's
 persistent Python worker (the default under Octave). A last table times
 PALA's ``ULM_Track2MatOut`` through the drop-in (256 and 1,395 synthetic
-tracks of 20 points, density and velocity modes) both ways.
+tracks of 20 points, density and velocity modes) both ways, after PALA's three
+per-block calls (``SVDfilter``, ``ULM_localization2D``, ``ULM_tracking2D``) on
+the complex single block.
 
 Without Octave it times the Python half only (``python -m pyulm.matlab_bridge``
 on requests written here). ``--hugetlb`` starts Octave with
@@ -122,8 +124,23 @@ for c = 1:size(cases, 1)
     end
     pyulm.internal.settings(s);
 end
-%% PALA's rendering through the drop-in: synthetic tracks [z x vz vx t] on the SR grid (x10)
+%% PALA's per-block calls through the drop-in on the complex single block (noise: a fixed workload)
+ULM = struct('numberOfParticles', 90, 'size', size(CS), 'scale', [1 1 1e-3], 'res', 10, 'fwhm', [3 3], ...
+             'max_linking_distance', 2, 'max_gap_closing', 0, 'min_length', 15, 'LocMethod', 'radial');
+ULM.parameters.NLocalMax = 3;
 addpath(fullfile(getenv('PYULM_BENCH_INTEROP'), 'dropin'));
+for k = 1:min(reps, 3)
+    t0 = tic; F = SVDfilter(CS, [5 size(CS, 3)]); t = toc(t0);
+    fprintf('STAGE SVDfilter %%.4f\n', t);
+    A = abs(F);
+    t0 = tic; M = ULM_localization2D(A, ULM); t = toc(t0);
+    fprintf('STAGE ULM_localization2D %%.4f\n', t);
+    M(:, 2:3) = M(:, 2:3) - 1;
+    t0 = tic; T = ULM_tracking2D(M, ULM); t = toc(t0);
+    fprintf('STAGE ULM_tracking2D %%.4f\n', t);
+end
+clear F A M T
+%% PALA's rendering through the drop-in: synthetic tracks [z x vz vx t] on the SR grid (x10)
 for ntr = [256 1395]
     T = cell(ntr, 1);
     for k = 1:ntr
@@ -162,6 +179,9 @@ def bench_octave(octave: str, repeat: int, quick: bool, hugetlb: bool = False, w
         if line.startswith("CALL "):
             _, key, kind, moved, wall = line.split()
             calls.append({"key": key, "kind": kind, "moved": int(moved), "wall": float(wall)})
+        elif line.startswith("STAGE "):
+            _, stage, wall = line.split()
+            calls.append({"key": f"stage {stage}", "kind": "stage", "moved": 0, "wall": float(wall)})
         elif line.startswith("RENDER "):
             _, ntr, mode, wall = line.split()
             calls.append({"key": f"render {ntr} {mode}", "kind": "render", "moved": 0, "wall": float(wall)})
@@ -240,6 +260,8 @@ def print_before_after(runs: dict) -> None:
     rows += [(label, key, "data") for key, label, _, _ in CASES]
     keys = sorted({c["key"] for c in before + after if c["kind"] == "render"},
                   key=lambda k: (int(k.split()[1]), k))
+    rows += [(f"{stage} (drop-in), 78x118x800 complex single", f"stage {stage}", "stage")
+             for stage in ("SVDfilter", "ULM_localization2D", "ULM_tracking2D")]
     rows += [(f"ULM_Track2MatOut (drop-in) {k.split()[1]} tracks {k.split()[2]}", k, "render") for k in keys]
     for label, key, kind in rows:
         b, a = _median(before, key, kind), _median(after, key, kind)

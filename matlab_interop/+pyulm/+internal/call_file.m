@@ -14,7 +14,8 @@ function out = call_file(func, nout, args, kwargs, s)
 use_worker = isfield(s, 'worker') && s.worker && pyulm.internal.worker('available');
 if use_worker
     d = pyulm.internal.worker('folder', s);  % the worker's private folder, emptied after each call
-    cleaner = onCleanup(@() pyulm.internal.remove_tree(d, {'worker.log'}));
+    % request.mat is overwritten by the next call's save; response.mat and the side files go
+    cleaner = onCleanup(@() pyulm.internal.remove_tree(d, {'worker.log', 'request.mat'}));
 else
     d = pyulm.internal.make_tempdir();
     cleaner = onCleanup(@() pyulm.internal.remove_tree(d));

@@ -55,10 +55,8 @@ for k = 1:numel(names)
         continue
     end
     f = fullfile(d, names{k});
-    if isfolder(f)
+    if unlink(f) ~= 0 && isfolder(f)  % pyulm's folders hold files: a folder is the rare case
         remove_read(f, []);
-    else
-        unlink(f);
     end
 end
 if isempty(keep)
