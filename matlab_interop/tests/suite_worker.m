@@ -80,6 +80,7 @@ reply = pyulm.internal.worker('send', 'call 1 relative/folder');
 check(strncmp(reply, 'refused', 7) && ~isempty(strfind(reply, 'absolute')), 'a relative folder got "%s"', reply);
 s = pyulm.internal.settings();
 d = pyulm.internal.worker('folder', s);
+remove_file(fullfile(d, 'request.mat'));  % the last call's request stays there, to be overwritten
 expect_error(@() pyulm.internal.worker('call', d, s), 'pyulm:WorkerRefused', 'no request.mat');
 expect_error(@() pyulm.internal.call('os.system', 1, {'echo hacked'}), 'pyulm:Python:BridgeError', ...
              'unknown function');
