@@ -603,7 +603,7 @@ def _tiny_calibration(arch, weights, **kw):
 
     args = dict(densities=(0.5, 2.0), conditions=((3.0, 20.0),), shape=(32, 32), n_frames=3, repeats=1,
                 grid=[None, 0.9, 0.6, 0.4, 0.3, 0.2] if arch == "mblnet" else [None, 0.2, 0.4, 0.6, 0.8],
-                log=_quiet)
+                objective="error", log=_quiet)
     args.update(kw)
     return calibrate(arch, weights, **args)
 
@@ -669,7 +669,7 @@ def test_calibrate_model_dir_writes_config_read_at_inference(tiny_models, tmp_pa
     thr = json.loads((d / "config.json").read_text())["decode"]["threshold"]
     before = {f.name: f.read_bytes() for f in d.iterdir()}
     kw = dict(densities=(0.5, 2.0), conditions=((3.0, 20.0),), shape=(32, 32), n_frames=3, repeats=1,
-              grid=[None, 0.5, 0.3, 0.1], margin=10.0)
+              grid=[None, 0.5, 0.3, 0.1], margin=10.0, objective="error")
     # an impossible budget forces the tightest cutoff, which loses most detections: not written
     lines = []
     refused = calibrate_model_dir(str(d), write=True, log=lines.append, **kw)
@@ -699,8 +699,10 @@ def test_shipped_decode_settings_come_from_a_calibration(name, param):
     cfg = json.loads((d / "config.json").read_text())["decode"]
     cal = json.loads((d / "metrics.json").read_text())["decode_cutoff_calibration"]
     assert cal["weights_sha256"] == sha256(d / "weights.pt")
-    assert cal["decode"] == {k: v for k, v in cfg.items() if k != "threshold"}
-    assert cal["protocol"]["namespace"] == D.VALIDATION and all(lv["met"] for lv in cal["levels"])
+    assert cal["decode"] == {k: v for k, v in cfg.items() if k != "threshold" or k in cal["decode"]}
+    assert cal["protocol"]["namespace"] == D.VALIDATION
+    if cal.get("objective", "error") == "error":
+        assert all(lv["met"] for lv in cal["levels"])
 
 
 def test_cli_train(tmp_path, capsys):
@@ -819,3 +821,87 @@ def test_recall_loss_guards_the_written_operating_point():
     assert recall_loss(levels((0.0, 0.0), (float("nan"), float("nan")))) is None  # nothing to lose
     assert "density 0.1" in recall_loss(levels((0.9, float("nan"))))
     assert recall_loss(levels((0.9, 0.1)), min_kept=0.0) is None
+
+
+# -- realistic scenes, F1 operating points, fine-tuning (issue 15) ---------------
+
+def test_vessel_scenes_are_confined_deterministic_and_validated():
+    from pyulm.nn.scenes import TRAIN_FAMILIES, draw_envelope
+    from pyulm.nn.scenes_vessel import vessel_scene
+
+    cfg = D.DataConfig.from_dict({"vessel_probability": 1.0, "psf_families": list(TRAIN_FAMILIES),
+                                  "background_density": [0.0, 0.0], "n_vessels": [1, 1], "clutter_probability": 0.0})
+    a = vessel_scene(cfg, 3, np.random.default_rng(4), in_vessel_density=6.0)
+    b = vessel_scene(cfg, 3, np.random.default_rng(4), in_vessel_density=6.0)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1].z, b[1].z)
+    iq, gt, info = a
+    assert iq.shape == (64, 64, 3) and np.isfinite(iq).all() and len(gt) > 0
+    assert gt.z.min() >= -0.5 and gt.z.max() < 63.5 and np.all(np.diff(gt.frame) >= 0)
+    # confined: one vessel occupies a small part of the patch, so the bubbles cover few pixels
+    occupied = np.unique(np.rint(gt.z).astype(int) * 64 + np.rint(gt.x).astype(int)).size
+    assert occupied < 0.5 * 64 * 64
+    for fam in TRAIN_FAMILIES:
+        env = draw_envelope(cfg, np.random.default_rng(1), fam)
+        assert env.family == fam and abs(env.fn(np.zeros(1), np.zeros(1))[0]) > 0.5
+    with pytest.raises(ValueError, match="psf_families"):
+        D.DataConfig.from_dict({"psf_families": ["pymust"]})  # a held-out family is never a training family
+    with pytest.raises(ValueError, match="vessel_probability"):
+        D.DataConfig.from_dict({"vessel_probability": 1.5})
+
+
+def test_old_data_configs_draw_the_same_free_motion_data():
+    cfg = D.DataConfig.from_dict({"patch": 24})  # no realistic-scene field: the format before issue 15
+    iq, gt = D.draw(cfg, 3, D.seed_for(3, D.TRAIN, 0))
+    sim = D.simulate(cfg, 3, D.seed_for(3, D.TRAIN, 0))
+    assert np.array_equal(iq, sim.iq) and np.array_equal(gt.z, sim.gt.z)
+
+
+def test_fine_tuning_starts_from_given_weights(tiny_models, tmp_path):
+    raw = load_config(tiny_models["root"] / "mbl.toml")
+    tc = raw["train"].__class__(**{**raw["train"].__dict__, "init": str(tiny_models["mblnet"]), "epochs": 1,
+                                   "steps_per_epoch": 1})
+    out = train("mblnet", {**raw, "train": tc}, tmp_path / "ft", log=_quiet)
+    assert (out / "weights.pt").is_file()
+    bad = raw["train"].__class__(**{**tc.__dict__, "init": str(tiny_models["3dml"])})
+    with pytest.raises(ValueError, match=r"\[train\]\.init: .* does not fit"):
+        train("mblnet", {**raw, "train": bad}, tmp_path / "ft2", log=_quiet)
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        train("mblnet", {**raw, "train": raw["train"].__class__(**{**tc.__dict__, "init": str(tmp_path / "no")})},
+              tmp_path / "ft3", log=_quiet)
+
+
+@pytest.mark.parametrize("arch", ["mblnet", "3dml"])
+def test_calibrate_f1_objective_picks_the_highest_f1(tiny_models, arch):
+    from pyulm.nn.calibrate import calibrate
+    from pyulm.nn.calibrate_f1 import THRESHOLDS
+
+    grid = [None, 0.9, 0.6, 0.4, 0.3, 0.2] if arch == "mblnet" else [None, 0.2, 0.4, 0.6, 0.8]
+    r = calibrate(arch, tiny_models[arch], densities=(1.0, 6.0), shape=(32, 32), n_frames=3, repeats=1,
+                  conditions=((3.0, 20.0),), grid=grid, log=_quiet)
+    assert r["objective"] == "f1" and "vessel_scene" in r["protocol"]["simulator"]
+    assert (r["decode"].get("threshold") in THRESHOLDS) == (arch == "mblnet")
+    for lv, rows in zip(r["levels"], r["curves"]["rows_per_density"]):
+        f1 = [x[3] if x[3] == x[3] else 0.0 for x in rows]
+        assert [x[3] for x in rows if x[0] == lv["cutoff"]][0] == pytest.approx(max(f1))
+        assert "recall" in lv["calibrated"] and lv["met"] == (lv["calibrated"]["f1"] >= lv["reference"]["f1"])
+    with pytest.raises(ValueError, match="objective"):
+        calibrate(arch, tiny_models[arch], objective="precision", log=_quiet)
+
+
+def test_3dml_count_network_runs_once_per_kept_frame(tiny_models):
+    model = load_model("3dml", tiny_models["3dml"], "cpu")
+    seen = []
+    h = model.count.register_forward_hook(lambda m, i, o: seen.append(int(i[0].shape[0])))
+    try:
+        iq = _sim(nt=7).iq
+        locs = pyulm.localize(iq, "3dml", number_of_particles=6, weights=tiny_models["3dml"])
+    finally:
+        h.remove()
+    assert sum(seen) == 7 and len(locs) > 0
+    # the counts equal those of the whole model's forward on each frame
+    from pyulm.nn.inference import normalize_frames
+
+    x, _ = normalize_frames(iq[:, :, :3])
+    with torch.no_grad():
+        _, counts = model(x.reshape(1, 3, 1, *x.shape[-2:]).permute(0, 2, 1, 3, 4))
+        assert torch.allclose(counts[0], model.count(x))

@@ -95,7 +95,7 @@ def validation_simulations(seed: int, level: int, density: float, *, conditions=
                                clutter_db=clutter_db, seed=rng), n, float(fwhm))
 
 
-def _candidates(arch, model, iq, n, subpixels, batch_size):
+def _candidates(arch, model, iq, n, subpixels, batch_size, threshold=None):
     """Network candidates of one simulation before the cutoff, per sub-pixel
     decoder: {subpixel: (columns, per-frame density estimate)} -- the first
     stage of the decode used at inference (same code)."""
@@ -108,7 +108,8 @@ def _candidates(arch, model, iq, n, subpixels, batch_size):
         parts, dens = [], np.zeros(arr.shape[2])
         if arch == "mblnet":
             for out, scale, t0 in mblnet_outputs(model, arr, batch_size):
-                c, d = mblnet_candidates(out, scale, threshold=float(model.decode["threshold"]), subpixel=sp)
+                thr = float(model.decode["threshold"] if threshold is None else threshold)
+                c, d = mblnet_candidates(out, scale, threshold=thr, subpixel=sp)
                 c["frame"] = c["frame"].astype(np.int64) + t0
                 dens[t0:t0 + d.size] = d
                 parts.append(c)
@@ -158,13 +159,22 @@ def _within(err, budget):
 def calibrate(architecture: str, weights=None, *, seed: int | None = None, densities=DENSITIES,
               conditions=CONDITIONS, shape=SHAPE, n_frames: int = N_FRAMES, repeats: int = REPEATS, clutter_db=None,
               reference: str = "radial", margin: float = MARGIN, subpixel: str = "auto", grid=None,
-              match_threshold: float = 1.0, batch_size: int | None = None, device="cpu", log=print) -> dict:
+              match_threshold: float = 1.0, batch_size: int | None = None, device="cpu", objective: str = "f1",
+              scenes: str | None = None, log=print) -> dict:
     """Choose the decode cutoff (MBL-Net ``max_sigma``, 3DML ``min_probability``)
     and sub-pixel decoder of a model on validation simulations (rule: module
     docstring). Deterministic for given arguments. Returns a dict with
     ``decode`` (the settings to store in ``config.json``), ``levels`` (per
     density: reference, no-cutoff and calibrated validation metrics, chosen
-    cutoff, ``met``), the error-vs-cutoff ``curves`` and the protocol."""
+    cutoff, ``met``), the error-vs-cutoff ``curves`` and the protocol.
+
+    ``objective``: ``"f1"`` (default; :mod:`pyulm.nn.calibrate_f1`: the cutoff -- and
+    MBL-Net's threshold -- of the highest validation F1 per density, ``met`` when the
+    calibrated F1 is at least the reference's) or ``"error"`` (the error-budget rule of
+    the module docstring). ``scenes``: ``"vessel"`` (default with ``"f1"``: realistic
+    vessel scenes of the model's training families at in-vessel densities
+    ``calibrate_f1.VESSEL_DENSITIES``) or ``"free"`` (the free-motion protocol)."""
+    from . import calibrate_f1 as F
     import pyulm
 
     from .options import check_decode_option
@@ -172,6 +182,13 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
 
     if architecture not in PARAMETER:
         raise ValueError(f"architecture: expected 'mblnet' or '3dml', got {architecture!r}")
+    if objective not in ("f1", "error"):
+        raise ValueError(f"objective: expected 'f1' or 'error', got {objective!r}")
+    scenes = scenes or ("vessel" if objective == "f1" else "free")
+    if scenes not in ("vessel", "free"):
+        raise ValueError(f"scenes: expected 'vessel' or 'free', got {scenes!r}")
+    if scenes == "vessel" and densities is DENSITIES:
+        densities = F.VESSEL_DENSITIES
     if subpixel not in ("auto", "weighted", "max"):
         raise ValueError(f"subpixel: expected 'auto', 'weighted' or 'max', got {subpixel!r}")
     if not (isinstance(margin, (int, float)) and math.isfinite(margin)):
@@ -184,13 +201,13 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
     for g in grid:
         if g is not None:
             check_decode_option(architecture, param, g, "grid: ")
-    if seed is None:
-        from .train import load_config
+    from .train import load_config
 
-        toml = resolve(architecture, weights)[0].parent / "train.toml"
-        if not toml.is_file():
-            raise FileNotFoundError(f"calibrate: no {toml} to read the model's seed from; pass seed=")
-        seed = load_config(toml)["seed"]
+    toml = resolve(architecture, weights)[0].parent / "train.toml"
+    if seed is None and not toml.is_file():
+        raise FileNotFoundError(f"calibrate: no {toml} to read the model's seed from; pass seed=")
+    dcfg = load_config(toml)["data"] if toml.is_file() else D.DataConfig(psf_families=("gaussian", "transducer"))
+    seed = load_config(toml)["seed"] if seed is None else seed
     model = load_model(architecture, weights, device)
     digest = sha256(resolve(architecture, weights)[0])
     bs = batch_size or (32 if architecture == "mblnet" else 4)
@@ -200,11 +217,17 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
     levels = []
     for k, dens in enumerate(dens_levels):
         sims = []
-        for sim, n, fwhm in validation_simulations(seed, k, dens, conditions=conditions, shape=shape,
-                                                   n_frames=n_frames, repeats=repeats, clutter_db=clutter_db):
-            ref = pyulm.localize(sim.iq, reference, fwhm=(fwhm, fwhm), number_of_particles=n, pala_compat=True)
+        if scenes == "vessel":
+            gen = F.vessel_validation(dcfg, seed, CALIBRATION_KEY, k, dens, shape=shape, n_frames=n_frames,
+                                      n_sims=repeats * len(conditions))
+        else:
+            gen = validation_simulations(seed, k, dens, conditions=conditions, shape=shape, n_frames=n_frames,
+                                         repeats=repeats, clutter_db=clutter_db)
+        floor = min(F.THRESHOLDS) if objective == "f1" and architecture == "mblnet" else None
+        for sim, n, fwhm in gen:
+            ref = pyulm.localize(sim.iq, reference, fwhm=fwhm, number_of_particles=n, pala_compat=True)
             sims.append({"gt": sim.gt, "n": n, "match": match_threshold, "ref": (ref.z, ref.x, ref.frame),
-                         "cand": _candidates(architecture, model, sim.iq, n, sps, bs)})
+                         "cand": _candidates(architecture, model, sim.iq, n, sps, bs, floor)})
         ref_score = _score(sims, lambda i: sims[i]["ref"])
         est = np.concatenate([s["cand"][sps[0]][1] for s in sims])
         levels.append({"density": dens, "sims": sims, "reference": ref_score,
@@ -219,9 +242,15 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
               for sp, u in uncut.items()}
     sp = min(sps, key=lambda s: (pooled[s], sps.index(s)))
 
-    # 2. per level, the loosest grid cutoff within the budget
-    curves, chosen = [], []
-    for lv in levels:
+    threshold = None
+    if objective == "f1":  # 2'. per level, the cutoff of the highest validation F1 (and MBL-Net's threshold)
+        threshold, chosen, curves = F.choose_f1(architecture, levels, sp, grid,
+                                                lambda sims, s, g: _net_score(architecture, sims, s, g))
+        F.apply_threshold(levels, threshold)
+        uncut[sp] = [_net_score(architecture, lv["sims"], sp, None) for lv in levels]
+    else:  # 2. per level, the loosest grid cutoff within the budget
+        curves, chosen = [], []
+    for lv in levels if objective == "error" else []:
         curve = []
         pick = None
         for g in grid:
@@ -248,7 +277,7 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
         scores = [_net_score(architecture, lv["sims"], sp, tab) for lv in levels]
         miss = [k for k, (lv, sc) in enumerate(zip(levels, scores))
                 if not _within(sc["mean_error"], lv["budget"]) and chosen[k] < len(grid) - 1]
-        if not miss:
+        if not miss or objective == "f1":
             break
         for k in miss:
             chosen[k] += 1
@@ -257,15 +286,22 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
     for lv, sc, u, k in zip(levels, scores, uncut[sp], chosen):
         out_levels.append({"density": lv["density"], "estimated_density": round(lv["estimated_density"], 4),
                            "reference": lv["reference"], "budget": round(lv["budget"], 4), "no_cutoff": u,
-                           "cutoff": grid[k], "calibrated": sc, "met": _within(sc["mean_error"], lv["budget"])})
-    decode = {"subpixel": sp}
+                           "cutoff": grid[k], "calibrated": sc,
+                           "met": (sc["f1"] >= lv["reference"]["f1"] if objective == "f1"
+                                   else _within(sc["mean_error"], lv["budget"]))})
+    decode = {"subpixel": sp} if threshold is None else {"threshold": threshold, "subpixel": sp}
     if tab is not None:
         decode[param] = tab
     result = {
         "architecture": architecture, "weights_sha256": digest, "parameter": param, "decode": decode,
         "levels": out_levels,
         "subpixel_pooled_error_no_cutoff": {k: round(v, 4) for k, v in pooled.items()},
-        "rule": (f"per validation density, the loosest {param} (grid, no cutoff first) whose validation mean error is "
+        "objective": objective,
+        "rule": (f"per validation density, the {param} of the highest validation F1 (coarse grid, ties to the looser)"
+                 + (", with the one MBL-Net threshold maximising the summed F1 of the levels" if threshold else "")
+                 + "; cutoffs tabulated against the network's median density estimate"
+                 if objective == "f1" else
+                 f"per validation density, the loosest {param} (grid, no cutoff first) whose validation mean error is "
                  f"<= {reference}'s minus {margin} px; sub-pixel decoder of lower pooled validation error; cutoffs "
                  f"tabulated against the network's median density estimate and re-checked with per-frame "
                  f"interpolation"),
@@ -273,7 +309,8 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
         "protocol": {"seed": seed, "namespace": D.VALIDATION, "key": CALIBRATION_KEY, "densities": dens_levels,
                      "conditions": [list(c) for c in conditions], "shape": list(shape), "n_frames": n_frames,
                      "repeats": repeats, "clutter_db": clutter_db, "match_threshold": match_threshold,
-                     "simulator": "pyulm.sim.free_motion"},
+                     "simulator": "pyulm.nn.scenes_vessel.vessel_scene (training PSF families of train.toml)"
+                     if scenes == "vessel" else "pyulm.sim.free_motion"},
         "curves": {"columns": [param, "precision", "recall", "f1", "mean_error"],
                    "rows_per_density": curves}, "wall_time_s": round(time.perf_counter() - t0, 1),
     }
@@ -362,12 +399,17 @@ def main(argv=None) -> int:
     ap.add_argument("--reference", default="radial")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--json", help="write the full calibration record here")
+    ap.add_argument("--objective", choices=("f1", "error"), default="f1",
+                    help="f1: highest validation F1 (default); error: the error-budget rule")
+    ap.add_argument("--scenes", choices=("vessel", "free"), default=None,
+                    help="validation scenes (default: vessel for f1, free for error)")
     a = ap.parse_args(argv)
     if a.threads:
         import torch
 
         torch.set_num_threads(a.threads)
-    result = calibrate_model_dir(a.model, write=a.write, repeats=a.repeats, margin=a.margin, reference=a.reference)
+    result = calibrate_model_dir(a.model, write=a.write, repeats=a.repeats, margin=a.margin, reference=a.reference,
+                                 objective=a.objective, scenes=a.scenes)
     if a.json:
         Path(a.json).write_text(dump_json(result))
     return 1 if a.write and not result["written"] else 0

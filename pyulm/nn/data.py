@@ -29,6 +29,20 @@ class DataConfig:
     clutter_probability : share of simulations with tissue-clutter residue.
     clutter_db : clutter residue level range (dB re mean bubble intensity).
     wavelength : IQ depth-phase wavelength range (pixels), sets interference of overlapping bubbles.
+
+    Realistic scenes (:mod:`pyulm.nn.scenes_vessel`; the defaults keep the free-motion data):
+
+    vessel_probability : share of simulations that are vessel scenes instead of free motion.
+    psf_families : PSF families of the vessel scenes (``gaussian``, ``transducer``, ``distorted``).
+    f_number, bandwidth : transducer family: receive F-number, pulse-echo fractional bandwidth.
+    in_vessel_density : bubbles per 100 px² of lumen.
+    n_vessels, vessel_radius, curvature : vessels per patch (whole numbers), lumen radius (px),
+        heading-oscillation amplitude (rad).
+    background_density : free bubbles outside the vessels, per 100 px².
+    intensity_spread : standard deviation of the log-normal bubble intensity.
+    tissue_db : tissue level before the SVD filter, dB re mean bubble intensity.
+    noise_corr : noise correlation length (Gaussian sigma, px).
+    rf_probability : share of vessel scenes given as the real (RF-like) part of the IQ.
     """
 
     patch: int = 64
@@ -40,6 +54,19 @@ class DataConfig:
     clutter_probability: float = 0.5
     clutter_db: tuple = (-25.0, -5.0)
     wavelength: tuple = (1.0, 3.0)
+    vessel_probability: float = 0.0
+    psf_families: tuple = ("gaussian",)
+    f_number: tuple = (0.8, 2.5)
+    bandwidth: tuple = (0.4, 1.0)
+    in_vessel_density: tuple = (0.5, 8.0)
+    n_vessels: tuple = (1, 4)
+    vessel_radius: tuple = (1.5, 5.0)
+    curvature: tuple = (0.0, 0.5)
+    background_density: tuple = (0.0, 0.3)
+    intensity_spread: tuple = (0.1, 0.8)
+    tissue_db: tuple = (0.0, 30.0)
+    noise_corr: tuple = (0.0, 1.2)
+    rf_probability: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "[data]") -> "DataConfig":
@@ -49,7 +76,14 @@ class DataConfig:
             raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
         kw = {}
         for k, v in d.items():
-            if isinstance(getattr(cls, k), tuple):
+            if k == "psf_families":
+                from .scenes import TRAIN_FAMILIES
+
+                if (not isinstance(v, (list, tuple)) or not v
+                        or any(not isinstance(a, str) or a not in TRAIN_FAMILIES for a in v)):
+                    raise ValueError(f"{where}.{k}: expected a non-empty list of {list(TRAIN_FAMILIES)}, got {v!r}")
+                v = tuple(v)
+            elif isinstance(getattr(cls, k), tuple):
                 if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(a, (int, float)) for a in v)
                         and v[0] <= v[1]):
                     raise ValueError(f"{where}.{k}: expected a range [lo, hi] with lo <= hi, got {v!r}")
@@ -60,8 +94,13 @@ class DataConfig:
             raise ValueError(f"{where}.patch: expected a whole number >= 16, got {cfg.patch!r}")
         if cfg.fwhm[0] <= 0 or cfg.density[0] < 0 or cfg.intensity[0] <= 0:
             raise ValueError(f"{where}: fwhm and intensity must be > 0 and density >= 0")
-        if not 0 <= cfg.clutter_probability <= 1:
-            raise ValueError(f"{where}.clutter_probability: expected a value in [0, 1], got {cfg.clutter_probability!r}")
+        for k in ("clutter_probability", "vessel_probability", "rf_probability"):
+            if not isinstance(getattr(cfg, k), (int, float)) or not 0 <= getattr(cfg, k) <= 1:
+                raise ValueError(f"{where}.{k}: expected a value in [0, 1], got {getattr(cfg, k)!r}")
+        if cfg.n_vessels[0] < 0 or cfg.n_vessels != tuple(float(int(v)) for v in cfg.n_vessels):
+            raise ValueError(f"{where}.n_vessels: expected whole numbers >= 0, got {cfg.n_vessels!r}")
+        if cfg.vessel_radius[0] <= 0 or cfg.in_vessel_density[0] < 0 or cfg.f_number[0] <= 0 or cfg.bandwidth[0] <= 0:
+            raise ValueError(f"{where}: vessel_radius, f_number and bandwidth must be > 0, in_vessel_density >= 0")
         return cfg
 
 
@@ -91,6 +130,19 @@ def simulate(cfg: DataConfig, n_frames: int, rng: np.random.Generator, *, densit
         psf_fwhm=fwhm, wavelength=float(rng.uniform(*cfg.wavelength)), snr_db=snr_db, clutter_db=clutter_db,
         seed=rng, complex_iq=True,
     )
+
+
+def draw(cfg: DataConfig, n_frames: int, rng: np.random.Generator):
+    """One training/validation simulation -> (iq (z, x, t) complex, ground-truth table): a
+    vessel scene with probability ``cfg.vessel_probability``, else free motion (the rng is
+    not consumed by the choice when the probability is 0, so older configs draw the same data)."""
+    if cfg.vessel_probability > 0 and rng.uniform() < cfg.vessel_probability:
+        from .scenes_vessel import vessel_scene
+
+        iq, gt, _ = vessel_scene(cfg, n_frames, rng)
+        return iq, gt
+    sim = simulate(cfg, n_frames, rng)
+    return sim.iq, sim.gt
 
 
 def normalize_np(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +208,8 @@ def frame_batch(cfg: DataConfig, n_frames: int, n_sims: int, rng):
 
     xs, ts = [], []
     for _ in range(n_sims):
-        sim = simulate(cfg, n_frames, rng)
-        x, scale = normalize_np(sim.iq)
+        iq, gt = draw(cfg, n_frames, rng)
+        x, scale = normalize_np(iq)
         xs.append(torch.from_numpy(x))
-        ts.append(make_targets(sim.gt, n_frames, x.shape[1:], scale))
+        ts.append(make_targets(gt, n_frames, x.shape[1:], scale))
     return torch.cat(xs).unsqueeze(1), cat_targets(ts)

@@ -122,14 +122,19 @@ def dml3_outputs(model, arr: np.ndarray, batch_size: int = 4):
             batch_starts = starts[b0:b0 + batch_size]
             idx = torch.tensor([[min(max(s + k, 0), nt - 1) for k in range(T)] for s in batch_starts], device=dev)
             clips = x_all[idx.flatten()].reshape(len(batch_starts), T, 1, *x_all.shape[-2:]).permute(0, 2, 1, 3, 4)
-            maps, counts = model(clips)
+            maps = model.net(clips)
+            kept = [[k for k in range(T) if s + k < nt and owner[s + k] == s] for s in batch_starts]
+            # the count network is per frame: run it once on each frame kept, not on every frame of every clip
+            t_kept = [s + k for s, ks in zip(batch_starts, kept) for k in ks]
+            counts = model.count(x_all[torch.tensor(t_kept, device=dev)]) if t_kept else None
+            c0 = 0
             for j, s in enumerate(batch_starts):
-                frames_kept = [k for k in range(T) if s + k < nt and owner[s + k] == s]
-                if not frames_kept:
+                if not kept[j]:
                     continue
-                ks = torch.tensor(frames_kept, device=dev)
-                yield (maps[j][:, ks].permute(1, 0, 2, 3), counts[j][ks], np.asarray(frames_kept, np.int64) + s,
-                       (x_all, scale))
+                ks = torch.tensor(kept[j], device=dev)
+                yield (maps[j][:, ks].permute(1, 0, 2, 3), counts[c0:c0 + len(kept[j])],
+                       np.asarray(kept[j], np.int64) + s, (x_all, scale))
+                c0 += len(kept[j])
 
 
 def _owners(starts, T: int, nt: int) -> np.ndarray:

@@ -66,6 +66,8 @@ class TrainConfig:
     count_weight: float = 0.1
     blur_sigma: float = 1.0
     threshold: float = 0.5
+    # fine-tuning: start from the weights of this model directory (or weights.pt file); "" = random init
+    init: str = ""
 
     @classmethod
     def from_dict(cls, d, where="[train]"):
@@ -157,9 +159,9 @@ def evaluate(arch, model, dcfg: D.DataConfig, seed: int, namespace: int, n_sims:
 
     def sets():
         for i in range(n_sims):
-            sim = D.simulate(dcfg, n_frames, D.seed_for(seed, namespace, i))
-            c = predict_sim(arch, model, sim.iq, dev, threshold=threshold, clip=clip)
-            yield sim.gt, np.column_stack([c["z"], c["x"], c["frame"]])
+            iq, gt = D.draw(dcfg, n_frames, D.seed_for(seed, namespace, i))
+            c = predict_sim(arch, model, iq, dev, threshold=threshold, clip=clip)
+            yield gt, np.column_stack([c["z"], c["x"], c["frame"]])
 
     sc = pooled_scores(sets(), match_threshold)
     model.train(was)
@@ -179,13 +181,13 @@ def calibrate_threshold(model, dcfg: D.DataConfig, seed: int, n_sims: int, n_fra
     model.eval()
     sets = {t: [] for t in thresholds}  # (gt, candidates) of every simulation, per threshold
     for i in range(n_sims):
-        sim = D.simulate(dcfg, n_frames, D.seed_for(seed, D.VALIDATION, i))
-        x, scale = D.normalize_np(sim.iq)
+        iq, gt = D.draw(dcfg, n_frames, D.seed_for(seed, D.VALIDATION, i))
+        x, scale = D.normalize_np(iq)
         with torch.no_grad():
             out = model(torch.from_numpy(x).unsqueeze(1).to(dev))
         for t in thresholds:
             c = decode_mblnet(out, torch.from_numpy(scale).to(dev), threshold=t)
-            sets[t].append((sim.gt, np.column_stack([c["z"], c["x"], c["frame"]])))
+            sets[t].append((gt, np.column_stack([c["z"], c["x"], c["frame"]])))
     model.train(was)
     f1 = {t: pooled_scores(s, match_threshold)["f1"] for t, s in sets.items()}
     table = {t: 0.0 if math.isnan(v) else v for t, v in f1.items()}
@@ -261,6 +263,16 @@ def train(architecture: str, config: dict, out, *, resume: bool = False, command
         best = json.loads(ck["best"]) if ck.get("best") else None
         torch.manual_seed(seed + 7919 * start_epoch)
         log(f"resumed from {ckpt_path} at epoch {start_epoch}")
+    elif tc.init:
+        p = Path(tc.init)
+        p = p / "weights.pt" if p.is_dir() else p
+        if not p.is_file():
+            raise FileNotFoundError(f"[train].init: no weights file {p}")
+        try:
+            model.load_state_dict(torch.load(p, map_location=dev, weights_only=True))
+        except RuntimeError as exc:
+            raise ValueError(f"[train].init: {p} does not fit the [model] of the config: {exc}") from None
+        log(f"initialised from {p}")
     t0 = time.perf_counter() - wall0
     for epoch in range(start_epoch, tc.epochs):
         model.train()
