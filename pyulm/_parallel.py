@@ -135,20 +135,13 @@ def blas_limit(n_threads: int = 1):
     Used around LAPACK eigensolvers, whose multi-threaded reductions round differently
     with each thread count (the SVD filter's eigenvectors moved by ~1e-17, its output by
     ~1e-15 between 1 and 2 threads): under one thread the results do not depend on the
-    machine or on the Dask worker layout. Needs ``threadpoolctl``; without it the pools
-    keep their size.
+    machine or on the Dask worker layout (``threadpoolctl``, a core requirement for that).
     """
     global _controller
     if _controller is None:
-        try:
-            import scipy.linalg  # noqa: F401  - loads scipy's BLAS, which the controller must see
-            from threadpoolctl import ThreadpoolController
+        import scipy.linalg  # noqa: F401  - loads scipy's BLAS, which the controller must see
+        from threadpoolctl import ThreadpoolController
 
-            _controller = ThreadpoolController()
-        except ImportError:  # pragma: no cover - optional
-            _controller = False
-    if not _controller:  # pragma: no cover
-        yield
-        return
+        _controller = ThreadpoolController()
     with _controller.limit(limits=n_threads, user_api="blas"):
         yield

@@ -1,4 +1,4 @@
-"""The core installs with numpy, scipy and h5py only: every other requirement is an extra.
+"""The core installs with numpy, scipy, h5py and threadpoolctl only: every other requirement is an extra.
 
 Each test runs a fresh interpreter in which the optional packages cannot be imported (a
 meta-path finder refuses them), which is what ``pip install pyulm`` gives a user.
@@ -38,12 +38,12 @@ def _run_core(code: str, tmp_path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_core_requirements_are_numpy_scipy_h5py():
+def test_core_requirements_are_numpy_scipy_h5py_threadpoolctl():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     required = [line.split(">")[0].split("=")[0].strip()
                 for line in cfg["options"]["install_requires"].strip().splitlines()]
-    assert required == ["numpy", "scipy", "h5py"]
+    assert required == ["numpy", "scipy", "h5py", "threadpoolctl"]
     extras = cfg["options.extras_require"]
     for name in ("process", "figures", "mat73", "sim", "nn"):
         assert extras[name].strip(), name
