@@ -111,7 +111,9 @@ class RcvDataSource:
         data = self._buffer_frames(need)  # (n_need, channels, rows) C-order, MATLAB's [rows ch frames] reversed
         pos = np.searchsorted(need, bufs)
         R = L.acq.rows_per_frame
-        if G == 1:
+        if G == 1 and np.all(np.diff(pos) == 1):
+            out = data[pos[0]:pos[-1] + 1, :, L.row0:L.row0 + R]  # a view: the beamformer copies it once
+        elif G == 1:
             out = data[pos, :, L.row0:L.row0 + R]
         else:
             rows = L.row0 + (t % G)[:, None] * L.group_rows + np.arange(R)[None, :]

@@ -45,7 +45,7 @@ class RcvLayout:
         return int(self.frame_order.size * self.groups)
 
 
-def _tx_of_receives(meta, recv, buffer, n_tx_structs, notes) -> np.ndarray:
+def _tx_of_receives(meta, recv, n_tx_structs, notes) -> np.ndarray:
     """0-based TX index of every receive (-1 if no event uses it), from Event or by acqNum."""
     tx_of = np.full(len(recv), -1, np.int64)
     events = structs(meta, "Event") if "Event" in meta else None
@@ -119,7 +119,7 @@ def parse_workspace(meta: dict, rcv_shape: tuple, buffer: int | None = None) -> 
     shape = tuple(rcv_shape[buffer - 1]) + (1,) * (3 - len(rcv_shape[buffer - 1]))
     rows_pf, n_ch, n_buf_frames = (int(v) for v in shape[:3])
     recv = [recv_all[i] for i in keep]
-    tx_of = _tx_of_receives(meta, recv_all, buffer, len(txs), notes)[keep]
+    tx_of = _tx_of_receives(meta, recv_all, len(txs), notes)[keep]
     mode, kind, fs, fd = receive_timing(recv, f0, notes)
     for r in recv:
         if int(number(r, "mode", "Receive", default=np.array([0.0]))[0]) != 0:
