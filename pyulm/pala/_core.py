@@ -20,8 +20,15 @@ def SVDfilter(IQ, cutoff):
     >>> iq = np.random.default_rng(1).standard_normal((6, 7, 30)) * (1 + 0j)
     >>> SVDfilter(iq, [5, 30]).dtype
     dtype('complex128')
+    >>> SVDfilter(iq, [0, 30])
+    Traceback (most recent call last):
+    ...
+    ValueError: SVD_cutoff: expected 1-based whole component numbers >= 1, got [0, 30]
     """
-    return svd_filter(IQ, cutoff)
+    try:
+        return svd_filter(IQ, cutoff)
+    except ValueError as exc:  # errors name PALA's arguments here
+        raise V.renamed(exc, {"cutoff": "SVD_cutoff", "frames": "IQ"}) from None
 
 
 def argument_names(kwargs) -> dict:
