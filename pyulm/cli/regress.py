@@ -1,9 +1,6 @@
 """``pyulm regress DIR``: compare pyulm with PALA's outputs, stage by stage."""
 from __future__ import annotations
 
-import contextlib
-import io
-
 
 def register(sub):
     p = sub.add_parser(
@@ -26,7 +23,9 @@ def _run(args) -> int:
     from ..regression import markdown_table, run_regression
 
     stages = tuple(args.stage) if args.stage else ("filter", "localize", "track", "render")
-    with contextlib.redirect_stdout(io.StringIO()):  # PALA-style progress lines of the wrappers
+    from ..pala import quiet
+
+    with quiet():  # PALA's console lines of the wrappers
         rows = run_regression(args.directory, blocks=args.block, methods=args.method, stages=stages)
     print(markdown_table(rows))
     failed = [r for r in rows if not r.passed]
