@@ -79,6 +79,9 @@ if ~isempty(r.PalaMessages)
 end
 if ~isempty(r.Worker)
     s.worker = logical(r.Worker);
+    if ~s.worker && pyulm.internal.worker('available')
+        pyulm.internal.worker('stop');  % no Python left waiting for calls that will not come
+    end
 end
 is_version = ~isempty(regexp(python, '^\d+\.\d+$', 'once'));
 if pyulm.internal.is_octave()

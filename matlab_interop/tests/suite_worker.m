@@ -134,11 +134,12 @@ end
 
 function test_worker_fallback(D) %#ok<INUSD>
 % one Python per call (MATLAB without py.*, or pyulm.setup('Worker', false)): same results, no leftovers
+worker_info();
 s0 = pyulm.internal.settings();
 restore = onCleanup(@() pyulm.internal.settings(s0));
-s = s0;
-s.worker = false;
-pyulm.internal.settings(s);
+pyulm.setup('Worker', false, 'Save', false);
+info = pyulm.internal.worker('info');
+check(~info.running, 'pyulm.setup(''Worker'', false) left the worker running');
 before = list_dir(tempdir());
 y = pyulm.internal.call('echo', 1, {int16([1 2; 3 4])});
 check(isequal(y, int16([1 2; 3 4])), 'the per-call transport gave another value');
@@ -149,6 +150,7 @@ end
 
 function test_worker_start_failures(D)
 % a worker that cannot start says why, as the per-call transport does, and leaves nothing behind
+worker_info();  % one worker (and its folder) before and after
 s0 = pyulm.internal.settings();
 restore = onCleanup(@() pyulm.internal.settings(s0));
 before = list_dir(tempdir());
