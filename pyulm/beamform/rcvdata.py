@@ -41,6 +41,8 @@ class RcvDataSource:
         (z, x) in wavelengths of ``Trans.frequency`` (origin: centre of pixel (0, 0)).
     wavelength : float
         m.
+    stored_shape : (rows, channels, frames)
+        MATLAB shape of ``RcvData{buffer}``.
     notes : list of str
         Every assumption made reading the workspace.
     """
@@ -60,13 +62,14 @@ class RcvDataSource:
             except (TypeError, ValueError):
                 raise ValueError("grid: expected (shape, pixel_size, origin) = ((nz, nx), (dz, dx), (z0, x0)) in "
                                  f"wavelengths, got {grid!r}") from None
-            self.pixel_size, self.origin = V.pair(pixel_size, "pixel_size"), tuple(np.asarray(origin, float).ravel())
+            self.pixel_size = V.pair(pixel_size, "pixel_size")
+            self.origin = tuple(float(v) for v in np.asarray(origin, float).ravel())
         self.grid = make_grid(shape, self.pixel_size, self.origin, self.wavelength)
         self.shape = (*self.grid.shape, self.layout.n_frames)
         self.options = _checked_options(beamformer_options)
         self._bf = None
         shape = tuple(rcv_shapes[self.layout.buffer - 1])
-        self._stored = shape + (1,) * (3 - len(shape))
+        self.stored_shape = shape + (1,) * (3 - len(shape))
 
     def _pdata_grid(self):
         pd = self.layout.pdata
@@ -156,7 +159,7 @@ class RcvDataSource:
         else:
             from ..io._v5 import read_frames
 
-            data = read_frames(self.path, "RcvData", self._stored, lo, hi, cell=b)
+            data = read_frames(self.path, "RcvData", self.stored_shape, lo, hi, cell=b)
         data = (data if data.ndim == 3 else data[:, :, None]).transpose(2, 1, 0)
         return data if hi - lo == frames.size else data[frames - lo]
 
@@ -261,7 +264,7 @@ def source_info(path, fmt: str, buffer, variables: list, notes: list, **options)
 
     src = open_rcvdata(path, buffer=buffer, **options)
     acq, L = src.layout.acq, src.layout
-    info = SourceInfo(Path(path), fmt, "rcvdata", "RcvData", L.buffer, src.shape, tuple(src._stored), "int16",
+    info = SourceInfo(Path(path), fmt, "rcvdata", "RcvData", L.buffer, src.shape, tuple(src.stored_shape), "int16",
                       pixel_size=src.pixel_size, origin=src.origin, frame_rate=L.frame_rate,
                       center_frequency_mhz=acq.center_frequency / 1e6, speed_of_sound=acq.speed_of_sound,
                       notes=list(notes) + [f"beamformed by pyulm.beamform: {line}" for line in src.describe().split("\n")]
