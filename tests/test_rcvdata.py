@@ -144,3 +144,14 @@ def test_point_scatterers_round_trip_through_a_workspace(tmp_path):
         win = iq[iz0 - 2:iz0 + 3, ix0 - 2:ix0 + 3]
         jz, jx = np.unravel_index(np.argmax(win), win.shape)
         assert abs(jz - 2) <= 1 and abs(jx - 2) <= 1 and win.max() > 0.3 * iq.max()
+
+
+def test_source_pickles_without_its_matrices(tmp_path):
+    import pickle
+
+    acq = _acq()
+    src = open_rcvdata(_save(tmp_path, workspace_variables(acq, _random(acq), pdata=PDATA), "7.3"))
+    first = src.read(0, 2)
+    blob = pickle.dumps(src)
+    assert len(blob) < 200_000  # pipeline workers get the acquisition, not the sparse matrices
+    np.testing.assert_array_equal(pickle.loads(blob).read(0, 2), first)
