@@ -267,10 +267,14 @@ def source_info(path, fmt: str, buffer, variables: list, notes: list, **options)
     info = SourceInfo(Path(path), fmt, "rcvdata", "RcvData", L.buffer, src.shape, tuple(src.stored_shape), "int16",
                       pixel_size=src.pixel_size, origin=src.origin, frame_rate=L.frame_rate,
                       center_frequency_mhz=acq.center_frequency / 1e6, speed_of_sound=acq.speed_of_sound,
-                      notes=list(notes) + [f"beamformed by pyulm.beamform: {line}" for line in src.describe().split("\n")]
-                      + src.notes, variables=variables, sample_nbytes=8)
+                      notes=list(notes) + _described(src) + src.notes, variables=variables, sample_nbytes=8)
     info.rcvdata = src
     return info
+
+
+def _described(src) -> list:
+    first, *rest = src.describe().split("\n")
+    return [f"beamformed by pyulm.beamform from {first}"] + rest
 
 
 def read_beamformed(info, start: int, stop: int) -> np.ndarray:
