@@ -132,13 +132,26 @@ def run(n_networks, n_frames, weights=None, shape=(64, 64), log=print):
            "dice_vs_length": {f"{c:g}": {m: [prd(tot[(c, m, L)])["dice"] for L in lengths] for m in METHODS}
                               for c in CONCENTRATIONS},
            "frames_per_s": {m: walls[m][1] / walls[m][0] for m in walls}}
-    res["length_for_conventional_final_dice"] = {}
-    for c in CONCENTRATIONS:
-        target = res["dice_vs_length"][f"{c:g}"]["conventional"][-1]
-        ds = res["dice_vs_length"][f"{c:g}"]["deepstulm"]
-        hit = [L for L, d in zip(lengths, ds) if d >= target]
-        res["length_for_conventional_final_dice"][f"{c:g}"] = hit[0] if hit else None
+    res["length_for_conventional_final_dice"] = {
+        f"{c:g}": frames_to_reach(lengths, res["dice_vs_length"][f"{c:g}"]["deepstulm"],
+                                  res["dice_vs_length"][f"{c:g}"]["conventional"][-1]) for c in CONCENTRATIONS}
     return res, examples
+
+
+def frames_to_reach(lengths, curve, target):
+    """Acquisition length (frames) at which ``curve`` first reaches ``target``, linear
+    between the measured lengths; None when it never does.
+
+    >>> frames_to_reach([64, 128, 256], [0.1, 0.3, 0.5], 0.4)
+    192.0
+    """
+    for k, (L, d) in enumerate(zip(lengths, curve)):
+        if d >= target:
+            if k == 0:
+                return float(L)
+            L0, d0 = lengths[k - 1], curve[k - 1]
+            return float(L0 + (target - d0) / (d - d0) * (L - L0))
+    return None
 
 
 def report(res):
@@ -154,8 +167,9 @@ def report(res):
     for c in CONCENTRATIONS:
         for m in METHODS:
             lines.append(f"  {c:g}/mm² {m:13s} " + " ".join(f"{d:.3f}" for d in res["dice_vs_length"][f"{c:g}"][m]))
+        n = res["length_for_conventional_final_dice"][f"{c:g}"]
         lines.append(f"  {c:g}/mm² frames Deep-stULM needs for the conventional final Dice: "
-                     f"{res['length_for_conventional_final_dice'][f'{c:g}']}")
+                     + ("never" if n is None else f"{n:.0f} of {res['frames']} ({res['frames'] / n:.2f}x shorter)"))
     lines.append("frames/s: " + ", ".join(f"{m} {v:.0f}" for m, v in res["frames_per_s"].items()))
     return "\n".join(lines)
 
@@ -203,6 +217,8 @@ def main(argv=None):
     ap.add_argument("--weights", default=None, help="model directory (default: the shipped model)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--report", default=None, metavar="JSON", help="only print the report (and figures) of a "
+                    "saved --json result (the maps figure needs a run)")
     ap.add_argument("--figures", default=None, metavar="DIR", help="write deepstulm_maps.png and "
                     "deepstulm_dice_vs_length.png there")
     a = ap.parse_args(argv)
@@ -210,6 +226,14 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(a.threads)
+    if a.report:
+        with open(a.report) as f:
+            res = json.load(f)
+        res["length_for_conventional_final_dice"] = {
+            k: frames_to_reach(res["lengths"], v["deepstulm"], v["conventional"][-1])
+            for k, v in res["dice_vs_length"].items()}
+        print(report(res))
+        return
     res, ex = run(a.networks, a.frames, a.weights)
     print(report(res))
     if a.json:
