@@ -135,20 +135,31 @@ class Beamformer:
         ch = L.channels
         sub = sub[:, ch[0]:ch[-1] + 1] if np.all(np.diff(ch) == 1) else sub[:, ch]
         nf = block.shape[2]
-        if nf > 1 and abs(sub.strides[2]) > abs(sub.strides[0]):
-            # frames outermost in memory (as h5py and pyulm.io read RcvData): turn each frame's
-            # (channels, rows) into (rows, channels) first, so the final frames-last copy reads
-            # whole rows; one strided copy from frames-first to frames-last is ~3x slower
-            tmp = self._buffer("frames_first", (nf, L.n_rows, ch.size), sub.dtype)
-            tmp[...] = sub.transpose(2, 0, 1)
-            sub = tmp.transpose(1, 2, 0)
-        if self.demod is not None:
-            u = self._buffer("input", (L.n_rows, ch.size, nf), np.float32)
-            u[...] = sub
-        else:
+        quad = self.demod is None
+        if quad:
             u = self._buffer("input", (L.n_rows // 2, ch.size, nf), np.complex64)
-            u.real = sub[1::2]
-            u.imag = sub[0::2]
+        else:
+            u = self._buffer("input", (L.n_rows, ch.size, nf), np.float32)
+        turn = nf > 1 and abs(sub.strides[2]) > abs(sub.strides[0])
+        tmp = self._buffer("frames_first", (nf, L.n_rows, ch.size), sub.dtype) if turn else None
+
+        def convert(r0, r1):  # rows r0:r1 (even bounds): numpy's copies release the GIL
+            part = sub[r0:r1]
+            if turn:
+                # frames outermost in memory (as h5py and pyulm.io read RcvData): turn each frame's
+                # (channels, rows) into (rows, channels) first, so the final frames-last copy reads
+                # whole rows; one strided copy from frames-first to frames-last is ~3x slower
+                tmp[:, r0:r1] = part.transpose(2, 0, 1)
+                part = tmp[:, r0:r1].transpose(1, 2, 0)
+            if quad:
+                u[r0 // 2:r1 // 2].real = part[1::2]
+                u[r0 // 2:r1 // 2].imag = part[0::2]
+            else:
+                u[r0:r1] = part
+
+        workers = default_workers()
+        edges = [2 * round(i * L.n_rows / (2 * workers)) for i in range(workers)] + [L.n_rows]
+        map_chunks(convert, [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a], workers)
         return u
 
     def _buffer(self, name, shape, dtype):
