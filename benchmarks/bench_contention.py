@@ -24,15 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pipeline import generated_block  # noqa: E402
 
 from pyulm._parallel import cpu_budget, limit_threads  # noqa: E402
-from pyulm.pipeline import MapAccumulator, from_ulm, process_frames  # noqa: E402
+from pyulm.pala import block_params  # noqa: E402
+from pyulm.pipeline import MapAccumulator, process_frames  # noqa: E402
 
 
 def throughput(iq, threads: int, repeat: int) -> float:
     """Best frames/s of the block end to end with ``threads`` threads."""
     nz, nx, nt = iq.shape
-    params = from_ulm({"numberOfParticles": 90, "fwhm": [3, 3], "LocMethod": "radial", "parameters": {"NLocalMax": 3},
-                       "max_linking_distance": 2, "max_gap_closing": 0, "min_length": 15, "res": 10,
-                       "SVD_cutoff": [5, nt], "ButterCuttofFreq": [50, 249], "frame_rate": 1000.0}, iq.shape)
+    params = block_params({"numberOfParticles": 90, "fwhm": [3, 3], "LocMethod": "radial", "parameters": {"NLocalMax": 3},
+                           "max_linking_distance": 2, "max_gap_closing": 0, "min_length": 15, "res": 10,
+                           "SVD_cutoff": [5, nt], "ButterCuttofFreq": [50, 249], "frame_rate": 1000.0}, iq.shape)
     best = float("inf")
     with limit_threads(threads):
         for _ in range(repeat):

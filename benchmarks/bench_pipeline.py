@@ -127,12 +127,13 @@ def end_to_end(iq, repeat):
 
 def through_pipeline(iq, repeat):
     """The same block through ``pyulm.pipeline`` as ``pyulm process`` runs it (block, then maps)."""
-    from pyulm.pipeline import MapAccumulator, from_ulm, process_frames
+    from pyulm.pala import block_params
+    from pyulm.pipeline import MapAccumulator, process_frames
 
     nz, nx, nt = iq.shape
-    params = from_ulm({"numberOfParticles": 90, "fwhm": [3, 3], "LocMethod": "radial", "parameters": {"NLocalMax": 3},
-                       "max_linking_distance": 2, "max_gap_closing": 0, "min_length": 15, "res": 10,
-                       "SVD_cutoff": [5, nt], "ButterCuttofFreq": [50, 249], "frame_rate": 1000.0}, iq.shape)
+    params = block_params({"numberOfParticles": 90, "fwhm": [3, 3], "LocMethod": "radial", "parameters": {"NLocalMax": 3},
+                           "max_linking_distance": 2, "max_gap_closing": 0, "min_length": 15, "res": 10,
+                           "SVD_cutoff": [5, nt], "ButterCuttofFreq": [50, 249], "frame_rate": 1000.0}, iq.shape)
 
     def run():
         t0 = time.perf_counter()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from pyulm import pala
 from pyulm.config import Config, ConfigError
 from pyulm.io import FormatError, inspect, load_table, read_frames
 from pyulm.pipeline import accumulate_maps, block_params, pala_ulm, process_frames, run
@@ -146,23 +147,26 @@ def test_v73_threshold_switch_in_results(tmp_path):
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
 
 
-def test_process_frames_takes_pala_ulm_struct(example_result):
-    """PALA's ULM struct (as MATLAB hands it over, fields as numpy arrays) gives the result of
-    the parameters it stands for."""
+def test_pala_block_params_from_ulm_struct(example_result):
+    """PALA's ULM struct (as MATLAB hands it over, fields as numpy arrays) gives, through the PALA
+    adapter, the parameters it stands for; the pipeline itself takes only BlockParams."""
     info, params, res = example_result
     p60 = params.for_frames(60)
     ULM = dict(pala_ulm(p60), frame_rate=1000.0)
     U = {k: (np.asarray(v, float) if isinstance(v, (list, tuple)) else v) for k, v in ULM.items()}
     assert isinstance(U["ButterCuttofFreq"], np.ndarray)
     frames = read_frames(info)[:, :, :60]
-    a = process_frames(frames, U, info.pixel_size)
+    from_struct = pala.block_params(U, frames.shape, info.pixel_size)
+    a = process_frames(frames, from_struct)
     b = process_frames(frames, p60)
     np.testing.assert_array_equal(a.MatTracking, b.MatTracking)
     assert len(a.tracks) == len(b.tracks) and all(np.array_equal(x, y) for x, y in zip(a.tracks, b.tracks))
     with pytest.raises(ValueError, match="frames: shape"):
         process_frames(frames, params)  # 200-frame parameters
     with pytest.raises(ValueError, match="ULM.numberOfParticles"):
-        process_frames(frames, dict(U, numberOfParticles=0))
+        pala.block_params(dict(U, numberOfParticles=0), frames.shape)
+    with pytest.raises(TypeError, match=r"params: expected BlockParams .*pyulm\.pala\.block_params"):
+        process_frames(frames, U)
 
 
 def _traced_peak(fn):

@@ -138,12 +138,15 @@ def process(source, ULM=None, **options):
     (options ``out_dir``, ``workers``, ...) and returns its summary.
     """
     from .. import pipeline
+    from ..pala import block_params
 
     if isinstance(source, np.ndarray) and source.dtype.kind in "biufc":
         if not isinstance(ULM, dict):
             raise ValueError("ULM: processing an IQ block needs PALA's ULM struct as second argument")
-        result = pipeline.process_frames(source, ULM, **options)
-        pixel = np.asarray(options.get("pixel_size", (1.0, 1.0)), dtype=float).ravel()
+        pixel_size = options.pop("pixel_size", (1.0, 1.0))
+        params = block_params(ULM, source.shape, pixel_size)
+        result = pipeline.process_frames(source, params, **options)
+        pixel = np.asarray(pixel_size, dtype=float).ravel()
         out = {name: getattr(result, name) for name in ("MatTracking", "tracks", "powdop", "n_frames", "timings")}
         one_based = np.array(result.MatTracking, dtype=float, copy=True)
         one_based[:, 1:3] = one_based[:, 1:3] / pixel + 1.0  # PALA's step 4 undone: ULM_localization2D's output

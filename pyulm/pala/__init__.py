@@ -8,7 +8,8 @@ lines are printed too; :func:`verbose` and :func:`quiet` switch them off.
 """
 from ._console import quiet, verbose
 from ._core import SVDfilter, ULM_localization2D
+from ._params import block_params
 from ._render import ULM_Track2MatOut
 from ._tracking import ULM_tracking2D
 
-__all__ = ["SVDfilter", "ULM_localization2D", "ULM_tracking2D", "ULM_Track2MatOut", "verbose", "quiet"]
+__all__ = ["SVDfilter", "ULM_localization2D", "ULM_tracking2D", "ULM_Track2MatOut", "verbose", "quiet", "block_params"]

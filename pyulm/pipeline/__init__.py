@@ -22,9 +22,9 @@ from .maps import MapAccumulator, accumulate_maps
 from .finish import RunSummary
 from .orchestrate import Plan, plan, run, run_block
 from .outputs import pala_ulm, write_images
-from .params import BlockParams, block_params, from_ulm
+from .params import BlockParams, block_params
 from .store import BlockFileError, BlockSpec, read_block, write_block
 
 __all__ = ["process_frames", "accumulate_maps", "MapAccumulator", "run", "plan", "Plan", "RunSummary",
-           "BlockResult", "BlockSpec", "BlockParams", "block_params", "from_ulm", "pala_ulm", "read_block",
+           "BlockResult", "BlockSpec", "BlockParams", "block_params", "pala_ulm", "read_block",
            "write_block", "run_block", "write_images", "local_cluster", "OutputInUseError", "BlockFileError"]

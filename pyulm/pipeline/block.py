@@ -21,7 +21,7 @@ from ..filtering import filter_amplitude
 from ..localization import get_method, localize
 from ..tables import Localizations
 from ..tracking import track
-from .params import BlockParams, from_ulm
+from .params import BlockParams
 
 log = logging.getLogger("pyulm.pipeline")
 
@@ -48,19 +48,16 @@ class BlockResult:
     timings: dict = field(default_factory=dict)
 
 
-def process_frames(frames, params, pixel_size=None, *, progress=None, overwrite_input: bool = False) -> BlockResult:
+def process_frames(frames, params: BlockParams, *, progress=None, overwrite_input: bool = False) -> BlockResult:
     """Filter, localize and track one block, reproducing PALA's in vivo example.
 
     Parameters
     ----------
     frames : array_like, (z, x, t)
         Beamformed IQ (complex) of one block.
-    params : BlockParams or dict
-        From :func:`pyulm.pipeline.block_params`; or PALA's ``ULM`` struct (with
-        ``SVD_cutoff``, ``ButterCuttofFreq`` and ``frame_rate`` in Hz), as MATLAB hands it over.
-    pixel_size : (dz, dx), optional
-        Pixel size in wavelengths, with a ``ULM`` struct (default PALA's 1); a
-        :class:`BlockParams` carries its own.
+    params : BlockParams
+        From :func:`pyulm.pipeline.block_params` (config + file metadata) or, from PALA's
+        ``ULM`` struct, :func:`pyulm.pala.block_params`.
     progress : callable, optional
         Called with each stage name as it starts.
     overwrite_input : bool
@@ -91,9 +88,8 @@ def process_frames(frames, params, pixel_size=None, *, progress=None, overwrite_
     """
     arr = V.as_frames(frames)
     if not isinstance(params, BlockParams):
-        params = from_ulm(params, arr.shape, (1.0, 1.0) if pixel_size is None else pixel_size)
-    elif pixel_size is not None:
-        raise ValueError("pixel_size: given by params (BlockParams.pixel_size); pass it only with a ULM struct")
+        raise TypeError(f"params: expected BlockParams (pyulm.pipeline.block_params(cfg, info), or "
+                        f"pyulm.pala.block_params(ULM, frames.shape) from PALA's ULM struct), got {type(params).__name__}")
     if tuple(arr.shape[:2]) != tuple(params.shape) or arr.shape[2] != params.n_frames:
         raise ValueError(f"frames: shape {arr.shape} does not match params ({params.shape[0]}, {params.shape[1]}, "
                          f"{params.n_frames}); build them with block_params(cfg, info, n_frames)")
