@@ -155,3 +155,18 @@ def test_source_pickles_without_its_matrices(tmp_path):
     blob = pickle.dumps(src)
     assert len(blob) < 200_000  # pipeline workers get the acquisition, not the sparse matrices
     np.testing.assert_array_equal(pickle.loads(blob).read(0, 2), first)
+
+
+def test_custom_sample_mode_reads_as_rf(tmp_path):
+    acq = _acq("NS200BW")
+    rcv = _random(acq, frames=2)
+    v = workspace_variables(acq, rcv, pdata=PDATA)
+    a = open_rcvdata(_save(tmp_path, v, name="ns.mat")).read()
+    _set(v["Receive"], "sampleMode", "custom")
+    src = open_rcvdata(_save(tmp_path, v, name="custom.mat"))
+    assert src.layout.sample_mode == "custom" and src.layout.acq.sample_kind == "rf"
+    np.testing.assert_array_equal(src.read(), a)
+    _set(v["Receive"], "decimSampleRate", 5 * acq.center_frequency / 1e6)  # a custom rate: 5 samples per period
+    src = open_rcvdata(_save(tmp_path, v, name="custom5.mat"))
+    assert src.layout.acq.sampling_frequency == pytest.approx(5 * acq.center_frequency)
+    assert src.read().shape == a.shape
