@@ -26,7 +26,7 @@ def _save(tmp_path, variables, version="5", name="ws.mat"):
     return p
 
 
-@pytest.mark.parametrize("mode", ["NS200BW", "BS100BW", "BS50BW"])
+@pytest.mark.parametrize("mode", ["NS200BW", "BS100BW", "BS67BW", "BS50BW"])
 def test_v5_v73_and_units_read_the_same(tmp_path, mode):
     acq = _acq(mode)
     rcv = _random(acq)
