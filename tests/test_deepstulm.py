@@ -201,6 +201,7 @@ def test_track_maps_combines_overlaps(tiny_model, acquisition):
     (lambda iq: iq[:12], {}, r"frames: the frames are 12 x 30 pixels, smaller than one 16 x 16 window"),
     (lambda iq: np.where(np.arange(40) == 3, np.nan, 1.0) * iq, {}, "frames: contains NaN or Inf"),
     (lambda iq: iq[:, :, 0], {}, r"frames: expected a \(z, x, t\) block"),
+    (lambda iq: np.abs(iq), {}, r"frames: expected complex IQ .* got float32"),
     (lambda iq: iq, {"r": 4}, r"r: the weights .*weights.pt produce maps 2 times finer"),
     (lambda iq: iq, {"stride": 9}, r"stride: expected a whole number in \[1, 8\]"),
     (lambda iq: iq, {"time_stride": 17}, "time_stride"),

@@ -9,7 +9,6 @@ with the same checks.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -228,6 +227,9 @@ def parse_config(raw: dict, where: str = "config") -> dict:
 
 def load_config(path) -> dict:
     """Read and check a Deep-stULM training TOML file (see :func:`parse_config`)."""
+    from ..._optional import toml
+
+    tomllib = toml()  # tomllib, or tomli on Python 3.10
     p = Path(path)
     try:
         raw = tomllib.loads(p.read_text())

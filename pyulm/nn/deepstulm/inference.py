@@ -32,10 +32,13 @@ def window_starts(n: int, w: int, step: int) -> list[int]:
 
 def _check_frames(frames):
     arr = np.asarray(frames)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"frames: expected a numeric (z, x, t) array of IQ, got dtype {arr.dtype}")
     if arr.ndim != 3:
         raise ValueError(f"frames: expected a (z, x, t) block of IQ frames, got {arr.ndim} dimension(s) {arr.shape}")
+    if not np.iscomplexobj(arr):
+        raise ValueError(f"frames: expected complex IQ (the network reads the real and imaginary parts of the "
+                         f"correlation maps), got {arr.dtype}; pass the filtered IQ, not its amplitude")
     if not np.all(np.isfinite(arr)):
         raise ValueError("frames: contains NaN or Inf; expected finite IQ values")
     return arr
