@@ -6,7 +6,9 @@ pixels, blurred by the PSF and sampled at the pixel centres. The map solves
 
     min_x  ‖y − H x‖² + λ ‖x‖₁   subject to  x ≥ 0
 
-by FISTA (Beck & Teboulle 2009) with FFT convolutions, all frames at once.
+by greedy FISTA (Liang, Luo & Schönlieb 2022; :mod:`.decon_solve`) with
+FFT convolutions in polyphase form (:mod:`.decon_ops`, separable when the
+PSF is), all frames at once.
 Bubbles are the local maxima of the fine map's mass (``upsample``-wide box
 sums), refined by the centroid of ``x`` in a one-pixel radius.
 
@@ -28,16 +30,17 @@ Registered as the ``"decon"`` localization method.
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft as sfft
 from scipy import ndimage
 
 from .. import _validate as V
 from ..denoise import noise_level
 from ..psf import check_psf
 from ..tables import Localizations
+from .decon_ops import PolyphaseOperator, SeparableOperator, make_operator
+from .decon_solve import greedy_fista
 from .registry import register_method
 
-__all__ = ["deconvolve", "default_lambda", "localize_decon", "fine_psf", "PolyphaseOperator"]
+__all__ = ["deconvolve", "default_lambda", "localize_decon", "fine_psf", "PolyphaseOperator", "SeparableOperator"]
 
 
 def fine_psf(fwhm, upsample: int, psf=None) -> np.ndarray:
@@ -83,71 +86,6 @@ def fine_psf(fwhm, upsample: int, psf=None) -> np.ndarray:
     return ndimage.map_coordinates(P, [gz, gx], order=3, mode="constant", cval=0.0)
 
 
-class PolyphaseOperator:
-    """H (fine grid -> pixels) in polyphase form, for a batch of frames.
-
-    ``PolyphaseOperator((Nz, Nx), fine_psf(fwhm, u), u)``; phases ``v`` are
-    arrays ``(T, u, u, Nz, Nx)``: :meth:`forward` gives ``H v`` (T, Nz, Nx),
-    :meth:`gram_minus` ``Hᵀ(H v − y)`` from ``spectrum(y)``, :meth:`to_fine`
-    the fine maps (T, Nz·u, Nx·u); ``norm2`` is ``‖H‖²``.
-
-    With fine point ``j = l·u + a`` (pixel l, phase a), pixel i sees
-    ``y_i = Σ_a (x_a ⊛ g_a)_i`` where ``g_a[n] = h[n·u + s − a]`` and
-    ``s = (u − 1) // 2`` (in 2-D, phases (a, b)). Every phase lives on the
-    pixel grid, so one batched real FFT of the u² phases replaces a fine-grid
-    FFT, and ``HᵀH`` is rank one per frequency: ``‖H‖²`` is exact
-    (``max_k Σ_ab |G_ab(k)|²``) and a gradient costs one forward and one
-    inverse FFT.
-    """
-
-    def __init__(self, shape, h, u):
-        Nz, Nx = shape
-        self.u, self.Nz, self.Nx = u, Nz, Nx
-        self.Fz, self.Fx = Nz * u, Nx * u
-        mz, mx = h.shape
-        cz, cx = mz // 2, mx // 2
-        s = (u - 1) // 2
-        # Coarse support of the phase kernels: n with |n·u + s − a| <= c for some a.
-        nz_lo, nz_hi = -((cz + s) // u) - 1, (cz + u) // u + 1
-        nx_lo, nx_hi = -((cx + s) // u) - 1, (cx + u) // u + 1
-        self.P = sfft.next_fast_len(Nz + nz_hi - nz_lo + 1, real=True)
-        self.Q = sfft.next_fast_len(Nx + nx_hi - nx_lo + 1, real=True)
-        g = np.zeros((u, u, self.P, self.Q))
-        nz = np.arange(nz_lo, nz_hi + 1)
-        nx = np.arange(nx_lo, nx_hi + 1)
-        for a in range(u):
-            iz = nz * u + s - a + cz
-            okz = (iz >= 0) & (iz < mz)
-            for b in range(u):
-                ix = nx * u + s - b + cx
-                okx = (ix >= 0) & (ix < mx)
-                blk = h[np.ix_(iz[okz], ix[okx])]
-                # Negative n wrap round (circular storage of a linear kernel).
-                g[a, b][np.ix_(nz[okz] % self.P, nx[okx] % self.Q)] = blk
-        self.g = g
-        self.G = sfft.rfft2(g).astype(np.complex64)  # (u, u, P, Q//2+1)
-        self.norm2 = float(np.max(np.sum(np.abs(self.G.astype(np.complex128)) ** 2, axis=(0, 1))))
-        self.column_norm = float(np.sqrt(np.max(np.sum(g * g, axis=(2, 3)))))
-
-    def spectrum(self, y):  # (T, Nz, Nx) -> coarse spectrum
-        return sfft.rfft2(y, s=(self.P, self.Q))
-
-    def gram_minus(self, v, Y):
-        """Hᵀ(H v − y) for phases v (T, u, u, Nz, Nx), with Y the spectrum of y."""
-        V_ = sfft.rfft2(v, s=(self.P, self.Q))
-        R = np.sum(V_ * self.G, axis=(1, 2)) - Y  # spectrum of H v − y
-        out = sfft.irfft2(np.conj(self.G) * R[:, None, None], s=(self.P, self.Q))
-        return out[..., :self.Nz, :self.Nx]
-
-    def forward(self, v):
-        V_ = sfft.rfft2(v, s=(self.P, self.Q))
-        return sfft.irfft2(np.sum(V_ * self.G, axis=(1, 2)), s=(self.P, self.Q))[..., :self.Nz, :self.Nx]
-
-    def to_fine(self, v):  # (T, u, u, Nz, Nx) -> (T, Nz*u, Nx*u)
-        T = v.shape[0]
-        return v.transpose(0, 3, 1, 4, 2).reshape(T, self.Fz, self.Fx)
-
-
 def default_lambda(y, h, upsample: int, lam_factor: float = 1.0) -> np.ndarray:
     """The universal-threshold λ of each frame (see the module docstring).
 
@@ -180,7 +118,7 @@ def default_lambda(y, h, upsample: int, lam_factor: float = 1.0) -> np.ndarray:
     y = V.as_frames(y, "y", allow_complex=False)
     u = V.positive(upsample, "upsample", integer=True)
     f = V.positive(lam_factor, "lam_factor")
-    op = PolyphaseOperator(y.shape[:2], np.asarray(h, dtype=np.float64), u)
+    op = make_operator(y.shape[:2], h, u)
     return _universal_lambda(y, op, f)
 
 
@@ -191,8 +129,8 @@ def _universal_lambda(y, op, factor):
 
 
 def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, lam_factor: float = 1.0,
-               n_iter: int = 100, temporal: float = 0.0, background: str = "median", tol: float = 1e-4):
-    """Non-negative sparse deconvolution of each frame on a finer grid (FISTA).
+               n_iter: int = 60, temporal: float = 0.0, background: str = "median", tol: float = 1e-4):
+    """Non-negative sparse deconvolution of each frame on a finer grid (greedy FISTA).
 
     Solves ``min ‖y − Hx‖² + λ‖x‖₁ (+ γ Σ‖x_t − x_{t−1}‖²), x ≥ 0`` for all
     frames together; see the module docstring for the model and the λ rule.
@@ -213,14 +151,16 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
     lam_factor : float
         Multiplier of the default λ (> 0).
     n_iter : int
-        Maximum FISTA iterations.
+        Maximum iterations of greedy FISTA (default 60: it reaches a lower
+        objective than the 100 plain-FISTA iterations that were the default
+        before, at 60 % of their cost).
     temporal : float
         γ ≥ 0, weight of the temporal-consistency term (0: frames independent).
     background : {"median", "none"}
         Subtract each frame's median amplitude first (the speckle/noise floor,
         which a non-negative sparse map cannot explain).
     tol : float
-        Stop when the relative change of x falls below it.
+        Stop when the relative change of x (all frames) falls below it.
 
     Returns
     -------
@@ -254,7 +194,7 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
         y = y - np.median(y.reshape(-1, y.shape[2]), axis=0)[None, None, :]
     Nz, Nx, Nt = y.shape
     yb = np.ascontiguousarray(y.transpose(2, 0, 1))  # (T, Nz, Nx): FFT over the last two axes
-    op = PolyphaseOperator((Nz, Nx), h, u)
+    op = make_operator((Nz, Nx), h, u)
     if lam is None:
         lam_t = _universal_lambda(y, op, lam_factor)
     else:
@@ -264,38 +204,17 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
         if not np.all(np.isfinite(lam_t)) or np.any(lam_t <= 0):
             raise ValueError(f"lam: expected values > 0, got {np.asarray(lam).tolist()}")
     L = 2.0 * op.norm2 + (8.0 * gamma if Nt > 1 else 0.0)
-    step = 1.0 / L
     # float32 in the loop: the FFTs dominate and single precision halves their cost.
-    thr = (lam_t * step).astype(np.float32)[:, None, None, None, None]
     Y = op.spectrum(yb.astype(np.float32))
-    x = np.zeros((Nt, u, u, Nz, Nx), np.float32)
-    v = x.copy()
-    tk = 1.0
-    it = 0
-    for it in range(1, n_iter + 1):
-        grad = op.gram_minus(v, Y)
-        grad *= 2.0
-        if gamma > 0 and Nt > 1:
-            d = np.diff(v, axis=0)  # x_{t+1} − x_t
-            g_t = np.zeros_like(v)
-            g_t[:-1] -= d
-            g_t[1:] += d
-            grad += np.float32(2.0 * gamma) * g_t
-        x_new = np.maximum(v - np.float32(step) * grad - thr, 0.0)
-        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
-        v = x_new + np.float32((tk - 1.0) / t_new) * (x_new - x)
-        change = np.sqrt(np.sum((x_new - x) ** 2)) / max(np.sqrt(np.sum(x_new ** 2)), np.finfo(np.float32).tiny)
-        x, tk = x_new, t_new
-        if change < tol:
-            break
+    x, it = greedy_fista(op, Y, lam_t, L, 2.0 * gamma if Nt > 1 else 0.0, n_iter, tol, Nt)
     x = op.to_fine(x.astype(np.float64))
     return x.transpose(1, 2, 0), {"lam": np.asarray(lam_t, dtype=np.float64).copy(), "n_iter": it, "upsample": u,
                                   "lipschitz": L}
 
 
-@register_method("decon", description="sparse non-negative deconvolution (FISTA) on an upsampled grid")
+@register_method("decon", description="sparse non-negative deconvolution (greedy FISTA) on an upsampled grid")
 def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_local_max=None, psf=None,
-                   upsample: int = 3, lam=None, lam_factor: float = 1.0, n_iter: int = 100, temporal: float = 0.0,
+                   upsample: int = 3, lam=None, lam_factor: float = 1.0, n_iter: int = 60, temporal: float = 0.0,
                    background: str = "median", min_mass: float = 0.0) -> Localizations:
     """Localize bubbles as the sub-pixel centroids of sparse-deconvolution peaks.
 
