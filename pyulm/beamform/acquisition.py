@@ -20,7 +20,7 @@ wave) and ``time_offset`` holds the lens and waveform-peak delays. Sample
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -82,7 +82,6 @@ class PlaneWaveAcquisition:
     time_offset: float = 0.0
     rx_apod: np.ndarray | None = None
     center_frequency: float | None = None
-    notes: list = field(default_factory=list)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -111,9 +110,11 @@ class PlaneWaveAcquisition:
         nch = V.positive(self.n_channels, "n_channels", integer=True)
         rows = np.asarray(self.rows, np.int64).reshape(n_tx, 2)
         if np.any(rows[:, 0] < 0) or np.any(rows[:, 1] > rpf) or np.any(rows[:, 1] <= rows[:, 0]):
-            raise ValueError(f"rows: expected 0 <= first < stop <= rows_per_frame ({rpf}) per transmit, got {rows.tolist()}")
+            raise ValueError(f"rows: expected 0 <= first < stop <= rows_per_frame ({rpf}) per transmit, "
+                             f"got {rows.tolist()}")
         if self.sample_kind == "quadrature" and np.any((rows[:, 1] - rows[:, 0]) % 2):
-            raise ValueError("rows: quadrature samples come in (I, Q) pairs; expected an even number of rows per receive")
+            raise ValueError("rows: quadrature samples come in (I, Q) pairs; expected an even number of rows "
+                             "per receive")
         ch = np.asarray(self.channels, np.int64).ravel()
         if ch.size != n_el or np.any(ch < 0) or np.any(ch >= nch):
             raise ValueError(f"channels: expected {n_el} columns within 0..{nch - 1}")
