@@ -188,6 +188,18 @@ def test_track_maps_shapes_blocks_and_inputs_untouched(tiny_model, acquisition):
     np.testing.assert_array_equal(angio, again)
 
 
+def test_track_maps_through_the_matlab_bridge(tiny_model, acquisition, monkeypatch):
+    """Reachable from MATLAB once whitelisted: doubles for the whole-number options."""
+    from pyulm.matlab import functions
+
+    monkeypatch.setitem(functions.FUNCTIONS, "track_maps", ("pyulm.nn", "track_maps"))
+    out = functions.call_python("track_maps", [acquisition.iq],
+                                {"weights": str(tiny_model), "time_stride": np.array([[12.0]]), "r": 2.0})
+    import pyulm
+
+    np.testing.assert_array_equal(out[0], pyulm.nn.track_maps(acquisition.iq, weights=tiny_model, time_stride=12))
+
+
 def test_track_maps_combines_overlaps(tiny_model, acquisition):
     import pyulm
 
@@ -205,6 +217,7 @@ def test_track_maps_combines_overlaps(tiny_model, acquisition):
     (lambda iq: iq, {"r": 4}, r"r: the weights .*weights.pt produce maps 2 times finer"),
     (lambda iq: iq, {"stride": 9}, r"stride: expected a whole number in \[1, 8\]"),
     (lambda iq: iq, {"time_stride": 17}, "time_stride"),
+    (lambda iq: iq, {"time_stride": 2.5}, r"time_stride: expected a whole number"),
     (lambda iq: iq, {"threshold": 0.0}, "threshold"),
     (lambda iq: iq, {"combine": "or"}, "combine"),
 ])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _validate as V
 from .data import correlation_maps, normalize_window, psf_template
 from .modeldir import load_model_dir
 
@@ -45,9 +46,14 @@ def _check_frames(frames):
 
 
 def _int_in(value, name, lo, hi, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+    # whole-valued floats and 1-element arrays pass (MATLAB sends doubles)
+    try:
+        v = V.positive(value, name, integer=True, allow_zero=True)
+    except ValueError:
+        v = None
+    if v is None or not lo <= v <= hi:
         raise ValueError(f"{name}: expected a whole number in [{lo}, {hi}] ({what}), got {value!r}")
-    return int(value)
+    return v
 
 
 def run_track_maps(frames, psf=None, *, weights=None, r=None, time_stride=None, stride=None, crop=None,
@@ -60,7 +66,7 @@ def run_track_maps(frames, psf=None, *, weights=None, r=None, time_stride=None, 
     mc = cfg["model"]
     S, Nt, R = mc.size, mc.n_frames, mc.r
     src = getattr(model, "source", "the shipped weights")
-    if r is not None and r != R:
+    if r is not None and _int_in(r, "r", 1, 1 << 10, "refinement factor") != R:
         raise ValueError(f"r: the weights {src} produce maps {R} times finer than the frames, not {r!r}; pass r={R} "
                          f"or weights trained for r={r}")
     nz, nx, nt = arr.shape
@@ -75,9 +81,9 @@ def run_track_maps(frames, psf=None, *, weights=None, r=None, time_stride=None, 
                      "pixels between windows, at most size - 2 crop so that the kept centres tile the field")
     time_stride = _int_in(Nt if time_stride is None else time_stride, "time_stride", 1, Nt,
                           "frames between temporal windows, at most the window so that no frame is skipped")
-    thr = cfg["threshold"] if threshold is None else threshold
-    if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0 < thr < 1:
-        raise ValueError(f"threshold: expected a probability in (0, 1), got {thr!r}")
+    thr = cfg["threshold"] if threshold is None else V.positive(threshold, "threshold")
+    if not 0 < thr < 1:
+        raise ValueError(f"threshold: expected a probability in (0, 1), got {threshold!r}")
     if combine not in ("mean", "max"):
         raise ValueError(f"combine: expected 'mean' or 'max', got {combine!r}")
     batch_size = _int_in(batch_size, "batch_size", 1, 1 << 16, "windows per forward pass")
