@@ -19,7 +19,49 @@ from . import _mat5
 from ._mat5 import (_COMPLEX, _DTYPE_CLASS, _DTYPE_TYPE, _LOGICAL, _NAME, MatFileError, miCOMPRESSED, miINT8,
                     miINT32, miMATRIX, miUINT16, miUINT32, mxCELL, mxCHAR, mxSTRUCT)
 
-__all__ = ["write"]
+__all__ = ["write", "StreamedCell"]
+
+
+class StreamedCell:
+    """A cell variable whose elements are made while the file is written, part by part.
+
+    The file's byte counts come before the data, so the cell declares its size up front:
+    ``n`` elements, all real numeric 2-D arrays, whose sizes :meth:`sizes` gives (from
+    their shapes alone, e.g. a block file's attributes). ``parts()`` is called once per
+    write and yields sequences of elements in column-major order (e.g. one block's tracks
+    at a time), so the writer holds one part, not the whole cell. The bytes are those of
+    the same elements in an ``(n, 1)`` object array; a part that breaks the declaration
+    (another count, shape or class) stops the write with :class:`MatFileError`.
+
+    Parameters
+    ----------
+    n : int
+        Number of elements; the cell is ``n x 1``.
+    size : int
+        Bytes of the elements as written (sum of :meth:`sizes`).
+    nbytes : int
+        Bytes of the elements' data (rows x columns x item size, summed), for the
+        v5/v7.3 choice of :func:`pyulm.io.save_mat`.
+    parts : callable
+        ``parts()`` -> iterable of sequences of 2-D arrays.
+    """
+
+    def __init__(self, n: int, size: int, nbytes: int, parts):
+        self.shape, self.size, self.nbytes, self.parts = (int(n), 1), int(size), int(nbytes), parts
+
+    @staticmethod
+    def sizes(rows, cols, dtype) -> tuple[int, int]:
+        """``(size, nbytes)`` of elements of ``rows[i] x cols[i]`` of real class ``dtype``.
+
+        A 2-D unnamed numeric element is its tag (8 bytes), flags, dimensions and an
+        empty name (40), and its data element (8 + the data padded to 8 bytes).
+        """
+        item = np.dtype(dtype).itemsize
+        data = np.asarray(rows, np.int64) * np.asarray(cols, np.int64) * item
+        return int(np.sum(56 + (data + 7) // 8 * 8)), int(np.sum(data))
+
+    def __repr__(self) -> str:
+        return f"StreamedCell({self.shape[0]} x 1, {self.nbytes} bytes of data)"
 
 
 def _as_array(value, where: str):
@@ -75,6 +117,8 @@ class _Writer:
             return self._char(value, name)
         if isinstance(value, dict):
             return self._struct(value, name, where)
+        if isinstance(value, StreamedCell):
+            return self._streamed(value, name, where)
         if isinstance(value, (list, tuple)):
             cell = np.empty((len(value), 1), dtype=object)
             for i, v in enumerate(value):
@@ -125,6 +169,29 @@ class _Writer:
             for _, run in children:
                 run()
         return self._matrix(len(head) + sum(s for s, _ in children), emit, where)
+
+    def _streamed(self, cell: StreamedCell, name: bytes, where: str):
+        head = self.header_bytes(mxCELL, cell.shape, name)
+
+        def emit():
+            self.f.write(head)
+            count = size = 0
+            for part in cell.parts():
+                for v in part:
+                    if not (isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "iuf"):
+                        raise MatFileError(f"{where}{{{count + 1}}}: a streamed cell holds real 2-D arrays, "
+                                           f"not {type(v).__name__} {getattr(v, 'shape', '')}")
+                    n, run = self.plan(v, b"", f"{where}{{{count + 1}}}")
+                    count, size = count + 1, size + n
+                    if count > cell.shape[0] or size > cell.size:
+                        break
+                    run()
+                if count > cell.shape[0] or size > cell.size:
+                    break
+            if (count, size) != (cell.shape[0], cell.size):
+                raise MatFileError(f"{where}: the streamed cell declared {cell.shape[0]} elements of {cell.size} "
+                                   f"bytes; its parts gave {count} of {size} (or more)")
+        return self._matrix(len(head) + cell.size, emit, where)
 
     def _struct(self, d: dict, name: bytes, where: str):
         fields = [(_encode_name(str(k), f"{where}: struct field"), v) for k, v in d.items()]

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._fileutil import atomic_path
 from .._optional import require
+from ._mat5write import StreamedCell
 
 #: Bytes per variable above which save_mat writes MAT v7.3. MAT v5 allows 4 GiB per variable; the
 #: threshold stays at the 2 GiB of the scipy writer used before, so files switch format where they did.
@@ -29,6 +30,8 @@ def to_matlab(value):
     """
     if isinstance(value, Mapping):
         return {str(k): to_matlab(v) for k, v in value.items()}
+    if isinstance(value, StreamedCell):  # its elements are written as they come (2-D arrays)
+        return value
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, np.ndarray) for v in value):
             return _cell([to_matlab(v) for v in value], (len(value), 1))
@@ -64,6 +67,8 @@ def variable_nbytes(value) -> int:
     """Bytes a value occupies in memory, summed over cell elements and struct fields."""
     if isinstance(value, Mapping):
         return sum(variable_nbytes(v) for v in value.values())
+    if isinstance(value, StreamedCell):
+        return value.nbytes
     if isinstance(value, np.ndarray) and value.dtype == object:
         return sum(variable_nbytes(v) for v in value.ravel())
     if isinstance(value, (list, tuple)):
@@ -81,7 +86,9 @@ def save_mat(path, variables: Mapping, *, v73_threshold: int = V73_THRESHOLD, co
     path : str or Path
     variables : mapping of str to value
         Arrays keep their shape (use (z, x, ...) MATLAB order); dicts become
-        structs, lists of arrays column cell arrays, strings char arrays.
+        structs, lists of arrays column cell arrays, strings char arrays. A
+        :class:`StreamedCell` is a column cell whose elements are made while the file
+        is written, one part at a time (bytes as the same cell held whole).
     v73_threshold : int
         Bytes per variable above which the whole file is written as MAT v7.3
         (HDF5, via hdf5storage) instead of v5 (pyulm's MAT v5 codec).
@@ -111,9 +118,15 @@ def save_mat(path, variables: Mapping, *, v73_threshold: int = V73_THRESHOLD, co
     if big > v73_threshold:
         hdf5storage = require("hdf5storage", f"{path}: writing a MAT v7.3 file (a variable over 2 GB)")
 
-        with atomic_path(path, suffix=".part.mat") as tmp:
-            hdf5storage.savemat(str(tmp), mdict, format="7.3", matlab_compatible=True,
-                                store_python_metadata=False, truncate_existing=True)
+        streamed = {k: v for k, v in mdict.items() if isinstance(v, StreamedCell)}
+        with atomic_path(path) as tmp:  # ".NAME.*.part", the name a rerun's clean-up looks for
+            hdf5storage.savemat(str(tmp), {k: v for k, v in mdict.items() if k not in streamed}, format="7.3",
+                                matlab_compatible=True, store_python_metadata=False, truncate_existing=True,
+                                appendmat=False)
+            if streamed:
+                from ._mat73write import write_cells
+
+                write_cells(tmp, streamed)
         return "7.3"
     from . import _mat5
 

@@ -58,15 +58,20 @@ def write_results(out_dir: Path, maps: dict, powdop, params: BlockParams, specs,
     return path
 
 
-def write_tracks(out_dir: Path, mat_per_block, all_tracks, params: BlockParams, specs, threshold: int) -> Path:
-    """``ulm_tracks.mat``: ``Track_tot`` and ``MatTracking`` (cells), ``ULM``, block files and frames."""
+def write_tracks(out_dir: Path, blocks, params: BlockParams, specs, threshold: int) -> Path:
+    """``ulm_tracks.mat``: ``Track_tot`` and ``MatTracking`` (cells), ``ULM``, block files and frames.
+
+    ``blocks`` (:class:`pyulm.pipeline.finish.BlockFiles`) gives the cells' sizes and reads
+    the block files again one at a time while the cells are written, so memory holds one
+    block's tracks, not the acquisition's; the bytes are those of the cells held whole.
+    """
+    from ..io._write import StreamedCell
+
     lam = params.wavelength_mm
-    mat_cell = np.empty((len(mat_per_block), 1), dtype=object)
-    for k, m in enumerate(mat_per_block):
-        mat_cell[k, 0] = m
-    track_cell = np.empty((len(all_tracks), 1), dtype=object)
-    for k, t in enumerate(all_tracks):
-        track_cell[k, 0] = t
+    t, m = blocks.totals()
+    track_cell = StreamedCell(t["tracks"], t["track_size"], t["track_nbytes"],
+                              lambda: (res.tracks for _, res, _ in blocks.read()))
+    mat_cell = StreamedCell(len(blocks), m["size"], m["nbytes"], lambda: ([res.MatTracking] for _, res, _ in blocks.read()))
     path = Path(out_dir) / "ulm_tracks.mat"
     ver = save_mat(path, {
         "Track_tot": track_cell, "MatTracking": mat_cell, "ULM": pala_ulm(params),
@@ -78,39 +83,35 @@ def write_tracks(out_dir: Path, mat_per_block, all_tracks, params: BlockParams, 
     return path
 
 
-def write_tables(out_dir: Path, loc_parts, track_parts, params: BlockParams, info, specs) -> dict:
+def write_tables(out_dir: Path, blocks, params: BlockParams, info, specs) -> dict:
     """``localizations.h5`` and ``tracks.h5`` (pixel units, with the block of each row).
 
-    ``loc_parts``: ``(MatTracking, frame_offset, block)`` per block; ``track_parts``:
-    ``(points, offsets, block)`` per block (the block files' padded float32 tracks), stacked
-    straight into the table (one copy of the tracks, not one per track).
+    Written block by block (:class:`pyulm.tables.TableWriter`) from ``blocks``
+    (:class:`pyulm.pipeline.finish.BlockFiles`, each block file read once more):
+    localizations from each block's ``MatTracking`` (frames shifted by the block's frame
+    offset), tracks from the block files' padded float32 tracks.
     """
     from ..tables import Localizations, Metadata, Tracks
 
     dz, dx = params.pixel_size
     meta = Metadata(pixel_size=(dz, dx), origin=tuple(info.origin), frame_rate=params.frame_rate,
                     unit="wavelength", params={"ULM": pala_ulm(params), "sources": [display(s.path) for s in specs]})
-    z, x, fr, inten, blk = [], [], [], [], []
-    for m, off, k in loc_parts:
-        z.append(m[:, 1] / dz)
-        x.append(m[:, 2] / dx)
-        fr.append(m[:, 3].astype(np.int64) - 1 + off)
-        inten.append(m[:, 0])
-        blk.append(np.full(m.shape[0], k, np.int64))
-    locs = Localizations(np.concatenate(z), np.concatenate(x), np.concatenate(fr), np.concatenate(inten),
-                         extra={"block": np.concatenate(blk)}, meta=meta)
-    out = {"localizations": locs.save(Path(out_dir) / "localizations.h5")}
-    del locs, z, x, fr, inten, blk
+    t, _ = blocks.totals()
     scale = np.array([dz, dx, dz, dx, 1.0], np.float32)
-    points = np.empty((sum(len(p) for p, _, _ in track_parts), 6), np.float32)
-    offsets, row = [np.zeros(1, np.int64)], 0
-    for pts, offs, k in track_parts:
-        np.divide(pts, scale, out=points[row:row + len(pts), :5])
-        points[row:row + len(pts), 5] = k
-        offsets.append(np.asarray(offs[1:], np.int64) + row)
-        row += len(pts)
-    trk = Tracks(points, np.concatenate(offsets), ("z", "x", "vz", "vx", "t", "block"), meta)
-    out["tracks"] = trk.save(Path(out_dir) / "tracks.h5")
+    out = {"localizations": Path(out_dir) / "localizations.h5", "tracks": Path(out_dir) / "tracks.h5"}
+    cols = {"z": float, "x": float, "frame": np.int64, "intensity": float, "block": np.int64}
+    with Localizations.writer(out["localizations"], cols, meta, rows=t["localizations"]) as wl, \
+            Tracks.writer(out["tracks"], ("z", "x", "vz", "vx", "t", "block"), meta, np.float32,
+                          points=t["points"], tracks=t["tracks"]) as wt:
+        for k, res, attrs in blocks.read():
+            m, off = res.MatTracking, specs[k].frame_offset
+            wl.append(z=m[:, 1] / dz, x=m[:, 2] / dx, frame=m[:, 3].astype(np.int64) - 1 + off, intensity=m[:, 0],
+                      block=np.full(m.shape[0], k, np.int64))
+            pts = attrs["points"]
+            points = np.empty((len(pts), 6), np.float32)
+            np.divide(pts, scale, out=points[:, :5])
+            points[:, 5] = k
+            wt.append(points=points, offsets=attrs["offsets"])
     return out
 
 
