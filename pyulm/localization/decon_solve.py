@@ -32,7 +32,8 @@ SHRINK = 0.96  # step factor when the safeguard fires
 
 def _per_frame(a, b, coupled):
     """Σ a·b over each frame (shape (T, 1, 1, 1, 1)); the sum over all frames when they are coupled."""
-    s = np.einsum("ij,ij->i", a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1), dtype=np.float64)
+    T = a.shape[0]
+    s = np.matmul(a.reshape(T, 1, -1), b.reshape(T, -1, 1)).astype(np.float64).reshape(T)  # BLAS, float32
     if coupled:
         s[:] = s.sum()
     return s[:, None, None, None, None]
@@ -90,7 +91,7 @@ def greedy_fista(op, Y, lam, L, two_gamma, n_iter, tol, Nt):
         else:
             grown = np.sqrt(dd) >= first
             step = np.where(grown, np.maximum(SHRINK * step, 1.0 / L), step)
-        xx = float(np.einsum("i,i->", x_new.ravel(), x_new.ravel(), dtype=np.float64))
+        xx = float(_per_frame(x_new, x_new, False).sum())
         change = np.sqrt(float(dd.sum()) / (Nt if coupled else 1)) / max(np.sqrt(xx), np.finfo(np.float32).tiny)
         d *= (~uphill).astype(np.float32)  # momentum 1, or 0 after a restart
         np.add(x_new, d, out=v)
