@@ -33,6 +33,7 @@ def test_bubbles_and_tissue_through_a_workspace(sim, tmp_path, version):
     src = open_rcvdata(p)
     assert src.shape == (30, 40, 8) and src.layout.frame_rate == 500.0 and src.layout.sample_mode == "BS100BW"
     env = np.abs(src.read())
+    np.testing.assert_allclose(np.abs(sim.beamform()), env, rtol=1e-4, atol=1e-5 * env.max())
     gt = sim.gt
     inside = (gt.z > 1) & (gt.z < 28) & (gt.x > 1) & (gt.x < 38)
     at_bubbles = env[np.round(gt.z[inside]).astype(int), np.round(gt.x[inside]).astype(int),

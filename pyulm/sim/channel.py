@@ -167,6 +167,14 @@ class ChannelSim:
     pdata: tuple
     frame_rate: float
 
+    def beamform(self, **options) -> np.ndarray:
+        """IQ (z, x, t) complex64 on ``pdata``'s grid, with ``gt`` in its pixels (options: see ``Beamformer``)."""
+        from ..beamform import Beamformer, make_grid
+
+        shape, pixel_size, origin = self.pdata
+        grid = make_grid(shape, pixel_size, origin, self.acq.wavelength)
+        return Beamformer(self.acq, grid, **options)(self.rcvdata)
+
     def save(self, path, *, version: str = "5", units: str = "mm") -> str:
         """Write a Verasonics workspace (MAT ``"5"`` or ``"7.3"``); returns the version written."""
         lens = self.acq.time_offset * self.acq.center_frequency / 2
