@@ -21,7 +21,7 @@ conventional ones the PSF's measured FWHM; all are scored by the one matcher
 (:func:`pyulm.metrics.pooled_scores`: Hungarian per frame, <= 1 px). 128 x 128 frames,
 SNR 10-25 dB, correlated noise, residual clutter after an SVD filter in half the scenes.
 
-    python benchmarks/bench_heldout.py [--quick] [--methods mblnet,radial] [--weights-old DIR,DIR] [--json out.json]
+    python benchmarks/bench_heldout.py [--quick] [--methods mblnet,radial] [--weights mblnet=DIR,3dml=DIR] [--json out.json]
 """
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def scenes(family, density, n_scenes, n_frames, pymust):
 
 def methods(only, old):
     rows = {"mblnet": ("mblnet", {}), "3dml": ("3dml", {})}
-    for name, d in (old or {}).items():
-        rows[f"{name} (old)"] = (name, {"weights": d})
+    for name, d in (old or {}).items():  # --weights: other model directories of these methods
+        rows[f"{name} ({d.rstrip('/').split('/')[-1]})"] = (name, {"weights": d})
     rows.update({m: (m, {}) for m in CONVENTIONAL if m in pyulm.available_methods()})
     return {k: v for k, v in rows.items() if not only or v[0] in only or k in only}
 
@@ -145,10 +145,10 @@ def main(argv=None):
     ap.add_argument("--scenes", type=int, default=2, help="scenes per family and density")
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--methods", help="comma-separated methods/rows to run")
-    ap.add_argument("--old", help="mblnet=DIR,3dml=DIR: also run these model directories, rows '<name> (old)'")
+    ap.add_argument("--weights", help="mblnet=DIR,3dml=DIR: also run these model directories, rows '<name> (<dir name>)'")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    old = dict(kv.split("=", 1) for kv in a.old.split(",")) if a.old else None
+    old = dict(kv.split("=", 1) for kv in a.weights.split(",")) if a.weights else None
     rows = run(1 if a.quick else a.scenes, 4 if a.quick else a.frames,
                only=a.methods.split(",") if a.methods else None, old=old)
     print(table(rows))

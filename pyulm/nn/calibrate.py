@@ -269,6 +269,8 @@ def calibrate(architecture: str, weights=None, *, seed: int | None = None, densi
         vals = [NO_CUTOFF[param] if v is None else v for v in vals]
         xs = [lv["estimated_density"] for lv in levels]
         if any(b <= a for a, b in zip(xs, xs[1:])):  # the network cannot tell the levels apart
+            if objective == "f1":  # one value for all: the levels' pick of the highest summed F1
+                return F.best_constant(levels, sp, vals, lambda sims, s, g: _net_score(architecture, sims, s, g))
             return min(vals) if param == "max_sigma" else max(vals)
         return {"density": [round(x, 4) for x in xs], "cutoff": vals}
 

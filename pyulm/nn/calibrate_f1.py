@@ -90,3 +90,13 @@ def apply_threshold(levels, threshold):
     for lv in levels:
         for s in lv["sims"]:
             s["cand"] = _filtered(s["cand"], threshold)
+
+
+def best_constant(levels, sp, values, net_score):
+    """Of ``values`` (the levels' own picks), the one cutoff of the highest summed F1 over
+    the levels: used when the network's density estimates cannot order the levels."""
+    def total(v):
+        return sum((lambda f: f if np.isfinite(f) else 0.0)(net_score(lv["sims"], sp, v)["f1"]) for lv in levels)
+
+    scored = [(total(v), -i, v) for i, v in enumerate(dict.fromkeys(values))]
+    return max(scored)[2]
