@@ -406,3 +406,108 @@ disp('OK')
     out = subprocess.run([OCTAVE, "--no-gui", "--norc", "-q", str(check)], cwd=tmp_path, capture_output=True,
                          text=True)
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+
+
+def _cells():
+    """Cell elements as the pipeline makes them (tracks of 4 or 5 float32 columns, empty ones,
+    MatTracking), in parts of uneven size."""
+    r = np.random.default_rng(3)
+    parts = [[r.random((n, c)).astype(np.float32) for n, c in ((5, 5), (0, 4), (1, 4), (2300, 5))], [],
+             [r.random((7, 5)).astype(np.float32)], [np.zeros((0, 5), np.float32), r.random((3, 5)).astype(np.float32)]]
+    return parts, [r.random((900, 4)), np.zeros((0, 4)), r.random((1, 4))]
+
+
+def _streamed(parts):
+    from pyulm.io._write import StreamedCell
+
+    flat = [a for p in parts for a in p]
+    size, nbytes = StreamedCell.sizes([a.shape[0] for a in flat], [a.shape[1] for a in flat], flat[0].dtype)
+    calls = []
+
+    def gen():
+        calls.append(1)
+        return iter(parts)
+    return StreamedCell(len(flat), size, nbytes, gen), flat, calls
+
+
+def _whole(flat):
+    cell = np.empty((len(flat), 1), dtype=object)
+    for k, a in enumerate(flat):
+        cell[k, 0] = a
+    return cell
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_streamed_cell_bytes_equal_the_whole_cell(tmp_path, compress):
+    """A cell written part by part from declared sizes is the file the whole cell gives, byte for byte."""
+    from pyulm.io import save_mat
+
+    tracks, mats = _cells()
+    st, flat, calls = _streamed(tracks)
+    sm, _, _ = _streamed([[m] for m in mats])
+    assert st.nbytes == sum(a.nbytes for a in flat)
+    extra = {"ULM": {"res": 10.0}, "names": ["a.mat", "b.mat"]}
+    save_mat(tmp_path / "s.mat", {"Track_tot": st, "MatTracking": sm, **extra}, compress=compress)
+    save_mat(tmp_path / "w.mat", {"Track_tot": _whole(flat), "MatTracking": _whole(mats), **extra}, compress=compress)
+    assert (tmp_path / "s.mat").read_bytes() == (tmp_path / "w.mat").read_bytes()
+    assert calls == [1]  # the parts are made once
+    d = scipy.io.loadmat(tmp_path / "s.mat")
+    assert d["Track_tot"].shape == (len(flat), 1) and np.array_equal(d["Track_tot"][3, 0], flat[3])
+
+
+def test_streamed_cell_that_breaks_its_declaration_writes_nothing(tmp_path):
+    from pyulm.io import save_mat
+    from pyulm.io._write import StreamedCell
+
+    tracks, _ = _cells()
+    st, flat, _ = _streamed(tracks)
+    n = len(flat)
+    for bad, msg in ((StreamedCell(n - 1, st.size, st.nbytes, st.parts), f"declared {n - 1} elements.*gave {n} of"),
+                     (StreamedCell(n + 1, st.size + 56, st.nbytes, st.parts), f"declared {n + 1} elements.*parts gave {n} of"),
+                     (StreamedCell(n, st.size - 8, st.nbytes, st.parts), f"declared {n} elements"),
+                     (StreamedCell(1, 64, 8, lambda: [[np.zeros(2)]]), "real 2-D arrays")):
+        with pytest.raises(MatFileError, match=msg):
+            save_mat(tmp_path / "s.mat", {"Track_tot": bad})
+        with pytest.raises(MatFileError, match=msg):
+            save_mat(tmp_path / "s.mat", {"Track_tot": bad}, v73_threshold=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_streamed_cell_v73_is_the_layout_hdf5storage_writes(tmp_path):
+    """Above the v7.3 threshold the cell goes to the HDF5 file element by element: the same
+    values, classes, attributes and filters as hdf5storage's whole cell (MATLAB's layout)."""
+    import h5py
+
+    from pyulm.io import read_mat, save_mat
+
+    tracks, _ = _cells()
+    st, flat, _ = _streamed(tracks)
+    save_mat(tmp_path / "s.mat", {"Track_tot": st, "names": ["a.mat", "b.mat"]}, v73_threshold=1000)
+    save_mat(tmp_path / "w.mat", {"Track_tot": _whole(flat), "names": ["a.mat", "b.mat"]}, v73_threshold=1000)
+    assert sorted(os.listdir(tmp_path)) == ["s.mat", "w.mat"]
+    s, w = read_mat(tmp_path / "s.mat"), read_mat(tmp_path / "w.mat")
+    assert s["names"].tolist() == w["names"].tolist() and s["Track_tot"].shape == w["Track_tot"].shape == (len(flat), 1)
+    for a, b, c in zip(s["Track_tot"].ravel(), w["Track_tot"].ravel(), flat):
+        assert a.dtype == b.dtype == np.float32 and np.array_equal(a, c) and np.array_equal(b, c) and a.shape == c.shape
+
+    def layout(path):
+        with h5py.File(path) as f:
+            assert f.userblock_size == 512 and open(path, "rb").read(19) == b"MATLAB 7.3 MAT-file"
+            cell = f["Track_tot"]
+            rows = [(cell.shape, cell.dtype.kind, dict(cell.attrs))]
+            for ref in cell[()].ravel():
+                e = f[ref]
+                rows.append((e.shape, e.dtype, e.compression, e.compression_opts, e.shuffle, e.fletcher32,
+                             {k: bytes(v) if isinstance(v, bytes) else v for k, v in e.attrs.items()}, e[()].tobytes()))
+            return rows
+    assert layout(tmp_path / "s.mat") == layout(tmp_path / "w.mat")
+    with h5py.File(tmp_path / "s.mat") as f:  # the big element is deflated as hdf5storage does
+        assert f[f["Track_tot"][0, 3]].compression == "gzip"
+    # an empty cell, as hdf5storage writes one
+    from pyulm.io._write import StreamedCell
+
+    empty = StreamedCell(0, 0, 0, lambda: [])
+    save_mat(tmp_path / "e.mat", {"c": empty, "big": np.zeros(300)}, v73_threshold=1000)
+    save_mat(tmp_path / "f.mat", {"c": np.empty((0, 1), object), "big": np.zeros(300)}, v73_threshold=1000)
+    with h5py.File(tmp_path / "e.mat") as f, h5py.File(tmp_path / "f.mat") as g:
+        assert f["c"][()].tolist() == g["c"][()].tolist() == [0, 1] and dict(f["c"].attrs) == dict(g["c"].attrs)

@@ -300,3 +300,68 @@ def test_pala_single_svd_from_the_config(example_result):
     single = process_frames(read_frames(info), p)
     rel = np.abs(single.powdop - res.powdop).max() / res.powdop.max()
     assert 1e-6 < rel < 1e-2  # single-precision Gram matrix: visibly, but only slightly, different
+
+
+def _one_shot_outputs(out):
+    """The result files as the end of a run wrote them before it went block by block: every
+    block's tracks and localizations gathered in memory, then written whole (the reference)."""
+    from pyulm import Localizations, Tracks
+    from pyulm.pipeline.store import read_block
+
+    blocks = sorted((out / "blocks").glob("*.h5"))
+    tracks, mats, frames = [], [], 0
+    locs, pts, offs = [], [], [np.zeros(1, np.int64)]
+    trk0 = Tracks.load(out / "tracks.h5")
+    dz, dx = trk0.meta.pixel_size
+    for k, p in enumerate(blocks):
+        res, attrs = read_block(p)
+        tracks += res.tracks
+        mats.append(res.MatTracking)
+        m = res.MatTracking
+        locs.append(Localizations(m[:, 1] / dz, m[:, 2] / dx, m[:, 3].astype(np.int64) - 1 + frames, m[:, 0],
+                                  extra={"block": np.full(len(m), k, np.int64)}))
+        pts.append(np.column_stack([attrs["points"] / np.array([dz, dx, dz, dx, 1], np.float32),
+                                    np.full(len(attrs["points"]), k, np.float32)]))
+        offs.append(attrs["offsets"][1:] + sum(len(q) for q in pts[:-1]))
+        frames += res.n_frames
+
+    def cell(items):
+        c = np.empty((len(items), 1), dtype=object)
+        for i, a in enumerate(items):
+            c[i, 0] = a
+        return c
+    return tracks, mats, Localizations.concat(locs), Tracks(np.concatenate(pts), np.concatenate(offs), trk0.columns), cell
+
+
+def test_result_files_written_block_by_block_equal_the_whole_ones(tmp_path):
+    """The end of a run writes ulm_tracks.mat and the tables block by block (memory: one block):
+    ulm_tracks.mat is byte for byte the file the whole cells give (MAT v5), the tables hold
+    the arrays the gathered tables hold, and the v7.3 file holds the same values."""
+    from pyulm.io import read_mat, save_mat
+
+    blocks = write_blocks(tmp_path, n=3, frames=60)
+    out = tmp_path / "out"
+    cfg = Config.from_dict({**BLOCK_A, "output": {"images": [], "figures": []}})
+    s = run(blocks, cfg, out, progress=False)
+    tracks, mats, locs, trk, cell = _one_shot_outputs(out)
+    assert s.tracks == len(tracks) > 20 and s.localizations == len(locs) and len(mats) == 3
+    v5 = read_mat(out / "ulm_tracks.mat")
+    save_mat(tmp_path / "whole.mat", {"Track_tot": cell(tracks), "MatTracking": cell(mats), "ULM": pala_ulm(
+        block_params(cfg, inspect(blocks[0]))), "lambda": float(v5["lambda"].item()),
+        "block_files": [str(b) for b in blocks], "block_frames": v5["block_frames"]})
+    assert (out / "ulm_tracks.mat").read_bytes() == (tmp_path / "whole.mat").read_bytes()
+    got_l, got_t = load_table(out / "localizations.h5"), load_table(out / "tracks.h5")
+    for c in locs.columns:
+        assert got_l[c].dtype == locs[c].dtype and np.array_equal(got_l[c], locs[c]), c
+    assert got_t.points.dtype == np.float32 and np.array_equal(got_t.points, trk.points)
+    assert np.array_equal(got_t.offsets, trk.offsets)
+    # MAT v7.3 (a low threshold): the same values, written by h5py element by element
+    cfg73 = Config.from_dict({**BLOCK_A, "output": {"images": [], "figures": [], "mat_v73_threshold": 1000}})
+    assert run(blocks, cfg73, out, progress=False).computed == 0
+    with h5py.File(out / "ulm_tracks.mat") as f:
+        assert f["Track_tot"].attrs["MATLAB_class"] == b"cell" and f["Track_tot"].shape == (1, len(tracks))
+    v73 = read_mat(out / "ulm_tracks.mat")
+    for name, items in (("Track_tot", tracks), ("MatTracking", mats)):
+        assert v73[name].shape == (len(items), 1)
+        assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(v73[name].ravel(), items)), name
+    assert not [p for p in os.listdir(out) if p.endswith(".part")]

@@ -289,3 +289,44 @@ def test_a_full_disk_names_the_file(blocks, tmp_path, monkeypatch):
     monkeypatch.undo()
     assert _leftovers(out) == []  # no temporary file, no lock
     assert "failed: " in (out / "pyulm-process.log").read_text()
+
+
+def _end_of_run_peak(block, n, folder):
+    """Peak of Python/numpy allocations (tracemalloc) of a run of ``n`` blocks that are all done
+    (copies of ``block``'s computed block file): the end of the run alone, tables included."""
+    import gc
+    import shutil
+    import tracemalloc
+
+    from pyulm.pipeline import plan
+
+    cfg = Config.from_dict({**CFG, "output": {"images": [], "figures": [], "tables": True}})
+    one = folder / "one"
+    if not one.exists():
+        run([block], cfg, one, progress=False)
+    done = next((one / "blocks").glob("*.h5"))
+    out = folder / f"out{n}"
+    (out / "blocks").mkdir(parents=True)
+    for spec in plan([block] * n, cfg).specs:
+        shutil.copyfile(done, out / "blocks" / f"{spec.name}.h5")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        s = run([block] * n, cfg, out, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (s.computed, s.skipped) == (0, n)
+    with h5py.File(done) as f:
+        block_bytes = sum(f[k].nbytes for k in ("MatTracking", "tracks_points", "tracks_offsets"))
+    return peak, block_bytes, s
+
+
+def test_end_of_run_memory_does_not_grow_with_the_number_of_blocks(blocks, tmp_path):
+    """The maps, ulm_tracks.mat and the tables are made block by block: 24 blocks peak where 4 do
+    (gathering every block's tracks and localizations, as before, grew by one block's data per block)."""
+    p4, block_bytes, s4 = _end_of_run_peak(blocks[0], 4, tmp_path)
+    p24, _, s24 = _end_of_run_peak(blocks[0], 24, tmp_path)
+    assert s24.localizations == 6 * s4.localizations > 0 and s24.tracks == 6 * s4.tracks > 0
+    growth = (p24 - p4) / (20 * block_bytes)
+    assert growth < 0.25, f"the end of the run grew by {growth:.2f} blocks' data per block ({p4} -> {p24} bytes)"

@@ -97,3 +97,79 @@ def test_atomic_files_get_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def _h5_arrays(path):
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, (o[()] if hasattr(o, "shape") else None,
+                                                      {k: str(v) for k, v in o.attrs.items()})))
+        out["/"] = (None, {k: str(v) for k, v in f.attrs.items()})
+    return out
+
+
+def _same_h5(a, b):
+    A, B = _h5_arrays(a), _h5_arrays(b)
+    assert set(A) == set(B)
+    for k in A:
+        assert A[k][1] == B[k][1], k
+        if A[k][0] is not None:
+            assert A[k][0].dtype == B[k][0].dtype and np.array_equal(A[k][0], B[k][0]), k
+
+
+@pytest.mark.parametrize("totals", [True, False])
+def test_table_writers_write_what_save_writes(tmp_path, totals):
+    """Written part by part (totals known: contiguous; unknown: growing), the files hold the
+    datasets and metadata ``save`` writes, and ``load`` reads them unchanged."""
+    locs = _locs()
+    locs.save(tmp_path / "whole.h5")
+    cols = {k: locs[k].dtype for k in locs.columns}
+    with Localizations.writer(tmp_path / "parts.h5", cols, locs.meta, rows=len(locs) if totals else None) as w:
+        for sl in (slice(0, 2), slice(2, 2), slice(2, 3)):
+            w.append(**{k: locs[k][sl] for k in locs.columns})
+    _same_h5(tmp_path / "whole.h5", tmp_path / "parts.h5")
+    back = Localizations.load(tmp_path / "parts.h5")
+    assert back.columns == locs.columns and back.meta == locs.meta
+
+    trk = Tracks.from_list([np.ones((3, 2), np.float32), np.zeros((0, 2), np.float32), np.full((2, 2), 2, np.float32)],
+                           ("z", "x"), locs.meta)
+    trk.save(tmp_path / "twhole.h5")
+    kw = {"points": 5, "tracks": 3} if totals else {}
+    with Tracks.writer(tmp_path / "tparts.h5", ("z", "x"), locs.meta, np.float32, **kw) as w:
+        w.append(points=trk.points[:3], offsets=[0, 3, 3])
+        w.append(points=trk.points[:0], offsets=[0])
+        w.append(points=trk.points[3:], offsets=[0, 2])
+    _same_h5(tmp_path / "twhole.h5", tmp_path / "tparts.h5")
+    assert Tracks.load(tmp_path / "tparts.h5").lengths.tolist() == [3, 0, 2]
+
+
+def test_table_writer_bad_parts_leave_no_file(tmp_path):
+    p = tmp_path / "t.h5"
+    cols = {"z": float, "x": float, "frame": np.int64, "intensity": float}
+    with pytest.raises(ValueError, match="columns must start with"):
+        Localizations.writer(p, {"x": float, "z": float, "frame": int, "intensity": float})
+    with pytest.raises(ValueError, match="fewer rows than declared"):
+        with Localizations.writer(p, cols, rows=3) as w:
+            w.append(z=[1.0], x=[2.0], frame=[0], intensity=[1.0])
+    with pytest.raises(ValueError, match="more rows in 'z' than the 1 declared"):
+        with Localizations.writer(p, cols, rows=1) as w:
+            w.append(z=[1.0, 2], x=[2.0, 3], frame=[0, 1], intensity=[1.0, 1])
+    with pytest.raises(ValueError, match="append takes the columns"):
+        with Localizations.writer(p, cols) as w:
+            w.append(z=[1.0], x=[2.0], frame=[0])
+    with pytest.raises(ValueError, match="differ in length"):
+        with Localizations.writer(p, cols) as w:
+            w.append(z=[1.0], x=[2.0, 3.0], frame=[0], intensity=[1.0])
+    with pytest.raises(ValueError, match="offsets must start at 0"):
+        with Tracks.writer(p, ("z", "x")) as w:
+            w.append(points=np.zeros((2, 2)), offsets=[0, 1])
+    with pytest.raises(ValueError, match=r"points must be \(N, 2\)"):
+        with Tracks.writer(p, ("z", "x")) as w:
+            w.append(points=np.zeros((2, 3)), offsets=[0, 2])
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with Tracks.writer(p, ("z", "x")) as w:
+            w.append(points=np.zeros((2, 2)), offsets=[0, 2])
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary

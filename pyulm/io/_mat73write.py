@@ -35,7 +35,8 @@ def write_cells(path, cells: dict) -> None:
     Raises
     ------
     MatFileError
-        An element that is not a real 2-D array, or parts that do not give the declared count.
+        An element that is not a real 2-D array, or parts that do not give the declared count
+        and sizes (the sizes the same elements have in a MAT v5 file).
     """
     import h5py
 
@@ -55,7 +56,7 @@ def write_cells(path, cells: dict) -> None:
             else:
                 ds = f.create_dataset(var, shape=(1, n), dtype=h5py.ref_dtype)
                 ds.attrs["MATLAB_class"] = np.bytes_("cell")
-            k = 0
+            k = size = 0
             for part in cell.parts():
                 batch = []
                 for v in part:
@@ -63,14 +64,20 @@ def write_cells(path, cells: dict) -> None:
                     if not (isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.str[1:] in _CLASS):
                         raise MatFileError(f"{where}: a streamed cell holds real 2-D arrays, "
                                            f"not {type(v).__name__} {getattr(v, 'shape', '')}")
-                    if k + len(batch) >= n:
-                        raise MatFileError(f"variable {var!r}: the streamed cell declared {n} elements; its parts gave more")
+                    size += cell.sizes([v.shape[0]], [v.shape[1]], v.dtype)[0]  # the declaration, as in v5
+                    if k + len(batch) >= n or size > cell.size:
+                        _mismatch(var, cell, k + len(batch) + 1, size)
                     batch.append(_element(refs, next(names), v).ref)
                 if batch:
                     ds[0, k:k + len(batch)] = np.array(batch, dtype=h5py.ref_dtype)
                     k += len(batch)
-            if k != n:
-                raise MatFileError(f"variable {var!r}: the streamed cell declared {n} elements; its parts gave {k}")
+            if (k, size) != (n, cell.size):
+                _mismatch(var, cell, k, size)
+
+
+def _mismatch(var, cell, count, size):
+    raise MatFileError(f"variable {var!r}: the streamed cell declared {cell.shape[0]} elements of {cell.size} "
+                       f"bytes; its parts gave {count} of {size} (or more)")
 
 
 def _element(refs, name: str, a: np.ndarray):
