@@ -14,11 +14,12 @@ Comput. 2022, Algorithm 4.3):
 * a restart (no momentum for one step) when ``⟨v − x_{k+1}, x_{k+1} − x_k⟩ ≥ 0``,
   i.e. when the momentum points uphill.
 
-On the 128 x 128 benchmark scenes it reaches the objective value that plain
-FISTA reaches in 100 iterations in about 40 (and FISTA's 300-iteration value
-in about 100). Frames without the temporal term are independent problems, so
-the restart test, the safeguard and the step are per frame: a frame's result
-does not depend on the other frames of the batch.
+It reaches the objective value of 100 plain-FISTA iterations in 40 to 60
+iterations (128 x 128 and 48-64 px benchmark scenes; 300 FISTA iterations'
+value in about 100), hence ``decon``'s default of 70. Frames without the
+temporal term are independent problems, so the restart test, the safeguard
+and the step are per frame: a frame's result does not depend on the other
+frames of the batch.
 """
 from __future__ import annotations
 
