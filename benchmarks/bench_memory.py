@@ -12,7 +12,7 @@ blocks, the maps accumulated block by block, the result files written block by b
 Flat in N is the target (issue 13); the tables and ``ulm_tracks.mat`` grow with N on
 disk, not in memory.
 
-Run: python benchmarks/bench_memory.py [--quick] [--blocks 8 34 68] [--frames 800]
+Run: python benchmarks/bench_memory.py [--quick] [--v73] [--blocks 8 34 68] [--frames 800]
 Peak RSS is ``ru_maxrss`` of each process, less the same process's RSS after imports.
 """
 from __future__ import annotations
@@ -45,8 +45,8 @@ def rss_mb():
                 return int(line.split()[1]) / 1024
 
 base = rss_mb()
-inputs, out = json.loads(sys.argv[1]), sys.argv[2]
-cfg = Config.from_dict({"output": {"images": ["png"]}})
+inputs, out, thr = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+cfg = Config.from_dict({"output": {"images": ["png"], **({"mat_v73_threshold": thr} if thr else {})}})
 s = run(inputs, cfg, out, workers=0, progress=False)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"blocks": s.blocks, "computed": s.computed, "frames": s.frames, "tracks": s.tracks,
@@ -55,9 +55,10 @@ print(json.dumps({"blocks": s.blocks, "computed": s.computed, "frames": s.frames
 """
 
 
-def child(inputs, out):
+def child(inputs, out, v73=False):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, "-c", CHILD, json.dumps([str(i) for i in inputs]), str(out)],
+    p = subprocess.run([sys.executable, "-c", CHILD, json.dumps([str(i) for i in inputs]), str(out),
+                        str(1000 if v73 else 0)],
                        capture_output=True, text=True, env=env)
     if p.returncode:
         raise SystemExit(p.stderr)
@@ -69,6 +70,7 @@ def main():
     ap.add_argument("--blocks", type=int, nargs="+", default=[8, 34, 68])
     ap.add_argument("--frames", type=int, default=800, help="frames per block")
     ap.add_argument("--size", type=int, nargs=2, default=[78, 118], metavar=("NZ", "NX"))
+    ap.add_argument("--v73", action="store_true", help="write the .mat results as MAT v7.3 (as above 2 GB)")
     ap.add_argument("--quick", action="store_true", help="blocks 4 8 16 of 64 x 80 x 100 (a check that it runs)")
     args = ap.parse_args()
     if args.quick:
@@ -90,7 +92,7 @@ def main():
         print("| blocks | frames | tracks | localizations | end-of-run peak RSS (MB) | over imports (MB) | wall (s) |")
         print("|-------:|-------:|-------:|--------------:|-------------------------:|------------------:|---------:|")
         for n in args.blocks:
-            r = child([block] * n, tmp / "out")  # every block done: the end of the run alone
+            r = child([block] * n, tmp / "out", args.v73)  # every block done: the end of the run alone
             assert r["computed"] == 0, r
             print(f"| {n:6d} | {r['frames']:6d} | {r['tracks']:6d} | {r['localizations']:13d} | {r['peak_mb']:24.0f} | "
                   f"{r['peak_mb'] - r['base_mb']:17.0f} | {r['wall_s']:8.1f} |")
