@@ -330,3 +330,34 @@ def test_end_of_run_memory_does_not_grow_with_the_number_of_blocks(blocks, tmp_p
     assert s24.localizations == 6 * s4.localizations > 0 and s24.tracks == 6 * s4.tracks > 0
     growth = (p24 - p4) / (20 * block_bytes)
     assert growth < 0.25, f"the end of the run grew by {growth:.2f} blocks' data per block ({p4} -> {p24} bytes)"
+
+
+@pytest.mark.parametrize("fail_at,absent", [(5, ("ulm_tracks.mat", "localizations.h5", "tracks.h5")),
+                                            (11, ("localizations.h5", "tracks.h5"))])
+def test_a_failure_while_the_track_files_are_written_leaves_no_part_of_them(blocks, tmp_path, reference,
+                                                                             monkeypatch, fail_at, absent):
+    """The track files are written while the block files are read again (3 blocks: reads 1-3
+    for the maps, 4-6 Track_tot, 7-9 MatTracking, 10-12 the tables); a failure in the middle
+    (here the 5th or 11th read) leaves neither the file being written nor its temporary, and a
+    rerun writes them whole."""
+    import pyulm.pipeline.finish as finish
+
+    calls = []
+
+    def failing(path, key=None):
+        calls.append(path)
+        if len(calls) == fail_at:
+            raise OSError(5, "Input/output error (injected)")
+        return read_block(path, key)
+    read_block = finish.read_block
+    monkeypatch.setattr(finish, "read_block", failing)
+    out = tmp_path / "out"
+    cfg = Config.from_dict({**CFG, "output": {"images": [], "figures": [], "tables": True}})
+    with pytest.raises(OSError, match="injected"):
+        run(blocks, cfg, out, progress=False)
+    assert (out / "ulm_results.mat").exists() and not [n for n in absent if (out / n).exists()]
+    assert _leftovers(out) == []
+    monkeypatch.setattr(finish, "read_block", read_block)
+    s = run(blocks, cfg, out, progress=False)
+    assert s.computed == 0 and all((out / n).exists() for n in absent)
+    _assert_same_results(out, reference)
