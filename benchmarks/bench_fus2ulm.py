@@ -39,22 +39,22 @@ def _stats(rows, key):
 
 
 def seam_ratio(images, patch, stride):
-    """Mean |step| between neighbouring pixels across the window edges over that elsewhere
-    (both axes): about 1 when the sliding windows leave no seam."""
+    """Mean |step| between the two pixels on either side of a window edge over the mean |step|
+    one pixel before and one after it (both axes): 1 when the windows leave no seam (a seam is
+    a step at the edge line itself), whatever the local sharpness."""
     from pyulm.nn.fus2ulm.sliding import starts
 
-    at, away = [], []
+    at, beside = [], []
     for img in images:
         for axis in (0, 1):
             d = np.abs(np.diff(np.asarray(img, float), axis=axis))
             n = img.shape[axis]
-            edges = sorted({s for s in starts(n, patch, stride) if s > 0} | {s + patch for s in starts(n, patch, stride)
-                                                                              if s + patch < n})
-            rows = np.zeros(n - 1, bool)
-            rows[[e - 1 for e in edges]] = True  # the step between pixel e-1 and e crosses edge e
-            at.append(np.compress(rows, d, axis=axis).mean())
-            away.append(np.compress(~rows, d, axis=axis).mean())
-    return float(np.mean(at) / np.mean(away))
+            st = starts(n, patch, stride)
+            edges = sorted({s for s in st if s > 0} | {s + patch for s in st if s + patch < n})
+            for e in edges:  # d[e - 1] is the step between pixels e - 1 and e
+                at.append(np.take(d, e - 1, axis=axis).mean())
+                beside.append(0.5 * (np.take(d, e - 2, axis=axis).mean() + np.take(d, e, axis=axis).mean()))
+    return float(np.mean(at) / np.mean(beside))
 
 
 def score(name, preds, fus, ulm):

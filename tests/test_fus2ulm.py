@@ -182,3 +182,19 @@ def test_cli_apply_train_and_simulate(trained, pairs_file, tmp_path, capsys):
     assert main(["train", "fus2ulm", "--model", "mhvae", "--config", str(cfg), "--out", str(tmp_path / "m")]) == 0
     assert (tmp_path / "m" / "train.toml").read_text() == cfg.read_text()
     assert main(["train", "fus2ulm", "--model", "diffusion", "--config", str(cfg), "--out", str(tmp_path / "n")]) == 2
+
+
+@pytest.mark.parametrize("kind", ["pix2pix", "mhvae", "diffusion"])
+def test_shipped_models_sharpen_a_held_out_pair(kind):
+    from pyulm.nn.fus2ulm import model_dir
+    from pyulm.nn.fus2ulm.evaluation import image_metrics
+    from pyulm.sim.doppler import simulate_pair
+
+    d = model_dir.shipped(kind)
+    assert (d / "train.toml").is_file() and (d / "metrics.json").is_file()
+    assert (d / "weights.pt").stat().st_size < 10 * 2 ** 20
+    pair = simulate_pair((20261, 0))  # the benchmark's held-out namespace, never trained on
+    out = enhance(pair.fus, weights=None if kind == "diffusion" else d)
+    base = image_metrics(pair.fus, pair.ulm)
+    got = image_metrics(out, pair.ulm)
+    assert got["ssim"] > base["ssim"] + 0.3 and got["mse"] < base["mse"] / 5
