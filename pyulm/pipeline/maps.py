@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..render import SMOOTH_SPAN, SuperResolutionGrid, accumulate, smooth_tracks, track_sign
+from ..render import SuperResolutionGrid, accumulate, velocity_values
 
 
 class MapAccumulator:
@@ -59,8 +59,7 @@ class MapAccumulator:
         z, x, sr_shape = pts[:, 0], pts[:, 1], self.grid.sr_shape
         dummy = np.zeros(0)
         accumulate(z, x, offsets, sr_shape, "tracks", totals=(self._density, dummy))
-        speed = smooth_tracks(np.hypot(pts[:, 2].astype(float), pts[:, 3].astype(float)), offsets, SMOOTH_SPAN)
-        sign = track_sign(pts[:, 2], offsets, pala_compat=True)
+        speed, sign = velocity_values("direction", offsets, vz=pts[:, 2], vx=pts[:, 3], pala_compat=True)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel)
 
