@@ -182,6 +182,9 @@ def test_cli_apply_train_and_simulate(trained, pairs_file, tmp_path, capsys):
     assert main(["train", "fus2ulm", "--model", "mhvae", "--config", str(cfg), "--out", str(tmp_path / "m")]) == 0
     assert (tmp_path / "m" / "train.toml").read_text() == cfg.read_text()
     assert main(["train", "fus2ulm", "--model", "diffusion", "--config", str(cfg), "--out", str(tmp_path / "n")]) == 2
+    assert "differs from --model" in capsys.readouterr().err
+    assert main(["train", "mblnet", "--model", "mhvae", "--config", str(cfg), "--out", str(tmp_path / "k")]) == 2
+    assert "fus2ulm only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["pix2pix", "mhvae", "diffusion"])

@@ -39,6 +39,8 @@ def run(args) -> int:
         from .fus2ulm import train_command
 
         return train_command(args, command, log)
+    if args.model is not None:
+        raise CLIError(f"--model applies to fus2ulm only, not to {args.architecture}")
     if args.architecture == "deepstulm":  # its own trainer: track maps, two phases (docs/deepstulm.md)
         from ..nn.deepstulm.config import load_config as load_ds
         from ..nn.deepstulm.train import train as train_ds
