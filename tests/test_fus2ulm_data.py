@@ -160,3 +160,22 @@ def test_frc_resolution_and_masked_widths_do_not_reward_noise():
     assert vessel_widths(sharp, mask=far).size == 0
     with pytest.raises(ValueError, match="mask"):
         vessel_widths(sharp, mask=np.ones((3, 3), bool))
+
+
+def test_ulm_through_the_full_pipeline_matches_the_tracks(pair):
+    piped = simulate_pair((7, 1), ulm="pipeline", **TINY)
+    np.testing.assert_array_equal(piped.fus, pair.fus)  # same network, same fUS
+    assert np.corrcoef(piped.ulm.ravel(), pair.ulm.ravel())[0, 1] > 0.7
+    with pytest.raises(ValueError, match="ulm: expected"):
+        simulate_pair(1, ulm="gt", **TINY)
+
+
+def test_importing_fus2ulm_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, pyulm.nn.fus2ulm, pyulm.nn.fus2ulm.data, pyulm.nn.fus2ulm.evaluation, "
+            "pyulm.nn.fus2ulm.sliding, pyulm.sim.doppler, pyulm.cli.fus2ulm; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -116,7 +116,9 @@ def _ulm_density(net, field: int, res: int, n_frames: int, concentration: float,
     if mode == "tracks":
         tracks = sim.tracks()
     else:
-        locs = pyulm.localize(sim.iq, "radial", fwhm=psf.fwhm, number_of_particles=max(4, int(concentration * 40)))
+        dz, dx = psf.require_pixel_size_mm()
+        expected = concentration * field * dz * field * dx  # bubbles per frame in the field
+        locs = pyulm.localize(sim.iq, "radial", fwhm=psf.fwhm, number_of_particles=max(4, int(3 * expected)))
         tracks = pyulm.track(locs, max_linking_distance=2.0, max_gap_closing=0, min_length=5,
                              frame_rate=sim.frame_rate, res=res, n_frames=n_frames)
     dens = render(tracks, res=res, shape=(field, field), kinds=("density",))["density"]
