@@ -6,7 +6,6 @@ from pyulm.config import Config
 from pyulm.io import inspect, load_table, read_frames
 
 pytest.importorskip("pymust")
-pytestmark = pytest.mark.skip(reason="TEMPORARY until the pyulm.io hand-off to pyulm.beamform is committed")
 
 CFG = {"ulm": {"numberOfParticles": 5, "fwhm": 3, "max_linking_distance": 1.5, "min_length": 4, "res": 4,
                "SVD_cutoff": [2]},

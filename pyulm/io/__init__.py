@@ -5,7 +5,7 @@ Readers (lazy: metadata first, then one frame range at a time):
 * PALA blocks: ``IQ`` [Nz Nx Nt] + ``UF`` + ``PData`` (MAT v5/v6/v7 or v7.3);
 * Verasonics workspaces: ``IQData{n}`` complex [rows cols pages frames],
   ``ImgData``/``ImgDataP`` intensity, with ``PData``/``Trans``/``Resource``;
-  ``RcvData`` (channel data) is recognised and refused with a clear message;
+  ``RcvData`` (channel data) is beamformed as it is read (:mod:`pyulm.beamform`);
 * any MAT-file with a 3-D array (name it with ``variable=``);
 * raw binary blocks with a JSON sidecar (shape, dtype, order).
 

@@ -102,7 +102,7 @@ def inspect(path, variable: str | None = None, *, buffer: int | None = None,
         types that are not numeric, empty or non-3-D frames, non-finite or
         implausible metadata (frame rate, transmit frequency, pixel size, speed
         of sound), bad sidecars; :class:`RawChannelDataError` for Verasonics
-        channel data.
+        channel data that :mod:`pyulm.beamform` cannot beamform (the reason named).
 
     Examples
     --------
@@ -155,6 +155,8 @@ def _inspect_mat(path, fmt, name, idx, limit) -> SourceInfo:
         if v.mclass not in known and not v.mclass.startswith(("float", "int", "uint", "complex")):
             notes.append(f"skipped {v.name}: MATLAB class {v.mclass!r} (a MATLAB object, not readable outside MATLAB)")
     name = _choose_variable(path, name, names, variables, notes)
+    if name == "RcvData":  # Verasonics channel data: beamformed as it is read (pyulm.beamform)
+        return _inspect_rcvdata(path, fmt, idx, names, variables, notes)
     if name in _VERASONICS_IQ:
         buf, zxt, shape4, dtype = _verasonics.inspect_buffer(path, fmt, name, idx, names, notes)
         info = SourceInfo(path, fmt, "verasonics", name, buf, zxt, shape4, dtype, notes=notes)
@@ -186,6 +188,19 @@ def _inspect_mat(path, fmt, name, idx, limit) -> SourceInfo:
     return info
 
 
+def _inspect_rcvdata(path, fmt, idx, names, variables, notes) -> SourceInfo:
+    """A workspace holding RcvData: what pyulm.beamform reads from it, or why it cannot."""
+    from ..beamform.rcvdata import WorkspaceError, source_info
+
+    try:
+        return source_info(path, fmt, idx, variables, notes)
+    except WorkspaceError as exc:
+        v = names["RcvData"]
+        raise RawChannelDataError(
+            f"{path}: holds RcvData (Verasonics raw channel data, {v.mclass} {'x'.join(map(str, v.shape))} cell) "
+            f"that pyulm cannot beamform: {str(exc).removeprefix(f'{path}: ')}") from None
+
+
 def _choose_variable(path, name, names, variables, notes) -> str:
     """The variable holding the frames: the one named, else IQ, IQData, ..., else the largest 3-D array."""
     if name is not None and name not in names:
@@ -194,13 +209,6 @@ def _choose_variable(path, name, names, variables, notes) -> str:
         name = next((c for c in ("IQ",) + _VERASONICS_IQ if c in names), None)
     if name is None and "RcvData" in names:
         name = "RcvData"
-    if name == "RcvData":
-        v = names["RcvData"]
-        raise RawChannelDataError(
-            f"{path}: holds RcvData (Verasonics raw channel data, {v.mclass} {'x'.join(map(str, v.shape))} cell) "
-            "and no beamformed IQ; pyulm needs beamformed IQ: beamform first (Verasonics reconstruction, USTB, zea) "
-            "and save IQData or IQ"
-        )
     if name is None:
         cands = [v for v in variables if v.mclass in NUMERIC_CLASSES and len(v.shape) == 3]
         if not cands:
@@ -272,6 +280,10 @@ def read_frames(info: SourceInfo, start: int = 0, stop: int | None = None) -> np
                          "read fewer frames at a time")
     if info.format == "raw":
         return _raw.raw_read(info.path, info.raw_meta, start, stop)
+    if info.layout == "rcvdata":
+        from ..beamform.rcvdata import read_beamformed
+
+        return read_beamformed(info, start, stop)
     if info.layout == "verasonics":
         return _verasonics.read_buffer_frames(info, start, stop)
     if info.format in ("mat73", "hdf5"):

@@ -18,7 +18,8 @@ class SourceInfo:
         ``mat4``, ``mat5`` (v5/v6/v7), ``mat73``, ``hdf5`` or ``raw``.
     layout : str
         ``pala`` (IQ + UF + PData), ``verasonics`` (IQData/ImgData cells), ``generic``
-        (a named or detected 3-D array) or ``raw`` (binary + sidecar).
+        (a named or detected 3-D array), ``raw`` (binary + sidecar) or ``rcvdata``
+        (Verasonics channel data, beamformed as it is read).
     variable : str
         The variable holding the frames (``IQ``, ``IQData``, ...).
     buffer : int or None
@@ -40,6 +41,9 @@ class SourceInfo:
         Bytes of one sample as :func:`read_frames` returns it (16 for complex128).
     max_bytes : int or None
         The most bytes one :func:`read_frames` call may allocate (see :func:`inspect`).
+    rcvdata : pyulm.beamform.RcvDataSource or None
+        For Verasonics channel data (``layout = "rcvdata"``): the acquisition and grid
+        :func:`read_frames` beamforms the frames with.
 
     Everything :func:`read_frames` needs is here: pipeline workers get this
     object and never read the file's metadata again.
@@ -63,6 +67,7 @@ class SourceInfo:
     raw_meta: dict | None = None
     sample_nbytes: int = 0
     max_bytes: int | None = None
+    rcvdata: object | None = None
 
     @property
     def n_frames(self) -> int:

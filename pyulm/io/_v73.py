@@ -114,7 +114,7 @@ def _h5_value(f, obj, notes, name):
     if cls is not None and cls not in NUMERIC_CLASSES and cls not in ("char", "logical"):
         notes.append(f"skipped {name}: MATLAB class {cls!r} (not readable outside MATLAB)")
         return _SKIP
-    data = h5_read(obj, None)
+    data = h5_read(obj, None, name=name)  # named here: h5py finds a dereferenced object's name by searching the file
     if _h5_is_complex(obj):
         data = _complex_from(data)
     data = np.asarray(data).T
