@@ -171,3 +171,25 @@ def test_custom_sample_mode_reads_as_rf(tmp_path):
     src = open_rcvdata(_save(tmp_path, v, name="custom5.mat"))
     assert src.layout.acq.sampling_frequency == pytest.approx(5 * acq.center_frequency)
     assert src.read().shape == a.shape
+
+
+def test_v73_struct_arrays_fast_path_equals_read_mat(tmp_path):
+    from pyulm.beamform._h5structs import EVENT_FIELDS, RECEIVE_FIELDS, read_struct_arrays
+    from pyulm.io import read_mat
+
+    acq = _acq()
+    p = _save(tmp_path, workspace_variables(acq, _random(acq, frames=4), pdata=PDATA), "7.3")
+    fast = read_struct_arrays(p, {"Receive": RECEIVE_FIELDS, "Event": EVENT_FIELDS, "Trans": ("units",)})
+    ref = read_mat(p, ["Receive", "Event"])
+    assert set(fast) == {"Receive", "Event"}  # Trans is a 1x1 struct: left to read_mat
+    for name, fields in (("Receive", RECEIVE_FIELDS), ("Event", EVENT_FIELDS)):
+        assert len(fast[name]) == len(ref[name]) == (12 if name == "Receive" else 16)
+        for a, b in zip(fast[name], ref[name]):
+            for k in fields:
+                if isinstance(b[k], str):
+                    assert a[k] == b[k]
+                else:
+                    np.testing.assert_array_equal(a[k], np.asarray(b[k], float))
+    one = plane_wave_acquisition(n_elements=16, angles=(0,), depth=(4, 24), sample_mode="BS100BW")
+    src = open_rcvdata(_save(tmp_path, workspace_variables(one, _random(one, frames=1), pdata=PDATA), "7.3", "1.mat"))
+    assert src.shape == (12, 10, 1)  # a 1x1 Receive is a plain struct: read by pyulm.io

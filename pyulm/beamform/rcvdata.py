@@ -219,7 +219,13 @@ def open_rcvdata(path, *, buffer: int | None = None, grid=None, **beamformer_opt
         raise WorkspaceError(f"{path}: no RcvData; expected a Verasonics workspace saved with its RcvData")
     if names["RcvData"].mclass != "cell":
         raise WorkspaceError(f"{path}: RcvData is a {names['RcvData'].mclass}; expected a cell of int16 buffers")
-    meta = read_mat(path, [n for n in _META if n in names], version=fmt)
+    fast = {}
+    if fmt == "mat73":
+        from ._h5structs import EVENT_FIELDS, RECEIVE_FIELDS, read_struct_arrays
+
+        fast = read_struct_arrays(path, {"Receive": RECEIVE_FIELDS, "Event": EVENT_FIELDS})
+    meta = read_mat(path, [n for n in _META if n in names and n not in fast], version=fmt)
+    meta.update(fast)
     if fmt == "mat73":
         shapes = _h5_shapes(path)
     else:
