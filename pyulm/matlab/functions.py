@@ -39,6 +39,8 @@ FUNCTIONS = {
     "butter_coefficients": ("pyulm.filtering", "butter_coefficients"),
     "butter_bandpass": ("pyulm.filtering", "butter_bandpass"),
     "filter_block": ("pyulm.filtering", "filter_block"),
+    "track_maps": ("pyulm.nn", "track_maps"),
+    "fus2ulm": ("pyulm.nn.fus2ulm", "enhance"),
 }
 
 
