@@ -5,7 +5,7 @@ import pyulm
 from pyulm.metrics import match
 from pyulm.localization.decon import PolyphaseOperator, SeparableOperator, deconvolve, fine_psf, localize_decon
 from pyulm.localization.decon_ops import make_operator
-from pyulm.psf import gaussian_psf
+from pyulm.psf import gaussian_template
 
 
 @pytest.mark.parametrize("u", [1, 2, 3])
@@ -40,7 +40,7 @@ def _scene(noise, seed=0, n_frames=3):
         for z, x in ((10.3, 12.7), (25.6, 30.2), (25.6, 33.0)):  # the last two are 2.8 px apart
             z, x = z + 0.1 * t, x - 0.05 * t
             iz, ix = int(round(z)), int(round(x))
-            f[iz - 6:iz + 7, ix - 6:ix + 7, t] += gaussian_psf(3, (13, 13), center=(z - iz, x - ix))
+            f[iz - 6:iz + 7, ix - 6:ix + 7, t] += gaussian_template(3, (13, 13), center=(z - iz, x - ix))
             truth.append((t, z, x))
     return f + noise * np.abs(rng.normal(size=f.shape)), truth
 

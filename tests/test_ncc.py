@@ -3,7 +3,7 @@ import pytest
 
 import pyulm
 from pyulm.localization.ncc import find_peaks, localize_ncc, ncc_maps, peak_offsets
-from pyulm.psf import gaussian_psf
+from pyulm.psf import gaussian_template
 
 TRUE = [(12.3, 14.6, 0), (30.8, 40.2, 0), (20.45, 25.1, 1), (8.0, 50.7, 1)]
 
@@ -13,7 +13,7 @@ def _frames(noise=0.0, seed=0, complex_=False):
     f = np.zeros((44, 64, 2), complex if complex_ else float)
     for z, x, t in TRUE:
         iz, ix = int(round(z)), int(round(x))
-        blob = gaussian_psf(3, (13, 13), center=(z - iz, x - ix))
+        blob = gaussian_template(3, (13, 13), center=(z - iz, x - ix))
         f[iz - 6:iz + 7, ix - 6:ix + 7, t] += blob * (np.exp(1j * 0.3) if complex_ else 1)
     if noise:
         f = f + noise * rng.normal(size=f.shape)
@@ -31,7 +31,7 @@ def _brute_ncc(I, T, z, x):
 def test_ncc_map_equals_brute_force_and_is_gain_offset_invariant():
     rng = np.random.default_rng(3)
     I = rng.random((20, 25, 2))
-    T = gaussian_psf((3, 4), (5, 7))
+    T = gaussian_template((3, 4), (5, 7))
     C = ncc_maps(I, T)
     for z, x, t in ((0, 0, 0), (10, 12, 1), (19, 24, 0), (3, 20, 1)):
         assert C[z, x, t] == pytest.approx(_brute_ncc(I[:, :, t], T, z, x), abs=1e-10)
@@ -41,7 +41,7 @@ def test_ncc_map_equals_brute_force_and_is_gain_offset_invariant():
 
 def test_complex_map_is_normalised_correlation():
     f = _frames(complex_=True)
-    T = gaussian_psf(3, (7, 7))
+    T = gaussian_template(3, (7, 7))
     C = ncc_maps(f, T, mode="complex")
     assert np.iscomplexobj(C) and np.abs(C).max() <= 1 + 1e-12
     z, x = 20, 25
@@ -75,7 +75,7 @@ def test_find_peaks_top_n_threshold_and_order():
 @pytest.mark.parametrize("subpixel, tol", [("gaussian", 0.05), ("parabolic", 0.2)])
 def test_localize_ncc_accuracy_noiseless(subpixel, tol):
     f = _frames()
-    locs = pyulm.localize(f, "ncc", fwhm=3, number_of_particles=4, psf=gaussian_psf(3, (7, 7)), subpixel=subpixel)
+    locs = pyulm.localize(f, "ncc", fwhm=3, number_of_particles=4, psf=gaussian_template(3, (7, 7)), subpixel=subpixel)
     assert len(locs) == 4
     got = sorted(zip(locs.frame, locs.z, locs.x))
     want = sorted((t, z, x) for z, x, t in TRUE)

@@ -1,18 +1,18 @@
 import numpy as np
 import pytest
 
-from pyulm.psf import check_psf, estimate_psf, fit_gaussian_2d, gaussian_psf, psf_from_transducer
+from pyulm.psf import check_psf, estimate_psf, fit_gaussian_2d, gaussian_template, psf_from_transducer
 
 
-def test_gaussian_psf_half_maximum_at_half_fwhm():
-    h = gaussian_psf((2.0, 4.0), (9, 9))
+def test_gaussian_kernel_half_maximum_at_half_fwhm():
+    h = gaussian_template((2.0, 4.0), (9, 9))
     assert h[4, 4] == 1.0
     assert h[3, 4] == pytest.approx(0.5) and h[5, 4] == pytest.approx(0.5)  # z: fwhm/2 = 1 px
     assert h[4, 2] == pytest.approx(0.5) and h[4, 6] == pytest.approx(0.5)  # x: fwhm/2 = 2 px
 
 
 def test_fit_gaussian_recovers_width_centre_and_background():
-    img = 0.1 + 2.0 * gaussian_psf((2.5, 4.5), (15, 17), center=(-0.4, 0.7))
+    img = 0.1 + 2.0 * gaussian_template((2.5, 4.5), (15, 17), center=(-0.4, 0.7))
     fit = fit_gaussian_2d(img)
     assert fit["fwhm"] == pytest.approx((2.5, 4.5), abs=1e-4)
     assert (fit["z0"], fit["x0"]) == pytest.approx((7 - 0.4, 8 + 0.7), abs=1e-4)
@@ -24,10 +24,10 @@ def _scene(rng, n_frames=12, close_pair=True):
     for t in range(n_frames):
         for (z, x) in ((15, 15), (15, 45), (45, 15), (45, 45)):
             dz, dx = rng.uniform(-0.5, 0.5, 2)
-            frames[z - 7:z + 8, x - 7:x + 8, t] += rng.uniform(0.5, 1.0) * gaussian_psf((3.0, 5.0), (15, 15), center=(dz, dx))
+            frames[z - 7:z + 8, x - 7:x + 8, t] += rng.uniform(0.5, 1.0) * gaussian_template((3.0, 5.0), (15, 15), center=(dz, dx))
         if close_pair:  # two bubbles 3 px apart: not isolated, must not be averaged
-            frames[27:38, 27:38, t] += gaussian_psf((3.0, 5.0), (11, 11))
-            frames[30:41, 27:38, t] += gaussian_psf((3.0, 5.0), (11, 11))
+            frames[27:38, 27:38, t] += gaussian_template((3.0, 5.0), (11, 11))
+            frames[30:41, 27:38, t] += gaussian_template((3.0, 5.0), (11, 11))
     return frames + 0.01 * rng.normal(size=frames.shape)
 
 
@@ -73,7 +73,9 @@ def test_one_psf_model_everywhere():
     est = estimate_psf(_scene(np.random.default_rng(0)), fwhm=4)
     assert isinstance(est, PSF) and est.kernel is est.image
     model = pyulm.sim.gaussian_psf((2.0, 3.0))
-    assert model.image.shape == (7, 11) and model.image[3, 5] == 1.0
+    assert isinstance(model, PSF) and model.image.shape == (7, 11) and model.image[3, 5] == 1.0
+    # one name per concept: the PSF model is gaussian_psf, the sampled array gaussian_template
+    assert not hasattr(pyulm.psf, "gaussian_psf") and isinstance(gaussian_template(2.0, (5, 5)), np.ndarray)
 
 
 @pytest.mark.parametrize("kwargs, msg", [

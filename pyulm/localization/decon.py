@@ -172,9 +172,9 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
     Examples
     --------
     >>> import numpy as np
-    >>> from pyulm.psf import gaussian_psf
+    >>> from pyulm.psf import gaussian_template
     >>> from pyulm.localization.decon import deconvolve
-    >>> frame = np.zeros((24, 24)); frame[7:18, 7:18] = gaussian_psf(3, (11, 11))
+    >>> frame = np.zeros((24, 24)); frame[7:18, 7:18] = gaussian_template(3, (11, 11))
     >>> x, info = deconvolve(frame, fwhm=3, lam=0.05, background="none")
     >>> np.unravel_index(np.argmax(x), x.shape)   # pixel 12 is fine point 12*3+1
     (np.int64(37), np.int64(37), np.int64(0))
@@ -243,8 +243,8 @@ def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_loca
     Examples
     --------
     >>> import numpy as np, pyulm
-    >>> from pyulm.psf import gaussian_psf
-    >>> frame = np.zeros((24, 24)); frame[7:18, 5:16] = gaussian_psf(3, (11, 11), center=(0.33, -0.33))
+    >>> from pyulm.psf import gaussian_template
+    >>> frame = np.zeros((24, 24)); frame[7:18, 5:16] = gaussian_template(3, (11, 11), center=(0.33, -0.33))
     >>> locs = pyulm.localize(frame, "decon", fwhm=3, number_of_particles=3, lam=0.05, background="none")
     >>> len(locs), round(float(locs.z[0]), 1), round(float(locs.x[0]), 1)
     (1, 12.3, 9.7)

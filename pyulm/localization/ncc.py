@@ -26,7 +26,7 @@ from scipy.signal import fftconvolve
 
 from .. import _validate as V
 from ..denoise import integral_image
-from ..psf import check_psf, estimate_psf, gaussian_psf
+from ..psf import check_psf, estimate_psf, gaussian_template
 from ..tables import Localizations
 from .registry import register_method
 
@@ -67,10 +67,10 @@ def ncc_maps(frames, psf, *, mode: str = "amplitude") -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from pyulm.psf import gaussian_psf
+    >>> from pyulm.psf import gaussian_template
     >>> from pyulm.localization.ncc import ncc_maps
-    >>> frame = np.zeros((32, 32)); frame[10:21, 5:16] = gaussian_psf(3, (11, 11))
-    >>> c = ncc_maps(frame, gaussian_psf(3, (7, 7)))
+    >>> frame = np.zeros((32, 32)); frame[10:21, 5:16] = gaussian_template(3, (11, 11))
+    >>> c = ncc_maps(frame, gaussian_template(3, (7, 7)))
     >>> np.unravel_index(np.argmax(c), c.shape), round(float(c.max()), 6)
     ((np.int64(15), np.int64(10), np.int64(0)), 1.0)
     """
@@ -227,7 +227,7 @@ def _default_template(arr, fwhm, psf):
     if isinstance(psf, str):
         V.choice(psf, "psf", {"gaussian", "estimate"})
         if psf == "gaussian":
-            return gaussian_psf(fwhm, (2 * hz + 1, 2 * hx + 1))
+            return gaussian_template(fwhm, (2 * hz + 1, 2 * hx + 1))
         psf = None
     if psf is None:
         try:
@@ -235,7 +235,7 @@ def _default_template(arr, fwhm, psf):
             return est.image
         except ValueError as exc:
             warnings.warn(f"ncc: PSF estimation failed ({exc}); using a Gaussian of FWHM {fwhm}", stacklevel=3)
-            return gaussian_psf(fwhm, (2 * hz + 1, 2 * hx + 1))
+            return gaussian_template(fwhm, (2 * hz + 1, 2 * hx + 1))
     return psf
 
 
@@ -279,8 +279,8 @@ def localize_ncc(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_local_
     Examples
     --------
     >>> import numpy as np, pyulm
-    >>> from pyulm.psf import gaussian_psf
-    >>> frame = np.zeros((32, 32)); frame[10:21, 5:16] = gaussian_psf(3, (11, 11), center=(0.3, -0.2))
+    >>> from pyulm.psf import gaussian_template
+    >>> frame = np.zeros((32, 32)); frame[10:21, 5:16] = gaussian_template(3, (11, 11), center=(0.3, -0.2))
     >>> locs = pyulm.localize(frame, "ncc", fwhm=3, number_of_particles=2, psf="gaussian")
     >>> len(locs), round(float(locs.z[0]), 1), round(float(locs.x[0]), 1)
     (1, 15.3, 9.8)

@@ -13,13 +13,13 @@ Ways to obtain one:
   averaged, with a Gaussian fit);
 * :func:`psf_from_array` wraps a user array.
 
-:func:`gaussian_psf` samples a Gaussian template as an array, and
+:func:`gaussian_template` samples a Gaussian template as an array, and
 :func:`check_psf` validates a template array. All widths are full widths at
 half maximum (FWHM) of the **amplitude** (|IQ|).
 """
-from .estimate import check_psf, estimate_psf, fit_gaussian_2d, gaussian_psf
+from .estimate import check_psf, estimate_psf, fit_gaussian_2d, gaussian_template
 from .model import PSF, psf_from_array
 from .transducer import psf_from_transducer
 
-__all__ = ["PSF", "psf_from_transducer", "psf_from_array", "estimate_psf", "gaussian_psf", "fit_gaussian_2d",
+__all__ = ["PSF", "psf_from_transducer", "psf_from_array", "estimate_psf", "gaussian_template", "fit_gaussian_2d",
            "check_psf"]

@@ -1,6 +1,6 @@
 """PSF templates as arrays, and the PSF estimated from data.
 
-* :func:`gaussian_psf` samples an anisotropic 2-D Gaussian of given FWHM (the
+* :func:`gaussian_template` samples an anisotropic 2-D Gaussian of given FWHM (the
   template of :mod:`pyulm.localization.ncc` and :mod:`pyulm.localization.decon`);
 * :func:`estimate_psf` finds isolated bubbles in the data, registers them on a
   common sub-pixel centre, averages them and fits a Gaussian;
@@ -18,7 +18,7 @@ from .. import _validate as V
 from .model import FWHM_PER_SIGMA as _FWHM_PER_SIGMA
 from .model import PSF
 
-__all__ = ["gaussian_psf", "fit_gaussian_2d", "estimate_psf", "check_psf"]
+__all__ = ["gaussian_template", "fit_gaussian_2d", "estimate_psf", "check_psf"]
 
 def check_psf(psf, frame_shape=None, name: str = "psf") -> np.ndarray:
     """Validate a PSF image and return it as float64 (real) or complex128.
@@ -45,7 +45,7 @@ def check_psf(psf, frame_shape=None, name: str = "psf") -> np.ndarray:
     return arr.astype(np.complex128 if np.iscomplexobj(arr) else np.float64)
 
 
-def gaussian_psf(fwhm, shape=None, *, center=(0.0, 0.0)) -> np.ndarray:
+def gaussian_template(fwhm, shape=None, *, center=(0.0, 0.0)) -> np.ndarray:
     """Sample an anisotropic 2-D Gaussian of peak 1.
 
     Parameters
@@ -63,11 +63,11 @@ def gaussian_psf(fwhm, shape=None, *, center=(0.0, 0.0)) -> np.ndarray:
 
     Examples
     --------
-    >>> from pyulm.psf import gaussian_psf
-    >>> h = gaussian_psf((3, 3))
+    >>> from pyulm.psf import gaussian_template
+    >>> h = gaussian_template((3, 3))
     >>> h.shape, float(h[5, 5])
     ((11, 11), 1.0)
-    >>> round(float(gaussian_psf(2.0, (3, 3))[1, 2]), 3)   # half maximum one half-width away
+    >>> round(float(gaussian_template(2.0, (3, 3))[1, 2]), 3)   # half maximum one half-width away
     0.5
     """
     fz, fx = V.pair(fwhm, "fwhm")
@@ -100,8 +100,8 @@ def fit_gaussian_2d(image) -> dict:
 
     Examples
     --------
-    >>> from pyulm.psf import gaussian_psf, fit_gaussian_2d
-    >>> fit = fit_gaussian_2d(gaussian_psf((3.0, 5.0), (15, 15), center=(0.3, -0.2)))
+    >>> from pyulm.psf import gaussian_template, fit_gaussian_2d
+    >>> fit = fit_gaussian_2d(gaussian_template((3.0, 5.0), (15, 15), center=(0.3, -0.2)))
     >>> [round(v, 3) for v in (*fit["fwhm"], fit["z0"], fit["x0"])]
     [3.0, 5.0, 7.3, 6.8]
     """
@@ -190,10 +190,10 @@ def estimate_psf(frames, *, fwhm=(3, 3), half_size=None, max_bubbles: int = 500,
     Examples
     --------
     >>> import numpy as np
-    >>> from pyulm.psf import gaussian_psf, estimate_psf
+    >>> from pyulm.psf import gaussian_template, estimate_psf
     >>> frames = np.zeros((40, 40, 2))
-    >>> frames[5:16, 5:16, 0] = gaussian_psf((3, 4), (11, 11), center=(0.2, 0.1))
-    >>> frames[20:31, 22:33, 1] = gaussian_psf((3, 4), (11, 11), center=(-0.3, 0.4))
+    >>> frames[5:16, 5:16, 0] = gaussian_template((3, 4), (11, 11), center=(0.2, 0.1))
+    >>> frames[20:31, 22:33, 1] = gaussian_template((3, 4), (11, 11), center=(-0.3, 0.4))
     >>> est = estimate_psf(frames, fwhm=3, pixel_size_wavelengths=0.5)
     >>> est.n_used, [round(f, 1) for f in est.fwhm], [round(f, 1) for f in est.fwhm_wavelengths]
     (2, [3.0, 4.0], [1.5, 2.0])
