@@ -54,6 +54,10 @@ class ULMParams(_Strict):
     scale: tuple[float, float, float] | None = Field(None, description="[dz dx dt]; dt gives the frame rate when the file does not")
     pyulm_svd: Literal["double", "pala_single"] = Field(
         "double", description="SVD route: double (accurate) or pala_single (PALA's single-precision X'*X on single data)")
+    tracking: Literal["hungarian", "deepstulm"] = Field(
+        "hungarian", description="hungarian: PALA's localize + link (tracks, velocity maps); deepstulm: the Deep-stULM "
+        "network's track maps summed into MatOut (no velocity maps; needs pyulm[nn])")
+    deepstulm_weights: str | None = Field(None, description="Deep-stULM model directory or weights.pt; default the shipped model")
 
     @field_validator("fwhm", mode="before")
     @classmethod
@@ -111,6 +115,12 @@ class ULMParams(_Strict):
         if isinstance(v, (list, tuple)) and len(v) == 3 and all(isinstance(x, (int, float)) and x > 0 for x in v):
             return tuple(float(x) for x in v)
         raise ValueError(f"expected [dz, dx, dt] with positive numbers (dt in seconds), got {v!r}")
+
+    @model_validator(mode="after")
+    def _weights_need_deepstulm(self):
+        if self.deepstulm_weights is not None and self.tracking != "deepstulm":
+            raise ValueError('deepstulm_weights is used only with tracking = "deepstulm"')
+        return self
 
     @model_validator(mode="after")
     def _one_distance(self):
@@ -245,6 +255,8 @@ NLocalMax = 3                   # reject ROIs holding more regional maxima than 
 InterpMethod = "spline"         # for LocMethod = "interp": spline, cubic, lanczos3
 # scale = [1, 1, 0.001]         # [dz dx dt]; dt (s) gives the frame rate when the file does not
 pyulm_svd = "double"            # SVD route: "double" (accurate) or "pala_single" (PALA's single-precision route)
+tracking = "hungarian"          # "hungarian" (PALA: localize + link) or "deepstulm" (network track maps; needs pyulm[nn])
+# deepstulm_weights = "dir"     # Deep-stULM model directory or weights.pt (default: the shipped model)
 
 [input]
 # variable = "IQ"               # variable holding the frames, e.g. "IQ" or "IQData{2}" (auto-detected)

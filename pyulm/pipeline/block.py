@@ -7,6 +7,10 @@
 4. positions to wavelengths: ``(pos - 1) * pixel_size`` (no origin, as PALA);
 5. :func:`pyulm.track` in ``velocityinterp`` mode with ``pala_compat=True``: float32
    ``[z x vz vx t]``.
+
+With ``params.tracking == "deepstulm"`` steps 3-5 are those of
+:mod:`pyulm.pipeline.deepstulm`: localizations still, no tracks, and the block's map on
+``MatOut``'s grid from the Deep-stULM network.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ class BlockResult:
     powdop : (Nz, Nx) power Doppler of the SVD-filtered block.
     n_frames : frames in the block.
     timings : seconds per stage.
+    matout : (res Nz + 1, res Nx + 1) or None
+        The block's Deep-stULM map on ``MatOut``'s grid (``tracking = "deepstulm"``); None otherwise.
     """
 
     MatTracking: np.ndarray
@@ -46,6 +52,7 @@ class BlockResult:
     powdop: np.ndarray
     n_frames: int
     timings: dict = field(default_factory=dict)
+    matout: np.ndarray | None = None
 
 
 def process_frames(frames, params: BlockParams, *, progress=None, overwrite_input: bool = False) -> BlockResult:
@@ -106,6 +113,11 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
     t = {}
     t0 = time.perf_counter()
     arr = holder.pop()
+    if params.tracking == "deepstulm":
+        from .deepstulm import deepstulm_stages
+
+        mat, powdop, matout = deepstulm_stages(arr, params, step, mat_tracking, t)
+        return BlockResult(mat, [], powdop, params.n_frames, t, matout)
     amplitude, powdop = filter_amplitude(arr, params.svd_cutoff, params.band or None, params.frame_rate,
                                          out=_amplitude_buffer(arr, consume), svd_precision=params.svd_precision)
     del arr  # when it is not the amplitude's own memory, the input is freed here

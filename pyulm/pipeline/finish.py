@@ -90,6 +90,8 @@ def finish(pl, paths, keys, cfg: Config, out_dir: Path) -> RunSummary:
     for k, p in enumerate(paths):
         res, attrs = read_block(p, keys[k])
         acc.add_tracks(res.tracks)
+        if res.matout is not None:
+            acc.add_map(res.matout)
         acc.add_powdop(res.powdop)
         blocks.add(res, attrs)
         n_frames += res.n_frames

@@ -1,6 +1,7 @@
 """The maps over a whole acquisition, accumulated block by block on :mod:`pyulm.render`.
 
-The density ``MatOut`` (tracks per SR pixel), the signed axial map ``MatOut_zdir`` and
+The density ``MatOut`` (tracks per SR pixel; with Deep-stULM the sum of the blocks'
+maps, :meth:`MapAccumulator.add_map`), the signed axial map ``MatOut_zdir`` and
 the speed ``MatOut_vel`` are PALA's ``ULM_Track2MatOut`` modes ``2D_tracks``,
 ``2D_vel_z`` and ``2D_velnorm`` (the render core with ``pala_compat=True``); the power
 Doppler image is the mean over blocks. Tracks never span blocks, so each block's tracks
@@ -62,6 +63,14 @@ class MapAccumulator:
         speed, sign = velocity_values("direction", offsets, vz=pts[:, 2], vx=pts[:, 3], pala_compat=True)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel)
+
+    def add_map(self, matout) -> None:
+        """Add one block's map on the ``MatOut`` grid to the density (Deep-stULM's track
+        maps: no tracks, so the velocity maps get nothing)."""
+        m = np.asarray(matout, dtype=np.float64)
+        if m.shape != tuple(self.grid.sr_shape):
+            raise ValueError(f"matout: expected a map of the MatOut grid {tuple(self.grid.sr_shape)}, got {m.shape}")
+        self._density += m.reshape(-1, order="F")
 
     def _in_pixels(self, tr) -> np.ndarray:
         """Positions from wavelengths to pixels, in the track's own class (float32 from

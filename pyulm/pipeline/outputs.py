@@ -38,6 +38,8 @@ def pala_ulm(params: BlockParams) -> dict:
         ulm["parameters"]["InterpMethod"] = dict(params.method_options)["interp_method"]
     if params.svd_precision != "double":
         ulm["pyulm_svd"] = params.svd_precision
+    if params.tracking != "hungarian":  # MatOut from Deep-stULM's track maps; no velocity maps
+        ulm["pyulm_tracking"] = params.tracking
     if params.wavelength_mm is not None:
         ulm["lambda"] = params.wavelength_mm
     return ulm

@@ -49,6 +49,13 @@ class BlockParams:
     max_gap_closing, min_length : int
     res : float
         Super-resolution factor.
+    tracking : {"hungarian", "deepstulm"}
+        ``"hungarian"``: localize and link (PALA); ``"deepstulm"``: the Deep-stULM
+        network's track maps (:func:`pyulm.nn.track_maps`) on ``MatOut``'s grid.
+    tracking_model : tuple
+        ``(weights file, its SHA-256, n_frames, size)`` of the Deep-stULM model (the key
+        of a block changes with the weights; a block needs ``n_frames`` frames of at least
+        ``size`` x ``size`` pixels), ``()`` for ``"hungarian"``.
     """
 
     shape: tuple
@@ -68,6 +75,8 @@ class BlockParams:
     max_gap_closing: int
     min_length: int
     res: float
+    tracking: str = "hungarian"
+    tracking_model: tuple = ()
 
     def for_frames(self, n_frames: int, where: str = "") -> "BlockParams":
         """The same parameters for a block of ``n_frames`` frames (the SVD's last component clipped)."""
@@ -77,6 +86,11 @@ class BlockParams:
         if self.svd_cutoff[0] > last:
             raise ConfigError(f"{where}[ulm] SVD_cutoff: first component {self.svd_cutoff[0]} exceeds the "
                               f"{n_frames} frames of a block")
+        if self.tracking_model and n_frames < self.tracking_model[2]:
+            window, weights = self.tracking_model[2], self.tracking_model[0]
+            raise ConfigError(f'{where}[ulm] tracking = "deepstulm": a block of {n_frames} frames is shorter than the '
+                              f"network's temporal window of {window} frames ({weights}); "
+                              "use [input] frames_per_block = 0 or a multiple of the window, or longer files")
         return dataclasses.replace(self, n_frames=int(n_frames), svd_cutoff=(self.svd_cutoff[0], last))
 
     def as_dict(self) -> dict:
@@ -129,4 +143,27 @@ def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
         method_options=(("interp_method", u.InterpMethod),) if method == "interp" else (),
         max_linking_distance=float(mld), max_gap_closing=int(u.max_gap_closing), min_length=int(u.min_length),
         res=float(u.res))
+    if u.tracking == "deepstulm":
+        p = dataclasses.replace(p, tracking="deepstulm", tracking_model=deepstulm_model(u.deepstulm_weights, p, where))
     return p.for_frames(n_frames, where)
+
+
+def deepstulm_model(weights, p: BlockParams, where: str) -> tuple:
+    """``(weights file, SHA-256, n_frames, size)`` of the Deep-stULM model, checked without
+    running it: torch installed, the model's config readable, frames at least one
+    ``size`` x ``size`` window (the frames per block are checked by :meth:`BlockParams.for_frames`).
+    ConfigError naming the field otherwise."""
+    from .._optional import require
+    from ..nn.deepstulm.modeldir import ARCHITECTURE, read_model_config
+    from ..nn.weights_io import resolve, sha256
+
+    require("torch", '[ulm] tracking = "deepstulm"')
+    try:
+        wf, cf = resolve(ARCHITECTURE, weights)
+        mc = read_model_config(cf)["model"]
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}[ulm] deepstulm_weights: {exc}") from None
+    if p.shape[0] < mc.size or p.shape[1] < mc.size:
+        raise ConfigError(f'{where}[ulm] tracking = "deepstulm": frames of {p.shape[0]} x {p.shape[1]} pixels are '
+                          f"smaller than one {mc.size} x {mc.size} window of the network ({wf})")
+    return (str(wf.resolve()), sha256(wf), int(mc.n_frames), int(mc.size))

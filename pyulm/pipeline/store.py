@@ -22,8 +22,9 @@ from .._version import __version__
 from .block import BlockResult
 from .params import BlockParams
 
-FORMAT = 2  # bump when the per-block file layout or the key changes
-DATASETS = ("MatTracking", "tracks_points", "tracks_offsets", "PowDop")
+FORMAT = 3  # bump when the per-block file layout or the key changes
+#: ``MatOut``: the block's Deep-stULM map on ``MatOut``'s grid, or a 0 x 0 array (linked tracks instead)
+DATASETS = ("MatTracking", "tracks_points", "tracks_offsets", "PowDop", "MatOut")
 
 
 class BlockFileError(ValueError):
@@ -93,7 +94,8 @@ def write_block(path, res: BlockResult, spec: BlockSpec, key: str, label: str = 
     pts = np.concatenate([pad5(t) for t in res.tracks]) if res.tracks else np.zeros((0, 5), np.float32)
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in res.tracks])]).astype(np.int64)
     arrays = {"MatTracking": np.asarray(res.MatTracking, np.float64), "tracks_points": pts,
-              "tracks_offsets": offsets, "PowDop": np.asarray(res.powdop, np.float64)}
+              "tracks_offsets": offsets, "PowDop": np.asarray(res.powdop, np.float64),
+              "MatOut": np.zeros((0, 0)) if res.matout is None else np.asarray(res.matout, np.float64)}
     attrs = {"pyulm_block": FORMAT, "key": key, "source": display(spec.path), "variable": label,
              "start": spec.start, "stop": spec.stop, "n_frames": res.n_frames, "frame_offset": spec.frame_offset,
              "timings": json.dumps(res.timings), "ncols": json.dumps([int(t.shape[1]) for t in res.tracks])}
@@ -149,7 +151,7 @@ def read_block(path, key: str | None = None) -> tuple[BlockResult, dict]:
         pts = arrays["tracks_points"]
         tracks = [pts[offs[i]:offs[i + 1], :ncols[i]] for i in range(len(offs) - 1)]
         res = BlockResult(arrays["MatTracking"], tracks, arrays["PowDop"], int(attrs["n_frames"]),
-                          json.loads(attrs["timings"]))
+                          json.loads(attrs["timings"]), arrays["MatOut"] if arrays["MatOut"].size else None)
         attrs.update(points=pts, offsets=offs)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         if isinstance(exc, BlockFileError):
