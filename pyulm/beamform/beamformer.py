@@ -52,8 +52,14 @@ class Beamformer:
 
     Examples
     --------
-    >>> bf = Beamformer(acq, grid)                      # doctest: +SKIP
-    >>> iq = bf(channel_frames)  # (rows, channels, t) -> (nz, nx, t) complex64  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from pyulm.beamform import make_grid
+    >>> from pyulm.sim.channel import plane_wave_acquisition
+    >>> acq = plane_wave_acquisition(n_elements=16, angles=(0,), depth=(4, 20), sample_mode="NS200BW")
+    >>> bf = Beamformer(acq, make_grid((8, 6), (1.0, 1.0), (5.0, -2.5), acq.wavelength), backend="scipy")
+    >>> frames = np.zeros((acq.rows_per_frame, acq.n_channels, 3), np.int16)  # RcvData's (rows, channels, t)
+    >>> bf(frames).shape, bf(frames).dtype
+    ((8, 6, 3), dtype('complex64'))
     """
 
     def __init__(self, acq: PlaneWaveAcquisition, grid: Grid, *, f_number: float = 1.0, apodization: str = "uniform",

@@ -50,9 +50,9 @@ def make_grid(shape, pixel_size, origin, wavelength: float) -> Grid:
 
     Examples
     --------
-    >>> g = make_grid((3, 2), (0.5, 1.0), (10.0, -0.5), 1e-4)
-    >>> g.z.tolist(), g.x.tolist()
-    ([0.001, 0.00105, 0.0011], [-5e-05, 5e-05])
+    >>> g = make_grid((3, 2), (0.5, 1.0), (10.0, -0.5), 1e-4)   # wavelength 0.1 mm
+    >>> (g.z * 1e3).round(4).tolist(), (g.x * 1e3).round(4).tolist()   # mm
+    ([1.0, 1.05, 1.1], [-0.05, 0.05])
     """
     nz, nx = (V.positive(v, "shape", integer=True) for v in shape)
     dz, dx = V.pair(pixel_size, "pixel_size")
