@@ -45,6 +45,12 @@ def plane_wave_acquisition(*, n_elements: int = 128, pitch: float = 1.0, center_
         ``"NS200BW"`` (RF at 4 samples per wavelength), ``"BS100BW"``, ``"BS67BW"`` or ``"BS50BW"``.
     lens_correction : float
         ``Trans.lensCorrection`` (wavelengths, one way), rounded to a whole sample.
+
+    Examples
+    --------
+    >>> acq = plane_wave_acquisition(n_elements=64, angles=(-5, 0, 5), sample_mode="BS100BW")
+    >>> acq.n_tx, acq.n_elements, round(acq.wavelength * 1e3, 4), acq.sample_kind
+    (3, 64, 0.0986, 'quadrature')
     """
     n_el = V.positive(n_elements, "n_elements", integer=True)
     f0 = V.positive(center_frequency, "center_frequency") * 1e6
