@@ -4,7 +4,7 @@ function tests = suite_transport()
 %   Returns a cell of handles; pyulm_tests runs them with the data struct D.
 tests = {@test_npy_transport, @test_classes_roundtrip, @test_tempdir_cleanup, @test_shell_quote, ...
          @test_python_environment, @test_side_files, @test_side_files_odd_values, ...
-         @test_side_files_mat_format, @test_npy_odd_sizes};
+         @test_side_files_mat_format, @test_npy_odd_sizes, @test_damaged_response};
 end
 
 function test_npy_transport(D)
@@ -164,4 +164,21 @@ f = [tempname() '.npy'];
 cleaner = onCleanup(@() remove_file(f));
 pyulm.internal.write_npy(f, x);
 check(same_bits(pyulm.internal.read_npy(f), x), 'write_npy/read_npy');
+end
+
+function test_damaged_response(D)
+% a Python that leaves a damaged response.mat (disk trouble, a killed writer): pyulm:TransportFailed
+fake = fullfile(D.workdir, 'python damaging its response');
+q = @pyulm.internal.shell_quote;
+fid = fopen(fake, 'w');
+fprintf(fid, '#!/bin/sh\nfor last; do :; done\nprintf ''MATLAB 5.0 MAT-file, damaged'' > "$last"\n');
+fclose(fid);
+system(['chmod +x ' q(fake)]);
+s0 = pyulm.internal.settings();
+restore = onCleanup(@() pyulm.internal.settings(s0));
+s = s0;
+s.python = fake;
+s.worker = false;
+pyulm.internal.settings(s);
+expect_error(@() pyulm.internal.call('echo', 1, {1}, struct()), 'pyulm:TransportFailed', 'cannot be read');
 end

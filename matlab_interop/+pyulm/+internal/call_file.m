@@ -59,7 +59,17 @@ else
         pyulm.internal.diagnose(s.python, status, output);
     end
 end
-r = load(response);
+try
+    r = load(response);
+catch err
+    pyulm.internal.raise('pyulm:TransportFailed', ...
+                         sprintf('the response of %s cannot be read (%s): %s', func, response, err.message));
+end
+if ~isstruct(r) || ~isfield(r, 'ok') || (~r.ok && ~all(isfield(r, {'err_type', 'err_msg'}))) || ...
+   (r.ok && ~isfield(r, 'out'))
+    pyulm.internal.raise('pyulm:TransportFailed', ...
+                         sprintf('the response of %s (%s) is not a pyulm response', func, response));
+end
 if ~r.ok
     pyulm.internal.raise_python(r.err_type, r.err_msg);
 end
