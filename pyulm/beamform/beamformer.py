@@ -8,11 +8,12 @@ to torch on any device.
 """
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
 from .. import _validate as V
-from .._parallel import default_workers, map_chunks
+from .._parallel import chunk_bounds, default_workers, map_chunks
 from .acquisition import PlaneWaveAcquisition
 from .das import Grid, das_matrix
 from .demod import InputLayout, quadrature_input, rf_stage
@@ -93,7 +94,7 @@ class Beamformer:
         self.params = {"f_number": float(f_number), "apodization": apodization, "lowpass": lowpass,
                        "bandwidth": float(bandwidth), "numtaps": numtaps, "decimation": decimation,
                        "backend": backend}
-        self._split, self._bufs = {}, {}
+        self._split, self._local = {}, threading.local()
         self._torch = _TorchStages(self.demod, self.das, device or "cpu") if backend == "torch" else None
 
     @property
@@ -126,9 +127,17 @@ class Beamformer:
         nz, nx = self.grid.shape
         nt = arr.shape[2]
         out = np.empty((nz * nx, nt), np.complex64)
-        for f0 in range(0, nt, self.batch):
-            f1 = min(nt, f0 + self.batch)
-            out[:, f0:f1] = self._apply(self._input(arr[:, :, f0:f1]))
+        batches = [(f0, min(nt, f0 + self.batch)) for f0 in range(0, nt, self.batch)]
+
+        def run(i0, i1):
+            for f0, f1 in batches[i0:i1]:
+                out[:, f0:f1] = self._apply(self._input(arr[:, :, f0:f1]))
+
+        # Threads take whole batches (each thread its own buffers, products on one core): no
+        # synchronisation inside a product, which costs dearly when another job holds a core.
+        # One batch only: its steps are split over threads instead.
+        workers = default_workers()
+        map_chunks(run, chunk_bounds(len(batches), workers, 1), workers)
         return out.reshape(nz, nx, nt)
 
     def _input(self, block: np.ndarray) -> np.ndarray:
@@ -169,10 +178,11 @@ class Beamformer:
         return u
 
     def _buffer(self, name, shape, dtype):
-        """A working array kept between batches: fresh ones of this size cost page faults on every batch."""
-        buf = self._bufs.get(name)
+        """A working array kept between batches (per thread): fresh ones cost page faults on every batch."""
+        bufs = self._local.__dict__.setdefault("bufs", {})
+        buf = bufs.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._bufs[name] = np.empty(shape, dtype)
+            buf = bufs[name] = np.empty(shape, dtype)
         return buf
 
     def _apply(self, u: np.ndarray) -> np.ndarray:
