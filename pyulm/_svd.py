@@ -16,10 +16,11 @@ Two routes:
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._parallel import blas_limit, oversubscribed
+from ._parallel import blas_limit, default_workers, oversubscribed
 
 PRECISIONS = ("double", "pala_single")
 
@@ -129,7 +130,8 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
     fortran = X.flags.f_contiguous and not X.flags.c_contiguous
     step = max(64, (1 << 22) // (n * 16 if V.dtype.kind == "c" else n * 8))  # ~4 MB of double rows
     step = max(align, step // align * align)
-    for lo in range(0, X.shape[0], step):
+
+    def block(lo):
         hi = min(X.shape[0], lo + step)
         if fortran:
             B = np.array(X[lo:hi], dtype=V.dtype, order="F")           # (m, n)
@@ -139,6 +141,19 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
             Bt = np.array(X[lo:hi], dtype=V.dtype, order="C").T          # (n, m), Fortran
             Pt = gemm(1.0, V, Bt, trans_a=1)                             # (X_b V)^T
             write(lo, hi, gemm(alpha, Vc, Pt, beta=beta, c=Bt, overwrite_c=1).T)
+
+    # The row blocks are the same whatever the thread count and each is one single-threaded
+    # product (the caller holds BLAS at one thread), so spreading whole blocks over threads
+    # keeps results bitwise identical; the blocks' rows are disjoint, and so are their writes.
+    starts = range(0, X.shape[0], step)
+    workers = default_workers()
+    if len(starts) <= 1 or workers <= 1 or oversubscribed():
+        for lo in starts:
+            block(lo)
+        return
+    with ThreadPoolExecutor(min(workers, len(starts))) as ex:
+        for _ in ex.map(block, starts):
+            pass
 
 
 def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, bool]:
