@@ -137,7 +137,9 @@ def test_training_writes_a_model_directory(tiny_model):
     files = {p.name for p in tiny_model.iterdir()}
     assert {"weights.pt", "config.json", "SHA256SUMS", "train.toml", "metrics.json", "log.jsonl",
             "README.md"} <= files
-    assert (tiny_model / "SHA256SUMS").read_text().split()[0] == sha256(tiny_model / "weights.pt")
+    sums = dict(line.split()[::-1] for line in (tiny_model / "SHA256SUMS").read_text().splitlines())
+    assert sums["weights.pt"] == sha256(tiny_model / "weights.pt")
+    assert set(sums) == {p.name for p in tiny_model.iterdir()} - {"SHA256SUMS"}  # every file is covered
     cfg = json.loads((tiny_model / "config.json").read_text())
     assert cfg["architecture"] == "deepstulm" and cfg["model"]["r"] == 2
     log = [json.loads(x) for x in (tiny_model / "log.jsonl").read_text().splitlines()]
@@ -230,7 +232,7 @@ def test_track_maps_bad_input(tiny_model, acquisition, frames_of, kw, match):
 
 def test_weights_of_another_model_are_refused(tiny_model, acquisition, tmp_path):
     import pyulm
-    from pyulm.nn.weights_io import SHIPPED
+    from pyulm.nn.weights_io import SHIPPED, write_checksums
 
     iq = acquisition.iq
     with pytest.raises(ValueError, match=r"3dml.*config.json describes a '3dml' model, not 'deepstulm'"):
@@ -240,6 +242,9 @@ def test_weights_of_another_model_are_refused(tiny_model, acquisition, tmp_path)
     cfg = json.loads((other / "config.json").read_text())
     cfg["model"]["r"] = 4  # weights of r = 2 under a config of r = 4
     (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"other_r/config.json does not match its checksum"):
+        pyulm.nn.track_maps(iq, weights=other)  # an edited config is refused first
+    write_checksums(other)
     with pytest.raises(ValueError, match=r"weights .*other_r/weights.pt do not fit the network described by"):
         pyulm.nn.track_maps(iq, weights=other)
     bad = tmp_path / "corrupt"
@@ -247,7 +252,10 @@ def test_weights_of_another_model_are_refused(tiny_model, acquisition, tmp_path)
     with open(bad / "weights.pt", "r+b") as f:
         f.seek(100)
         f.write(b"\x00\x01\x02")
-    with pytest.raises(ValueError, match="do not match their checksum"):
+    with pytest.raises(ValueError, match="corrupt/weights.pt does not match its checksum"):
+        pyulm.nn.track_maps(iq, weights=bad)
+    (bad / "SHA256SUMS").unlink()
+    with pytest.raises(ValueError, match="SHA256SUMS is missing"):
         pyulm.nn.track_maps(iq, weights=bad)
 
 

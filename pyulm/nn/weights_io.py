@@ -165,19 +165,46 @@ def resolve(architecture: str, weights=None) -> tuple[Path, Path]:
     return p, p.parent / CONFIG_FILE
 
 
-def read_config(config_file: Path, architecture: str) -> dict:
+def read_config_json(config_file: Path, what: str) -> dict:
+    """The ``config.json`` of a pyulm model directory, parsed, with its format and version checked.
+
+    Every learned model (localizers, Deep-stULM, fUS → ULM) reads its config through this;
+    the architecture-specific sections are each model's own checks.
+    """
     if not config_file.is_file():
-        raise FileNotFoundError(f"{architecture}: model config {config_file} is missing (a model directory needs "
+        raise FileNotFoundError(f"{what}: model config {config_file} is missing (a model directory needs "
                                 f"{WEIGHTS_FILE} and {CONFIG_FILE})")
     try:
         cfg = json.loads(config_file.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{architecture}: model config {config_file} is not valid JSON: {exc}") from None
+        raise ValueError(f"{what}: model config {config_file} is not valid JSON: {exc}") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise ValueError(f"{architecture}: {config_file} is not a pyulm model config (no \"format\": \"{FORMAT}\")")
+        raise ValueError(f"{what}: {config_file} is not a pyulm model config (no \"format\": \"{FORMAT}\")")
     if cfg.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{architecture}: {config_file} has format_version {cfg.get('format_version')!r}; this "
+        raise ValueError(f"{what}: {config_file} has format_version {cfg.get('format_version')!r}; this "
                          f"pyulm reads version {FORMAT_VERSION} (retrain or use a matching pyulm)")
+    return cfg
+
+
+def load_state(weights_file: Path, what: str) -> dict:
+    """The state dict of ``weights_file`` (``torch.load(weights_only=True)``), refused when it is not
+    a readable state dict or holds NaN/Inf; every message names the file."""
+    import torch
+
+    try:
+        state = torch.load(weights_file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a corrupt/unsafe file
+        raise ValueError(f"{what}: weights {weights_file} cannot be read as torch weights (corrupt, truncated or "
+                         f"not a weights file): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                         ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{what}: weights {weights_file} hold a {type(state).__name__}, expected a state dict")
+    check_finite_weights(state, weights_file, what)
+    return state
+
+
+def read_config(config_file: Path, architecture: str) -> dict:
+    cfg = read_config_json(config_file, architecture)
     if cfg.get("architecture") != architecture:
         raise ValueError(f"{architecture}: {config_file} describes a {cfg.get('architecture')!r} model, not "
                          f"{architecture!r}; pass weights of the right architecture or use method "
@@ -221,14 +248,7 @@ def load_model(architecture: str, weights=None, device=None, *, verify: bool = T
         model = build_model(architecture, cfg.get("model"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{architecture}: {cf}: invalid model sizes: {exc}") from None
-    try:
-        state = torch.load(wf, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a corrupt/unsafe file
-        raise ValueError(f"{architecture}: weights {wf} cannot be read as torch weights (corrupt, truncated or not a "
-                         f"weights file): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{architecture}: weights {wf} hold a {type(state).__name__}, expected a state dict")
-    check_finite_weights(state, wf, architecture)
+    state = load_state(wf, architecture)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from ..._version import __version__
+from ..weights_io import sha256, write_checksums
 from .config import TEST, TRAIN, VALIDATION, to_toml
 from .data import dilate, training_window
 from .model import DeepSTULM, dice_loss, n_parameters
-from .modeldir import save_model_dir, sha256
+from .modeldir import save_model_dir
 
 #: Concentrations (bubbles per mm^2) of the held-out test windows: the paper's 1/5/10/20 per mm^3
 #: through a 1 mm slice (see docs/deepstulm.md).
@@ -177,6 +178,7 @@ def _finish(model, config, out, vx, vt, best, history, wall, command, dev, log):
     save_model_dir(model, out, dc, threshold=thr, extra_files={
         "train.toml": to_toml(config), "metrics.json": json.dumps(metrics, indent=2) + "\n"})
     (out / "README.md").write_text(_readme(metrics, sha256(out / "weights.pt")))
+    write_checksums(out)  # README.md is written last: the checksums cover it too
     log(f"done in {wall:.0f} s; best epoch {best['epoch']}; threshold {thr}; held-out test Dice "
         f"{metrics['held_out_test']['all']['dice']:.3f}; model in {out}")
     return out

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, check_finite_weights, verify_checksums,
-                          write_checksums)
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, read_config_json,
+                          verify_checksums, write_checksums)
 
 KINDS = ("pix2pix", "mhvae", "diffusion")
 NORMALIZATION = "unit_interval_to_pm1"
@@ -58,15 +58,7 @@ def read_config(directory) -> tuple[str, dict]:
     cf = d / CONFIG_FILE
     if not cf.is_file() or not (d / WEIGHTS_FILE).is_file():
         raise FileNotFoundError(f"fus2ulm: model directory {d} needs {WEIGHTS_FILE} and {CONFIG_FILE}")
-    try:
-        cfg = json.loads(cf.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"fus2ulm: {cf} is not valid JSON: {exc}") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise ValueError(f"fus2ulm: {cf} is not a pyulm model config (no \"format\": \"{FORMAT}\")")
-    if cfg.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"fus2ulm: {cf} has format_version {cfg.get('format_version')!r}; this pyulm reads "
-                         f"{FORMAT_VERSION}")
+    cfg = read_config_json(cf, "fus2ulm")
     arch = cfg.get("architecture")
     kind = arch[len("fus2ulm-"):] if isinstance(arch, str) and arch.startswith("fus2ulm-") else None
     if kind not in KINDS:
@@ -91,13 +83,7 @@ def load(directory, device=None):
         model = build(kind, cfg.get("model"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"fus2ulm: {d / CONFIG_FILE}: invalid model sizes: {exc}") from None
-    try:
-        state = torch.load(wf, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a corrupt or unsafe file
-        raise ValueError(f"fus2ulm: weights {wf} cannot be read as torch weights: {type(exc).__name__}") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"fus2ulm: weights {wf} hold a {type(state).__name__}, expected a state dict")
-    check_finite_weights(state, wf, "fus2ulm")
+    state = load_state(wf, "fus2ulm")
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
