@@ -54,3 +54,25 @@ def toml():
     except ModuleNotFoundError:  # Python 3.10
         return require("tomli", "reading a TOML file on Python 3.10")
     return tomllib
+
+
+def load_toml(path, what: str) -> dict:
+    """Read the TOML file ``path``; a missing file or invalid TOML is one error naming ``what`` and the file.
+
+    Examples
+    --------
+    >>> load_toml("no/such/file.toml", "training config")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: training config no/such/file.toml does not exist
+    """
+    from pathlib import Path
+
+    tomllib = toml()
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {p} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{what} {p}: invalid TOML: {exc}") from None

@@ -24,13 +24,13 @@ import math
 import platform
 import sys
 import time
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .._optional import load_toml
 from .._version import __version__
 from . import data as D
 from .decode import decode_3dml, decode_mblnet
@@ -91,12 +91,7 @@ class TrainConfig:
 def load_config(path) -> dict:
     """Read and check a training TOML file -> {"seed", "model", "data", "train"}."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"training config {p} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"training config {p}: invalid TOML: {exc}") from None
+    raw = load_toml(p, "training config")
     return parse_config(raw, str(p))
 
 

@@ -227,16 +227,10 @@ def parse_config(raw: dict, where: str = "config") -> dict:
 
 def load_config(path) -> dict:
     """Read and check a Deep-stULM training TOML file (see :func:`parse_config`)."""
-    from ..._optional import toml
+    from ..._optional import load_toml
 
-    tomllib = toml()  # tomllib, or tomli on Python 3.10
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"training config {p} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"training config {p}: invalid TOML: {exc}") from None
+    raw = load_toml(p, "training config")
     return parse_config(raw, str(p))
 
 

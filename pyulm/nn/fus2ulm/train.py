@@ -24,7 +24,6 @@ import json
 import math
 import platform
 import time
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..._optional import load_toml
 from ..._version import __version__
 from . import model_dir
 from .data import load_registered_pair, split
@@ -122,12 +122,7 @@ def parse_config(raw: dict, where: str = "config", model: str | None = None) -> 
 
 def load_config(path, model: str | None = None) -> dict:
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"training config {p} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"training config {p}: invalid TOML: {exc}") from None
+    raw = load_toml(p, "training config")
     return parse_config(raw, str(p), model)
 
 
