@@ -4,6 +4,7 @@ The pipeline is four verbs over two tables::
 
     frames --filter--> frames --localize--> Localizations --track--> Tracks --render--> maps
 """
+from ._lazy import attach
 from ._version import __version__
 
 __all__ = [
@@ -32,17 +33,4 @@ def _submodules() -> frozenset:
     return frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
-def __getattr__(name):
-    import importlib
-
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    if not name.startswith("_") and name in _submodules():
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'pyulm' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | _submodules() | set(_EXPORTS))
+__getattr__, __dir__ = attach(__name__, _EXPORTS, _submodules)

@@ -31,6 +31,8 @@ Examples
 """
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+from .._lazy import attach
+
 __all__ = [
     "FormatError", "RawChannelDataError", "VarInfo", "SourceInfo", "DEFAULT_SPEED_OF_SOUND", "V73_THRESHOLD",
     "mat_version", "detect_format", "list_variables", "read_mat", "inspect", "read_frames", "parse_variable",
@@ -58,15 +60,4 @@ if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._write import V73_THRESHOLD, load_table, save_mat, to_matlab, variable_nbytes
 
 
-def __getattr__(name):
-    import importlib
-
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pyulm.io' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = attach(__name__, _EXPORTS)

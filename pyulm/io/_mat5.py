@@ -34,6 +34,8 @@ import zlib
 
 import numpy as np
 
+from .._lazy import attach
+
 __all__ = ["MatFileError", "read", "write", "scan", "Entry", "Plane", "CLASS_NAMES", "cell_entries", "read_elements",
            "map_variable", "map_planes", "map_array", "complex_from_planes", "fortran_chunks", "write_fortran"]
 
@@ -296,11 +298,4 @@ _PARTS = {"read": "_mat5file", "file_order": "_mat5file", "top_elements": "_mat5
           "map_array": "_mat5map", "complex_from_planes": "_mat5map"}
 
 
-def __getattr__(name):
-    if name in _PARTS:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__package__}.{_PARTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = attach(__name__, _PARTS, base=__package__)
