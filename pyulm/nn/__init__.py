@@ -153,4 +153,13 @@ def dml3(frames, *, fwhm=None, number_of_particles=None, n_local_max=None, weigh
                     device=device)
 
 
-__all__ = ["mblnet", "dml3", "track_maps"]
+def translate(frames, weights, **options):
+    """CycleULM's MB-DT translation of CEUS frames into the MB-only domain (needs torch);
+    see :func:`pyulm.nn.cycleulm.translate.translate`."""
+    _require_torch("mbdt")
+    from .cycleulm.translate import translate as _translate
+
+    return _translate(frames, weights, **options)
+
+
+__all__ = ["mblnet", "dml3", "track_maps", "translate"]

@@ -1,0 +1,18 @@
+"""PgD: physics-parameter-guided diffusion (after Qiang et al., 2026) that synthesises labelled
+microbubble images for any imaging condition (probe, centre frequency, bandwidth, pulse,
+compounding angles, pixel size, depth).
+
+Importing this package does not import torch; sampling and training do, on first use.
+See docs/pgd.md.
+"""
+from __future__ import annotations
+
+import pkgutil
+
+from ..._lazy import attach
+
+#: public name -> submodule that defines it (filled in as the rooms land).
+_EXPORTS: dict = {}
+
+__getattr__, __dir__ = attach(__name__, _EXPORTS, lambda: {m.name for m in pkgutil.iter_modules(__path__)})
+__all__ = sorted(_EXPORTS)
