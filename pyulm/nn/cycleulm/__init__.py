@@ -23,6 +23,7 @@ from ..._lazy import attach
 #: public name -> submodule that defines it (filled in as the rooms land).
 _EXPORTS = {
     "translate": "translate",
+    "ceus_acquisition": "ceus_sim", "CEUSAcquisition": "ceus_sim",
 }
 
 __getattr__, __dir__ = attach(__name__, _EXPORTS, lambda: {m.name for m in pkgutil.iter_modules(__path__)})
