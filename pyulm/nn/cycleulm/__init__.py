@@ -22,6 +22,9 @@ from ..._lazy import attach
 
 #: public name -> submodule that defines it (filled in as the rooms land).
 _EXPORTS = {
+    "run_pipeline": "pipelines",
+    "PIPELINES": "pipelines",
+    "PipelineResult": "pipelines",
     "translate": "translate",
     "ceus_acquisition": "ceus_sim", "CEUSAcquisition": "ceus_sim",
 }
