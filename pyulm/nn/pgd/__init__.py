@@ -12,7 +12,10 @@ import pkgutil
 from ..._lazy import attach
 
 #: public name -> submodule that defines it (filled in as the rooms land).
-_EXPORTS: dict = {}
+_EXPORTS: dict = {
+    "PhysicsParams": "physics", "normalise": "physics", "sample_params": "physics", "simulate_images": "physics",
+    "PgDRangeWarning": "physics",
+}
 
 __getattr__, __dir__ = attach(__name__, _EXPORTS, lambda: {m.name for m in pkgutil.iter_modules(__path__)})
 __all__ = sorted(_EXPORTS)

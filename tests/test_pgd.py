@@ -1,0 +1,161 @@
+"""PgD (pyulm.nn.pgd): physics parameters, physics images, the conditional diffusion model,
+its sampler, training, model directories and the shipped model. Tiny networks, few steps."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from pyulm.nn.pgd import physics as ph
+from pyulm.nn.pgd.physics import PhysicsParams, normalise, sample_params, simulate_images
+
+# --------------------------------------------------------------------------- parameters
+
+
+def test_defaults_valid_and_in_range():
+    p = PhysicsParams()
+    assert p.out_of_range() == []
+    assert p.effective_f_number == pytest.approx(max(1.0, 8.0 / 12.8))
+    assert p.pixel_size_mm == pytest.approx(0.5 * 1540 / 15625)
+
+
+@pytest.mark.parametrize("bad", [
+    {"center_frequency_mhz": -5.0}, {"center_frequency_mhz": 0}, {"n_elements": 0}, {"n_elements": 12.5},
+    {"fractional_bandwidth": 2.5}, {"f_number": float("nan")}, {"pixel_size_wavelengths": 0},
+    {"n_angles": 1, "angle_span_deg": 10.0}, {"n_angles": 5, "angle_span_deg": 0.0}, {"angle_span_deg": 200.0},
+    {"depth_mm": "deep"},
+])
+def test_impossible_parameters_raise_one_clear_error(bad):
+    with pytest.raises(ValueError) as exc:
+        PhysicsParams(**{"n_angles": 3, "angle_span_deg": 10.0, **bad})
+    assert any(k in str(exc.value) for k in bad)
+
+
+def test_out_of_range_names_parameter_and_range():
+    msgs = PhysicsParams(center_frequency_mhz=30.0, n_elements=512).out_of_range()
+    assert len(msgs) == 2 and "center_frequency_mhz = 30" in msgs[0] and "[5, 20]" in msgs[0]
+    assert "n_elements" in msgs[1]
+
+
+def test_from_dict_unknown_key_and_toml(tmp_path):
+    with pytest.raises(ValueError, match="frequency.*did you mean center_frequency_mhz"):
+        PhysicsParams.from_dict({"frequency": 7.6})
+    f = tmp_path / "probe.toml"
+    f.write_text("[physics]\ncenter_frequency_mhz = 7.6\nn_angles = 5\nangle_span_deg = 20.0\n")
+    p = PhysicsParams.from_toml(f)
+    assert p.center_frequency_mhz == 7.6 and p.angles_deg.tolist() == [-10, -5, 0, 5, 10]
+    assert PhysicsParams.from_dict(p.to_dict()) == p
+    f.write_text("[physics]\ncenter_frequency_mhz = 7.6\n[other]\nx = 1\n")
+    with pytest.raises(ValueError, match="other"):
+        PhysicsParams.from_toml(f)
+    f.write_text("center_frequency_mhz = [")
+    with pytest.raises(ValueError, match="invalid TOML"):
+        PhysicsParams.from_toml(f)
+
+
+def _workspace():
+    trans = {"name": "L11-5v", "frequency": np.array([[7.8125]]), "Bandwidth": np.array([[4.5, 11.0]]),
+             "spacingMm": np.array([[0.3]]), "numelements": np.array([[128.0]]), "units": "mm"}
+    tw = [{"type": "parametric", "Parameters": np.array([[7.8125, 0.67, 4, 1]])}]
+    tx = np.empty(5, dtype=object)
+    for i, a in enumerate(np.deg2rad([-6, -3, 0, 3, 6])):
+        tx[i] = {"waveform": np.array([[1.0]]), "Steer": np.array([[a, 0.0]]), "focus": 0.0}
+    pdata = {"PDelta": np.array([[0.5, 0, 0.5]]), "Origin": np.array([[-64.0, 0, 20.0]]),
+             "Size": np.array([[201.0, 256, 1]])}
+    res = {"Parameters": {"speedOfSound": np.array([[1540.0]])}}
+    return trans, tw, pdata, tx, res
+
+
+def test_from_verasonics_reads_structs():
+    trans, tw, pdata, tx, res = _workspace()
+    p = PhysicsParams.from_verasonics(trans, tw, pdata, tx, res, f_number=1.5)
+    wl = 1540 / 7812.5
+    assert p.center_frequency_mhz == 7.8125 and p.pitch_mm == 0.3 and p.n_elements == 128
+    assert p.fractional_bandwidth == pytest.approx(6.5 / 7.8125 / np.sqrt(2))
+    assert p.n_cycles == 2.0 and p.n_angles == 5 and p.angle_span_deg == pytest.approx(12.0)
+    assert p.pixel_size_wavelengths == 0.5 and p.depth_mm == pytest.approx((20 + 200 * 0.5 / 2) * wl)
+    assert p.f_number == 1.5
+    # spacing in wavelengths instead of mm; an override replaces a struct value
+    trans2 = {k: v for k, v in trans.items() if k != "spacingMm"} | {"spacing": np.array([[1.0]])}
+    p2 = PhysicsParams.from_verasonics(trans2, tw, pdata, tx, res, f_number=1.5, depth_mm=10.0)
+    assert p2.pitch_mm == pytest.approx(wl) and p2.depth_mm == 10.0
+
+
+def test_from_verasonics_errors_name_the_field():
+    trans, tw, pdata, tx, res = _workspace()
+    with pytest.raises(ValueError, match="f_number"):
+        PhysicsParams.from_verasonics(trans, tw, pdata, tx, res)
+    with pytest.raises(ValueError, match="PData.PDelta"):
+        PhysicsParams.from_verasonics(trans, tw, pdata | {"PDelta": np.array([1.0, 0, 0.5])}, tx, res, f_number=1)
+    with pytest.raises(ValueError, match="Trans.frequency"):
+        PhysicsParams.from_verasonics(trans | {"frequency": np.array([[-7.0]])}, tw, pdata, tx, res, f_number=1)
+    with pytest.raises(ValueError, match="TW.Parameters"):
+        PhysicsParams.from_verasonics(trans, [{"type": "parametric"}], pdata, tx, res, f_number=1)
+    with pytest.raises(ValueError, match="bogus"):
+        PhysicsParams.from_verasonics(trans, tw, pdata, tx, res, f_number=1, bogus=3)
+
+
+def test_normalise_maps_ranges_to_unit_interval():
+    lo = PhysicsParams(**{k: v[0] for k, v in ph.RANGES.items() if k not in ("n_angles", "angle_span_deg")},
+                       n_angles=1, angle_span_deg=0.0)
+    hi = PhysicsParams(**{k: v[1] for k, v in ph.RANGES.items()})
+    assert np.allclose(normalise(lo), -1) and np.allclose(normalise(hi), 1)
+    assert normalise(PhysicsParams()).dtype == np.float32 and len(ph.FIELDS) == normalise(hi).size
+    with pytest.raises(ValueError, match="params"):
+        normalise({"center_frequency_mhz": 7})
+
+
+def test_sample_params_splits_disjoint_and_in_range():
+    splits = {s: sample_params(np.random.default_rng(1), s, n=60) for s in ph.SPLITS}
+    for s, ps in splits.items():
+        assert all(p.split == s and p.out_of_range() == [] for p in ps)
+    cells = {s: {tuple(min(3, int(ph._unit(n, getattr(p, n)) * 4)) for n in ph._SPLIT_AXES) for p in ps}
+             for s, ps in splits.items()}
+    assert not cells["test"] & cells["train"] and not cells["val"] & cells["train"]
+    assert sample_params(3, "test", n=4) == sample_params(3, "test", n=4)  # seeded
+    with pytest.raises(ValueError, match="split"):
+        sample_params(0, "training")
+
+
+# --------------------------------------------------------------------------- physics images
+
+
+def test_simulate_images_shape_peak_phase_and_input_untouched():
+    p = PhysicsParams(pixel_size_wavelengths=0.3)
+    b = np.array([[10.2, 12.0, 0, 1.0], [20.0, 20.0, 2, 0.5]])
+    keep = b.copy()
+    iq, psf = simulate_images(p, b, (32, 32))
+    assert iq.shape == (32, 32, 3) and iq.dtype == np.complex64 and np.array_equal(b, keep)
+    assert abs(iq[..., 1]).max() == 0
+    assert abs(iq[10, 12, 0]) == pytest.approx(np.exp(-0.5 * (0.2 / (psf.fwhm[0] / 2.3548)) ** 2), rel=1e-4)
+    assert np.angle(iq[10, 12, 0]) == pytest.approx(np.angle(np.exp(-4j * np.pi * 10.2 / psf.wavelength)), abs=1e-4)
+    assert abs(iq[20, 20, 2]) == pytest.approx(0.5, rel=1e-5)
+    assert simulate_images(p, b, (32, 32, 5))[0].shape == (32, 32, 5)
+    with pytest.raises(ValueError, match="bubbles"):
+        simulate_images(p, b[:, :3], (32, 32))
+    with pytest.raises(ValueError, match="frame"):
+        simulate_images(p, b - [0, 0, 1, 0], (32, 32))
+
+
+def test_psf_width_follows_physics():
+    w = lambda **kw: ph.physics_psf(PhysicsParams(**kw)).fwhm  # noqa: E731
+    # pixel size fixed in wavelengths: widths in pixels do not depend on the frequency alone
+    assert w(center_frequency_mhz=5.0) == pytest.approx(w(center_frequency_mhz=20.0))
+    assert w(f_number=2.0)[1] > 1.5 * w(f_number=1.0)[1]
+    assert w(n_cycles=3.0)[0] > w(n_cycles=1.0)[0] and w(fractional_bandwidth=0.4)[0] > w(fractional_bandwidth=0.9)[0]
+    assert w(n_angles=9, angle_span_deg=30.0)[1] < w(n_angles=3, angle_span_deg=4.0)[1]
+    # a short array at depth limits the aperture: the F-number grows
+    assert w(n_elements=64, pitch_mm=0.05, depth_mm=30.0)[1] > 2 * w()[1]
+
+
+def test_noise_seeded_and_lowered_by_compounding():
+    b = np.zeros((0, 4))
+    n1 = simulate_images(PhysicsParams(n_angles=1, angle_span_deg=0), b, (64, 64, 4), seed=1, snr_db=20)[0]
+    n9 = simulate_images(PhysicsParams(n_angles=9, angle_span_deg=10), b, (64, 64, 4), seed=1, snr_db=20)[0]
+    assert np.std(n1) == pytest.approx(0.1, rel=0.05) and np.std(n9) == pytest.approx(0.1 / 3, rel=0.05)
+    again = simulate_images(PhysicsParams(n_angles=1, angle_span_deg=0), b, (64, 64, 4), seed=1, snr_db=20)[0]
+    assert np.array_equal(n1, again)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simulate_images(PhysicsParams(center_frequency_mhz=40.0), b, (8, 8))  # physics: no range warning
