@@ -58,6 +58,10 @@ class ULMParams(_Strict):
         "hungarian", description="hungarian: PALA's localize + link (tracks, velocity maps); deepstulm: the Deep-stULM "
         "network's track maps summed into MatOut (no velocity maps; needs pyulm[nn])")
     deepstulm_weights: str | None = Field(None, description="Deep-stULM model directory or weights.pt; default the shipped model")
+    translate: str | None = Field(None, description="CycleULM MB-DT model directory: translate the filtered frames into the "
+                                  "MB-only domain before localization (any LocMethod; needs pyulm[nn])")
+    pipeline: str | None = Field(None, description="a named pipeline (sets LocMethod): cycleulm-ncc, cycleulm-decon, "
+                                 "cycleulm-loc, cycleulm-e2e (need translate), baseline1, baseline2")
 
     @field_validator("fwhm", mode="before")
     @classmethod
@@ -120,6 +124,35 @@ class ULMParams(_Strict):
     def _weights_need_deepstulm(self):
         if self.deepstulm_weights is not None and self.tracking != "deepstulm":
             raise ValueError('deepstulm_weights is used only with tracking = "deepstulm"')
+        return self
+
+    @field_validator("translate")
+    @classmethod
+    def _translator_dir(cls, v):
+        if v is not None and not Path(v).expanduser().is_dir():
+            raise ValueError(f"MB-DT model directory {v!r} does not exist (train one with `pyulm train mbdt`)")
+        return v
+
+    @field_validator("pipeline")
+    @classmethod
+    def _pipeline_name(cls, v):
+        from .nn.cycleulm.pipelines import PIPELINES
+
+        if v is not None and v.lower() not in PIPELINES:
+            raise ValueError(f"unknown pipeline {v!r}; available: {', '.join(PIPELINES)}")
+        return None if v is None else v.lower()
+
+    @model_validator(mode="after")
+    def _pipeline_fits(self):
+        if self.pipeline is None:
+            return self
+        from .nn.cycleulm.pipelines import pipeline_spec
+
+        pipeline_spec(self.pipeline, self.translate)  # a translator for cycleulm-*, none for the baselines
+        if "LocMethod" in self.model_fields_set:
+            raise ValueError(f"pipeline {self.pipeline!r} sets the localizer: drop LocMethod")
+        if self.tracking != "hungarian":
+            raise ValueError(f'pipeline {self.pipeline!r} runs its own tracking: drop tracking = "{self.tracking}"')
         return self
 
     @model_validator(mode="after")
@@ -257,6 +290,8 @@ InterpMethod = "spline"         # for LocMethod = "interp": spline, cubic, lancz
 pyulm_svd = "double"            # SVD route: "double" (accurate) or "pala_single" (PALA's single-precision route)
 tracking = "hungarian"          # "hungarian" (PALA: localize + link) or "deepstulm" (network track maps; needs pyulm[nn])
 # deepstulm_weights = "dir"     # Deep-stULM model directory or weights.pt (default: the shipped model)
+# translate = "mbdt_dir"        # CycleULM MB-DT model: frames -> MB-only domain before any LocMethod (needs pyulm[nn])
+# pipeline = "cycleulm-ncc"     # named pipeline: cycleulm-ncc/-decon/-loc/-e2e (need translate), baseline1, baseline2
 
 [input]
 # variable = "IQ"               # variable holding the frames, e.g. "IQ" or "IQData{2}" (auto-detected)

@@ -11,6 +11,11 @@
 With ``params.tracking == "deepstulm"`` steps 3-5 are those of
 :mod:`pyulm.pipeline.deepstulm`: localizations still, no tracks, and the block's map on
 ``MatOut``'s grid from the Deep-stULM network.
+
+Between steps 2 and 3, CycleULM's translate step (``params.translator``: MB-DT turns
+``|IQ_filt|`` into MB-only frames, localized with the MB-only PSF) or the baselines'
+Bradley-Roth thresholding (``params.denoise``); ``params.pipeline == "cycleulm-e2e"`` runs
+:mod:`pyulm.pipeline.cycleulm` instead of steps 3-5 (MBT-Net's maps, no tracks).
 """
 from __future__ import annotations
 
@@ -118,10 +123,19 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
 
         mat, powdop, matout = deepstulm_stages(arr, params, step, mat_tracking, t)
         return BlockResult(mat, [], powdop, params.n_frames, t, matout)
+    if params.pipeline == "cycleulm-e2e":
+        from .cycleulm import e2e_stages
+
+        mat, powdop, matout = e2e_stages(arr, params, step, mat_tracking, t)
+        return BlockResult(mat, [], powdop, params.n_frames, t, matout)
     amplitude, powdop = filter_amplitude(arr, params.svd_cutoff, params.band or None, params.frame_rate,
                                          out=_amplitude_buffer(arr, consume), svd_precision=params.svd_precision)
     del arr  # when it is not the amplitude's own memory, the input is freed here
     t["filter"] = time.perf_counter() - t0
+    if params.translator or params.denoise:
+        from .cycleulm import before_localization
+
+        amplitude = before_localization(amplitude, params, step, t)
 
     t0 = time.perf_counter()
     step("localize")
@@ -139,7 +153,8 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
 def mat_tracking(amplitude: np.ndarray, params: BlockParams) -> np.ndarray:
     """PALA's ``MatTracking`` in wavelengths: ``[intensity z x frame]``, frames 1-based."""
     method = get_method(params.method)
-    locs = localize(amplitude, params.method, fwhm=params.fwhm, number_of_particles=params.number_of_particles,
+    fwhm = params.translator[2:] if params.translator else params.fwhm  # translated frames: the MB-only PSF
+    locs = localize(amplitude, params.method, fwhm=fwhm, number_of_particles=params.number_of_particles,
                     n_local_max=params.n_local_max, pala_compat=True, **dict(params.method_options))
     if not len(locs):
         return np.zeros((0, 4))

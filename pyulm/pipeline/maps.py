@@ -66,11 +66,21 @@ class MapAccumulator:
 
     def add_map(self, matout) -> None:
         """Add one block's map on the ``MatOut`` grid to the density (Deep-stULM's track
-        maps: no tracks, so the velocity maps get nothing)."""
+        maps: no tracks, so the velocity maps get nothing), or a stack ``[density, signed
+        speed, speed]`` along a third axis (CycleULM-E2E): the speeds are averaged over blocks
+        weighted by the density, as tracks' speeds are."""
         m = np.asarray(matout, dtype=np.float64)
-        if m.shape != tuple(self.grid.sr_shape):
-            raise ValueError(f"matout: expected a map of the MatOut grid {tuple(self.grid.sr_shape)}, got {m.shape}")
-        self._density += m.reshape(-1, order="F")
+        grid = tuple(self.grid.sr_shape)
+        if m.shape not in (grid, grid + (3,)):
+            raise ValueError(f"matout: expected a map of the MatOut grid {grid} or a stack of 3 of them "
+                             f"{grid + (3,)}, got {m.shape}")
+        if m.ndim == 2:
+            self._density += m.reshape(-1, order="F")
+            return
+        density = m[:, :, 0].reshape(-1, order="F")
+        self._density += density
+        for k, (_, sums) in ((1, self._zdir), (2, self._vel)):
+            sums += density * m[:, :, k].reshape(-1, order="F")
 
     def _in_pixels(self, tr) -> np.ndarray:
         """Positions from wavelengths to pixels, in the track's own class (float32 from

@@ -40,6 +40,10 @@ def pala_ulm(params: BlockParams) -> dict:
         ulm["pyulm_svd"] = params.svd_precision
     if params.tracking != "hungarian":  # MatOut from Deep-stULM's track maps; no velocity maps
         ulm["pyulm_tracking"] = params.tracking
+    if params.translator:  # CycleULM's MB-DT translated the frames before localization
+        ulm["pyulm_translate"] = params.translator[0]
+    if params.pipeline:
+        ulm["pyulm_pipeline"] = params.pipeline
     if params.wavelength_mm is not None:
         ulm["lambda"] = params.wavelength_mm
     return ulm

@@ -56,6 +56,19 @@ class BlockParams:
         ``(weights file, its SHA-256, n_frames, size)`` of the Deep-stULM model (the key
         of a block changes with the weights; a block needs ``n_frames`` frames of at least
         ``size`` x ``size`` pixels), ``()`` for ``"hungarian"``.
+    translator : tuple
+        ``(directory, SHA-256 of its SHA256SUMS, fwhm_z, fwhm_x)`` of the CycleULM MB-DT model
+        that translates the filtered frames into the MB-only domain before localization
+        (``[ulm] translate``); the localizer then uses the MB-only PSF ``(fwhm_z, fwhm_x)``
+        (pixels). ``()``: no translation. The block key changes with the weights.
+    denoise : str
+        ``"bradley_roth"``: Bradley-Roth adaptive thresholding of the filtered amplitude before
+        localization (the CycleULM paper's baselines); ``""``: none.
+    pipeline : str
+        The named pipeline (``[ulm] pipeline``, :data:`pyulm.nn.cycleulm.PIPELINES`), ``""`` for none.
+        ``"cycleulm-e2e"``: the block's maps come from MBT-Net (:mod:`pyulm.pipeline.cycleulm`).
+    e2e_model : tuple
+        ``(directory, SHA-256)`` of the MBT-Net model of ``cycleulm-e2e``, ``()`` otherwise.
     """
 
     shape: tuple
@@ -77,6 +90,10 @@ class BlockParams:
     res: float
     tracking: str = "hungarian"
     tracking_model: tuple = ()
+    translator: tuple = ()
+    denoise: str = ""
+    pipeline: str = ""
+    e2e_model: tuple = ()
 
     def for_frames(self, n_frames: int, where: str = "") -> "BlockParams":
         """The same parameters for a block of ``n_frames`` frames (the SVD's last component clipped)."""
@@ -91,6 +108,11 @@ class BlockParams:
             raise ConfigError(f'{where}[ulm] tracking = "deepstulm": a block of {n_frames} frames is shorter than the '
                               f"network's temporal window of {window} frames ({weights}); "
                               "use [input] frames_per_block = 0 or a multiple of the window, or longer files")
+        context = 8 if self.e2e_model else 3 if self.translator else 1
+        if n_frames < context:
+            what = f'pipeline = "{self.pipeline}"' if self.pipeline else "translate"
+            raise ConfigError(f"{where}[ulm] {what}: a block of {n_frames} frames is shorter than the network's "
+                              f"context of {context} frames; use longer blocks ([input] frames_per_block)")
         return dataclasses.replace(self, n_frames=int(n_frames), svd_cutoff=(self.svd_cutoff[0], last))
 
     def as_dict(self) -> dict:
@@ -145,7 +167,38 @@ def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
         res=float(u.res))
     if u.tracking == "deepstulm":
         p = dataclasses.replace(p, tracking="deepstulm", tracking_model=deepstulm_model(u.deepstulm_weights, p, where))
+    if u.translate is not None:
+        p = dataclasses.replace(p, translator=cycleulm_model("translate", u.translate, where))
+    if u.pipeline is not None:
+        p = pipeline_params(p, u.pipeline, where)
     return p.for_frames(n_frames, where)
+
+
+def pipeline_params(p: BlockParams, name: str, where: str) -> BlockParams:
+    """``p`` set up for the named pipeline ``name`` (localizer, thresholding, MBT-Net for E2E);
+    the config has already checked the name and the translator (:class:`pyulm.config.ULMParams`)."""
+    from ..nn.cycleulm.pipelines import PIPELINES
+
+    spec = PIPELINES[name]
+    method = spec.localizer or "mblnet"  # E2E: MBL-Net on the MB-only frames gives its localizations
+    return dataclasses.replace(
+        p, pipeline=spec.name, denoise=spec.denoise or "", method=method,
+        # the NCC template: the Gaussian of the PSF (MB-only PSF after MB-DT), as run_pipeline
+        method_options=(("psf", "gaussian"),) if method == "ncc" else (),
+        e2e_model=cycleulm_model("pipeline", None, where) if spec.localizer is None else ())
+
+
+def cycleulm_model(key: str, weights, where: str) -> tuple:
+    """The identity of a CycleULM model (``key`` = "translate": the MB-DT directory ``weights``;
+    "pipeline": MBT-Net, the shipped model), checked without running it; ConfigError naming the field."""
+    from .._optional import require
+    from ..nn.cycleulm.modelkeys import mbtnet_identity, translator_identity
+
+    require("torch", f"[ulm] {key}")
+    try:
+        return translator_identity(weights) if key == "translate" else mbtnet_identity(weights)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}[ulm] {key}: {exc}") from None
 
 
 def deepstulm_model(weights, p: BlockParams, where: str) -> tuple:
