@@ -153,6 +153,8 @@ class ULMParams(_Strict):
             raise ValueError(f"pipeline {self.pipeline!r} sets the localizer: drop LocMethod")
         if self.tracking != "hungarian":
             raise ValueError(f'pipeline {self.pipeline!r} runs its own tracking: drop tracking = "{self.tracking}"')
+        if self.pipeline == "cycleulm-e2e" and self.res != 4:
+            raise ValueError(f"pipeline 'cycleulm-e2e' makes its maps on MBT-Net's x4 grid: set res = 4 (got {self.res:g})")
         return self
 
     @model_validator(mode="after")

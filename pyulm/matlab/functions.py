@@ -41,6 +41,8 @@ FUNCTIONS = {
     "filter_block": ("pyulm.filtering", "filter_block"),
     "track_maps": ("pyulm.nn", "track_maps"),
     "fus2ulm": ("pyulm.nn.fus2ulm", "enhance"),
+    "translate": ("pyulm.nn", "translate"),
+    "cycleulm": ("pyulm.nn.cycleulm.pipelines", "run_pipeline"),
 }
 
 

@@ -1,0 +1,47 @@
+function tests = suite_cycleulm()
+%SUITE_CYCLEULM Octave/MATLAB tests of CycleULM through the bridge: the named pipelines
+%   (pyulm.cycleulm) and the MB-DT translate step (pyulm.translate), with their refusals.
+%   Returns a cell of handles; pyulm_tests runs them with the data struct D.
+tests = {@test_cycleulm_baselines, @test_cycleulm_refusals};
+end
+
+function iq = moving_bubbles()
+% Three Gaussian bubbles (FWHM 3 px) crossing a 32 x 40 field at 0.5 px/frame, 24 frames, faint noise.
+[x, z] = meshgrid(0:39, 0:31);
+s = 3 / (2 * sqrt(2 * log(2)));
+iq = zeros(32, 40, 24);
+rand('state', 3); %#ok<RAND>
+for t = 1:24
+    f = zeros(32, 40);
+    for b = 1:3
+        f = f + exp(-((z - 8 * b).^2 + (x - 6 - 0.5 * t - 3 * b).^2) / (2 * s^2));
+    end
+    iq(:, :, t) = f + 0.02 * rand(32, 40);
+end
+end
+
+function test_cycleulm_baselines(D) %#ok<INUSD>
+iq = moving_bubbles();
+for name = {'baseline1', 'baseline2'}
+    res = pyulm.cycleulm(iq, name{1}, 'fwhm', 3, 'number_of_particles', 5, 'min_length', 3, 'frame_rate', 1000);
+    check(strcmp(res.name, name{1}), '%s: result named %s', name{1}, res.name);
+    check(isequal(size(res.maps.MatOut), [4 * 32 + 1, 4 * 40 + 1]), '%s: MatOut of size %s', name{1}, ...
+          mat2str(size(res.maps.MatOut)));
+    check(all(res.maps.MatOut(:) >= 0) && sum(res.maps.MatOut(:)) > 0, '%s: empty or negative density', name{1});
+    check(numel(res.tracks.tracks) == 3, '%s: %d tracks, expected the 3 bubbles', name{1}, numel(res.tracks.tracks));
+    % 1-based positions: the bubbles sit on rows 9, 17 and 25 (0-based 8, 16, 24)
+    zs = sort(cellfun(@(t) mean(t(:, 1)), res.tracks.tracks(:)'));
+    check(all(abs(zs - [9 17 25]) < 0.5), '%s: tracks at rows %s, expected 9, 17, 25', name{1}, mat2str(zs, 3));
+    check(any(abs(res.localizations.z - 17) < 0.5), '%s: no localization on the bubble of row 17', name{1});
+    check(isfield(res.timings, 'denoise') && isfield(res.timings, 'localize'), '%s: stage timings missing', name{1});
+end
+end
+
+function test_cycleulm_refusals(D) %#ok<INUSD>
+iq = moving_bubbles();
+expect_error(@() pyulm.cycleulm(iq, 'cycleulm-nope'), 'pyulm:Python:ValueError', 'unknown pipeline');
+expect_error(@() pyulm.cycleulm(iq, 'cycleulm-ncc'), 'pyulm:Python:ValueError', 'translator');
+expect_error(@() pyulm.cycleulm(iq, 'baseline1', 'translator', tempdir()), 'pyulm:Python:ValueError', 'baseline');
+expect_error(@() pyulm.cycleulm(iq, 'baseline1', 'no_such_option', 1), 'pyulm:Python:TypeError', 'no_such_option');
+expect_error(@() pyulm.cycleulm(iq * NaN, 'baseline1'), 'pyulm:Python:ValueError', 'frames');
+end
