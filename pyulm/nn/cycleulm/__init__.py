@@ -27,6 +27,7 @@ _EXPORTS = {
     "PipelineResult": "pipelines",
     "translate": "translate",
     "ceus_acquisition": "ceus_sim", "CEUSAcquisition": "ceus_sim",
+    "train_mbdt": "mbdt_train", "MBDTConfig": "mbdt_model",
 }
 
 __getattr__, __dir__ = attach(__name__, _EXPORTS, lambda: {m.name for m in pkgutil.iter_modules(__path__)})

@@ -1,0 +1,304 @@
+"""Training MB-DT, self-supervised, on the user's own frames (imports torch).
+
+The CycleGAN of the paper (§3.1): G_AB (3 CEUS frames → MB-only) and G_BA (MB-only →
+3 CEUS frames), PatchGAN discriminators D_A and D_B, least-squares (LSGAN) losses.
+
+Generators minimise ``w_adv (L_GAN(G_AB, D_B) + L_GAN(G_BA, D_A)) + w_cyc (|G_BA(G_AB(a)) - a|_1
++ |G_AB(G_BA(b)) - b|_1) + w_sim |G_AB(a) - a_centre|_1``; discriminators minimise
+``½ [(D(real) - 1)² + D(fake)²]`` each. Adam (lr, β = (0.5, 0.999)).
+
+Step ``k`` draws its patches (block, frame, corner) and its MB-only patches from
+``SeedSequence([seed, k])`` and seeds torch from it, so a run resumed from
+``checkpoint.pt`` ends with the same weights as an uninterrupted one. Every epoch
+the losses on held-back frames (the last ``validation_fraction`` of each block,
+fixed patches) are logged and a checkpoint written. The wall-clock / CPU caps stop
+the run early (the steps done are recorded); the caps count the whole run, resumes included.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..._version import __version__
+from .mbdt_config import config_dict
+from .mbdt_dir import write_model_dir
+from .mbdt_domain import context_stack, domain_b_fwhm, mb_only_patches
+from .mbdt_model import build_cycle
+
+__all__ = ["fit"]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class _Patches:
+    """Domain-A patches of the training or validation frames of every block."""
+
+    def __init__(self, blocks: list, ranges: list, patch: int, context: int):
+        self.blocks, self.ranges, self.patch, self.context = blocks, ranges, patch, context
+        self.weights = np.array([hi - lo for lo, hi in ranges], float)
+        self.weights /= self.weights.sum()
+
+    def draw(self, rng, n):
+        """(n, context, patch, patch) float32: each patch from its block's own frame range."""
+        p, k = self.patch, self.context // 2
+        out = np.empty((n, self.context, p, p), np.float32)
+        which = rng.choice(len(self.blocks), n, p=self.weights)
+        for i, b in enumerate(which):
+            amp, (lo, hi) = self.blocks[b], self.ranges[b]
+            t = int(rng.integers(lo, hi))
+            z0, x0 = (int(rng.integers(0, s - p + 1)) for s in amp.shape[:2])
+            idx = np.clip(np.arange(t - k, t + k + 1), lo, hi - 1)  # context stays inside its split
+            out[i] = np.moveaxis(amp[z0:z0 + p, x0:x0 + p, idx], 2, 0)
+        return out
+
+
+def _lsgan(pred, target: float):
+    return torch.mean((pred - target) ** 2)
+
+
+def _losses(nets, a, b, w):
+    """Generator loss terms (a dict of tensors) and the fakes for the discriminators."""
+    G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
+    fake_b = G_AB(a)
+    fake_a = G_BA(b)
+    k = a.shape[1] // 2
+    terms = {
+        "adv_ab": _lsgan(D_B(fake_b), 1.0), "adv_ba": _lsgan(D_A(fake_a), 1.0),
+        "cyc_a": F.l1_loss(G_BA(fake_b), a), "cyc_b": F.l1_loss(G_AB(fake_a), b),
+        "sim": F.l1_loss(fake_b, a[:, k:k + 1]),
+    }
+    total = (w.adversarial * (terms["adv_ab"] + terms["adv_ba"]) + w.cycle * (terms["cyc_a"] + terms["cyc_b"])
+             + w.similarity * terms["sim"])
+    return total, terms, fake_a, fake_b
+
+
+def _disc_losses(nets, a, b, fake_a, fake_b):
+    d_a = 0.5 * (_lsgan(nets["D_A"](a), 1.0) + _lsgan(nets["D_A"](fake_a.detach()), 0.0))
+    d_b = 0.5 * (_lsgan(nets["D_B"](b), 1.0) + _lsgan(nets["D_B"](fake_b.detach()), 0.0))
+    return d_a, d_b
+
+
+def _device(name: str):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+        torch.empty(1, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(f"[train].device: {name!r} is not usable here: {str(exc).splitlines()[0]}") from None
+    return dev
+
+
+def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = False, command: str | None = None,
+        config_text: str = "", sources: list | None = None, log=print) -> Path:
+    """Train on prepared blocks (normalised amplitude, (z, x, t) float32 each) into ``out``.
+
+    ``psf`` holds the data PSF (``data_fwhm``, ``n_used``); ``n_bubbles`` the MB-only range.
+    """
+    seed, mc, dc, lw, tc = cfg["seed"], cfg["model"], cfg["data"], cfg["loss"], cfg["train"]
+    out = Path(out)
+    torch.set_num_threads(tc.threads)
+    dev = _device(tc.device)
+    b_fwhm = domain_b_fwhm(psf["data_fwhm"], dc.shrink)
+    tr_ranges, va_ranges = [], []
+    for amp in blocks:
+        nt = amp.shape[-1]
+        nv = int(round(nt * dc.validation_fraction))
+        nv = min(max(nv, 1), nt - 1) if dc.validation_fraction > 0 else 0
+        tr_ranges.append((0, nt - nv))
+        va_ranges.append((nt - nv, nt) if nv else (0, nt))
+    train_p = _Patches(blocks, tr_ranges, dc.patch, mc.context)
+    val_p = _Patches(blocks, va_ranges, dc.patch, mc.context)
+    vrng = np.random.default_rng(np.random.SeedSequence([seed, 2 ** 31]))
+    val_a = torch.as_tensor(val_p.draw(vrng, tc.val_patches), device=dev)
+    val_b = torch.as_tensor(mb_only_patches(vrng, tc.val_patches, dc.patch, b_fwhm, n_bubbles=n_bubbles,
+                                            intensity=dc.intensity)[:, None], device=dev)
+
+    torch.manual_seed(seed)
+    nets = build_cycle(mc).to(dev)
+    gen_params = list(nets["G_AB"].parameters()) + list(nets["G_BA"].parameters())
+    disc_params = list(nets["D_A"].parameters()) + list(nets["D_B"].parameters())
+    opt_g = torch.optim.Adam(gen_params, tc.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc_params, tc.lr, betas=(0.5, 0.999))
+    total_steps = tc.epochs * tc.steps_per_epoch
+    step, wall_used, cpu_used, stopped = 0, 0.0, 0.0, None
+    ck = out / CHECKPOINT
+    if resume:
+        if not ck.is_file():
+            raise FileNotFoundError(f"--resume: {ck} does not exist")
+        state = torch.load(ck, map_location=dev, weights_only=True)
+        nets.load_state_dict(state["nets"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step, wall_used, cpu_used = int(state["step"]), float(state["wall"]), float(state["cpu"])
+        log(f"resumed at step {step}/{total_steps}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("log.jsonl", "SHA256SUMS"):
+            (out / name).unlink(missing_ok=True)
+    t0, c0 = time.time() - wall_used, time.process_time() - cpu_used
+    nets.train()
+    run = {}
+    while step < total_steps:
+        if tc.max_minutes and time.time() - t0 >= 60 * tc.max_minutes:
+            stopped = f"wall-clock cap {tc.max_minutes} min"
+        elif tc.max_cpu_minutes and time.process_time() - c0 >= 60 * tc.max_cpu_minutes:
+            stopped = f"CPU cap {tc.max_cpu_minutes} min"
+        if stopped:
+            log(f"stopping at step {step}/{total_steps}: {stopped} reached")
+            break
+        rng = np.random.default_rng(np.random.SeedSequence([seed, step]))
+        torch.manual_seed(int(rng.integers(2 ** 62)))
+        a = torch.as_tensor(train_p.draw(rng, tc.batch), device=dev)
+        b = torch.as_tensor(mb_only_patches(rng, tc.batch, dc.patch, b_fwhm, n_bubbles=n_bubbles,
+                                            intensity=dc.intensity)[:, None], device=dev)
+        for p in disc_params:
+            p.requires_grad_(False)
+        loss_g, terms, fake_a, fake_b = _losses(nets, a, b, lw)
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        for p in disc_params:
+            p.requires_grad_(True)
+        d_a, d_b = _disc_losses(nets, a, b, fake_a, fake_b)
+        opt_d.zero_grad()
+        (d_a + d_b).backward()
+        opt_d.step()
+        for k, v in {**terms, "g": loss_g, "d_a": d_a, "d_b": d_b}.items():
+            run[k] = run.get(k, 0.0) + float(v.detach())
+        step += 1
+        if step % tc.steps_per_epoch == 0 or step == total_steps:
+            _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, run, step, total_steps, tc, t0, c0, out, log)
+            run = {}
+    if run:  # stopped by a cap between epochs: keep what was done
+        _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, run, step, total_steps, tc, t0, c0, out, log)
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    psf_info = {"data_fwhm": [float(f) for f in psf["data_fwhm"]], "domain_b_fwhm": b_fwhm, "shrink": dc.shrink,
+                "n_used": int(psf.get("n_used", 0)), "source": psf.get("source", "estimated")}
+    full = config_dict(cfg)
+    training = {"steps": step, "planned_steps": total_steps, "stopped_by": stopped, "wall_s": round(wall, 1),
+                "cpu_s": round(cpu, 1), "n_bubbles": list(n_bubbles), "device": str(dev), "config": full}
+    last = _last_val(out)
+    metrics = {"architecture": "mbdt", "steps": step, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+               "final_validation": last, "command": command, "sources": sources or [],
+               "blocks": [list(b.shape) for b in blocks], "pyulm": __version__, "torch": torch.__version__,
+               "python": platform.python_version()}
+    readme = (f"# MB-DT translator\n\nCycleULM's domain translator (G_AB: 3 CEUS frames -> 1 MB-only frame), trained "
+              f"self-supervised by\n\n    {command or 'pyulm.nn.cycleulm.train_mbdt'}\n\non {len(blocks)} block(s) "
+              f"{[list(b.shape) for b in blocks]}: {step} steps in {wall:.0f} s.\nData PSF FWHM (z, x) "
+              f"{[round(f, 2) for f in psf_info['data_fwhm']]} px; MB-only PSF {[round(f, 2) for f in b_fwhm]} px.\n"
+              f"Use: `pyulm.nn.translate(frames, weights=\"{out}\")`. See docs/cycleulm_mbdt.md.\n")
+    extra = {"metrics.json": json.dumps(metrics, indent=2) + "\n", "README.md": readme,
+             "command.txt": (command or "pyulm.nn.cycleulm.train_mbdt(...)") + "\n"}
+    if config_text:
+        extra["train.toml"] = config_text
+    write_model_dir(out, nets["G_AB"], model_cfg=mc.to_dict(), psf=psf_info, patch=dc.patch,
+                    loss_weights=full["loss"], seed=seed, training=training, extra_files=extra)
+    log(f"done: {out} ({step} steps, {wall:.0f} s; validation {json.dumps(last)})")
+    return out
+
+
+def _last_val(out: Path) -> dict:
+    lines = (out / "log.jsonl").read_text().splitlines() if (out / "log.jsonl").is_file() else []
+    return json.loads(lines[-1])["val"] if lines else {}
+
+
+@torch.no_grad()
+def _validate(nets, a, b, lw) -> dict:
+    nets.eval()
+    total, terms, fake_a, fake_b = _losses(nets, a, b, lw)
+    d_a, d_b = _disc_losses(nets, a, b, fake_a, fake_b)
+    nets.train()
+    return {"g": float(total), **{k: float(v) for k, v in terms.items()}, "d_a": float(d_a), "d_b": float(d_b)}
+
+
+def _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, run, step, total, tc, t0, c0, out, log):
+    n = max(1, step % tc.steps_per_epoch or tc.steps_per_epoch)
+    val = _validate(nets, val_a, val_b, lw)
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    rec = {"step": step, "epoch": -(-step // tc.steps_per_epoch), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+           "train": {k: v / n for k, v in run.items()}, "val": val}
+    with open(out / "log.jsonl", "a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+    torch.save({"nets": nets.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                "wall": wall, "cpu": cpu}, out / CHECKPOINT)
+    log(f"epoch {rec['epoch']}/{-(-total // tc.steps_per_epoch)} ({step}/{total} steps): train G {rec['train']['g']:.4f} "
+        f"D {rec['train']['d_a'] + rec['train']['d_b']:.4f} | val G {val['g']:.4f} cyc {val['cyc_a']:.4f} "
+        f"sim {val['sim']:.4f} ({wall:.0f} s)")
+
+
+def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, command: str | None = None,
+               log=print) -> Path:
+    """Train an MB-DT translator on the user's own acquisitions; returns the model directory.
+
+    Parameters
+    ----------
+    sources : path, array or list of them
+        Acquisitions: files pyulm reads (SVD-filtered with ``[data].svd_cutoff``), or
+        (z, x, t) complex IQ / amplitude arrays taken as already filtered. Never modified.
+    out : path
+        Model directory to write (``checkpoint.pt`` every epoch).
+    roi : str or (z0, z1, x0, x1), optional
+        Region to train on, pixels (``"Z0:Z1,X0:X1"``).
+    config : path, dict or None
+        TOML file or dict (:mod:`pyulm.nn.cycleulm.mbdt_config`); None: the defaults.
+    resume : bool
+        Continue from ``out/checkpoint.pt``.
+    command : str, optional
+        The command line, recorded in the model directory.
+    log : callable
+        Receives progress lines.
+
+    Returns
+    -------
+    Path
+        ``out``, a model directory for :func:`pyulm.nn.translate`.
+
+    Examples
+    --------
+    >>> from pyulm.nn.cycleulm import ceus_acquisition, train_mbdt  # doctest: +SKIP
+    >>> acq = ceus_acquisition("medium", seed=1000)                  # doctest: +SKIP
+    >>> train_mbdt(acq.iq, "mbdt_model", config={"train": {"max_minutes": 5}})  # doctest: +SKIP
+    """
+    from ..._optional import load_toml
+    from .mbdt_config import parse_config
+    from .mbdt_domain import auto_n_bubbles, estimate_data_psf
+    from .mbdt_sources import load_blocks
+
+    text = ""
+    if isinstance(config, (str, Path)):
+        text = Path(config).read_text() if Path(config).is_file() else ""
+        cfg = parse_config(load_toml(config, "mbdt training config"), str(config))
+    else:
+        cfg = parse_config(config)
+    dc = cfg["data"]
+    blocks, names = load_blocks(sources, roi, dc, cfg["model"].context)
+    if dc.psf_fwhm == "auto":
+        ests = []
+        for blk, name in zip(blocks, names):
+            try:
+                ests.append(estimate_data_psf(blk))
+            except ValueError as exc:
+                log(f"{name}: no PSF estimate ({exc})")
+        if not ests:
+            raise ValueError("sources: no isolated bubble found to estimate the data PSF; give [data].psf_fwhm")
+        n = np.array([max(e["n_used"], 1) for e in ests], float)
+        fw = (np.array([e["fwhm"] for e in ests]) * n[:, None]).sum(0) / n.sum()
+        psf = {"data_fwhm": fw.tolist(), "n_used": int(n.sum()), "source": "estimated"}
+    else:
+        psf = {"data_fwhm": list(dc.psf_fwhm), "n_used": 0, "source": "config"}
+    nb = dc.n_bubbles
+    if nb == "auto":
+        counts = [auto_n_bubbles(b, dc.patch)[1] for b in blocks]
+        nb = (0, int(round(np.mean(counts))))
+    log(f"mbdt: {len(blocks)} block(s) {[list(b.shape) for b in blocks]}; data PSF FWHM (z, x) "
+        f"{[round(f, 2) for f in psf['data_fwhm']]} px from {psf['n_used']} bubbles -> MB-only PSF "
+        f"{[round(f * dc.shrink, 2) for f in psf['data_fwhm']]} px; {nb[0]}-{nb[1]} bubbles per patch")
+    return fit(blocks, cfg, psf, nb, out, resume=resume, command=command, config_text=text,
+               sources=[n for n in names], log=log)

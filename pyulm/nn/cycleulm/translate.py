@@ -1,0 +1,112 @@
+"""MB-DT inference: translate whole CEUS frames into the MB-only domain (imports torch on use)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .mbdt_model import MULTIPLE
+
+__all__ = ["translate"]
+
+#: relative difference between the input's PSF width and the trained one above which translate warns
+PSF_TOLERANCE = 0.5
+
+
+def _check_frames(frames) -> np.ndarray:
+    arr = np.asarray(frames)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"frames: expected a numeric (z, x, t) array of IQ or amplitude, got dtype {arr.dtype}")
+    if arr.ndim != 3:
+        raise ValueError(f"frames: expected a (z, x, t) array with 3 axes, got shape {arr.shape}")
+    if arr.shape[2] < 3:
+        raise ValueError(f"frames: MB-DT reads 3 consecutive frames; got {arr.shape[2]} frame(s), need t >= 3")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"frames: empty frames (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("frames: contains NaN or Inf; expected finite values")
+    return arr
+
+
+def _psf_check(amp: np.ndarray, trained, where) -> None:
+    """Warn once when the input's PSF (fitted to isolated bubbles) is > 50 % off the trained one."""
+    from .mbdt_domain import estimate_data_psf
+
+    try:
+        est = estimate_data_psf(amp, max_frames=50)["fwhm"]
+    except ValueError:  # no isolated bubble (tiny or empty input): nothing to compare
+        return
+    rel = [abs(e - t) / t for e, t in zip(est, trained)]
+    if max(rel) > PSF_TOLERANCE:
+        warnings.warn(f"translate: the input's PSF FWHM (z, x) {[round(e, 2) for e in est]} px differs by "
+                      f"{100 * max(rel):.0f} % from the {[round(t, 2) for t in trained]} px the translator in {where} "
+                      f"was trained for; retrain MB-DT on this data (pyulm train mbdt)", stacklevel=3)
+
+
+def translate(frames, weights, *, batch_size: int = 16, device=None, check_psf: bool = True) -> np.ndarray:
+    """Translate CEUS frames into MB-only frames with a trained MB-DT (CycleULM's G_AB).
+
+    Frame ``t`` is translated from frames ``(t-1, t, t+1)``, each ``|frame|`` divided by
+    its own maximum; the first and last frames repeat themselves as the missing
+    neighbour (edge rule "replicate"). The network is fully convolutional: frames of
+    any size are padded (edge values) to a multiple of 4 and cropped back.
+
+    Parameters
+    ----------
+    frames : array_like (z, x, t)
+        SVD-filtered complex IQ or amplitude, ``t >= 3``, finite; never modified.
+    weights : path
+        An MB-DT model directory (``pyulm train mbdt``); its checksums are verified first.
+    batch_size : int
+        Frames per forward pass.
+    device : str or torch.device, optional
+        Default: CUDA when available, else CPU.
+    check_psf : bool
+        Estimate the input's PSF and warn when its FWHM differs from the trained one by > 50 %.
+
+    Returns
+    -------
+    ndarray (z, x, t) float32
+        MB-only frames in [0, 1]: bubbles as Gaussians of the translator's MB-only PSF
+        (half the data's FWHM), background near 0. Deterministic.
+
+    Raises
+    ------
+    ValueError
+        Missing, corrupt or foreign model directory (naming the file), wrong ``frames``
+        (not 3-D, fewer than 3 frames, NaN/Inf), bad ``batch_size``.
+
+    Examples
+    --------
+    >>> import pyulm.nn                                                     # doctest: +SKIP
+    >>> mb = pyulm.nn.translate(iq_filtered, weights="runs/mbdt_medium")  # doctest: +SKIP
+    >>> locs = pyulm.localize(mb, method="ncc", fwhm=2)                      # doctest: +SKIP
+    """
+    import torch
+
+    from .mbdt_dir import load_translator
+    from .mbdt_domain import context_stack, normalize_frames
+
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a whole number >= 1, got {batch_size!r}")
+    if weights is None:
+        raise ValueError("weights: give the MB-DT model directory (pyulm train mbdt ... --out DIR)")
+    net, cfg = load_translator(weights, device)
+    arr = _check_frames(frames)
+    amp = normalize_frames(arr)  # a new array: the input is untouched
+    if check_psf:
+        _psf_check(amp, cfg["psf"]["data_fwhm"], weights)
+    nz, nx, nt = amp.shape
+    pz, px = -nz % MULTIPLE, -nx % MULTIPLE
+    if pz or px:
+        amp = np.pad(amp, ((0, pz), (0, px), (0, 0)), mode="edge")
+    context = int(cfg["model"].get("context", 3))
+    dev = next(net.parameters()).device
+    out = np.empty((nz, nx, nt), np.float32)
+    with torch.inference_mode():
+        for t0 in range(0, nt, int(batch_size)):
+            t = np.arange(t0, min(nt, t0 + int(batch_size)))
+            x = torch.as_tensor(context_stack(amp, t, context), device=dev)
+            y = net(x)[:, 0, :nz, :nx].float().cpu().numpy()
+            out[:, :, t] = np.moveaxis(y, 0, 2)
+    return out
