@@ -1,0 +1,174 @@
+"""CycleULM's named pipelines, the translate step of ``pyulm process`` and its config keys.
+
+A tiny MB-DT translator is trained here once (a few steps on 16 x 16 patches, about 3 s):
+enough to run every wiring for real, not to translate well (docs/cycleulm.md has the
+benchmark of the real models).
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from importlib.resources import files
+
+import numpy as np
+import pytest
+import scipy.io
+
+from pyulm.config import Config, ConfigError
+from pyulm.nn.cycleulm import PIPELINES, run_pipeline
+from pyulm.sim import free_motion
+
+torch = pytest.importorskip("torch")
+
+EXAMPLE = files("pyulm") / "data" / "example_block.mat"
+TINY = {"model": {"width": 4, "disc_width": 4}, "data": {"patch": 16, "psf_fwhm": [3, 3], "n_bubbles": [1, 3]},
+        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0}}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return free_motion((40, 40), n_frames=12, n_bubbles=(4, 8), seed=3)
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory, sim):
+    from pyulm.nn.cycleulm.mbdt_train import train_mbdt
+
+    torch.set_num_threads(1)
+    return train_mbdt(sim.iq, tmp_path_factory.mktemp("mbdt") / "tiny", config=TINY, log=lambda s: None)
+
+
+@pytest.mark.parametrize("name", ["baseline1", "baseline2"])
+def test_baselines_run_end_to_end(sim, name):
+    before = sim.iq.copy()
+    out = run_pipeline(sim.iq, name, fwhm=3, number_of_particles=10, min_length=2, frame_rate=500, res=4)
+    assert np.array_equal(sim.iq, before)  # input never modified
+    assert set(out.maps) == {"MatOut", "MatOut_zdir", "MatOut_vel"}
+    assert all(m.shape == (161, 161) for m in out.maps.values())
+    assert len(out.tracks) > 0 and out.maps["MatOut"].sum() > 0
+    assert set(out.timings) == {"denoise", "localize", "track", "render"}
+    # thresholding zeroes the background: the localizer saw fewer non-zero pixels than the input has
+    assert np.count_nonzero(out.frames) < out.frames.size / 2
+    # the bubbles were found: most ground-truth positions have a localization within 1 pixel
+    from pyulm.metrics import match, detection_scores
+
+    assert detection_scores(match(sim.gt, out.localizations, 1.0))["recall"] > 0.5
+
+
+@pytest.mark.parametrize("name", ["cycleulm-ncc", "cycleulm-decon", "cycleulm-loc"])
+def test_cycleulm_pipelines_run_end_to_end(sim, translator, name):
+    from pyulm.nn import translate
+
+    out = run_pipeline(sim.iq, name, translator=translator, number_of_particles=10, min_length=2, res=4)
+    assert out.name == name and set(out.timings) == {"translate", "localize", "track", "render"}
+    np.testing.assert_array_equal(out.frames, translate(sim.iq, translator))  # the localizer saw MB-DT's output
+    assert out.maps["MatOut"].shape == (161, 161)
+    assert len(out.localizations) > 0
+    assert PIPELINES[name].localizer in ("ncc", "decon", "mblnet")
+
+
+@pytest.mark.parametrize("name, kwargs, fragment", [
+    ("cycleulm-nope", {}, "unknown pipeline"),
+    ("cycleulm-ncc", {}, "needs an MB-DT translator"),
+    ("baseline1", {"translator": "somewhere"}, "does not translate"),
+    ("cycleulm-ncc", {"translator": "/no/such/mbdt"}, "/no/such/mbdt"),
+    ("baseline2", {"mbtnet_weights": "x"}, "cycleulm-e2e only"),
+    ("baseline2", {"tracks": False}, "tracks=False"),
+    ("cycleulm-loc", {"translator": "somewhere", "threshold_options": {"t": 0.1}}, "baselines only"),
+])
+def test_pipeline_refusals(sim, name, kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        run_pipeline(sim.iq, name, **kwargs)
+
+
+def test_pipeline_refuses_non_finite_and_short_input(sim, translator):
+    bad = sim.iq.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="frames"):
+        run_pipeline(bad, "baseline1")
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        run_pipeline(sim.iq[:, :, :2], "cycleulm-ncc", translator=translator)
+    with pytest.raises(TypeError, match="no_such"):
+        run_pipeline(sim.iq, "baseline1", no_such=1)
+
+
+def test_config_keys_accepted_and_rejected(translator):
+    cfg = Config.from_dict({"ulm": {"pipeline": "CycleULM-NCC", "translate": str(translator)}})
+    assert cfg.ulm.pipeline == "cycleulm-ncc"
+    assert Config.from_dict({"ulm": {"translate": str(translator), "LocMethod": "wa"}}).ulm.LocMethod == "wa"
+    bad = [({"pipeline": "nope"}, "unknown pipeline 'nope'"),
+           ({"pipeline": "cycleulm-loc"}, "needs an MB-DT translator"),
+           ({"pipeline": "baseline2", "translate": str(translator)}, "does not translate"),
+           ({"pipeline": "baseline1", "LocMethod": "radial"}, "drop LocMethod"),
+           ({"pipeline": "baseline1", "tracking": "deepstulm"}, "drop tracking"),
+           ({"pipeline": "cycleulm-e2e", "translate": str(translator)}, "res = 4"),
+           ({"translate": "/no/such/dir"}, "does not exist")]
+    for ulm, fragment in bad:
+        with pytest.raises(ConfigError, match=fragment):
+            Config.from_dict({"ulm": ulm})
+
+
+def test_block_key_changes_with_the_translator_weights(tmp_path, translator):
+    from pyulm.io import inspect
+    from pyulm.nn.weights_io import write_checksums
+    from pyulm.pipeline import block_params
+    from pyulm.pipeline.store import BlockSpec, block_key
+
+    info = inspect(EXAMPLE)
+    spec = BlockSpec(0, str(EXAMPLE), None, info.buffer, 0, info.n_frames, 0)
+    other = tmp_path / "other"
+    shutil.copytree(translator, other)
+    keys = []
+    for d in (translator, other):
+        p = block_params(Config.from_dict({"ulm": {"translate": str(d)}}), info)
+        assert p.translator[2:] == (1.5, 1.5)  # the localizer's PSF: the translator's MB-only PSF
+        keys.append((p.translator[1], block_key(spec, dataclasses.replace(p, translator=(
+            "same",) + p.translator[1:]))))
+    assert keys[0] == keys[1]  # same weights, same key (the directory name aside)
+    state = torch.load(other / "weights.pt", weights_only=True)
+    torch.save({k: v + 0.01 for k, v in state.items()}, other / "weights.pt")
+    write_checksums(other)  # retrained in place: a valid directory with other weights
+    p2 = block_params(Config.from_dict({"ulm": {"translate": str(other)}}), info)
+    assert p2.translator[1] != keys[0][0]
+    assert block_key(spec, dataclasses.replace(p2, translator=("same",) + p2.translator[1:])) != keys[0][1]
+    (other / "weights.pt").write_bytes(b"damaged")
+    with pytest.raises(ConfigError, match=r"\[ulm\] translate: .*weights.pt"):
+        block_params(Config.from_dict({"ulm": {"translate": str(other)}}), info)
+
+
+def test_block_needs_the_translators_context(translator):
+    from pyulm.io import inspect
+    from pyulm.pipeline import block_params
+
+    cfg = Config.from_dict({"ulm": {"translate": str(translator), "SVD_cutoff": [1, 2]},
+                            "input": {"frames_per_block": 2}})
+    with pytest.raises(ConfigError, match="context of 3 frames"):
+        block_params(cfg, inspect(EXAMPLE))
+
+
+# "wa": the tiny translator's frames are not bubble-like enough for radial symmetry's ROI checks
+@pytest.mark.parametrize("ulm", [{"translate": "T", "LocMethod": "wa"}, {"pipeline": "cycleulm-decon", "translate": "T"},
+                                 {"pipeline": "baseline1"}])
+def test_process_writes_pala_outputs_with_the_translate_step(tmp_path, translator, ulm):
+    from pyulm.pipeline import run
+
+    ulm = {k: (str(translator) if v == "T" else v) for k, v in ulm.items()}
+    cfg = Config.from_dict({"ulm": {**ulm, "numberOfParticles": 20, "min_length": 5},
+                            "input": {"frames_per_block": 100}, "output": {"images": [], "figures": []}})
+    summary = run([str(EXAMPLE)], cfg, tmp_path / "out", progress=False)
+    assert summary.localizations > 0
+    res = scipy.io.loadmat(tmp_path / "out" / "ulm_results.mat", simplify_cells=True)
+    assert {"MatOut", "MatOut_zdir", "MatOut_vel", "PowDop", "ULM", "llx", "llz"} <= set(res)
+    assert res["MatOut"].shape == (641, 801)
+    if "translate" in ulm:
+        assert res["ULM"]["pyulm_translate"] == str(translator.resolve())
+    if "pipeline" in ulm:
+        assert res["ULM"]["pyulm_pipeline"] == ulm["pipeline"]
+    tracks = scipy.io.loadmat(tmp_path / "out" / "ulm_tracks.mat", simplify_cells=True)
+    assert "Track_tot" in tracks and "MatTracking" in tracks
+    from pyulm.pipeline import read_block
+
+    blocks = sorted((tmp_path / "out" / "blocks").glob("*.h5"))
+    assert len(blocks) == 2
+    stage = "translate" if "translate" in ulm else "denoise"
+    assert stage in read_block(blocks[0])[0].timings
