@@ -20,6 +20,7 @@ import functools
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 _threads = None  # set by limit_threads
@@ -37,21 +38,81 @@ def cpu_budget() -> int:
     return max(1, n)
 
 
+_PROC_STAT = "/proc/stat"
 _LOADAVG = "/proc/loadavg"
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_load_lock = threading.Lock()
+_last_sample = None      # (monotonic s, others' busy CPU-seconds on our CPUs, own CPU-seconds)
+_last_available = None   # (monotonic s, CPUs)
 
 
-def oversubscribed() -> bool:
-    """True when the machine has more runnable threads right now than this process may use,
-    counting this process's own two (the caller and a BLAS thread): others' work is then
-    waiting for the cores, and OpenBLAS threads that spin while they wait for one another
-    lose to a single thread (the SVD's Gram matrix took 1.7-2.4 s on 2 threads vs 1.2-1.5 s
-    on 1 next to ~8 busy threads on 2 cores). Linux only; False elsewhere."""
+def available_cpus() -> int:
+    """CPUs this process can use right now: :func:`cpu_budget` less the CPUs' worth of time
+    other processes have been taking on this process's CPUs (the ``auto`` thread count).
+
+    Measured from ``/proc/stat`` between two calls 0.05-5 s apart (the CPU time of this
+    process's own CPUs less this process's own time, so its own threads, BLAS's included,
+    never count; processes niced below this one's priority do not count either, the
+    scheduler gives way to this one), else from the runnable threads in ``/proc/loadavg``
+    less this process's own. A second thread on a core that another process keeps busy
+    waits behind it, and every hand-off of the GIL or of a product's shares waits with
+    it: fanning out then loses to one thread (78 x 118 x 800 pipeline next to one busy
+    process: 668-685 frames/s on 2 threads vs 766-773 on 1). Linux only; elsewhere the budget.
+    """
+    global _last_sample, _last_available
+    budget = cpu_budget()
+    now = time.monotonic()
+    with _load_lock:
+        if _last_available is not None and now - _last_available[0] < 0.05:
+            return _last_available[1]
+        sample = _cpu_sample(now)
+        prev, _last_sample = _last_sample, sample
+        if sample is not None and prev is not None and 0.05 <= now - prev[0] <= 5.0:
+            others = max(0.0, (sample[1] - prev[1]) - (sample[2] - prev[2])) / (now - prev[0])
+        else:
+            others = _runnable_others()
+        n = int(min(budget, max(1, math.floor(budget - others + 0.5))))
+        _last_available = (now, n)
+        return n
+
+
+def _cpu_sample(now: float):
+    """(now, CPU-seconds spent on this process's CPUs by anything that competes with it,
+    this process's CPU-seconds), or None where ``/proc/stat`` cannot be read."""
+    try:
+        cpus = os.sched_getaffinity(0)
+        niced = os.getpriority(os.PRIO_PROCESS, 0) > 0
+        busy = 0
+        with open(_PROC_STAT) as f:
+            for line in f:
+                if not line.startswith("cpu"):
+                    break
+                name, *vals = line.split()
+                if name == "cpu" or int(name[3:]) not in cpus:
+                    continue
+                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, vals[:8])
+                busy += user + system + irq + softirq + steal + (nice if niced else 0)
+    except (OSError, ValueError, AttributeError):
+        return None
+    t = os.times()
+    return now, busy / _TICK, t.user + t.system
+
+
+def _runnable_others() -> float:
+    """Runnable threads of other processes right now (``/proc/loadavg`` less this process's own)."""
     try:
         with open(_LOADAVG) as f:
             runnable = int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
-        return False
-    return runnable - 2 >= cpu_budget()
+        return 0.0
+    own = 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, IndexError):
+        own = 1
+    return float(max(0, runnable - max(own, 1)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,12 +178,50 @@ def chunk_bounds(n: int, workers: int, min_chunk: int) -> list[tuple[int, int]]:
 
 
 def map_chunks(fn, bounds, workers: int):
-    """``[fn(lo, hi) for lo, hi in bounds]``, on threads when there is more than one chunk
-    and the cores are not already full (:func:`oversubscribed`)."""
-    if len(bounds) <= 1 or workers <= 1 or oversubscribed():
+    """``[fn(lo, hi) for lo, hi in bounds]``, on up to ``workers`` threads, but no more than
+    :func:`available_cpus` (none while other processes keep the cores busy). The threads
+    pull chunks one at a time from a shared queue, so a thread that is slowed down takes
+    fewer chunks instead of holding the others back: give it many small chunks."""
+    if len(bounds) > 1 and workers > 1:
+        workers = min(workers, len(bounds), available_cpus())
+    if len(bounds) <= 1 or workers <= 1:
         return [fn(lo, hi) for lo, hi in bounds]
-    with ThreadPoolExecutor(min(workers, len(bounds))) as ex:
+    with ThreadPoolExecutor(workers) as ex:
         return list(ex.map(lambda b: fn(*b), bounds))
+
+
+def map_reduce(fn, n_tasks: int, workers: int, combine):
+    """``fn(0) + fn(1) + ... + fn(n_tasks - 1)``, summed as one fixed binary tree
+    (``((r0 + r1) + (r2 + r3)) + ...``) whatever the number of threads and the order in
+    which tasks finish, so the rounding, and so the bits, never depend on either.
+
+    Tasks are pulled one at a time from a shared queue (:func:`map_chunks`), so a thread
+    that another process slows down takes fewer of them instead of holding the others
+    back; whichever thread completes the second of two siblings adds them
+    (``combine(a, b)`` returns ``a + b`` and may do it in ``a``'s memory: IEEE addition is
+    commutative, only the grouping matters). A merged pair's storage is released at once,
+    so about ``workers + log2(n_tasks)`` results are alive at a time.
+    """
+    if n_tasks < 1:
+        raise ValueError(f"n_tasks: expected >= 1, got {n_tasks}")
+    pending, lock, root = {}, threading.Lock(), []
+
+    def task(i, _):
+        r, level, idx, width = fn(i), 0, i, n_tasks
+        while width > 1:
+            sib = idx ^ 1
+            if sib < width:  # else the last node of an odd level goes up alone
+                with lock:
+                    other = pending.pop((level, sib), None)
+                    if other is None:
+                        pending[level, idx] = r
+                        return
+                r = combine(r, other) if idx < sib else combine(other, r)
+            level, idx, width = level + 1, idx >> 1, (width + 1) >> 1
+        root.append(r)
+
+    map_chunks(task, [(i, i + 1) for i in range(n_tasks)], workers)
+    return root[0]
 
 
 _controller = None

@@ -15,12 +15,9 @@ Two routes:
 """
 from __future__ import annotations
 
-import contextlib
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from ._parallel import blas_limit, default_workers, oversubscribed
+from ._parallel import available_cpus, blas_limit, default_workers, map_chunks, map_reduce
 
 PRECISIONS = ("double", "pala_single")
 
@@ -145,44 +142,76 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
     # The row blocks are the same whatever the thread count and each is one single-threaded
     # product (the caller holds BLAS at one thread), so spreading whole blocks over threads
     # keeps results bitwise identical; the blocks' rows are disjoint, and so are their writes.
-    starts = range(0, X.shape[0], step)
-    workers = default_workers()
-    if len(starts) <= 1 or workers <= 1 or oversubscribed():
-        for lo in starts:
-            block(lo)
-        return
-    with ThreadPoolExecutor(min(workers, len(starts))) as ex:
-        for _ in ex.map(block, starts):
-            pass
+    map_chunks(lambda lo, _: block(lo), [(lo, lo + 1) for lo in range(0, X.shape[0], step)], default_workers())
 
 
-def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, bool]:
+#: Rows of one Gram task, in bytes of the working class: large enough for BLAS to run at
+#: full speed on one thread, small enough for a block of 78 x 118 pixels to make 8 tasks.
+_GRAM_TASK_BYTES = 1 << 24
+#: Largest Gram matrix summed from per-task partial matrices (a 1024-frame block); larger
+#: ones are one product on BLAS's own threads, so the partials never cost much memory.
+_GRAM_PARTIAL_BYTES = 1 << 24
+
+
+def gram_tasks(m: int, n: int, itemsize: int) -> int:
+    """Row tasks of the Gram matrix of an (m, n) matrix: a function of its shape only
+    (never of the thread count), so the summation order, and so the result, is fixed."""
+    if n * n * itemsize > _GRAM_PARTIAL_BYTES:
+        return 1
+    return int(min(8, max(1, round(m * n * itemsize / _GRAM_TASK_BYTES))))
+
+
+def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 24) -> tuple[np.ndarray, bool]:
     """Upper triangle of the Gram matrix ``X^H X`` in class ``dt`` (BLAS ``herk``/``syrk``),
     and whether it is the conjugate (a C-ordered ``X`` is handed over as its transpose
     ``A = X_b^T``, whose ``A A^H`` is ``conj(X_b^H X_b)``).
 
-    Row blocks of a fixed number of rows (~8 MB) are summed one after another, so the
-    summation order, and so the result, depends only on the block's shape and layout,
-    never on how the caller splits the work.
+    The rows are cut into :func:`gram_tasks` equal tasks, each one single-threaded product
+    into its own partial matrix, pulled by pyulm's threads from a shared queue and summed as
+    a fixed tree (:func:`pyulm._parallel.map_reduce`): a thread that another process slows
+    down takes fewer tasks instead of holding the other back (BLAS's own threads split every
+    product in fixed shares and wait for the slowest). Within a task, row blocks of
+    ``step_bytes`` are summed one after another. The result depends only on the block's
+    shape and layout, never on the number of threads.
     """
     from scipy import linalg
 
-    n = X.shape[1]
+    m, n = X.shape
+    item = np.dtype(dt).itemsize
+    n_tasks = gram_tasks(m, n, item) if step_bytes < m * n * item else 1
+    bounds = [round(i * m / n_tasks) for i in range(n_tasks + 1)]
     cplx = np.dtype(dt).kind == "c"
     rank_k = linalg.blas.get_blas_funcs("herk" if cplx else "syrk", (np.empty(0, dt),))
     fortran = X.flags.f_contiguous and not X.flags.c_contiguous
-    C = np.zeros((n, n), dtype=dt, order="F")
-    if fortran and X.dtype == dt:
-        return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1), False
-    step = max(256, step_bytes // (n * np.dtype(dt).itemsize))
-    for lo in range(0, X.shape[0], step):
-        if fortran:
-            blk = np.asarray(X[lo:lo + step], dtype=dt, order="F")
-            C = rank_k(1.0, blk, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
-        else:
-            blk = np.ascontiguousarray(X[lo:lo + step], dtype=dt)
-            C = rank_k(1.0, blk.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # conj(X_b^H X_b)
+    step = max(256, step_bytes // (n * item))
+
+    def task(i):
+        C = np.zeros((n, n), dtype=dt, order="F")
+        lo, hi = bounds[i], bounds[i + 1]
+        if fortran and X.dtype == dt and n_tasks == 1:
+            return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
+        for b in range(lo, hi, step):
+            if fortran:
+                blk = np.asarray(X[b:min(hi, b + step)], dtype=dt, order="F")
+                C = rank_k(1.0, blk, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
+            else:
+                blk = np.ascontiguousarray(X[b:min(hi, b + step)], dtype=dt)
+                C = rank_k(1.0, blk.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # conj(X_b^H X_b)
+        return C
+
+    if n_tasks == 1:  # one product, on BLAS's threads (the same bits on any number of them:
+        # OpenBLAS splits its columns, not its sums), as many as the other processes leave
+        with blas_limit(min(default_workers(), available_cpus())):
+            C = task(0)
+    else:
+        with blas_limit(1):
+            C = map_reduce(task, n_tasks, default_workers(), _add_into)
     return C, cplx and not fortran
+
+
+def _add_into(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a += b
+    return a
 
 
 def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -> np.ndarray:
@@ -196,10 +225,7 @@ def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -
 
     n = X.shape[1]
     cplx = np.iscomplexobj(X) or np.issubdtype(work, np.complexfloating)
-    # One BLAS thread when other processes already fill the cores (the Gram matrix is the
-    # same bits on any number of threads: OpenBLAS splits its columns, not its sums).
-    with blas_limit(1) if oversubscribed() else contextlib.nullcontext():
-        C, conj = _gram(X, np.complex128 if cplx else np.float64)
+    C, conj = _gram(X, np.complex128 if cplx else np.float64)
     # descending component k is ascending eigenvalue index n-1-k
     lo, hi = n - 1 - components.max(), n - 1 - components.min()
     with blas_limit(1):  # LAPACK's threaded reductions round differently with each thread count

@@ -15,6 +15,9 @@ def cores_free(monkeypatch):
     import pyulm._parallel as P
 
     monkeypatch.setattr(P, "_LOADAVG", "/nonexistent/loadavg")
+    monkeypatch.setattr(P, "_PROC_STAT", "/nonexistent/stat")
+    monkeypatch.setattr(P, "_last_sample", None)
+    monkeypatch.setattr(P, "_last_available", None)
 
 
 @pytest.fixture(scope="module")
@@ -99,27 +102,91 @@ def test_one_thread_policy(monkeypatch):
                 pass
 
 
-def test_oversubscription_is_read_from_the_runnable_count(tmp_path, monkeypatch):
-    """Other processes' runnable threads (the 4th field of /proc/loadavg, less this process's
-    own two) filling every usable CPU switch the SVD's Gram matrix to one BLAS thread; the
-    filter's output is the same bits either way."""
+def _stat_lines(busy: dict) -> str:
+    """A /proc/stat with one line per CPU: user, nice, system, idle, ... in clock ticks."""
+    import os
+
+    lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
+    for c in sorted(os.sched_getaffinity(0)):
+        user, nice = busy.get(c, (0, 0))
+        lines.append(f"cpu{c} {user} {nice} 0 100000 0 0 0 0 0 0")
+    return "\n".join(lines + ["intr 0"]) + "\n"
+
+
+def test_available_cpus_reads_other_processes_time(tmp_path, monkeypatch):
+    """Other processes' CPU time on this process's CPUs between two looks (/proc/stat, less
+    this process's own) leaves fewer CPUs to fan out to; niced processes, which give way,
+    do not count; the first look reads the runnable threads of /proc/loadavg instead.
+    The filter's output is the same bits either way."""
+    import time
+
     import pyulm._parallel as P
 
     n = cpu_budget()
-    load = tmp_path / "loadavg"
+    cpus = sorted(__import__("os").sched_getaffinity(0))
+    stat, load = tmp_path / "stat", tmp_path / "loadavg"
+    monkeypatch.setattr(P, "_PROC_STAT", str(stat))
     monkeypatch.setattr(P, "_LOADAVG", str(load))
-    load.write_text(f"0.50 0.40 0.30 {n + 1}/300 4242\n")
-    assert not P.oversubscribed()
+    load.write_text(f"9.50 8.40 8.30 {n + 5}/300 4242\n")  # first look: others fill every CPU
+    stat.write_text(_stat_lines({}))
+    assert P.available_cpus() == 1
     rng = np.random.default_rng(5)
     x = rng.standard_normal((30, 40, 60)) + 1j * rng.standard_normal((30, 40, 60))
     x += 20 * rng.standard_normal((30, 40, 1))
-    quiet = pyulm.svd_filter(x, [3, 60])
-    load.write_text(f"9.50 8.40 8.30 {n + 2}/300 4242\n")
-    assert P.oversubscribed()
-    np.testing.assert_array_equal(pyulm.svd_filter(x, [3, 60]), quiet)
-    # pyulm's own chunks run in the calling thread then (no GIL convoy on starved cores)
+    busy = pyulm.svd_filter(x, [3, 60])
     seen = set()
     P.map_chunks(lambda lo, hi: seen.add(threading.get_ident()), [(0, 1), (1, 2), (2, 3)], 3)
-    assert seen == {threading.get_ident()}
+    assert seen == {threading.get_ident()}  # one thread: no GIL convoy on starved cores
+
+    time.sleep(0.06)
+    stat.write_text(_stat_lines({c: (0, 10 ** 6) for c in cpus}))  # niced work only: gives way
+    assert P.available_cpus() == n
+    np.testing.assert_array_equal(pyulm.svd_filter(x, [3, 60]), busy)
+    if n >= 2:
+        time.sleep(0.06)  # others' time on one CPU since the last look, far more than n CPUs' worth
+        stat.write_text(_stat_lines({c: (10 ** 6 * (c == cpus[0]), 10 ** 6) for c in cpus}))
+        assert P.available_cpus() == 1
+    stat.write_text("garbage\n")
     load.write_text("garbage\n")
-    assert not P.oversubscribed()
+    time.sleep(0.06)
+    assert P.available_cpus() == n
+
+
+def test_map_reduce_sums_one_fixed_tree(monkeypatch):
+    """Whatever the thread count and the order tasks finish in, the partial results are
+    summed as ((r0 + r1) + (r2 + r3)) + r4: the same bits."""
+    import time
+
+    from pyulm._parallel import map_reduce
+
+    rng = np.random.default_rng(0)
+    parts = [rng.standard_normal(50) * 10.0 ** rng.integers(-8, 8, 50) for _ in range(5)]
+    want = ((parts[0] + parts[1]) + (parts[2] + parts[3])) + parts[4]
+    assert not np.array_equal(want, (((parts[0] + parts[1]) + parts[2]) + parts[3]) + parts[4])
+
+    def fn(i):
+        time.sleep(0.01 * rng.random())  # finish in a random order
+        return parts[i].copy()
+
+    for workers in (1, 2, 3, 5):
+        for _ in range(3):
+            np.testing.assert_array_equal(map_reduce(fn, 5, workers, lambda a, b: a + b), want)
+    assert map_reduce(lambda i: parts[i].copy(), 1, 4, None) is not None
+    with pytest.raises(ValueError, match="n_tasks"):
+        map_reduce(fn, 0, 2, lambda a, b: a + b)
+
+
+@pytest.mark.parametrize("shape", [(60, 80, 400), (96, 96, 300)])
+def test_svd_filter_same_bits_with_any_thread_count(shape):
+    """The Gram matrix of these blocks is summed from 2 and 3 row tasks on pyulm's threads."""
+    from pyulm._parallel import limit_threads
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    x += 30 * rng.standard_normal(shape[:2] + (1,)).astype(np.complex64)
+    out = {}
+    for n in (1, 2, 3):
+        with limit_threads(n):
+            out[n] = pyulm.svd_filter(x, [3, shape[2]])
+    np.testing.assert_array_equal(out[2], out[1])
+    np.testing.assert_array_equal(out[3], out[1])
