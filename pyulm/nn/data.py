@@ -43,6 +43,16 @@ class DataConfig:
     tissue_db : tissue level before the SVD filter, dB re mean bubble intensity.
     noise_corr : noise correlation length (Gaussian sigma, px).
     rf_probability : share of vessel scenes given as the real (RF-like) part of the IQ.
+
+    Other sources of labelled frames (:mod:`pyulm.nn.pgd.source`; the default keeps pyulm.sim):
+
+    source : ``"sim"`` (the simulations above), ``"block"`` (frames and ground truth of
+        ``pyulm synth`` blocks), ``"pgd"`` or ``"physics"`` (frames synthesised on the fly by
+        :func:`pyulm.nn.pgd.synth` for the probe of ``params``).
+    blocks, validation_blocks : ``source = "block"``: block files for training and for
+        validation/test (default: the last tenth of every training block's frames).
+    params : ``source = "pgd" | "physics"``: physics parameter file (TOML or Verasonics .mat).
+    weights : ``source = "pgd"``: PgD model directory (default: the shipped model).
     """
 
     patch: int = 64
@@ -67,6 +77,11 @@ class DataConfig:
     tissue_db: tuple = (0.0, 30.0)
     noise_corr: tuple = (0.0, 1.2)
     rf_probability: float = 0.0
+    source: str = "sim"
+    blocks: tuple = ()
+    validation_blocks: tuple = ()
+    params: str = ""
+    weights: str = ""
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "[data]") -> "DataConfig":
@@ -76,7 +91,9 @@ class DataConfig:
             raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
         kw = {}
         for k, v in d.items():
-            if k == "psf_families":
+            if k in SOURCE_FIELDS:  # checked with the source (pyulm.nn.pgd.source)
+                v = tuple(v) if isinstance(v, list) else v
+            elif k == "psf_families":
                 from .scenes import TRAIN_FAMILIES
 
                 if (not isinstance(v, (list, tuple)) or not v
@@ -101,7 +118,15 @@ class DataConfig:
             raise ValueError(f"{where}.n_vessels: expected whole numbers >= 0, got {cfg.n_vessels!r}")
         if cfg.vessel_radius[0] <= 0 or cfg.in_vessel_density[0] < 0 or cfg.f_number[0] <= 0 or cfg.bandwidth[0] <= 0:
             raise ValueError(f"{where}: vessel_radius, f_number and bandwidth must be > 0, in_vessel_density >= 0")
+        if any(k in d for k in SOURCE_FIELDS):
+            from .pgd.source import check_source
+
+            check_source(cfg, where)
         return cfg
+
+
+#: DataConfig fields of the other training-data sources (pyulm.nn.pgd.source).
+SOURCE_FIELDS = ("source", "blocks", "validation_blocks", "params", "weights")
 
 
 def seed_for(seed: int, namespace: int, index: int) -> np.random.Generator:
@@ -132,10 +157,16 @@ def simulate(cfg: DataConfig, n_frames: int, rng: np.random.Generator, *, densit
     )
 
 
-def draw(cfg: DataConfig, n_frames: int, rng: np.random.Generator):
+def draw(cfg: DataConfig, n_frames: int, rng: np.random.Generator, namespace: int = TRAIN):
     """One training/validation simulation -> (iq (z, x, t) complex, ground-truth table): a
     vessel scene with probability ``cfg.vessel_probability``, else free motion (the rng is
-    not consumed by the choice when the probability is 0, so older configs draw the same data)."""
+    not consumed by the choice when the probability is 0, so older configs draw the same data).
+    With another ``cfg.source`` the frames come from :func:`pyulm.nn.pgd.source.draw_source`
+    (``namespace`` chooses training or held-out frames of blocks)."""
+    if cfg.source != "sim":
+        from .pgd.source import draw_source
+
+        return draw_source(cfg, n_frames, rng, namespace)
     if cfg.vessel_probability > 0 and rng.uniform() < cfg.vessel_probability:
         from .scenes_vessel import vessel_scene
 

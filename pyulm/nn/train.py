@@ -154,7 +154,7 @@ def evaluate(arch, model, dcfg: D.DataConfig, seed: int, namespace: int, n_sims:
 
     def sets():
         for i in range(n_sims):
-            iq, gt = D.draw(dcfg, n_frames, D.seed_for(seed, namespace, i))
+            iq, gt = D.draw(dcfg, n_frames, D.seed_for(seed, namespace, i), namespace)
             c = predict_sim(arch, model, iq, dev, threshold=threshold, clip=clip)
             yield gt, np.column_stack([c["z"], c["x"], c["frame"]])
 
@@ -176,7 +176,7 @@ def calibrate_threshold(model, dcfg: D.DataConfig, seed: int, n_sims: int, n_fra
     model.eval()
     sets = {t: [] for t in thresholds}  # (gt, candidates) of every simulation, per threshold
     for i in range(n_sims):
-        iq, gt = D.draw(dcfg, n_frames, D.seed_for(seed, D.VALIDATION, i))
+        iq, gt = D.draw(dcfg, n_frames, D.seed_for(seed, D.VALIDATION, i), D.VALIDATION)
         x, scale = D.normalize_np(iq)
         with torch.no_grad():
             out = model(torch.from_numpy(x).unsqueeze(1).to(dev))
