@@ -17,12 +17,12 @@ def test_defaults_valid_and_in_range():
     p = PhysicsParams()
     assert p.out_of_range() == []
     assert p.effective_f_number == pytest.approx(max(1.0, 8.0 / 12.8))
-    assert p.pixel_size_mm == pytest.approx(0.5 * 1540 / 15625)
+    assert p.pixel_size_wavelengths == pytest.approx(0.05 / (1540 / 15625))
 
 
 @pytest.mark.parametrize("bad", [
     {"center_frequency_mhz": -5.0}, {"center_frequency_mhz": 0}, {"n_elements": 0}, {"n_elements": 12.5},
-    {"fractional_bandwidth": 2.5}, {"f_number": float("nan")}, {"pixel_size_wavelengths": 0},
+    {"fractional_bandwidth": 2.5}, {"f_number": float("nan")}, {"pixel_size_mm": 0},
     {"n_angles": 1, "angle_span_deg": 10.0}, {"n_angles": 5, "angle_span_deg": 0.0}, {"angle_span_deg": 200.0},
     {"depth_mm": "deep"},
 ])
@@ -74,7 +74,7 @@ def test_from_verasonics_reads_structs():
     assert p.center_frequency_mhz == 7.8125 and p.pitch_mm == 0.3 and p.n_elements == 128
     assert p.fractional_bandwidth == pytest.approx(6.5 / 7.8125 / np.sqrt(2))
     assert p.n_cycles == 2.0 and p.n_angles == 5 and p.angle_span_deg == pytest.approx(12.0)
-    assert p.pixel_size_wavelengths == 0.5 and p.depth_mm == pytest.approx((20 + 200 * 0.5 / 2) * wl)
+    assert p.pixel_size_mm == pytest.approx(0.5 * wl) and p.depth_mm == pytest.approx((20 + 200 * 0.5 / 2) * wl)
     assert p.f_number == 1.5
     # spacing in wavelengths instead of mm; an override replaces a struct value
     trans2 = {k: v for k, v in trans.items() if k != "spacingMm"} | {"spacing": np.array([[1.0]])}
@@ -110,7 +110,7 @@ def test_sample_params_splits_disjoint_and_in_range():
     splits = {s: sample_params(np.random.default_rng(1), s, n=60) for s in ph.SPLITS}
     for s, ps in splits.items():
         assert all(p.split == s and p.out_of_range() == [] for p in ps)
-    cells = {s: {tuple(min(3, int(ph._unit(n, getattr(p, n)) * 4)) for n in ph._SPLIT_AXES) for p in ps}
+    cells = {s: {ph.split_cell(p) for p in ps}
              for s, ps in splits.items()}
     assert not cells["test"] & cells["train"] and not cells["val"] & cells["train"]
     assert sample_params(3, "test", n=4) == sample_params(3, "test", n=4)  # seeded
@@ -122,7 +122,7 @@ def test_sample_params_splits_disjoint_and_in_range():
 
 
 def test_simulate_images_shape_peak_phase_and_input_untouched():
-    p = PhysicsParams(pixel_size_wavelengths=0.3)
+    p = PhysicsParams(pixel_size_mm=0.03)
     b = np.array([[10.2, 12.0, 0, 1.0], [20.0, 20.0, 2, 0.5]])
     keep = b.copy()
     iq, psf = simulate_images(p, b, (32, 32))
@@ -140,8 +140,9 @@ def test_simulate_images_shape_peak_phase_and_input_untouched():
 
 def test_psf_width_follows_physics():
     w = lambda **kw: ph.physics_psf(PhysicsParams(**kw)).fwhm  # noqa: E731
-    # pixel size fixed in wavelengths: widths in pixels do not depend on the frequency alone
-    assert w(center_frequency_mhz=5.0) == pytest.approx(w(center_frequency_mhz=20.0))
+    # a fixed grid (mm): a higher frequency makes a narrower PSF; in wavelengths, the same
+    assert np.all(np.array(w(center_frequency_mhz=7.5)) > 1.9 * np.array(w(center_frequency_mhz=15.0)))
+    assert w(center_frequency_mhz=7.5, pixel_size_mm=0.1) == pytest.approx(w(center_frequency_mhz=15.0))
     assert w(f_number=2.0)[1] > 1.5 * w(f_number=1.0)[1]
     assert w(n_cycles=3.0)[0] > w(n_cycles=1.0)[0] and w(fractional_bandwidth=0.4)[0] > w(fractional_bandwidth=0.9)[0]
     assert w(n_angles=9, angle_span_deg=30.0)[1] < w(n_angles=3, angle_span_deg=4.0)[1]

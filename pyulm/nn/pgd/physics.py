@@ -35,7 +35,7 @@ RANGES = {
     "f_number": (0.5, 3.0, "receive F-number", True),
     "n_angles": (1, 25, "compounded plane waves", False),
     "angle_span_deg": (0.0, 40.0, "degrees (max - min steering angle)", False),
-    "pixel_size_wavelengths": (0.25, 1.0, "wavelengths (square pixels)", True),
+    "pixel_size_mm": (0.019, 0.31, "mm (square pixels)", True),  # lambda/4 at 20 MHz .. lambda at 5 MHz
     "depth_mm": (3.0, 40.0, "mm", True),
 }
 #: Order of the conditioning vector of :func:`normalise`.
@@ -43,9 +43,12 @@ FIELDS = tuple(RANGES)
 _INTEGER = ("n_elements", "n_angles")
 #: Element counts drawn by :func:`sample_params` (the arrays ULM labels use).
 ELEMENT_COUNTS = (64, 128, 192, 256)
-# The held-out design: 4 bins per axis over these three fields; cell (i, j, k) is in the test
-# split when (i + 2j + 3k) % 7 == 0 and in the validation split when it is 1, so both splits
-# touch every bin of every axis while no test condition lies in a training cell.
+#: Pixel sizes drawn by :func:`sample_params`, wavelengths (beamforming grids of lambda/4 to lambda).
+PIXEL_WAVELENGTHS = (0.25, 1.0)
+# The held-out design: 4 bins per axis over centre frequency, F-number and pixel size in
+# wavelengths; cell (i, j, k) is in the test split when (i + 2j + 3k) % 7 == 0 and in the
+# validation split when it is 1, so both splits touch every bin of every axis while no test
+# condition lies in a training cell.
 _SPLIT_AXES = ("center_frequency_mhz", "f_number", "pixel_size_wavelengths")
 SPLITS = ("train", "val", "test")
 
@@ -77,13 +80,13 @@ class PhysicsParams:
         Compounded plane-wave transmits, evenly spread over ``angle_span_deg``.
     angle_span_deg : float
         Largest minus smallest steering angle, degrees (0 with one angle).
-    pixel_size_wavelengths : float
-        Pixel size (square pixels, dz = dx) in wavelengths.
+    pixel_size_mm : float
+        Pixel size (square pixels, dz = dx), mm.
     depth_mm : float
         Depth of the imaged region, mm.
     speed_of_sound : float
-        m/s; sets the wavelength in mm (not a conditioning input: every size the network
-        sees is in wavelengths or a ratio).
+        m/s; sets the wavelength in mm (not a conditioning input: soft tissue is assumed,
+        and the network sees the wavelength through the centre frequency).
 
     Examples
     --------
@@ -100,7 +103,7 @@ class PhysicsParams:
     f_number: float = 1.0
     n_angles: int = 3
     angle_span_deg: float = 10.0
-    pixel_size_wavelengths: float = 0.5
+    pixel_size_mm: float = 0.05
     depth_mm: float = 8.0
     speed_of_sound: float = 1540.0
 
@@ -127,9 +130,9 @@ class PhysicsParams:
         return self.speed_of_sound / (self.center_frequency_mhz * 1e3)
 
     @property
-    def pixel_size_mm(self) -> float:
-        """Pixel size (dz = dx), mm."""
-        return self.pixel_size_wavelengths * self.wavelength_mm
+    def pixel_size_wavelengths(self) -> float:
+        """Pixel size (dz = dx) in wavelengths."""
+        return self.pixel_size_mm / self.wavelength_mm
 
     @property
     def angles_deg(self) -> np.ndarray:
@@ -225,9 +228,21 @@ def normalise(params: PhysicsParams) -> np.ndarray:
     return np.array([2 * _unit(n, getattr(params, n)) - 1 for n in FIELDS], dtype=np.float32)
 
 
+def _split_unit(name: str, params: PhysicsParams) -> float:
+    if name == "pixel_size_wavelengths":
+        lo, hi = PIXEL_WAVELENGTHS
+        return (math.log(params.pixel_size_wavelengths) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    return _unit(name, getattr(params, name))
+
+
+def split_cell(params: PhysicsParams) -> tuple[int, int, int]:
+    """The held-out design's cell (0-3 per axis) of centre frequency, F-number and pixel size in wavelengths."""
+    return tuple(min(3, max(0, int(_split_unit(n, params) * 4))) for n in _SPLIT_AXES)
+
+
 def split_of(params: PhysicsParams) -> str:
     """The split (``"train"``, ``"val"``, ``"test"``) of the held-out cell holding ``params``."""
-    i, j, k = (min(3, max(0, int(_unit(n, getattr(params, n)) * 4))) for n in _SPLIT_AXES)
+    i, j, k = split_cell(params)
     s = (i + 2 * j + 3 * k) % 7
     return "test" if s == 0 else "val" if s == 1 else "train"
 
@@ -246,14 +261,15 @@ def _draw(rng: np.random.Generator) -> PhysicsParams:
         pitch_mm=float(np.clip(wl * rng.uniform(0.5, 1.5), lo, hi)),  # real arrays: pitch about one wavelength
         n_elements=int(rng.choice(ELEMENT_COUNTS)), f_number=uniform("f_number"), n_angles=n_angles,
         angle_span_deg=0.0 if n_angles == 1 else float(rng.uniform(4.0, RANGES["angle_span_deg"][1])),
-        pixel_size_wavelengths=uniform("pixel_size_wavelengths"), depth_mm=uniform("depth_mm"))
+        pixel_size_mm=wl * float(np.exp(rng.uniform(*np.log(PIXEL_WAVELENGTHS)))), depth_mm=uniform("depth_mm"))
 
 
 def sample_params(rng, split: str = "train", n: int | None = None):
     """Draw imaging conditions of one split, spanning common ULM linear arrays.
 
     Fields are drawn uniformly over :data:`RANGES` (log-uniformly where the vector is
-    log scaled), the pitch as 0.5-1.5 wavelengths (as real arrays), the element count
+    log scaled), the pitch as 0.5-1.5 wavelengths (as real arrays), the pixel size as
+    1/4-1 wavelength (log-uniformly: the grids ULM beamforms on), the element count
     from 64/128/192/256 and one transmit (no compounding) one time in ten. A draw is
     kept when it falls in a cell of ``split`` (:func:`split_of`): the test conditions
     are never in a training or validation cell.

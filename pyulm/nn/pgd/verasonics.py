@@ -10,7 +10,7 @@ Fields read (Vantage conventions, see ``MATLAB_INTEROP.md`` section 3.1):
 * ``TW.Parameters`` = [A B C D]: C half-cycles, so ``n_cycles = C / 2`` (the waveform of
   ``TX(1).waveform`` when ``TX`` is given, else ``TW(1)``);
 * ``TX(k).Steer(1)`` (radians): the distinct steering angles give ``n_angles`` and ``angle_span_deg``;
-* ``PData.PDelta`` = [dx dy dz] (wavelengths; square pixels expected) and the depth of
+* ``PData.PDelta`` = [dx dy dz] (wavelengths; square pixels expected) gives ``pixel_size_mm``, and the depth of
   the centre of the grid, ``Origin(3) + (Size(1) - 1) * PDelta(3) / 2`` wavelengths;
 * ``Resource.Parameters.speedOfSound`` (m/s; default 1540).
 
@@ -118,8 +118,8 @@ def params_from_verasonics(Trans, TW, PData=None, TX=None, Resource=None, overri
             raise ValueError(f"PData.PDelta = {d.tolist()}: expected [dx dy dz] in wavelengths with dx, dz > 0")
         if not np.isclose(d[0], d[2], rtol=1e-3):
             raise ValueError(f"PData.PDelta = {d.tolist()}: PgD generates square pixels; expected dx = dz "
-                             "(or give pixel_size_wavelengths as an override)")
-        out["pixel_size_wavelengths"] = float(d[2])
+                             "(or give pixel_size_mm as an override)")
+        out["pixel_size_mm"] = float(d[2]) * wl_mm
         origin = number(pd, "Origin", "PData", required=False)
         size = number(pd, "Size", "PData", required=False)
         if origin is not None and size is not None and origin.size == 3:
@@ -128,7 +128,7 @@ def params_from_verasonics(Trans, TW, PData=None, TX=None, Resource=None, overri
     out.update(over)
     where = {"fractional_bandwidth": "Trans.Bandwidth", "pitch_mm": "Trans.spacingMm (or spacing, ElementPos)",
              "n_elements": "Trans.numelements (or ElementPos)", "n_cycles": "TW.Parameters",
-             "n_angles": "TX.Steer", "angle_span_deg": "TX.Steer", "pixel_size_wavelengths": "PData.PDelta",
+             "n_angles": "TX.Steer", "angle_span_deg": "TX.Steer", "pixel_size_mm": "PData.PDelta",
              "depth_mm": "PData.Origin and PData.Size",
              "f_number": "the receive F-number (Verasonics does not store it)"}
     missing = [f"{k} ({w})" for k, w in where.items() if k not in out]
