@@ -22,7 +22,7 @@ n_elements = 128
 f_number = 1.5
 n_angles = 5
 angle_span_deg = 20.0
-pixel_size_wavelengths = 0.5
+pixel_size_mm = 0.1
 depth_mm = 15.0
 """
 
@@ -49,7 +49,7 @@ def test_cli_writes_a_pala_block_that_reads_back_with_its_ground_truth(probe, tm
     assert code == 0, err
     assert "6 frames of 40 x 48 px" in text
     info = io.inspect(out)  # what pyulm.read and pyulm process see: a PALA block
-    assert info.layout == "pala" and info.shape == (40, 48, 6) and info.pixel_size == (0.5, 0.5)
+    assert info.layout == "pala" and info.shape == (40, 48, 6) and np.allclose(info.pixel_size, 0.1 / (1540 / 7.6e3))
     assert abs(info.wavelength_mm - 1540 / 7.6e3) < 1e-9 and info.notes == []
     block = read_block(out)
     ref = synth(probe, 6, shape=(40, 48), density=5, seed=3, source="physics")
@@ -92,7 +92,7 @@ def test_verasonics_workspace_gives_the_parameters(tmp_path, capsys):
     })
     p = load_params(ws, {"f_number": 1.2})
     assert (p.center_frequency_mhz, p.n_elements, p.n_angles, p.n_cycles, p.f_number) == (15.625, 128, 3, 1.0, 1.2)
-    assert p.pixel_size_wavelengths == 0.5 and round(p.angle_span_deg, 2) == 11.46
+    assert abs(p.pixel_size_wavelengths - 0.5) < 1e-12 and round(p.angle_span_deg, 2) == 11.46
     over = tmp_path / "over.toml"
     over.write_text("f_number = 1.2\n")
     out = tmp_path / "v.mat"
@@ -267,3 +267,16 @@ def test_out_of_range_parameters_warn_with_the_range(probe):
             pass  # no shipped model yet: the warning came first
     msgs = [str(w.message) for w in caught if issubclass(w.category, PgDRangeWarning)]
     assert any("center_frequency_mhz" in m and "[5, 20]" in m for m in msgs), msgs
+
+
+def test_matlab_bridge_serves_synth(tmp_path):
+    from pyulm.matlab.functions import call_python
+
+    p = {"center_frequency_mhz": np.array([[7.6]]), "n_elements": np.array([[128.0]]), "pixel_size_mm": 0.1}
+    out = tmp_path / "m.mat"
+    (b,) = call_python("synth", [p, np.array([[3.0]])], {"shape": np.array([[24.0, 32.0]]), "seed": 1.0,
+                                                         "source": "physics", "out": str(out)})
+    assert b["IQ"].shape == (24, 32, 3) and b["GT"].shape[1] == 4 and b["file"] == str(out)
+    assert np.array_equal(read_block(out).iq, b["IQ"])
+    with pytest.raises(ValueError, match="shape"):
+        call_python("synth", [p, 3.0], {"shape": np.array([[24.5, 32.0]]), "source": "physics"})

@@ -41,6 +41,7 @@ FUNCTIONS = {
     "filter_block": ("pyulm.filtering", "filter_block"),
     "track_maps": ("pyulm.nn", "track_maps"),
     "fus2ulm": ("pyulm.nn.fus2ulm", "enhance"),
+    "synth": ("pyulm.nn.pgd.matlab", "synth_for_matlab"),
     "translate": ("pyulm.nn", "translate"),
     "cycleulm": ("pyulm.nn.cycleulm.pipelines", "run_pipeline"),
 }
