@@ -160,3 +160,152 @@ def test_noise_seeded_and_lowered_by_compounding():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         simulate_images(PhysicsParams(center_frequency_mhz=40.0), b, (8, 8))  # physics: no range warning
+
+
+# --------------------------------------------------------------------------- network, sampler, training
+
+torch = pytest.importorskip("torch")
+
+from pyulm.nn.pgd import data as pdata  # noqa: E402
+from pyulm.nn.pgd.diffusion import ddim_sample  # noqa: E402
+from pyulm.nn.pgd.model import PgDConfig, build  # noqa: E402
+from pyulm.nn.pgd.sample import sample, sample_frames  # noqa: E402
+from pyulm.nn.pgd.train import parse_config, train  # noqa: E402
+
+TINY = {"width": 4, "emb": 8, "timesteps": 20}
+
+
+def test_bubble_map_and_channels():
+    p = PhysicsParams()
+    m = pdata.bubble_map(p, [[3.25, 4.5, 1, 0.8], [40.0, 4.0, 0, 1.0]], (8, 8))
+    assert m.shape == (2, 3, 8, 8) and m[0].sum() == 0  # the second bubble lies outside
+    assert m[1, 2].sum() == pytest.approx(0.8) and m[1, 2, 3, 4] == pytest.approx(0.8 * 0.75 * 0.5)
+    wl = ph.physics_psf(p).wavelength
+    assert m[1, 0, 3, 4] + 1j * m[1, 1, 3, 4] == pytest.approx(0.3 * np.exp(-4j * np.pi * 3.25 / wl), abs=1e-6)
+    iq = simulate_images(p, [[3.0, 3.0, 0, 1.0], [5.0, 2.0, 1, 0.5]], (8, 8))[0]
+    np.testing.assert_array_equal(pdata.from_channels(pdata.to_channels(iq)), iq)
+
+
+def test_model_shapes_and_config_checks():
+    net = build(TINY)
+    x = torch.zeros(3, 2, 32, 48)
+    out = net(x, torch.zeros(3, 3, 32, 48), torch.tensor([0, 3, 19]), torch.zeros(3, len(ph.FIELDS)))
+    assert out.shape == (3, 2, 32, 48)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        net(torch.zeros(1, 2, 30, 32), torch.zeros(1, 3, 30, 32), torch.tensor([0]), torch.zeros(1, 10))
+    with pytest.raises(ValueError, match="depth"):
+        PgDConfig.from_dict({"depth": 3})
+    with pytest.raises(ValueError, match="width"):
+        PgDConfig.from_dict({"width": 0})
+
+
+def test_ddim_sampler_deterministic_and_batch_independent():
+    torch.manual_seed(0)
+    net = build(TINY).eval()
+    ex = pdata.make_examples(sample_params(0, "train", n=2), 3, (16, 16), 2.0, 0)
+    a = ddim_sample(net, ex["maps"], ex["cond"], steps=4, seed=5, batch_size=6)
+    b = ddim_sample(net, ex["maps"], ex["cond"], steps=4, seed=5, batch_size=2)
+    c = ddim_sample(net, ex["maps"], ex["cond"], steps=4, seed=6, batch_size=6)
+    assert a.shape == (6, 2, 16, 16) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert not np.allclose(a, c)
+    with pytest.raises(ValueError, match="steps"):
+        ddim_sample(net, ex["maps"], ex["cond"], steps=0)
+
+
+def _cfg(steps, **train_kw):
+    return parse_config({
+        "seed": 3, "network": TINY,
+        "data": {"n_train_params": 4, "n_val_params": 1, "n_test_params": 2, "frames_per_params": 2, "pool_steps": 3,
+                 "size": [16, 16], "val_frames": 2, "test_frames": 2},
+        "train": {"steps": steps, "batch": 2, "eval_every": 2, "log_every": 1, "val_steps": 2, "sample_steps": 3,
+                  "decay_steps": 4, **train_kw}})
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return train(_cfg(4), tmp_path_factory.mktemp("pgd") / "run", command="pyulm train pgd (test)",
+                 config_text="seed = 3\n", log=lambda m: None)
+
+
+def test_training_writes_verifiable_model_dir(tiny_dir):
+    import json
+
+    from pyulm.nn.weights_io import verify_checksums
+
+    verify_checksums(tiny_dir, "pgd")
+    for f in ("weights.pt", "config.json", "train.toml", "metrics.json", "README.md", "command.txt", "log.jsonl"):
+        assert (tiny_dir / f).is_file()
+    state = torch.load(tiny_dir / "weights.pt", weights_only=True)
+    assert all(torch.is_tensor(v) for v in state.values())
+    m = json.loads((tiny_dir / "metrics.json").read_text())
+    assert set(m["test"]) == {"ssim", "ssim_iq", "psnr"} and len(m["test_conditions"]) == 2
+    assert all(PhysicsParams.from_dict({k: r[k] for k in PhysicsParams().to_dict()}).split == "test"
+               for r in m["test_conditions"])
+    log = [json.loads(line) for line in (tiny_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4] and all("val_loss" in r and "ssim" in r["val"] for r in log)
+    assert (tiny_dir / "command.txt").read_text().strip() == "pyulm train pgd (test)"
+
+
+def test_resume_is_exact(tiny_dir, tmp_path):
+    train(_cfg(2), tmp_path / "part", log=lambda m: None)
+    logs = []
+    part = train(_cfg(4), tmp_path / "part", resume=True, log=logs.append)
+    assert logs[0] == "resumed at step 2"
+    a = torch.load(tiny_dir / "weights.pt", weights_only=True)
+    b = torch.load(part / "weights.pt", weights_only=True)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        train(_cfg(2), tmp_path / "none", resume=True, log=lambda m: None)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="unknown key"):
+        parse_config({"seed": 1, "model": "x"})
+    with pytest.raises(ValueError, match="bogus"):
+        parse_config({"train": {"bogus": 1}})
+    with pytest.raises(ValueError, match="size"):
+        parse_config({"data": {"size": [30, 32]}})
+
+
+def test_sample_api_with_a_model_dir(tiny_dir):
+    p = PhysicsParams()
+    b = np.array([[8.0, 8.0, 0, 1.0], [4.0, 10.0, 2, 0.5]])
+    iq = sample(p, b, shape=(16, 16), weights=tiny_dir, steps=3, seed=1)
+    assert iq.shape == (16, 16, 3) and iq.dtype == np.complex64
+    np.testing.assert_array_equal(iq, sample(p.to_dict(), b, shape=(16, 16), weights=tiny_dir, steps=3, seed=1))
+    frames, gt = sample_frames(p, 4, shape=(16, 16), density=2.0, seed=2, weights=tiny_dir, steps=2)
+    assert frames.shape == (16, 16, 4) and gt.shape[1] == 4 and np.all(gt[:, 2] < 4)
+    with pytest.warns(ph.PgDRangeWarning, match=r"center_frequency_mhz = 30 .*\[5, 20\]"):
+        sample(PhysicsParams(center_frequency_mhz=30.0), b, shape=(16, 16), weights=tiny_dir, steps=2)
+    with pytest.raises(ValueError, match="shape"):
+        sample(p, b, shape=(15, 16), weights=tiny_dir)
+
+
+def test_bad_weights_dirs_give_clear_errors(tiny_dir, tmp_path):
+    import shutil
+
+    from pyulm.nn.weights_io import SHIPPED
+
+    p, b = PhysicsParams(), [[8.0, 8.0, 0, 1.0]]
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        sample(p, b, shape=(16, 16), weights=tmp_path / "nowhere")
+    d = tmp_path / "m"
+    shutil.copytree(tiny_dir, d)
+    (d / "weights.pt").write_bytes((d / "weights.pt").read_bytes()[:-100])
+    with pytest.raises(ValueError, match=r"weights\.pt does not match its checksum"):
+        sample(p, b, shape=(16, 16), weights=d)
+    (d / "SHA256SUMS").unlink()
+    with pytest.raises(ValueError, match="SHA256SUMS is missing"):
+        sample(p, b, shape=(16, 16), weights=d)
+    from pyulm.nn.weights_io import write_checksums
+
+    write_checksums(d)  # a corrupt file with matching checksums: refused when read
+    with pytest.raises(ValueError, match=r"weights .*weights\.pt cannot be read"):
+        sample(p, b, shape=(16, 16), weights=d)
+    with pytest.raises(ValueError, match="'mblnet' model, not a PgD model"):
+        sample(p, b, shape=(16, 16), weights=SHIPPED / "mblnet")
+    (d / "weights.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="no weights.pt"):
+        sample(p, b, shape=(16, 16), weights=d)

@@ -54,7 +54,8 @@ SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 class TrainConfig:
     steps: int = 20000
     batch: int = 16
-    lr: float = 5e-4             # Adam, cosine-decayed to lr / 20 over the run
+    lr: float = 5e-4             # Adam, cosine-decayed to lr / 20 over decay_steps
+    decay_steps: int = 0         # horizon of the cosine decay (default: steps)
     eval_every: int = 1000
     log_every: int = 200
     threads: int = 1
@@ -169,6 +170,7 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
     model.train()
     t0 = time.time() - t_used
     pool, pool_id, run_loss, n_loss = None, -1, 0.0, 0
+    horizon = tc.decay_steps or tc.steps
     while step < tc.steps:
         if step // data.pool_steps != pool_id:
             pool_id = step // data.pool_steps
@@ -179,7 +181,7 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
         t = torch.as_tensor(rng.integers(0, model.cfg.timesteps, tc.batch))
         noise = torch.as_tensor(rng.standard_normal((tc.batch, 2) + tuple(data.size)), dtype=torch.float32)
         for g in opt.param_groups:
-            g["lr"] = tc.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / tc.steps)))
+            g["lr"] = tc.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / horizon))))
         loss = diffusion_loss(model, pool["images"][idx], pool["maps"][idx], pool["cond"][idx], t, noise, abar)
         opt.zero_grad()
         loss.backward()
