@@ -28,6 +28,8 @@ _EXPORTS = {
     "translate": "translate",
     "ceus_acquisition": "ceus_sim", "CEUSAcquisition": "ceus_sim",
     "train_mbdt": "mbdt_train", "MBDTConfig": "mbdt_model",
+    "MBTNet": "mbtnet_model", "mbtnet_predict": "mbtnet_infer", "e2e_maps": "e2e",
+    "decode_tracks": "trackdecode", "motion_prior": "trackdecode",
 }
 
 __getattr__, __dir__ = attach(__name__, _EXPORTS, lambda: {m.name for m in pkgutil.iter_modules(__path__)})
