@@ -76,6 +76,27 @@ def test_hungarian_linker_equals_munkres_on_whole_matrix(integer):
         assert np.isnan(dist[~ok]).all()
 
 
+@pytest.mark.parametrize("gap", [0.5, 1.5, 6.0])
+def test_large_component_near_ties_follow_munkres(gap):
+    """A 5 x 5 component (solved by linear_sum_assignment, not enumerated) whose second-best
+    matching is ``gap`` tie margins (1e-9 bigM) worse: below one margin munkres decides (a
+    tie), above it the optimum stands; at 1.5 margins the one-solve uniqueness test cannot
+    tell and the link-by-link proof decides. Always munkres' answer."""
+    from pyulm.tracking.assignment import hungarian_edges
+
+    cost = np.full((5, 5), 3.0)
+    np.fill_diagonal(cost, 1.0)
+    tol = 1e-9 * 10.0 ** (np.ceil(np.log10(cost.sum())) + 1)
+    cost[0, 1] = cost[1, 0] = 1.0 + gap * tol / 2  # swapping rows 0 and 1 costs gap * tol more
+    src, tgt = (a.ravel() for a in np.mgrid[0:5, 5:10])
+    nxt = hungarian_edges(src, tgt, cost.ravel(), np.zeros(25, np.int64), np.array([0, 5, 10]), 1,
+                          lambda i: cost, 9.0)
+    want = munkres(cost)[0]
+    np.testing.assert_array_equal(nxt[:5], 5 + want)
+    if gap > 1:
+        assert want.tolist() == [0, 1, 2, 3, 4]
+
+
 def test_hungarian_linker_distance_is_inclusive_and_degenerate_case():
     idx, _, _ = hungarian_linker([[0, 0]], [[0, 2]], 2)
     assert idx.tolist() == [0]

@@ -17,12 +17,40 @@ from .munkres import munkres
 
 def _lex_solve(cost: np.ndarray, valid: np.ndarray, big: float):
     """Max-cardinality then min-cost assignment on valid pairs: (rows, cols, count, cost)."""
-    from scipy.optimize import linear_sum_assignment  # lazy: `import pyulm` stays light
-
-    r, c = linear_sum_assignment(np.where(valid, cost, big))
+    r, c = _lsa(np.where(valid, cost, big))
     ok = valid[r, c]
     r, c = r[ok], c[ok]
     return r, c, r.size, math.fsum(cost[r, c])
+
+
+def _unique_by_perturbation(cost, valid, big, rr, cc, kk, best, tol):
+    """Whether the optimum ``(rr, cc)`` of :func:`_lex_solve` has a rival within ``tol``
+    (True), has none (False), or one solve cannot tell (None).
+
+    Each of its links costs ``eps = 2 tol`` more in a second solve. A rival matching of the
+    same size within ``tol`` keeps at most ``kk - 1`` of those links, so it then costs less
+    than the optimum by at least ``eps - tol = tol`` (far above the solver's rounding): if
+    the second solve still returns the optimum, there is no rival. If it returns a matching
+    of the same size within ``tol`` of the optimum, that is a rival. Anything else (a
+    matching a little worse than ``tol`` that the perturbation promoted) proves nothing.
+    One solve instead of one per link.
+    """
+    w = np.where(valid, cost, big)
+    w[rr, cc] += 2.0 * tol
+    r, c = _lsa(w)
+    ok = valid[r, c]
+    r, c = r[ok], c[ok]
+    if np.array_equal(r, rr) and np.array_equal(c, cc):
+        return False
+    if r.size == kk and math.fsum(cost[r, c]) <= best + tol:
+        return True
+    return None
+
+
+def _lsa(w):
+    from scipy.optimize import linear_sum_assignment  # lazy: `import pyulm` stays light
+
+    return linear_sum_assignment(w)
 
 
 @lru_cache(maxsize=None)
@@ -38,6 +66,7 @@ def _partial_maps(r: int, c: int) -> np.ndarray:
     return maps
 
 
+@lru_cache(maxsize=None)
 def _n_partial_maps(r: int, c: int) -> int:
     return sum(math.comb(r, k) * math.perm(c, k) for k in range(min(r, c) + 1))
 
@@ -148,15 +177,17 @@ def hungarian_edges(src, tgt, cost, pair, starts, n_pairs: int, dense, max_d2: f
                 sval[row_rank[e], col_rank[e]] = True
                 big = 2.0 * float(mc[e].sum()) + 1.0
                 rr, cc, kk, best = _lex_solve(sub, sval, big)
-                tie = False
-                for a, b in zip(rr, cc):
-                    # any other optimum avoids at least one link of this one
-                    alt_valid = sval.copy()
-                    alt_valid[a, b] = False
-                    _, _, k2, alt = _lex_solve(sub, alt_valid, big)
-                    if k2 == kk and alt <= best + tol_pair[comp_pair[k]]:
-                        tie = True
-                        break
+                tie = _unique_by_perturbation(sub, sval, big, rr, cc, kk, best, tol_pair[comp_pair[k]])
+                if tie is None:  # not proven either way: one re-solve per link of the optimum
+                    tie = False
+                    for a, b in zip(rr, cc):
+                        # any other optimum avoids at least one link of this one
+                        alt_valid = sval.copy()
+                        alt_valid[a, b] = False
+                        _, _, k2, alt = _lex_solve(sub, alt_valid, big)
+                        if k2 == kk and alt <= best + tol_pair[comp_pair[k]]:
+                            tie = True
+                            break
                 if tie:
                     fallback[comp_pair[k]] = True
                 else:
