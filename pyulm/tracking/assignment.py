@@ -169,8 +169,10 @@ def hungarian_edges(src, tgt, cost, pair, starts, n_pairs: int, dense, max_d2: f
                 continue
             for k in ks:
                 e = order[bounds[k]:bounds[k + 1]]
-                rows = np.unique(ms[e])
-                cols = np.unique(mt[e])
+                rows = np.empty(r, np.int64)  # the component's nodes in rank order
+                cols = np.empty(c, np.int64)
+                rows[row_rank[e]] = ms[e]
+                cols[col_rank[e]] = mt[e]
                 sub = np.zeros((r, c))
                 sval = np.zeros((r, c), dtype=bool)
                 sub[row_rank[e], col_rank[e]] = mc[e]
