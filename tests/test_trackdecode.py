@@ -10,22 +10,8 @@ from pyulm import track  # noqa: E402
 from pyulm.nn.cycleulm import decode_tracks, motion_prior  # noqa: E402
 from pyulm.nn.cycleulm.mbtnet_train import load_config, train  # noqa: E402
 from pyulm.tables import Localizations, Metadata, Tracks  # noqa: E402
+from test_mbtnet import TINY  # noqa: E402  (the tiny training config)
 
-TINY = """seed = 3
-[data]
-patch = [16]
-[network]
-c1 = 2
-c2 = 2
-c3 = 2
-cu = 2
-[train]
-steps = 2
-batch = 1
-eval_every = 2
-val_sequences = 1
-test_sequences = 1
-"""
 
 
 @pytest.fixture(scope="module")
