@@ -280,3 +280,28 @@ def test_matlab_bridge_serves_synth(tmp_path):
     assert np.array_equal(read_block(out).iq, b["IQ"])
     with pytest.raises(ValueError, match="shape"):
         call_python("synth", [p, 3.0], {"shape": np.array([[24.5, 32.0]]), "source": "physics"})
+
+
+def test_block_concatenation_and_vessel_test_acquisitions(probe, tmp_path):
+    from pyulm.nn.pgd.block import concatenate
+    from pyulm.nn.pgd.evaluation import resolution_curve, vessel_acquisition
+
+    parts = [synth(probe, 2, shape=(16, 16), seed=s, density=3, source="physics") for s in (1, 2)]
+    both = concatenate(parts)
+    write_block(tmp_path / "c.mat", both)
+    back = read_block(tmp_path / "c.mat")
+    assert back.n_frames == 4 and np.array_equal(back.gt.frame, np.r_[parts[0].gt.frame, parts[1].gt.frame + 2])
+    assert len(back.info["parts"]) == 2
+    with pytest.raises(ValueError, match="one parameter set"):
+        concatenate([parts[0], synth({"center_frequency_mhz": 9.0}, 1, shape=(16, 16), source="physics")])
+    p = load_params(probe)
+    iq, gt, vessels = vessel_acquisition(p, 60, shape=(48, 48), density=8, width_px=0.3, seed=1)
+    again = vessel_acquisition(p, 60, shape=(48, 48), density=8, width_px=0.3, seed=1)[0]
+    assert iq.shape == (48, 48, 60) and np.array_equal(iq, again)
+    # perfect localizations give the lumen width; blurred ones a wider vessel
+    curve = resolution_curve({"z": gt.z, "x": gt.x, "frame": gt.frame}, vessels, [60])
+    assert all(abs(v - 0.3) < 0.08 for v in curve[60].values()), curve
+    rng = np.random.default_rng(0)
+    blurred = {"z": gt.z + rng.normal(0, 0.2, len(gt)), "x": gt.x + rng.normal(0, 0.2, len(gt)), "frame": gt.frame}
+    wide = resolution_curve(blurred, vessels, [60])[60]
+    assert all(0.4 < v < 0.75 for v in wide.values()), wide  # sqrt(0.3^2 + (2.355 * 0.2)^2) = 0.56

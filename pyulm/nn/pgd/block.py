@@ -86,9 +86,9 @@ class SynthBlock:
 def _matlab_value(v):
     if v is None:
         return ""
-    if isinstance(v, (list, tuple)):
+    if isinstance(v, (list, tuple)) and not all(isinstance(e, str) for e in v):
         return np.asarray(v, dtype=float).reshape(1, -1)
-    return v
+    return list(v) if isinstance(v, tuple) else v  # text lists: a column cell of char
 
 
 def write_block(path, block: SynthBlock) -> Path:
@@ -149,9 +149,38 @@ def read_block(path) -> SynthBlock:
 
 
 def _python_value(v):
+    if isinstance(v, np.ndarray) and v.dtype == object:  # a cell of text
+        return [_python_value(e) for e in v.ravel(order="F")]
     if isinstance(v, np.ndarray):
         if v.size == 1:
             v = v.ravel()[0]
             return v.item() if hasattr(v, "item") else v
         return v.ravel().tolist()
     return v
+
+
+def concatenate(blocks) -> SynthBlock:
+    """One block of the frames of several blocks of one imaging condition, in order (ground-truth
+    frames renumbered); ``info`` lists each part's (``parts``: source, seed, density, snr_db, frames).
+
+    Raises
+    ------
+    ValueError
+        No block, blocks of different parameters or frame sizes.
+    """
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("blocks: expected at least one block")
+    first = blocks[0]
+    for b in blocks[1:]:
+        if b.params != first.params or b.iq.shape[:2] != first.iq.shape[:2]:
+            raise ValueError("blocks: expected blocks of one parameter set and one frame size")
+    offsets = np.cumsum([0] + [b.n_frames for b in blocks[:-1]])
+    gt = Localizations(np.concatenate([b.gt.z for b in blocks]), np.concatenate([b.gt.x for b in blocks]),
+                       np.concatenate([b.gt.frame + o for b, o in zip(blocks, offsets)]),
+                       np.concatenate([b.gt.intensity for b in blocks]), meta=first.gt.meta)
+    parts = [f"{b.info.get('source')} seed {b.info.get('seed')} density {b.info.get('density')} "
+             f"snr_db {b.info.get('snr_db')} frames {b.n_frames}" for b in blocks]
+    info = {**first.info, "seed": "", "density": "", "snr_db": "", "parts": parts}
+    return SynthBlock(iq=np.concatenate([b.iq for b in blocks], axis=2), gt=gt, params=first.params, info=info,
+                      geometry=first.geometry)

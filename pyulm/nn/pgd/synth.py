@@ -22,7 +22,7 @@ from ...tables import Localizations, Metadata
 from .block import SynthBlock
 from .physics import PhysicsParams
 
-__all__ = ["synth", "load_params", "SOURCES", "VERASONICS_STRUCTS"]
+__all__ = ["synth", "load_params", "add_noise", "SOURCES", "VERASONICS_STRUCTS"]
 
 SOURCES = ("pgd", "physics")
 #: Workspace variables :func:`load_params` reads from a Verasonics .mat.
@@ -166,9 +166,7 @@ def synth(params, n_frames: int, *, shape=(64, 64), density: float = 4.0, seed: 
                                                                   int(sample_seed.integers(2**31 - 1)))
     iq = np.asarray(iq, dtype=np.complex64)
     if snr_db is not None:
-        sigma = 10 ** (-float(snr_db) / 20) / math.sqrt(p.n_angles) / math.sqrt(2)
-        noise = noise_rng.standard_normal((2,) + iq.shape).astype(np.float32) * np.float32(sigma)
-        iq = iq + (noise[0] + 1j * noise[1]).astype(np.complex64)
+        iq = add_noise(iq, p, snr_db, noise_rng)
     ps = p.pixel_size_mm
     gt = Localizations(bubbles[:, 0], bubbles[:, 1], bubbles[:, 2].astype(np.int64), bubbles[:, 3],
                        meta=Metadata(pixel_size=(ps, ps), origin=(p.depth_mm, -(nx - 1) / 2 * ps), unit="mm",
@@ -177,6 +175,15 @@ def synth(params, n_frames: int, *, shape=(64, 64), density: float = 4.0, seed: 
                 "pixel_size_mm": (ps, ps), "depth_mm": p.depth_mm,
                 "speed_of_sound": p.speed_of_sound}
     return SynthBlock(iq=iq, gt=gt, params=p.to_dict(), info=info, geometry=geometry)
+
+
+def add_noise(iq, params: PhysicsParams, snr_db: float, rng) -> np.ndarray:
+    """``iq`` plus complex white noise: a unit-amplitude bubble ``snr_db`` above the noise of one
+    transmit, lowered by ``sqrt(n_angles)`` by compounding (the model of
+    :func:`~pyulm.nn.pgd.physics.simulate_images`). Returns a new complex64 array."""
+    sigma = 10 ** (-float(snr_db) / 20) / math.sqrt(params.n_angles) / math.sqrt(2)
+    noise = rng.standard_normal((2,) + np.shape(iq)).astype(np.float32) * np.float32(sigma)
+    return (np.asarray(iq, np.complex64) + (noise[0] + 1j * noise[1])).astype(np.complex64)
 
 
 def _pgd_images(p: PhysicsParams, bubbles, shape, weights, steps, seed):
