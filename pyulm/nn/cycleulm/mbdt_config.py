@@ -21,6 +21,7 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
     adversarial = 1.0        # weight of each LSGAN generator loss
     cycle = 10.0             # weight of each cycle-consistency L1 loss
     similarity = 2.0         # weight of the L1 between G_AB(a) and a's centre frame
+    cycle_noise = 0.05       # std of the noise added to G_AB(a) before G_BA (breaks steganography)
     [train]
     epochs = 20
     steps_per_epoch = 150
@@ -59,6 +60,7 @@ class LossCfg:
     adversarial: float = 1.0
     cycle: float = 10.0
     similarity: float = 2.0
+    cycle_noise: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class TrainCfg:
 # (low, high) bounds of every numeric field; None: unbounded on that side
 _BOUNDS = {
     "patch": (8, 512), "svd_cutoff": (0, 10_000), "validation_fraction": (0.0, 0.5), "shrink": (0.1, 1.0),
-    "adversarial": (0.0, 1e4), "cycle": (0.0, 1e4), "similarity": (0.0, 1e4),
+    "adversarial": (0.0, 1e4), "cycle": (0.0, 1e4), "similarity": (0.0, 1e4), "cycle_noise": (0.0, 1.0),
     "epochs": (1, 100_000), "steps_per_epoch": (1, 1_000_000), "batch": (1, 1024), "lr": (1e-7, 1.0),
     "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
 }

@@ -4,7 +4,9 @@ The CycleGAN of the paper (§3.1): G_AB (3 CEUS frames → MB-only) and G_BA (MB
 3 CEUS frames), PatchGAN discriminators D_A and D_B, least-squares (LSGAN) losses.
 
 Generators minimise ``w_adv (L_GAN(G_AB, D_B) + L_GAN(G_BA, D_A)) + w_cyc (|G_BA(G_AB(a)) - a|_1
-+ |G_AB(G_BA(b)) - b|_1) + w_sim |G_AB(a) - a_centre|_1``; discriminators minimise
++ |G_AB(G_BA(b)) - b|_1) + w_sim |G_AB(a) - a_centre|_1``, where the A cycle sees ``G_AB(a) + N(0, cycle_noise²)``
+(noise breaks CycleGAN's steganography: with a clean cycle G_AB learned to output an all-dark
+image that hides the CEUS frame in values ~1e-8); discriminators minimise
 ``½ [(D(real) - 1)² + D(fake)²]`` each. Adam (lr, β = (0.5, 0.999)).
 
 Step ``k`` draws its patches (block, frame, corner) and its MB-only patches from
@@ -70,7 +72,10 @@ def _losses(nets, a, b, w):
     k = a.shape[1] // 2
     terms = {
         "adv_ab": _lsgan(D_B(fake_b), 1.0), "adv_ba": _lsgan(D_A(fake_a), 1.0),
-        "cyc_a": F.l1_loss(G_BA(fake_b), a), "cyc_b": F.l1_loss(G_AB(fake_a), b),
+        # noise on the MB-only image before G_BA: without it G_AB hides the CEUS frame in invisible
+        # low values (CycleGAN steganography, Chu et al. 2017) and outputs an empty image
+        "cyc_a": F.l1_loss(G_BA(fake_b + w.cycle_noise * torch.randn_like(fake_b)), a),
+        "cyc_b": F.l1_loss(G_AB(fake_a), b),
         "sim": F.l1_loss(fake_b, a[:, k:k + 1]),
     }
     total = (w.adversarial * (terms["adv_ab"] + terms["adv_ba"]) + w.cycle * (terms["cyc_a"] + terms["cyc_b"])
@@ -212,6 +217,7 @@ def _last_val(out: Path) -> dict:
 @torch.no_grad()
 def _validate(nets, a, b, lw) -> dict:
     nets.eval()
+    torch.manual_seed(0)  # the cycle noise: the same for every validation (training re-seeds every step)
     total, terms, fake_a, fake_b = _losses(nets, a, b, lw)
     d_a, d_b = _disc_losses(nets, a, b, fake_a, fake_b)
     nets.train()
