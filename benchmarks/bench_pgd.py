@@ -95,7 +95,7 @@ def training_block(source: str, args, work: Path) -> Path:
     from pyulm.nn.pgd.block import concatenate, write_block
     from pyulm.nn.pgd.synth import synth
 
-    path = work / f"train_{source}.mat"
+    path = work / f"train_{source}{args.tag if source == 'pgd' else ''}.mat"
     if path.is_file():
         return path
     per = max(1, args.train_frames // (len(TRAIN_DENSITIES) * len(TRAIN_SNRS)))
@@ -123,7 +123,7 @@ def train_config(kind: str, blocks: dict, args) -> dict:
 def train_stage(kind: str, blocks: dict, args, work: Path) -> Path:
     from pyulm.nn.train import train
 
-    out = work / f"mblnet_{kind}"
+    out = work / f"mblnet_{kind}{args.tag if kind == 'pgd' else ''}"
     if (out / "metrics.json").is_file():
         return out
     resume = (out / "checkpoint.pt").is_file()
@@ -240,15 +240,18 @@ def print_report(res: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", type=Path, help="PgD model directory (default: the shipped model)")
-    ap.add_argument("--work", type=Path, default=ROOT / "bench_pgd_work", help="stage results (resumable)")
+    ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench_pgd", help="stage results (resumable)")
     ap.add_argument("--seed", type=int, default=20261205)
     ap.add_argument("--conditions", type=int, default=48, help="TEST parameter sets for (a)")
     ap.add_argument("--fid-frames", type=int, default=8, help="frames per parameter set for (a)")
-    ap.add_argument("--train-frames", type=int, default=1800, help="frames of the PgD / physics training blocks")
-    ap.add_argument("--steps", type=int, default=3000, help="MBL-Net optimiser steps per training")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--train-frames", type=int, default=2700, help="frames of the PgD / physics training blocks")
+    ap.add_argument("--steps", type=int, default=1500, help="MBL-Net optimiser steps per training")
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--eval-frames", type=int, default=1000, help="held-out physics frames for (b)")
     ap.add_argument("--stages", default="fidelity,usefulness")
+    ap.add_argument("--kinds", default="gaussian,pgd,physics",
+                    help="trainings to run (the evaluation runs when all three are there); gaussian and physics do "
+                         "not depend on the PgD model and are kept across PgD models")
     ap.add_argument("--json", type=Path, help="write the results here (e.g. docs/pgd_bench.json)")
     ap.add_argument("--figure", type=Path, help="write the figure here (e.g. docs/pgd_bench.png)")
     args = ap.parse_args(argv)
@@ -264,9 +267,13 @@ def main(argv=None) -> int:
     from pyulm.nn.weights_io import sha256
 
     wdir = args.weights or SHIPPED
-    if res.get("weights_sha256") not in (None, sha256(wdir / "weights.pt")):
-        res = {}  # another PgD model: start over (the trainings on its samples too)
-    res.update({"weights": str(wdir), "weights_sha256": sha256(wdir / "weights.pt"), "target_probe": TARGET,
+    digest = sha256(wdir / "weights.pt")
+    args.tag = "_" + digest[:8]  # PgD blocks and the MBL-Net trained on them belong to one PgD model
+    if res.get("weights_sha256") not in (None, digest):  # another PgD model: what depended on it goes
+        for k in ("fidelity", "block_pgd", "train_pgd", "usefulness"):
+            res.pop(k, None)
+            res.get("cpu_seconds", {}).pop(k, None)
+    res.update({"weights": str(wdir), "weights_sha256": digest, "target_probe": TARGET,
                 "command": "python benchmarks/bench_pgd.py " + " ".join(sys.argv[1:] if argv is None else argv)})
     cpu = res.setdefault("cpu_seconds", {})
 
@@ -275,16 +282,24 @@ def main(argv=None) -> int:
         value = fn()
         cpu[name] = round(cpu.get(name, 0.0) + cpu_seconds() - t0, 1)
         res[name] = value
+        if state_file.is_file():  # another run of this script (other --kinds) may have added stages meanwhile
+            other = json.loads(state_file.read_text())
+            if other.get("weights_sha256") == res["weights_sha256"]:
+                cpu.update({k: v for k, v in other.get("cpu_seconds", {}).items() if k not in cpu})
+                res.update({k: v for k, v in other.items() if k not in res})
         state_file.write_text(json.dumps(res, indent=2, default=float))
         return value
 
     if "fidelity" in stages and "fidelity" not in res:
         stage("fidelity", lambda: fidelity_stage(args))
+    kinds = [k for k in ("gaussian", "pgd", "physics") if k in args.kinds.split(",")]
     if "usefulness" in stages and "usefulness" not in res:
-        blocks = {k: stage(f"block_{k}", lambda k=k: str(training_block(k, args, args.work))) for k in ("pgd", "physics")}
+        blocks = {k: stage(f"block_{k}", lambda k=k: str(training_block(k, args, args.work)))
+                  for k in ("pgd", "physics") if k in kinds}
         models = {k: Path(stage(f"train_{k}", lambda k=k: str(train_stage(k, blocks, args, args.work))))
-                  for k in ("gaussian", "pgd", "physics")}
-        stage("usefulness", lambda: usefulness_stage(models, args))
+                  for k in kinds}
+        if len(models) == 3:
+            stage("usefulness", lambda: usefulness_stage(models, args))
     res["targets"] = [{"target": w, "pass": ok, "value": v} for w, ok, v in verdicts(res)]
     res["cpu_seconds_total"] = round(sum(cpu.values()), 1)
     state_file.write_text(json.dumps(res, indent=2, default=float))

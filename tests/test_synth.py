@@ -34,6 +34,17 @@ def probe(tmp_path) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def tiny_pgd(tmp_path_factory) -> Path:
+    """An untrained PgD model directory (the pipeline, not the quality, is under test)."""
+    pytest.importorskip("torch")
+    from pyulm.nn.pgd import model_dir
+    from pyulm.nn.pgd.model import build
+
+    return model_dir.write(tmp_path_factory.mktemp("pgd") / "model", build({"width": 8, "emb": 16}), size=(32, 32),
+                           inference={"steps": 2, "seed": 0})
+
+
 def _run(argv, capsys):
     code = main(argv)
     out = capsys.readouterr()
@@ -68,6 +79,20 @@ def test_cli_writes_a_pala_block_that_reads_back_with_its_ground_truth(probe, tm
     assert m["IQ"].shape == (40, 48, 6) and m["GT"].shape == (len(block.gt), 4)
     assert np.allclose(m["GT"][:, 0] - 1, block.gt.z) and np.array_equal(m["GT"][:, 2] - 1, block.gt.frame)
     assert float(m["UF"]["TwFreq"][0, 0].item()) == 7.6
+
+
+def test_pgd_source_renders_the_same_bubbles_as_physics(probe, tiny_pgd, tmp_path, capsys):
+    out = tmp_path / "pgd.mat"
+    code, text, err = _run(["synth", "--params", str(probe), "--frames", "3", "--out", str(out), "--shape", "32,32",
+                            "--weights", str(tiny_pgd), "--seed", "4", "--steps", "2"], capsys)
+    assert code == 0, err
+    block = read_block(out)
+    phys = synth(probe, 3, shape=(32, 32), seed=4, source="physics")
+    assert block.iq.shape == (32, 32, 3) and np.isfinite(block.iq).all()
+    assert np.array_equal(block.gt.z, phys.gt.z) and block.info["source"] == "pgd"
+    assert block.info["weights"] == str(tiny_pgd) and len(block.info["weights_sha256"]) == 64
+    again = synth(probe, 3, shape=(32, 32), seed=4, weights=tiny_pgd, steps=2)
+    assert np.array_equal(again.iq, block.iq)
 
 
 def test_same_seed_same_block_and_noise_is_added(probe):
@@ -230,12 +255,39 @@ def test_block_source_feeds_mblnet_training(probe, tmp_path):
     assert load_config(out / "train.toml")["data"].source == "block"  # the written config re-reads
 
 
+def test_block_source_keeps_the_last_tenth_for_validation(probe, tmp_path):
+    from pyulm.nn import data as D
+
+    block = synth(probe, 10, shape=(24, 24), density=3, seed=5, source="physics", snr_db=20)
+    write_block(tmp_path / "b.mat", block)
+    cfg = D.DataConfig.from_dict({"patch": 24, "source": "block", "blocks": [str(tmp_path / "b.mat")]})
+
+    def frames_of(iq):
+        return {next(k for k in range(10) if np.array_equal(iq[:, :, j], block.iq[:, :, k])) for j in range(iq.shape[2])}
+
+    train_frames = frames_of(D.draw(cfg, 30, np.random.default_rng(1))[0])
+    assert train_frames <= set(range(9)) and len(train_frames) > 5
+    for ns in (D.VALIDATION, D.TEST):
+        iq, gt = D.draw(cfg, 3, np.random.default_rng(2), ns)
+        assert frames_of(iq) == {9}
+        assert len(gt) == 3 * int((block.gt.frame == 9).sum())
+
+
 def test_physics_source_feeds_mblnet_training_on_the_fly(probe, tmp_path):
     pytest.importorskip("torch")
     from pyulm.nn.train import load_config, train
 
     cfg_path = tmp_path / "t.toml"
     cfg_path.write_text(TINY.format(data=f'source = "physics"\nparams = "{probe}"'))
+    out = train("mblnet", load_config(cfg_path), tmp_path / "model", log=lambda m: None)
+    assert (out / "weights.pt").is_file()
+
+
+def test_pgd_source_feeds_mblnet_training_on_the_fly(probe, tiny_pgd, tmp_path):
+    from pyulm.nn.train import load_config, train
+
+    cfg_path = tmp_path / "t.toml"
+    cfg_path.write_text(TINY.format(data=f'source = "pgd"\nparams = "{probe}"\nweights = "{tiny_pgd}"'))
     out = train("mblnet", load_config(cfg_path), tmp_path / "model", log=lambda m: None)
     assert (out / "weights.pt").is_file()
 

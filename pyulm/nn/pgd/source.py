@@ -6,7 +6,8 @@
   tenth, unless ``validation_blocks`` names other blocks for them.
 * ``source = "pgd"`` / ``"physics"``: frames synthesised on the fly by :func:`pyulm.nn.pgd.synth`
   for the probe of ``params`` (a TOML or Verasonics file), ``density`` drawn from ``[data].density``
-  (bubbles per 100 px per frame), with the PgD model of ``weights`` (or the shipped one).
+  (bubbles per 100 px per frame) and white noise at an SNR drawn from ``[data].snr_db``, with the PgD
+  model of ``weights`` (or the shipped one); ``patch`` a multiple of 4 for PgD.
 
 The frames of one draw are independent snapshots (not a time series): fine for MBL-Net, which
 sees single frames; 3DML then sees clips without temporal correlation.
@@ -82,9 +83,7 @@ def _frame_pool(cfg, namespace: int):
     pool = []
     for p in cfg.blocks:
         n = _block(p)[0].n_frames
-        cut = n if cfg.validation_blocks else max(1, int(round(n * (1 - HELD_OUT_SHARE))))
-        if cut >= n and not cfg.validation_blocks and n > 1:
-            cut = n - 1
+        cut = n if cfg.validation_blocks else n - max(1, int(round(n * HELD_OUT_SHARE)))
         idx = np.arange(cut) if namespace == TRAIN else np.arange(cut, n)
         if idx.size:
             pool.append((p, idx))
@@ -115,14 +114,27 @@ def draw_block(cfg, n_frames: int, rng: np.random.Generator, namespace: int):
     return np.ascontiguousarray(iq), gt
 
 
-def draw_synth(cfg, n_frames: int, rng: np.random.Generator):
-    """``n_frames`` frames of ``patch`` x ``patch`` synthesised for the probe of ``cfg.params``."""
-    from .synth import load_params, synth
+def _params(path: str):
+    """The parameter file of a source, read once per process (keyed by path and modification time)."""
+    from .synth import load_params
 
-    density = float(rng.uniform(*cfg.density))
+    st = Path(path).stat()
+    key = ("params", str(Path(path).resolve()), st.st_mtime_ns)
+    if key not in _BLOCKS:
+        _BLOCKS[key] = load_params(path)
+    return _BLOCKS[key]
+
+
+def draw_synth(cfg, n_frames: int, rng: np.random.Generator):
+    """``n_frames`` frames of ``patch`` x ``patch`` synthesised for the probe of ``cfg.params``: density
+    drawn from ``cfg.density`` (bubbles per 100 px), noise at an SNR drawn from ``cfg.snr_db``."""
+    from .synth import synth
+
+    density = float(rng.uniform(*cfg.density)) * cfg.patch ** 2 / 100
+    snr_db = float(rng.uniform(*cfg.snr_db))
     seed = int(rng.integers(2**31 - 1))
-    res = synth(load_params(cfg.params), n_frames, shape=(cfg.patch, cfg.patch), density=density, seed=seed,
-                weights=cfg.weights or None, source=cfg.source)
+    res = synth(_params(cfg.params), n_frames, shape=(cfg.patch, cfg.patch), density=density, seed=seed,
+                weights=cfg.weights or None, source=cfg.source, snr_db=snr_db)
     return res.iq, res.gt
 
 
