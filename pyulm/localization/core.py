@@ -6,7 +6,7 @@ import numpy as np
 from .. import _validate as V
 from .._parallel import chunk_bounds, default_workers, map_chunks
 from ..tables import Localizations, Metadata
-from .detect import count_regional_maxima, extract_rois, half_widths, select_candidates, window_centres
+from .detect import candidates, count_regional_maxima, extract_rois, half_widths, window_centres
 from .registry import get_method
 
 
@@ -128,13 +128,12 @@ def _localize_frames(arr, m, fwhm, n_part, n_local_max, options, has_nan=False, 
     """Detection and kernel on one chunk of frames: (z, x, frame, intensity) arrays."""
     # Detection runs over the whole block in the input's class (float32 for single IQ,
     # as MATLAB would); the sub-pixel kernels work on the small ROI stack in double.
-    amplitude = np.abs(arr)
-    if amplitude.dtype not in (np.float32, np.float64):
-        amplitude = amplitude.astype(np.float64)
+    # |arr| is taken where it is read: over the detection band, then on the ROIs and the
+    # candidates' pixels (the same values as a whole |arr| gives, without that copy).
     half = half_widths(fwhm)
-    z, x, t = select_candidates(amplitude, fwhm, n_part, nan_first=has_nan, crop_border=pala_compat)
-    wz, wx = window_centres(z, x, amplitude.shape, half)
-    rois = extract_rois(amplitude, wz, wx, t, half).astype(np.float64, copy=False)
+    z, x, t = candidates(arr, fwhm, n_part, nan_first=has_nan, crop_border=pala_compat, magnitude=True)
+    wz, wx = window_centres(z, x, arr.shape, half)
+    rois = np.abs(extract_rois(arr, wz, wx, t, half)).astype(np.float64, copy=False)
     ok = count_regional_maxima(rois) <= n_local_max
     if has_nan:  # PALA's kernels return NaN on such ROIs, and the row is dropped
         ok &= ~np.isnan(rois).any(axis=(1, 2))
@@ -152,4 +151,4 @@ def _localize_frames(arr, m, fwhm, n_part, n_local_max, options, has_nan=False, 
     dx[diverged] = np.nan
     keep = ~np.isnan(dx)
     return (z[keep] + dz[keep], x[keep] + dx[keep], t[keep],
-            amplitude[z[keep], x[keep], t[keep]].astype(np.float64))
+            np.abs(arr[z[keep], x[keep], t[keep]]).astype(np.float64))
