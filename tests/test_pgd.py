@@ -162,6 +162,18 @@ def test_noise_seeded_and_lowered_by_compounding():
         simulate_images(PhysicsParams(center_frequency_mhz=40.0), b, (8, 8))  # physics: no range warning
 
 
+@pytest.mark.slow
+def test_pymust_mode_agrees_with_the_model():
+    pytest.importorskip("pymust")
+    p = PhysicsParams(center_frequency_mhz=7.6, fractional_bandwidth=0.77, pitch_mm=0.2, n_elements=32, depth_mm=5.0,
+                      f_number=1.5, n_angles=1, angle_span_deg=0.0, pixel_size_mm=0.1)
+    iq, psf = simulate_images(p, [[8.0, 8.0, 0, 1.0]], (16, 16), mode="pymust")
+    assert psf.kernel is not None and abs(iq).max() == pytest.approx(1.0, rel=1e-3)
+    np.testing.assert_allclose(psf.fwhm, ph.physics_psf(p).fwhm, rtol=0.3)  # two models of one probe
+    with pytest.raises(ValueError, match="mode"):
+        simulate_images(p, [[8.0, 8.0, 0, 1.0]], (16, 16), mode="field2")
+
+
 # --------------------------------------------------------------------------- network, sampler, training
 
 torch = pytest.importorskip("torch")

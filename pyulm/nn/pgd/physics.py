@@ -23,7 +23,7 @@ import numpy as np
 from ... import _validate as V
 
 __all__ = ["PhysicsParams", "RANGES", "FIELDS", "normalise", "sample_params", "split_of", "simulate_images",
-           "physics_psf", "PgDRangeWarning"]
+           "physics_psf", "pymust_physics_psf", "PgDRangeWarning"]
 
 #: Trained range of every conditioning field: (low, high, unit, log scale in the vector).
 RANGES = {
@@ -321,7 +321,23 @@ def physics_psf(params: PhysicsParams):
         pixel_size_mm=params.pixel_size_mm, lateral="sinc")
 
 
-def simulate_images(params: PhysicsParams, bubbles, shape, *, seed=None, snr_db: float | None = None):
+def pymust_physics_psf(params: PhysicsParams):
+    """The PSF of ``params`` simulated by PyMUST (:func:`pyulm.sim.physical.pymust_psf`), sampled on the
+    pixel grid over twice the model PSF's window (the scatterer at ``depth_mm``)."""
+    from ..._optional import require
+
+    require("pymust", "PgD's PyMUST physics mode")
+    from ...sim.physical import pymust_psf
+
+    hz, hx = physics_psf(params).half_window
+    return pymust_psf(params.center_frequency_mhz, fractional_bandwidth=params.fractional_bandwidth,
+                      pitch_mm=params.pitch_mm, n_elements=params.n_elements, depth_mm=params.depth_mm,
+                      f_number=params.f_number, angles=params.angles_deg, speed_of_sound=params.speed_of_sound,
+                      pixel_size_mm=params.pixel_size_mm, half_size=(2 * hz, 2 * hx))
+
+
+def simulate_images(params: PhysicsParams, bubbles, shape, *, seed=None, snr_db: float | None = None,
+                    mode: str = "model"):
     """Physics images (complex IQ) of a bubble table under the condition ``params``.
 
     Parameters
@@ -338,6 +354,12 @@ def simulate_images(params: PhysicsParams, bubbles, shape, *, seed=None, snr_db:
         Add complex white noise: a unit bubble is ``snr_db`` above the noise of one
         transmit, and compounding ``n_angles`` transmits lowers it by ``sqrt(n_angles)``.
         Default: no noise (what PgD learns).
+    mode : {"model", "pymust"}
+        ``"model"``: the transducer PSF model (:func:`physics_psf`; what PgD learns);
+        ``"pymust"``: a PSF simulated by PyMUST for the same probe, pulse and beamforming
+        (:func:`pyulm.sim.physical.pymust_psf`; optional dependency, seconds per
+        condition; its pulse is PyMUST's own, so ``n_cycles`` is not used): an
+        independent reference for held-out checks.
 
     Returns
     -------
@@ -362,7 +384,8 @@ def simulate_images(params: PhysicsParams, bubbles, shape, *, seed=None, snr_db:
     if len(s) not in (2, 3) or min(s) < 1:
         raise ValueError(f"shape: expected (nz, nx) or (nz, nx, n_frames) of positive sizes, got {shape!r}")
     nt = s[2] if len(s) == 3 else (int(b[:, 2].max()) + 1 if len(b) else 1)
-    psf = physics_psf(params)
+    V.choice(mode, "mode", ("model", "pymust"))
+    psf = physics_psf(params) if mode == "model" else pymust_physics_psf(params)
     iq = render_points(b[:, 0], b[:, 1], b[:, 2].astype(np.int64), b[:, 3], s[:2], nt, psf)
     if snr_db is not None:
         sigma = 10 ** (-float(snr_db) / 20) / math.sqrt(params.n_angles)
