@@ -14,7 +14,7 @@ from ..._lazy import attach
 #: public name -> submodule that defines it (filled in as the rooms land).
 _EXPORTS: dict = {
     "PhysicsParams": "physics", "normalise": "physics", "sample_params": "physics", "simulate_images": "physics",
-    "PgDRangeWarning": "physics",
+    "PgDRangeWarning": "physics", "sample": "sample", "sample_frames": "sample", "fidelity": "fidelity",
     "synth": "synth", "load_params": "synth", "SynthBlock": "block", "read_block": "block", "write_block": "block",
 }
 

@@ -219,20 +219,21 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
                         "best": best, "best_state": best_state, "wall": time.time() - t0}, ck)
     model.load_state_dict(best_state)
     model.eval()
-    return finish(model, cfg, split, out, best=best, wall=time.time() - t0, command=command,
+    return finish(model, cfg, split, out, best=best, wall=time.time() - t0, steps_done=step, command=command,
                   config_text=config_text, log=log)
 
 
-def finish(model, cfg, split, out, *, best: float, wall: float, command, config_text: str, log=print) -> Path:
-    """Score the test conditions and write the model directory ``out``."""
+def finish(model, cfg, split, out, *, best: float, wall: float, steps_done: int, command, config_text: str,
+           log=print) -> Path:
+    """Score the test conditions and write the model directory ``out`` (``steps_done``: steps trained)."""
     tc, data, seed = cfg["train"], cfg["data"], cfg["seed"]
     rows, test = _score(model, split["test"], data, seed + 2, data.test_frames, tc.sample_steps) \
         if split["test"] else ([], {})
     metrics = {"best_val_ssim": best, "test": test, "test_conditions": rows, "n_parameters": n_parameters(model),
-               "steps": tc.steps, "wall_s": round(wall, 1), "command": command, "pyulm": __version__,
+               "steps": steps_done, "wall_s": round(wall, 1), "command": command, "pyulm": __version__,
                "torch": torch.__version__, "python": platform.python_version(),
                "train_config": {"seed": seed, "data": asdict(data), "train": asdict(tc), "network": cfg["sizes"]}}
-    readme = (f"# PgD model\n\nTrained by `{command or 'pyulm.nn.pgd.train.train'}` in {wall:.0f} s ({tc.steps} steps, "
+    readme = (f"# PgD model\n\nTrained by `{command or 'pyulm.nn.pgd.train.train'}` in {wall:.0f} s ({steps_done} steps, "
               f"{len(split['train'])} train conditions). Validation SSIM {best:.4f}; held-out test conditions "
               f"({len(split['test'])}, {data.test_frames} frames each, {tc.sample_steps} DDIM steps): "
               + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) + ".\nSee docs/pgd.md.\n")
