@@ -11,10 +11,11 @@ import pkgutil
 
 from ..._lazy import attach
 
-#: public name -> submodule that defines it (filled in as the rooms land).
+#: public name -> submodule that defines it (filled in as the rooms land). A name that is also a
+#: submodule's name (``sample``) is not listed: importing the submodule would rebind it.
 _EXPORTS: dict = {
     "PhysicsParams": "physics", "normalise": "physics", "sample_params": "physics", "simulate_images": "physics",
-    "PgDRangeWarning": "physics", "sample": "sample", "sample_frames": "sample", "fidelity": "fidelity",
+    "PgDRangeWarning": "physics", "sample_frames": "sample",
     "synth": "synth", "load_params": "synth", "SynthBlock": "block", "read_block": "block", "write_block": "block",
 }
 
