@@ -14,7 +14,7 @@ import numpy as np
 
 from ...metrics import map_ssim
 
-__all__ = ["fidelity", "evaluate_conditions"]
+__all__ = ["fidelity", "evaluate_conditions", "summarise"]
 
 
 def fidelity(generated, reference) -> dict:
@@ -61,3 +61,23 @@ def evaluate_conditions(model, params_list, *, n_frames: int, shape, density, se
         g = from_channels(gen[i * n_frames:(i + 1) * n_frames])
         rows.append({**p.to_dict(), **fidelity(g, refs[i])})
     return rows
+
+
+def summarise(rows: list[dict], field: str, edges) -> list[dict]:
+    """Mean scores of :func:`evaluate_conditions` rows binned by ``field`` (a parameter, or
+    ``"pixel_size_wavelengths"``) at ``edges``: one dict per non-empty bin with ``bin``
+    ("[lo, hi)"), ``n`` and the mean ``ssim``, ``ssim_iq``, ``psnr``."""
+    from .physics import PhysicsParams
+
+    def value(r):
+        if field == "pixel_size_wavelengths":
+            return PhysicsParams.from_dict({k: r[k] for k in PhysicsParams().to_dict()}).pixel_size_wavelengths
+        return r[field]
+
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = [r for r in rows if lo <= value(r) < hi]
+        if sel:
+            out.append({"bin": f"[{lo:g}, {hi:g})", "n": len(sel),
+                        **{k: float(np.mean([r[k] for r in sel])) for k in ("ssim", "ssim_iq", "psnr")}})
+    return out
