@@ -62,8 +62,13 @@ def test_generator_and_discriminator_shapes():
     assert nets["G_BA"](b).shape == (2, 3, 40, 40)
     assert nets["D_A"](a).shape[:2] == (2, 1) and nets["D_A"](a).shape[2] > 1  # a grid of scores (PatchGAN)
     assert nets["D_B"](b).shape == nets["D_A"](a).shape
-    y = nets["G_AB"](a)
-    assert float(y.detach().min()) >= 0 and float(y.detach().max()) <= 1
+    y = nets["G_AB"].eval()(a)
+    assert float(y.detach().min()) >= 0 and float(y.detach().max()) <= 1  # clipped to [0, 1] for use
+    nets["G_AB"].train()
+    x = torch.linspace(-3, 3, 7).reshape(1, 1, 1, 7).requires_grad_(True)
+    from pyulm.nn.cycleulm.mbdt_model import _soft_clamp
+    _soft_clamp(x, True).sum().backward()
+    assert torch.all(x.grad > 0)  # leaky while training: the gradient never vanishes
 
 
 def test_generator_architecture_matches_the_paper():

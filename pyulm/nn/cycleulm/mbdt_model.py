@@ -7,8 +7,9 @@ As the paper (§3.1, Fig. 10) describes them:
   layers (bilinear × 2, then a 3 × 3 convolution); the bottleneck is a residual block
   of two 3 × 3 convolutions. No normalisation layers: the network is trained on
   40 × 40 patches and run on whole frames, and batch or instance statistics would
-  differ between the two. A sigmoid output keeps frames in [0, 1] (both domains are
-  normalised to a maximum of one).
+  differ between the two. The output is clipped to [0, 1] (both domains are normalised
+  to a maximum of one) with a leaky clip while training: a sigmoid output saturated
+  (logits ~ -60, no gradient) and MB-DT stayed dark.
 * **Discriminators** (PatchGAN, Isola et al. 2017): strided 4 × 4 convolutions ending
   in a grid of real/fake scores (no sigmoid: the LSGAN losses are least squares).
 
@@ -59,6 +60,14 @@ class MBDTConfig:
         return asdict(self)
 
 
+def _soft_clamp(x, training: bool):
+    """[0, 1] output: identity inside, slope 0.01 outside while training (so the gradient never
+    vanishes, unlike a sigmoid, which saturated to an all-dark output), a hard clip in eval mode."""
+    if not training:
+        return x.clamp(0.0, 1.0)
+    return x.clamp(0.0, 1.0) + 0.01 * (x - x.clamp(0.0, 1.0))
+
+
 def _conv(cin, cout):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True))
 
@@ -98,7 +107,7 @@ class UNetGenerator(nn.Module):
         s2 = self.enc2(self.pool(s1))
         b = self.bottom_in(self.pool(s2))
         b = F.leaky_relu(b + self.res(b), 0.1)  # residual bottleneck (He et al. 2016)
-        return torch.sigmoid(self.head(self.up1(self.up2(b, s2), s1)))
+        return _soft_clamp(self.head(self.up1(self.up2(b, s2), s1)), self.training)
 
 
 class PatchDiscriminator(nn.Module):
