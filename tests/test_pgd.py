@@ -321,3 +321,23 @@ def test_bad_weights_dirs_give_clear_errors(tiny_dir, tmp_path):
     (d / "weights.pt").unlink()
     with pytest.raises(FileNotFoundError, match="no weights.pt"):
         sample(p, b, shape=(16, 16), weights=d)
+
+
+def test_cli_train_pgd(tmp_path, capsys):
+    from pyulm.cli import main
+
+    cfg = tmp_path / "pgd.toml"
+    cfg.write_text('seed = 1\n[data]\nn_train_params = 2\nn_val_params = 1\nn_test_params = 1\nframes_per_params = 2\n'
+                   'size = [16, 16]\nval_frames = 1\ntest_frames = 1\n[network]\nwidth = 4\nemb = 8\ntimesteps = 10\n'
+                   '[train]\nsteps = 2\nbatch = 2\neval_every = 2\nval_steps = 2\nsample_steps = 2\n')
+    out = tmp_path / "run"
+    assert main(["train", "pgd", "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert "done:" in capsys.readouterr().out
+    assert (out / "command.txt").is_file()  # the command line (here pytest's: pyulm.cli.train reads sys.argv)
+    assert (out / "train.toml").read_text() == cfg.read_text()
+    assert main(["train", "pgd", "--config", str(cfg), "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "checkpoint.pt does not exist" in capsys.readouterr().err
+    cfg.write_text("[train]\nstpes = 3\n")
+    assert main(["train", "pgd", "--config", str(cfg), "--out", str(out)]) == 2
+    assert "stpes" in capsys.readouterr().err
+
