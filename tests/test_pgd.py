@@ -340,4 +340,3 @@ def test_cli_train_pgd(tmp_path, capsys):
     cfg.write_text("[train]\nstpes = 3\n")
     assert main(["train", "pgd", "--config", str(cfg), "--out", str(out)]) == 2
     assert "stpes" in capsys.readouterr().err
-
