@@ -36,6 +36,8 @@ from pyulm.tables import Localizations, Metadata
 from pyulm.tracking import link, track
 
 REF = Path(pyulm.__file__).resolve().parents[1] / "reference_data"
+# Linking times when issue 21 was filed (README's speed table, same benchmark): the 0.5x target's base.
+BEFORE_ISSUE_MS = {"a": 5.7, "b": 42.0, "dense": 81.0}
 
 _ULMTOOLS_CHILD = r"""
 import json, sys, time
@@ -107,6 +109,7 @@ def main(argv=None):
     blocks = [("a (64x80x200)", reference_block("a"), 2.0, 0),
               ("b (56x72x240)", reference_block("b"), 3.0, 2),
               ("dense (78x118x800)", dense_block(), 2.0, 0)]
+    results = {}
     print(f"pyulm {pyulm.__version__} from {Path(pyulm.__file__).parent}")
     print(f"{'block':<20}{'points':>8}{'pts/frame':>10}{'tracks':>8}{'link ms':>10}{'track ms':>10}"
           f"{'ulmtools ms':>13}{'link/ulmtools':>15}")
@@ -122,8 +125,19 @@ def main(argv=None):
         ratio = f"{t_link / u['s']:.2f}" if u else "n/a"
         print(f"{name:<20}{z.size:>8}{z.size / (frame.max() + 1):>10.1f}{len(tracks):>8}{1e3 * t_link:>10.2f}"
               f"{1e3 * t_track:>10.2f}{u_ms:>13}{ratio:>15}")
+        results[name.split()[0]] = (t_link, u["s"] if u else None)
     if u is None:
         print("ulmtools: not importable here (pip install ulmtools, or pass --ulmtools-python)")
+    print("\ntargets (issue 21):")
+    for key, (t_link, _) in results.items():
+        before = BEFORE_ISSUE_MS[key]
+        verdict = (": met" if 1e3 * t_link <= 0.5 * before else ": NOT met") if key == "a" else " (no target)"
+        print(f"  block {key}: {1e3 * t_link:.2f} ms = {1e3 * t_link / before:.2f}x the {before:g} ms before the issue "
+              f"(target <= 0.5x on block a){verdict}")
+    for key in ("a", "b"):
+        t_link, t_u = results[key]
+        verdict = "n/a (no ulmtools)" if t_u is None else ("met" if t_link < t_u else "NOT met")
+        print(f"  block {key}: ahead of ulmtools: {verdict}")
 
 
 if __name__ == "__main__":
