@@ -18,7 +18,12 @@ Resolution, for the input fUS and each model's output (gains: fUS value / output
 LPIPS is not reported: the ``lpips`` package downloads its AlexNet/VGG backbone
 from torchvision at run time (no package ships those weights).
 
-    python benchmarks/bench_fus2ulm.py [--models DIR ...] [--heldout 30] [--json OUT] [--figure PNG]
+The diffusion model runs with its model directory's ``inference`` defaults (chosen on a
+validation set by ``benchmarks/tune_fus2ulm.py``); ``--diffusion-steps 25`` adds a row with
+25 DDIM steps (the sampled, sharper output).
+
+    python benchmarks/bench_fus2ulm.py [--models DIR ...] [--heldout 30] [--diffusion-steps N ...]
+                                       [--json OUT] [--figure PNG]
 """
 from __future__ import annotations
 
@@ -57,6 +62,17 @@ def seam_ratio(images, patch, stride):
     return float(np.mean(at) / np.mean(beside))
 
 
+def pair_set(path, n: int, seed: int):
+    """(fus, ulm) stacks: read from a pair file (``pyulm simulate --pairs``) or ``simulate_pairs(n, seed)``."""
+    from pyulm.sim.doppler import load_pairs, simulate_pairs
+
+    if path:
+        fus, ulm, _ = load_pairs(path)
+        return fus, ulm
+    ps = simulate_pairs(n, seed)
+    return np.stack([p.fus for p in ps]), np.stack([p.ulm for p in ps])
+
+
 def score(name, preds, fus, ulm):
     from scipy import ndimage
 
@@ -82,6 +98,8 @@ def main(argv=None):
     ap.add_argument("--pairs", type=Path, help="the 35 training pairs (default: simulate them, seed 20260)")
     ap.add_argument("--heldout", type=int, default=30, help="held-out pairs (seed 20261)")
     ap.add_argument("--heldout-pairs", type=Path, help="a pair file to use instead of simulating the held-out set")
+    ap.add_argument("--diffusion-steps", type=int, nargs="*", default=[],
+                    help="also score the diffusion model with these DDIM step counts (rows 'diffusion (steps=N)')")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--figure", type=Path, help="side-by-side PNG of test pairs")
     args = ap.parse_args(argv)
@@ -90,21 +108,12 @@ def main(argv=None):
 
     from pyulm.nn.fus2ulm import model_dir
     from pyulm.nn.fus2ulm.evaluation import thinnest_width
-    from pyulm.nn.fus2ulm.inference import predict
-    from pyulm.sim.doppler import load_pairs, simulate_pairs
+    from pyulm.nn.fus2ulm.inference import inference_options, predict
 
     torch.set_num_threads(1)
-    if args.pairs:
-        fus, ulm, _ = load_pairs(args.pairs)
-    else:
-        ps = simulate_pairs(35, 20260)
-        fus, ulm = np.stack([p.fus for p in ps]), np.stack([p.ulm for p in ps])
+    fus, ulm = pair_set(args.pairs, 35, 20260)
     test = {"fus": fus[30:35], "ulm": ulm[30:35]}
-    if args.heldout_pairs:
-        hf, hu, _ = load_pairs(args.heldout_pairs)
-    else:
-        ps = simulate_pairs(args.heldout, 20261)
-        hf, hu = np.stack([p.fus for p in ps]), np.stack([p.ulm for p in ps])
+    hf, hu = pair_set(args.heldout_pairs, args.heldout, 20261)
     held = {"fus": hf, "ulm": hu}
     results = {"sets": {"test": len(test["fus"]), "heldout": len(hf)}, "models": {}}
     results["ulm_width"] = {s: _stats([{"w": thinnest_width(u)} for u in d["ulm"]], "w")
@@ -112,21 +121,26 @@ def main(argv=None):
     outputs = {"fUS (input)": test["fus"]}
     for s, d in (("test", test), ("heldout", held)):
         results["models"].setdefault("fUS (input)", {})[s] = score("fUS", d["fus"], d["fus"], d["ulm"])
+    runs = []
     for mdir in args.models:
         kind, model, cfg = model_dir.load(mdir, "cpu")
-        inf = cfg.get("inference", {})
+        opts = inference_options(cfg)  # the model directory's (validated) defaults, as enhance uses them
+        runs.append((kind, kind, model, opts))
+        if kind == "diffusion":
+            runs += [(f"{kind} (steps={n})", kind, model, inference_options(cfg, steps=n)) for n in args.diffusion_steps]
+    for name, kind, model, opts in runs:
         for s, d in (("test", test), ("heldout", held)):
             t0 = time.perf_counter()
-            preds = [predict(model, kind, f, steps=inf.get("steps", 25), stride=inf.get("stride"), seed=0)
-                     for f in d["fus"]]
+            preds = [predict(model, kind, f, **opts) for f in d["fus"]]
             r = score(kind, preds, d["fus"], d["ulm"])
             r["seconds_per_image"] = (time.perf_counter() - t0) / len(preds)
-            results["models"].setdefault(kind, {})[s] = r
+            results["models"].setdefault(name, {})[s] = r
             if kind == "diffusion":
-                r["seam_ratio"] = seam_ratio(preds, model.cfg.patch, inf.get("stride") or model.cfg.patch // 2)
-            if s == "test":
+                r["inference"] = opts
+                r["seam_ratio"] = seam_ratio(preds, model.cfg.patch, opts["stride"] or model.cfg.patch // 2)
+            if s == "test" and name == kind:
                 outputs[kind] = np.stack(preds)
-            print(f"{kind:10s} {s:8s} MSE {r['mse'][0]:.4f}±{r['mse'][1]:.4f}  SSIM {r['ssim'][0]:.3f}±{r['ssim'][1]:.3f}"
+            print(f"{name:10s} {s:8s} MSE {r['mse'][0]:.4f}±{r['mse'][1]:.4f}  SSIM {r['ssim'][0]:.3f}±{r['ssim'][1]:.3f}"
                   f"  PSNR {r['psnr'][0]:.2f}±{r['psnr'][1]:.2f}  FRC {r['frc'][0]:.2f} px (x{r['frc_gain'][0]:.2f})"
                   f"  thinnest {r['width'][0]:.2f} px (x{r['width_gain'][0]:.2f})"
                   f"  ({r['seconds_per_image']:.1f} s/image)", flush=True)

@@ -201,3 +201,57 @@ def test_shipped_models_sharpen_a_held_out_pair(kind):
     base = image_metrics(pair.fus, pair.ulm)
     got = image_metrics(out, pair.ulm)
     assert got["ssim"] > base["ssim"] + 0.3 and got["mse"] < base["mse"] / 5
+
+
+def test_sampling_averages_trajectories_and_eta():
+    from pyulm.nn.fus2ulm.diffusion import trajectories
+
+    torch.manual_seed(0)
+    net = build("diffusion", TINY_NET["diffusion"]).eval()
+    cond = np.linspace(-1, 1, 32 * 32).reshape(32, 32)
+    tr = trajectories(net, cond, steps=3, stride=8, seed=5, samples=3)
+    assert tr.shape == (3, 32, 32) and np.abs(tr[0] - tr[1]).max() > 1e-4  # different noise, different samples
+    np.testing.assert_allclose(sample(net, cond, steps=3, stride=8, seed=5, samples=3), tr.mean(0), atol=1e-12)
+    # trajectory k starts from the k-th noise image of the seed: samples=1 is the first of any larger run
+    # (up to float32 rounding: the windows are batched differently)
+    np.testing.assert_allclose(sample(net, cond, steps=3, stride=8, seed=5), tr[0], atol=1e-4)
+    stoch = sample(net, cond, steps=3, stride=8, seed=5, eta=1.0)
+    assert np.abs(stoch - tr[0]).max() > 1e-4
+    np.testing.assert_array_equal(stoch, sample(net, cond, steps=3, stride=8, seed=5, eta=1.0))
+    for bad, match in (({"samples": 0}, "samples"), ({"eta": 1.5}, "eta"), ({"steps": 0}, "steps")):
+        with pytest.raises(ValueError, match=match):
+            sample(net, cond, **bad)
+
+
+def test_inference_options_come_from_the_model_directory(trained, pairs_file, tmp_path, capsys):
+    from pyulm.nn.fus2ulm import model_dir
+    from pyulm.nn.fus2ulm.inference import inference_options
+    from pyulm.nn.weights_io import write_checksums
+
+    d = Path(trained["diffusion"])
+    fus = np.load(pairs_file)["fus"][3]
+    assert inference_options(json.loads((d / "config.json").read_text()))["samples"] == 1
+    two = tmp_path / "two"
+    shutil.copytree(d, two)
+    cfg = json.loads((two / "config.json").read_text())
+    cfg["inference"]["samples"] = 2
+    (two / "config.json").write_text(json.dumps(cfg))
+    write_checksums(two)
+    np.testing.assert_array_equal(enhance(fus, weights=two), enhance(fus, weights=d, samples=2))
+    np.testing.assert_array_equal(enhance(fus, weights=two, samples=1), enhance(fus, weights=d))
+    np.save(tmp_path / "in.npy", fus)
+    assert main(["fus2ulm", str(tmp_path / "in.npy"), "--weights", str(d), "--samples", "2", "--eta", "0.5",
+                 "--stride", "8", "--out", str(tmp_path / "o.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), enhance(fus, weights=d, samples=2, eta=0.5, stride=8))
+    assert main(["fus2ulm", str(tmp_path / "in.npy"), "--weights", str(d), "--samples", "0",
+                 "--out", str(tmp_path / "p.npy")]) == 2
+    assert "samples" in capsys.readouterr().err and not (tmp_path / "p.npy").exists()
+    with pytest.raises(TypeError):
+        enhance(fus, weights=d, sampels=2)  # unknown options are errors
+    cfg["inference"]["temperature"] = 0.5
+    (two / "config.json").write_text(json.dumps(cfg))
+    write_checksums(two)
+    with pytest.raises(ValueError, match="unknown config.json \"inference\" key"):
+        enhance(fus, weights=two)
+    shipped = json.loads((model_dir.shipped("diffusion") / "config.json").read_text())
+    assert set(shipped["inference"]) == {"steps", "stride", "seed", "samples", "eta"}

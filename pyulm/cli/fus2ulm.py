@@ -28,7 +28,11 @@ def register(subparsers):
     p.add_argument("--variable", help="variable of a .mat INPUT holding the image")
     p.add_argument("--power-doppler", action="store_true", help="INPUT is raw power Doppler (converted to dB)")
     p.add_argument("--steps", type=int, help="diffusion: DDIM steps (default: the model's)")
+    p.add_argument("--stride", type=int, help="diffusion: sliding-window spacing in pixels (default: the model's)")
     p.add_argument("--seed", type=int, help="diffusion: noise seed (default: the model's)")
+    p.add_argument("--samples", type=int,
+                   help="diffusion: sampled trajectories averaged, an estimate of the posterior mean (default: the model's)")
+    p.add_argument("--eta", type=float, help="diffusion: DDIM stochasticity in [0, 1] (default: the model's)")
     p.add_argument("--device", help="cpu, cuda, ... (default CUDA when available)")
     p.set_defaults(func=run)
 
@@ -68,8 +72,8 @@ def run(args) -> int:
     from ..nn.fus2ulm.data import read_image
 
     image = read_image(args.input, args.variable, what="INPUT")
-    out = enhance(image, args.weights, power_doppler=args.power_doppler, steps=args.steps, seed=args.seed,
-                  device=args.device)
+    out = enhance(image, args.weights, power_doppler=args.power_doppler, steps=args.steps, stride=args.stride,
+                  seed=args.seed, samples=args.samples, eta=args.eta, device=args.device)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     _write(args.out, out)
     print(f"pyulm fus2ulm: wrote {args.out} ({out.shape[0]} x {out.shape[1]})")

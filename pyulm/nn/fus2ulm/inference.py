@@ -9,10 +9,32 @@ from . import model_dir
 from .data import check_image
 
 
+#: Diffusion inference options (``config.json`` ``inference`` section, :func:`enhance`) and
+#: their defaults when a model directory does not state them.
+INFERENCE_DEFAULTS = {"steps": 25, "stride": None, "seed": 0, "samples": 1, "eta": 0.0}
+
+
+def inference_options(cfg: dict, **overrides) -> dict:
+    """Diffusion inference options: ``overrides`` that are not None, else the model's
+    ``config.json`` ``inference`` section, else :data:`INFERENCE_DEFAULTS`.
+    Unknown keys (in the config or the overrides) are errors."""
+    section = cfg.get("inference", {}) or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"fus2ulm: config.json \"inference\" must be a table, got {type(section).__name__}")
+    for where, keys in (("config.json \"inference\"", section), ("options", overrides)):
+        bad = sorted(set(keys) - set(INFERENCE_DEFAULTS))
+        if bad:
+            raise ValueError(f"fus2ulm: unknown {where} key(s) {bad}; expected some of {sorted(INFERENCE_DEFAULTS)}")
+    out = {k: overrides[k] if overrides.get(k) is not None else section.get(k, v) for k, v in INFERENCE_DEFAULTS.items()}
+    return {"steps": int(out["steps"]), "stride": None if out["stride"] is None else int(out["stride"]),
+            "seed": int(out["seed"]), "samples": int(out["samples"]), "eta": float(out["eta"])}
+
+
 @torch.no_grad()
 def predict(model, kind: str, fus: np.ndarray, *, steps: int = 25, stride: int | None = None, seed: int = 0,
-            device=None) -> np.ndarray:
-    """ULM-like image in [0, 1] from a preprocessed fUS image in [0, 1] (H, W), H and W multiples of 16."""
+            samples: int = 1, eta: float = 0.0, device=None) -> np.ndarray:
+    """ULM-like image in [0, 1] from a preprocessed fUS image in [0, 1] (H, W), H and W multiples of 16.
+    ``steps``, ``stride``, ``seed``, ``samples``, ``eta``: diffusion only (:func:`.diffusion.sample`)."""
     dev = next(model.parameters()).device if device is None else torch.device(device)
     x = torch.as_tensor(np.asarray(fus, dtype=np.float32) * 2 - 1)[None, None].to(dev)
     if kind == "pix2pix":
@@ -22,12 +44,14 @@ def predict(model, kind: str, fus: np.ndarray, *, steps: int = 25, stride: int |
     else:
         from .diffusion import sample
 
-        y = torch.as_tensor(sample(model, x[0, 0].cpu().numpy(), steps=steps, stride=stride, seed=seed, device=dev))
+        y = torch.as_tensor(sample(model, x[0, 0].cpu().numpy(), steps=steps, stride=stride, seed=seed,
+                                   samples=samples, eta=eta, device=dev))
     return ((y.squeeze().double().cpu().numpy() + 1) / 2).clip(0, 1)
 
 
 def enhance(image, weights=None, *, power_doppler: bool = False, steps: int | None = None,
-            stride: int | None = None, seed: int | None = None, device=None) -> np.ndarray:
+            stride: int | None = None, seed: int | None = None, samples: int | None = None,
+            eta: float | None = None, device=None) -> np.ndarray:
     """Raise the resolution of a fUS (power Doppler) image towards ULM.
 
     Parameters
@@ -40,9 +64,13 @@ def enhance(image, weights=None, *, power_doppler: bool = False, steps: int | No
         (``pyulm/nn/weights/fus2ulm_diffusion``).
     power_doppler : bool
         Convert raw power Doppler to the display image first (dB over the model's dynamic range).
-    steps, stride, seed
-        Diffusion only: DDIM steps, sliding-window spacing (pixels), noise seed; defaults from
-        the model's ``config.json`` ``inference`` section.
+    steps, stride, seed, samples, eta
+        Diffusion only (ignored by Pix2Pix and the MHVAE): DDIM steps, sliding-window spacing
+        (pixels), noise seed, number of sampled trajectories averaged (an estimate of the
+        posterior mean; more samples, fewer misplaced faint vessels, proportionally slower)
+        and DDIM stochasticity η in [0, 1]. Default (None): the model's ``config.json``
+        ``inference`` section; the shipped diffusion model's values were chosen on a
+        validation set (docs/fus2ulm.md, "Inference options").
     device : str, optional
         Default CUDA when available.
 
@@ -69,8 +97,6 @@ def enhance(image, weights=None, *, power_doppler: bool = False, steps: int | No
     elif img.min() < 0 or img.max() > 1:
         raise ValueError(f"image: expected a grayscale fUS image in [0, 1], got values in [{img.min():.3g}, "
                          f"{img.max():.3g}]; pass power_doppler=True for raw power Doppler")
-    inf = cfg.get("inference", {})
-    out = predict(model, kind, resize(img, size), steps=int(steps if steps is not None else inf.get("steps", 25)),
-                  stride=stride if stride is not None else inf.get("stride"),
-                  seed=int(seed if seed is not None else inf.get("seed", 0)), device=device)
+    opts = inference_options(cfg, steps=steps, stride=stride, seed=seed, samples=samples, eta=eta)
+    out = predict(model, kind, resize(img, size), **opts, device=device)
     return out.astype(np.float32)

@@ -7,7 +7,7 @@
     {"format": "pyulm-nn", "format_version": 1, "architecture": "fus2ulm-diffusion",
      "model": {sizes}, "normalization": "unit_interval_to_pm1",
      "input": {"size": 128, "dynamic_range_db": 40.0},
-     "inference": {"steps": 25, "stride": 32, "seed": 0}}
+     "inference": {"steps": 25, "stride": 32, "seed": 0, "samples": 1, "eta": 0.0}}
 """
 from __future__ import annotations
 

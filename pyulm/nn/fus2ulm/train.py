@@ -285,7 +285,9 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
     model.load_state_dict(best_state)
     test = evaluate(kind, model, fus, ulm, te, tc, tc.sample_steps) if len(te) else {}
     wall = time.time() - t0
-    inference = {"steps": tc.sample_steps, "stride": patch // 2, "seed": 0} if kind == "diffusion" else {}
+    # samples / eta: single deterministic DDIM trajectory; choose others on a validation set (docs/fus2ulm.md)
+    inference = ({"steps": tc.sample_steps, "stride": patch // 2, "seed": 0, "samples": 1, "eta": 0.0}
+                 if kind == "diffusion" else {})
     metrics = {"model": kind, "best_val_ssim": best, "test": test, "n_pairs": int(len(fus)),
                "split": list(data.split), "steps": tc.steps, "wall_s": round(wall, 1), "command": command,
                "pyulm": __version__, "torch": torch.__version__, "python": platform.python_version(),
