@@ -174,6 +174,24 @@ def test_pymust_mode_agrees_with_the_model():
         simulate_images(p, [[8.0, 8.0, 0, 1.0]], (16, 16), mode="field2")
 
 
+def test_fidelity_scores():
+    from pyulm.nn.pgd.fidelity import fidelity, summarise
+
+    ref = simulate_images(PhysicsParams(), [[10.0, 12.0, 0, 1.0], [20.0, 20.0, 1, 0.5]], (32, 32))[0]
+    perfect = fidelity(ref, ref)
+    assert perfect["ssim"] == pytest.approx(1.0) and perfect["ssim_iq"] == pytest.approx(1.0) and perfect["psnr"] == np.inf
+    off = fidelity(ref * 0.5, ref)
+    assert off["ssim"] < 0.99 and off["psnr"] == pytest.approx(10 * np.log10(1 / np.mean(np.abs(ref[..., 0] * 0.5) ** 2 / 2)) / 2
+                                                               + 10 * np.log10(0.25 / np.mean(np.abs(ref[..., 1] * 0.5) ** 2 / 2)) / 2)
+    with pytest.raises(ValueError, match="shape"):
+        fidelity(ref[:, :, :1], ref)
+    rows = [{**PhysicsParams(center_frequency_mhz=f).to_dict(), "ssim": s, "ssim_iq": s, "psnr": 30.0}
+            for f, s in ((6.0, 0.8), (7.0, 0.9), (15.0, 1.0))]
+    table = summarise(rows, "center_frequency_mhz", [5, 10, 20])
+    assert [(r["bin"], r["n"]) for r in table] == [("[5, 10)", 2), ("[10, 20)", 1)]
+    assert table[0]["ssim"] == pytest.approx(0.85)
+
+
 # --------------------------------------------------------------------------- network, sampler, training
 
 torch = pytest.importorskip("torch")
