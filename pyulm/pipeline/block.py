@@ -132,14 +132,16 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
                                          out=_amplitude_buffer(arr, consume), svd_precision=params.svd_precision)
     del arr  # when it is not the amplitude's own memory, the input is freed here
     t["filter"] = time.perf_counter() - t0
+    loc_params = params
     if params.translator or params.denoise:
-        from .cycleulm import before_localization
+        from .cycleulm import before_localization, localization_params
 
+        loc_params = localization_params(amplitude, params)
         amplitude = before_localization(amplitude, params, step, t)
 
     t0 = time.perf_counter()
     step("localize")
-    mat = mat_tracking(amplitude, params)
+    mat = mat_tracking(amplitude, loc_params)
     del amplitude
     t["localize"] = time.perf_counter() - t0
 

@@ -14,6 +14,7 @@ torch is imported here only, on first use.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -47,6 +48,18 @@ def before_localization(amplitude: np.ndarray, params: BlockParams, step, timing
     elif params.denoise:
         raise ValueError(f"denoise: unknown step {params.denoise!r}; expected 'bradley_roth' or ''")
     return amplitude
+
+
+def localization_params(amplitude: np.ndarray, params: BlockParams) -> BlockParams:
+    """``params`` for localizing the thresholded frames of ``amplitude``: Baseline 2's deconvolution
+    takes its sparsity weight from the frames before thresholding
+    (:func:`pyulm.nn.cycleulm.pipelines.threshold_lam`); otherwise ``params`` itself."""
+    if params.denoise != "bradley_roth" or params.method != "decon":
+        return params
+    from ..nn.cycleulm.pipelines import threshold_lam
+
+    lam = threshold_lam(amplitude, params.fwhm)
+    return dataclasses.replace(params, method_options=params.method_options + (("lam", lam),))
 
 
 def e2e_stages(arr: np.ndarray, params: BlockParams, step, mat_tracking, timings: dict):

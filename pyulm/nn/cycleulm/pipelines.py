@@ -216,6 +216,12 @@ def run_pipeline(frames, name: str, *, translator=None, fwhm=(3.0, 3.0), number_
                     localizer_options=localizer_options, batch_size=batch_size, device=device,
                     link=dict(max_linking_distance=max_linking_distance, max_gap_closing=max_gap_closing,
                               min_length=min_length))
+    if spec.denoise and spec.localizer == "decon" and "lam" not in (localizer_options or {}):
+        t0 = time.perf_counter()
+        lam = threshold_lam(arr, fwhm, **{k: v for k, v in (localizer_options or {}).items()
+                                          if k in ("upsample", "lam_factor")})
+        t["denoise"] += time.perf_counter() - t0
+        localizer_options = {**(localizer_options or {}), "lam": lam}
     locs = _localize(spec.localizer, x, loc_fwhm, number_of_particles, localizer_options, batch_size, device, t)
     tr = _track(locs, t, frame_rate=frame_rate, res=res, max_linking_distance=max_linking_distance,
                 max_gap_closing=max_gap_closing, min_length=min_length)
@@ -223,6 +229,23 @@ def run_pipeline(frames, name: str, *, translator=None, fwhm=(3.0, 3.0), number_
     maps = track_maps(tr, x.shape[:2], res, (dz, dx))
     t["render"] = time.perf_counter() - t0
     return PipelineResult(spec.name, locs, tr, maps, x, t)
+
+
+def threshold_lam(frames, fwhm, upsample: int = 3, lam_factor: float = 1.0) -> np.ndarray:
+    """Deconvolution's sparsity weight per frame for thresholded frames (Baseline 2), from the
+    frames *before* thresholding.
+
+    Deconvolution sets its weight from each frame's noise level (robust MAD), but Bradley-Roth
+    sets the background to 0, so thresholded frames have no measurable noise: the weight would
+    fall to its floor and the solver would keep every speck (and crawl). The noise is taken from
+    ``|frames|`` less its per-frame median instead, as :func:`pyulm.localization.decon.default_lambda`
+    computes it for unthresholded frames.
+    """
+    from ...localization.decon import default_lambda, fine_psf
+
+    amp = np.abs(V.as_frames(frames)).astype(np.float64)
+    amp -= np.median(amp, axis=(0, 1), keepdims=True)
+    return default_lambda(amp, fine_psf(V.pair(fwhm, "fwhm"), int(upsample)), int(upsample), lam_factor)
 
 
 def _localize(method, x, fwhm, number_of_particles, options, batch_size, device, t):
@@ -256,6 +279,11 @@ def track_maps(tracks, shape, res: float, pixel_size=(1.0, 1.0)) -> dict:
     from ...tables import Tracks
 
     dz, dx = V.pair(pixel_size, "pixel_size")
+    if len(tracks) == 0:  # nothing linked: empty maps (pyulm.render's velocity maps need a track)
+        from ...render import SuperResolutionGrid
+
+        sr = tuple(SuperResolutionGrid(tuple(int(s) for s in shape), res).sr_shape)
+        return {name: np.zeros(sr) for name in PALA_MAPS.values()}
     pts = np.array(tracks.points, dtype=np.float64, copy=True)
     cols = tracks.columns
     pts[:, cols.index("vz")] *= dz

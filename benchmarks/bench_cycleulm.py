@@ -1,0 +1,327 @@
+"""CycleULM evaluation (issue 14 item 5): MB-DT contrast and resolution, localization, SR maps, speed.
+
+Held-out data are :func:`pyulm.nn.cycleulm.ceus_acquisition` blocks (transducer PSF with side
+lobes and depth phase, vessel flow, tissue clutter left after the SVD filter, band-limited
+noise: *not* the MB-only domain), seed 0 (test seeds are 0-99), densities low/medium/high.
+Each density's MB-DT translator was trained without labels on that same acquisition, as the
+paper trains on the data it translates (``pyulm train mbdt``; the ground truth is never seen).
+
+Per density:
+
+* **contrast and resolution**: CNR (dB) of the maximum-intensity projection (MIP) of |IQ| and of
+  MB-DT's output, signal = the ground-truth vessel lumen, background = pixels more than 3 px
+  from any vessel. Two definitions: the paper's ``20 log10(mean_signal / mean_background)``
+  (the target) and pyulm's ``20 log10(|Δmean| / sqrt(σ_s² + σ_b²))``
+  (:func:`pyulm.metrics.cnr`); FWHM (z and x, pixels) of isolated bubbles (no other bubble
+  within 20 px, 10 px from the borders), median over up to 60 of them;
+* **localization**: precision, recall, F1 and mean error of every pipeline and of plain NCC,
+  deconvolution, MBL-Net and radial symmetry on |IQ|, by the one matcher
+  (:func:`pyulm.metrics.pooled_scores`, Hungarian per frame, ≤ 2 px = λ/2), each method allowed
+  as many detections per frame as the most crowded ground-truth frame holds; precision-recall
+  and error-recall curves by sweeping each method's own score (:func:`pyulm.metrics.score_sweep`);
+* **SR maps** with an equal number of localizations per method (the most confident ones of
+  each method, as many as the method with fewest made), rendered at ``res = 4``, blurred by a
+  Gaussian of σ = 1 SR pixel and scaled to a maximum of 1, against the ground-truth
+  localizations' map treated the same way: RMSE and SSIM. CycleULM-E2E's map is MBT-Net's
+  trajectory density (no localizations), compared the same way;
+* **throughput** of each stage and each pipeline, frames/s on this machine, one thread (the
+  SVD filter, common to all, excluded).
+
+    python benchmarks/bench_cycleulm.py --translators '/work/cycleulm_runs/mbdt_{density}' [--mbtnet DIR]
+        [--quick] [--densities low,medium,high] [--json docs/cycleulm_bench.json] [--plot docs/cycleulm_pr.png]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pyulm
+from pyulm.metrics import cnr, map_rmse, map_ssim, pooled_scores, profile_fwhm, score_sweep
+
+MAX_DISTANCE = 2.0  # px = λ/2 with the simulation's λ/4 pixels
+RES = 4
+PIPELINE_NAMES = ("cycleulm-ncc", "cycleulm-decon", "cycleulm-loc", "cycleulm-e2e", "baseline1", "baseline2")
+PLAIN = ("ncc", "decon", "mblnet", "radial")
+SCORE = {"ncc": "score", "decon": "score", "mblnet": "probability", "radial": "intensity"}
+LOCALIZER = {"cycleulm-ncc": "ncc", "cycleulm-decon": "decon", "cycleulm-loc": "mblnet", "baseline1": "ncc",
+             "baseline2": "decon"}
+
+
+def paper_cnr(image, signal, background) -> float:
+    """The paper's CNR: 20 log10 of the mean of the signal region over the mean of the background."""
+    return float(20 * np.log10(image[signal].mean() / image[background].mean()))
+
+
+def masks(acq):
+    """(vessel lumen, background > 3 px from any vessel) on the frames' grid."""
+    from scipy.ndimage import binary_dilation
+
+    lumen = np.asarray(acq.vessel_mask(1), bool)[:acq.iq.shape[0], :acq.iq.shape[1]]
+    return lumen, ~binary_dilation(lumen, iterations=3)
+
+
+def isolated_fwhm(frames, gt, n_max=60, radius=20.0, border=10) -> tuple[float, float, int]:
+    """Median FWHM (z, x), pixels, of ``frames`` across isolated ground-truth bubbles."""
+    nz, nx, nt = frames.shape
+    fz, fx = [], []
+    for t in range(nt):
+        sel = gt.frame == t
+        z, x = gt.z[sel], gt.x[sel]
+        for i in range(z.size):
+            if len(fz) >= n_max:
+                break
+            zi, xi = int(round(z[i])), int(round(x[i]))
+            if not (border <= zi < nz - border and border <= xi < nx - border):
+                continue
+            if np.sum(np.hypot(z - z[i], x - x[i]) < radius) > 1:
+                continue
+            img = frames[:, :, t]
+            a = profile_fwhm(img[zi - border:zi + border + 1, xi], baseline="min")
+            b = profile_fwhm(img[zi, xi - border:xi + border + 1], baseline="min")
+            if math.isfinite(a) and math.isfinite(b):
+                fz.append(a)
+                fx.append(b)
+    return (float(np.median(fz)) if fz else math.nan, float(np.median(fx)) if fx else math.nan, len(fz))
+
+
+def contrast_resolution(acq, amp, mbonly) -> dict:
+    lumen, bg = masks(acq)
+    out = {}
+    for tag, frames in (("before", amp), ("after", mbonly)):
+        mip = frames.max(axis=2)
+        fz, fx, n = isolated_fwhm(frames, acq.gt)
+        out[tag] = {"cnr_paper_db": paper_cnr(mip, lumen, bg), "cnr_db": cnr(mip, lumen, bg),
+                    "fwhm_z": fz, "fwhm_x": fx, "fwhm": math.sqrt(fz * fx), "n_bubbles": n}
+    out["cnr_gain_db"] = out["after"]["cnr_paper_db"] - out["before"]["cnr_paper_db"]
+    out["fwhm_shrink"] = out["before"]["fwhm"] / out["after"]["fwhm"]
+    return out
+
+
+def sr_map(locs, shape, sigma=1.0):
+    from scipy.ndimage import gaussian_filter
+
+    m = pyulm.render(locs, res=RES, shape=shape, kinds="density_all")["density_all"]
+    return normalised(gaussian_filter(m, sigma))
+
+
+def normalised(m):
+    m = np.asarray(m, float)
+    return m / m.max() if m.max() > 0 else m
+
+
+def top(locs, n, score):
+    """The ``n`` most confident localizations (highest ``score``)."""
+    if len(locs) <= n:
+        return locs
+    keep = np.sort(np.argsort(-np.asarray(locs[score], float), kind="stable")[:n])
+    return locs.select(keep)
+
+
+def sweep(gt, locs, score) -> dict:
+    sw = score_sweep(gt, locs, MAX_DISTANCE, score=score)
+    idx = np.unique(np.linspace(0, len(sw["recall"]) - 1, min(200, len(sw["recall"]))).astype(int))
+    return {k: [float(v) for v in np.asarray(sw[k])[idx]] for k in ("precision", "recall", "mean_error")}
+
+
+def recall_at_precision(curve, p0) -> float:
+    ok = [r for p, r in zip(curve["precision"], curve["recall"]) if p >= p0]
+    return max(ok) if ok else 0.0
+
+
+def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
+    from scipy.ndimage import gaussian_filter
+
+    from pyulm.denoise import bradley_roth
+    from pyulm.nn.cycleulm import ceus_acquisition, run_pipeline
+    from pyulm.nn.cycleulm.translate import translate
+
+    acq = ceus_acquisition(density, seed=0)
+    iq = np.ascontiguousarray(acq.iq[:, :, :n_frames])
+    gt = acq.gt.select(np.nonzero(acq.gt.frame < n_frames)[0])
+    shape = iq.shape[:2]
+    amp = np.abs(iq).astype(np.float64)
+    n_part = int(np.bincount(gt.frame, minlength=n_frames).max())
+    fwhm = acq.psf_fwhm
+    common = dict(fwhm=fwhm, number_of_particles=n_part, frame_rate=acq.frame_rate, pixel_size=acq.pixel_size,
+                  res=RES, max_linking_distance=2.0, batch_size=16, device="cpu")
+    res = {"density": density, "n_frames": n_frames, "shape": list(shape), "n_gt": len(gt),
+           "n_per_frame_max": n_part, "psf_fwhm": list(fwhm), "methods": {}, "throughput": {}}
+    t0 = time.perf_counter()
+    mbonly = translate(iq, translator, batch_size=16, device="cpu")
+    t_tr = time.perf_counter() - t0
+    res["contrast"] = contrast_resolution(acq, amp, mbonly)
+    res["throughput"]["mbdt (translate)"] = n_frames / t_tr
+    t0 = time.perf_counter()
+    bradley_roth(amp)
+    res["throughput"]["bradley_roth"] = n_frames / (time.perf_counter() - t0)
+    log(f"  {density}: CNR {res['contrast']['cnr_gain_db']:+.1f} dB, FWHM x{res['contrast']['fwhm_shrink']:.2f}")
+
+    locsets, maps = {}, {}
+    for m in PLAIN:
+        t0 = time.perf_counter()
+        kw = {"psf": "gaussian"} if m == "ncc" else {"device": "cpu"} if m == "mblnet" else {}
+        locsets[m] = pyulm.localize(amp, m, fwhm=fwhm, number_of_particles=n_part, **kw)
+        res["throughput"][f"{m} (localize |IQ|)"] = n_frames / (time.perf_counter() - t0)
+        log(f"  {density}: {m} done")
+    for name in PIPELINE_NAMES:
+        tr = translator if name.startswith("cycleulm") else None
+        if name == "cycleulm-e2e":
+            if mbtnet is False:
+                continue
+            out = run_pipeline(iq, name, translator=tr, mbtnet_weights=mbtnet, **common)
+            maps[name] = normalised(gaussian_filter(out.maps["MatOut"], 1.0))
+        else:
+            out = run_pipeline(iq, name, translator=tr, **common)
+            locsets[name] = out.localizations
+        res["throughput"][name] = n_frames / out.seconds
+        res["stages"] = res.get("stages", {})
+        res["stages"][name] = {k: n_frames / v for k, v in out.timings.items() if v > 0}
+        log(f"  {density}: {name} done ({n_frames / out.seconds:.1f} frames/s)")
+
+    for m, locs in locsets.items():
+        s = pooled_scores([(gt, locs)], MAX_DISTANCE)
+        score = SCORE[LOCALIZER.get(m, m)]
+        res["methods"][m] = {k: float(s[k]) for k in ("precision", "recall", "f1", "mean_error")}
+        res["methods"][m]["n_loc"] = len(locs)
+        res["methods"][m]["curve"] = sweep(gt, locs, score)
+    counts = [len(v) for v in locsets.values() if len(v)]
+    n_eq = min(counts) if counts else 0  # a method that found nothing has an empty map (and is flagged)
+    ref = sr_map(gt, shape)
+    res["n_equal_localizations"] = n_eq
+    for m, locs in locsets.items():
+        maps[m] = sr_map(top(locs, n_eq, SCORE[LOCALIZER.get(m, m)]), shape)
+    for m, mp in maps.items():
+        res["methods"].setdefault(m, {})
+        res["methods"][m]["sr_rmse"] = map_rmse(mp, ref)
+        res["methods"][m]["sr_ssim"] = map_ssim(mp, ref, data_range=1.0)
+    res["targets"] = targets(res)
+    res["_maps"] = {"gt": ref, **maps, "mip_before": amp.max(2), "mip_after": mbonly.max(2)}
+    return res
+
+
+def targets(r) -> dict:
+    M = r["methods"]
+    c = r["contrast"]
+    out = {"mbdt_cnr_gain_ge_6db": (c["cnr_gain_db"], c["cnr_gain_db"] >= 6.0),
+           "mbdt_fwhm_shrink_ge_1.8": (c["fwhm_shrink"], c["fwhm_shrink"] >= 1.8)}
+    if "cycleulm-ncc" in M and "ncc" in M:
+        p0, r0 = M["ncc"]["precision"], M["ncc"]["recall"]
+        ratio = recall_at_precision(M["cycleulm-ncc"]["curve"], p0) / r0 if r0 > 0 else math.inf
+        out["cycleulm_ncc_recall_at_ncc_precision_ge_1.2x"] = (ratio, ratio >= 1.2)
+    f1 = {m: v["f1"] for m, v in M.items() if "f1" in v}
+    if "cycleulm-loc" in f1:
+        best = max(f1, key=f1.get)
+        out["cycleulm_loc_best_f1"] = (f1["cycleulm-loc"], best == "cycleulm-loc")
+    base = min(M[b]["sr_rmse"] for b in ("baseline1", "baseline2"))
+    for v in ("cycleulm-ncc", "cycleulm-decon", "cycleulm-loc", "cycleulm-e2e"):
+        if v in M and "sr_rmse" in M[v]:
+            out[f"{v}_sr_rmse_below_baselines"] = (M[v]["sr_rmse"], M[v]["sr_rmse"] < base)
+    T = r["throughput"]
+    if "cycleulm-e2e" in T:
+        sp = T["cycleulm-e2e"] / T["baseline2"]
+        out["e2e_5x_faster_than_baseline2"] = (sp, sp >= 5.0)
+    return out
+
+
+def print_tables(all_res):
+    for r in all_res:
+        c = r["contrast"]
+        print(f"\n== density {r['density']} ({r['n_frames']} frames, {r['n_gt']} true bubbles, "
+              f"<= {r['n_per_frame_max']} per frame, PSF FWHM {r['psf_fwhm'][0]:.2f} x {r['psf_fwhm'][1]:.2f} px)")
+        print(f"{'':8}{'CNR paper dB':>13}{'CNR (std) dB':>14}{'FWHM z':>8}{'FWHM x':>8}{'bubbles':>8}")
+        for tag in ("before", "after"):
+            v = c[tag]
+            print(f"{tag:8}{v['cnr_paper_db']:13.1f}{v['cnr_db']:14.1f}{v['fwhm_z']:8.2f}{v['fwhm_x']:8.2f}{v['n_bubbles']:8d}")
+        print(f"MB-DT: CNR {c['cnr_gain_db']:+.1f} dB, FWHM {c['fwhm_shrink']:.2f}x smaller")
+        print(f"{'method':16}{'precision':>10}{'recall':>8}{'F1':>7}{'err px':>8}{'n_loc':>8}"
+              f"{'SR RMSE':>9}{'SSIM':>7}{'frames/s':>10}")
+        for m, v in r["methods"].items():
+            fps = r["throughput"].get(m, r["throughput"].get(f"{m} (localize |IQ|)", math.nan))
+            row = "".join(f"{v[k]:{w}.3f}" if k in v else " " * (w - 1) + "-"
+                          for k, w in (("precision", 10), ("recall", 8), ("f1", 7), ("mean_error", 8)))
+            print(f"{m:16}{row}{v.get('n_loc', 0):8d}{v['sr_rmse']:9.4f}{v['sr_ssim']:7.3f}{fps:10.1f}")
+        print("stages (frames/s): " + "; ".join(f"{n}: " + ", ".join(f"{k} {x:.0f}" for k, x in s.items())
+                                             for n, s in r.get("stages", {}).items()))
+        print("targets:")
+        for k, (val, ok) in r["targets"].items():
+            print(f"  {'PASS' if ok else 'FAIL'}  {k}: {val:.3g}")
+
+
+def plot(all_res, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(all_res), figsize=(5 * len(all_res), 8), squeeze=False)
+    for j, r in enumerate(all_res):
+        for m, v in r["methods"].items():
+            if "curve" not in v:
+                continue
+            style = "-" if m.startswith("cycleulm") else "--" if m.startswith("baseline") else ":"
+            axes[0, j].plot(v["curve"]["recall"], v["curve"]["precision"], style, label=m)
+            axes[1, j].plot(v["curve"]["recall"], v["curve"]["mean_error"], style, label=m)
+        axes[0, j].set(title=f"density {r['density']}", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1))
+        axes[1, j].set(xlabel="recall", ylabel="mean error (px, λ/4)", xlim=(0, 1))
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"CycleULM: threshold sweeps, one matcher (≤ {MAX_DISTANCE:g} px), ceus_acquisition seed 0")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def plot_maps(r, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["mip_before", "mip_after", "gt", "baseline1", "baseline2", "cycleulm-ncc", "cycleulm-decon",
+             "cycleulm-loc", "cycleulm-e2e"]
+    names = [n for n in names if n in r["_maps"]]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3))
+    for ax, n in zip(axes, names):
+        ax.imshow(np.sqrt(normalised(r["_maps"][n])), cmap="hot")
+        ax.set_title(n, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--translators", required=True, help="MB-DT model directory per density, '{density}' replaced")
+    ap.add_argument("--mbtnet", default=None, help="MBT-Net model directory (default the shipped one); 'none' skips E2E")
+    ap.add_argument("--densities", default="low,medium,high")
+    ap.add_argument("--quick", action="store_true", help="60 frames per density instead of 400")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--plot", default=None, help="precision-recall / error-recall figure (PNG)")
+    ap.add_argument("--maps", default=None, help="MIP and SR maps figure of the last density (PNG)")
+    a = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    n_frames = 60 if a.quick else 400
+    mbtnet = False if a.mbtnet == "none" else a.mbtnet
+    all_res = []
+    for d in a.densities.split(","):
+        print(f"density {d} ...", flush=True)
+        all_res.append(evaluate(d, a.translators.format(density=d), mbtnet, n_frames,
+                                lambda s: print(s, flush=True)))
+    print_tables(all_res)
+    if a.plot:
+        plot(all_res, a.plot)
+    if a.maps:
+        plot_maps(all_res[-1], a.maps)
+    if a.json:
+        clean = [{k: v for k, v in r.items() if k != "_maps"} for r in all_res]
+        Path(a.json).write_text(json.dumps({"max_distance_px": MAX_DISTANCE, "res": RES, "threads": 1,
+                                            "results": clean}, indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
