@@ -36,11 +36,16 @@ from .. import _validate as V
 from ..denoise import noise_level
 from ..psf import check_psf
 from ..tables import Localizations
+from .._parallel import chunk_bounds, default_workers, map_chunks
+from .decon_greedy import greedy_deconvolve
 from .decon_ops import PolyphaseOperator, SeparableOperator, make_operator
+from .decon_peaks import fista_peaks, top_per_frame
+from .decon_psf import PatchPSF
 from .decon_solve import greedy_fista
 from .registry import register_method
 
-__all__ = ["deconvolve", "default_lambda", "localize_decon", "fine_psf", "PolyphaseOperator", "SeparableOperator"]
+__all__ = ["deconvolve", "default_lambda", "localize_decon", "greedy_localize", "fine_psf", "PolyphaseOperator",
+           "SeparableOperator"]
 
 
 def fine_psf(fwhm, upsample: int, psf=None) -> np.ndarray:
@@ -119,13 +124,41 @@ def default_lambda(y, h, upsample: int, lam_factor: float = 1.0) -> np.ndarray:
     u = V.positive(upsample, "upsample", integer=True)
     f = V.positive(lam_factor, "lam_factor")
     op = make_operator(y.shape[:2], h, u)
-    return _universal_lambda(y, op, f)
+    return _universal_lambda(y, op.column_norm, op.Fz * op.Fx, f)
 
 
-def _universal_lambda(y, op, factor):
-    p = op.Fz * op.Fx
-    lam = factor * 2.0 * noise_level(y) * op.column_norm * np.sqrt(2.0 * np.log(p))
+def _universal_lambda(y, column_norm, p, factor):
+    lam = factor * 2.0 * noise_level(y) * column_norm * np.sqrt(2.0 * np.log(p))
     return np.maximum(lam, 1e-6 * np.abs(y).reshape(-1, y.shape[2]).max(axis=0) + np.finfo(float).tiny)
+
+
+def _column_norm(h, u: int) -> float:
+    """Largest norm of one column of ``H``: the fine PSF ``h`` sampled every ``u`` points, over the phases."""
+    return float(np.sqrt(max(np.sum(h[a::u, b::u] ** 2) for a in range(u) for b in range(u))))
+
+
+def _check_lam(lam, Nt):
+    lam_t = np.broadcast_to(np.asarray(lam, dtype=np.float64).ravel(), (Nt,)) if np.size(lam) in (1, Nt) else None
+    if lam_t is None:
+        raise ValueError(f"lam: expected one value or one per frame ({Nt}), got {np.size(lam)} values")
+    if not np.all(np.isfinite(lam_t)) or np.any(lam_t <= 0):
+        raise ValueError(f"lam: expected values > 0, got {np.asarray(lam).tolist()}")
+    return lam_t
+
+
+def _prepare(frames, upsample, lam_factor, background, fwhm, psf):
+    """Checked options and the background-subtracted amplitude (z, x, t) float64."""
+    arr = V.as_frames(frames)
+    u = V.positive(upsample, "upsample", integer=True)
+    lam_factor = V.positive(lam_factor, "lam_factor")
+    V.choice(background, "background", {"median", "none"})
+    fz, fx = V.pair(fwhm, "fwhm")
+    if psf is not None:
+        check_psf(psf, arr.shape)
+    y = np.abs(arr).astype(np.float64)
+    if background == "median":
+        y = y - np.median(y.reshape(-1, y.shape[2]), axis=0)[None, None, :]
+    return y, u, lam_factor, fz, fx
 
 
 def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, lam_factor: float = 1.0,
@@ -179,30 +212,14 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
     >>> np.unravel_index(np.argmax(x), x.shape)   # pixel 12 is fine point 12*3+1
     (np.int64(37), np.int64(37), np.int64(0))
     """
-    arr = V.as_frames(frames)
-    u = V.positive(upsample, "upsample", integer=True)
     n_iter = V.positive(n_iter, "n_iter", integer=True)
     gamma = V.positive(temporal, "temporal", allow_zero=True)
-    lam_factor = V.positive(lam_factor, "lam_factor")
-    V.choice(background, "background", {"median", "none"})
-    fz, fx = V.pair(fwhm, "fwhm")
-    if psf is not None:
-        check_psf(psf, arr.shape)
+    y, u, lam_factor, fz, fx = _prepare(frames, upsample, lam_factor, background, fwhm, psf)
     h = fine_psf((fz, fx), u, psf)
-    y = np.abs(arr).astype(np.float64)
-    if background == "median":
-        y = y - np.median(y.reshape(-1, y.shape[2]), axis=0)[None, None, :]
     Nz, Nx, Nt = y.shape
     yb = np.ascontiguousarray(y.transpose(2, 0, 1))  # (T, Nz, Nx): FFT over the last two axes
     op = make_operator((Nz, Nx), h, u)
-    if lam is None:
-        lam_t = _universal_lambda(y, op, lam_factor)
-    else:
-        lam_t = np.broadcast_to(np.asarray(lam, dtype=np.float64).ravel(), (Nt,)) if np.size(lam) in (1, Nt) else None
-        if lam_t is None:
-            raise ValueError(f"lam: expected one value or one per frame ({Nt}), got {np.size(lam)} values")
-        if not np.all(np.isfinite(lam_t)) or np.any(lam_t <= 0):
-            raise ValueError(f"lam: expected values > 0, got {np.asarray(lam).tolist()}")
+    lam_t = _universal_lambda(y, op.column_norm, op.Fz * op.Fx, lam_factor) if lam is None else _check_lam(lam, Nt)
     L = 2.0 * op.norm2 + (8.0 * gamma if Nt > 1 else 0.0)
     # float32 in the loop: the FFTs dominate and single precision halves their cost.
     Y = op.spectrum(yb.astype(np.float32))
@@ -212,11 +229,12 @@ def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, la
                                   "lipschitz": L}
 
 
-@register_method("decon", description="sparse non-negative deconvolution (greedy FISTA) on an upsampled grid")
+@register_method("decon", description="sparse non-negative deconvolution (greedy continuous solver, or FISTA on an "
+                                       "upsampled grid)")
 def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_local_max=None, psf=None,
                    upsample: int = 3, lam=None, lam_factor: float = 1.0, n_iter: int = 70, temporal: float = 0.0,
-                   background: str = "median", min_mass: float = 0.0) -> Localizations:
-    """Localize bubbles as the sub-pixel centroids of sparse-deconvolution peaks.
+                   background: str = "median", min_mass: float = 0.0, solver: str = "auto") -> Localizations:
+    """Localize bubbles by sparse non-negative deconvolution.
 
     Parameters
     ----------
@@ -225,20 +243,32 @@ def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_loca
     fwhm : (float, float)
         PSF FWHM (z, x), pixels (Gaussian PSF when ``psf`` is None).
     number_of_particles : int
-        At most this many bubbles per frame (largest mass first).
+        At most this many bubbles per frame (largest score first).
     n_local_max : ignored
         Accepted for the common signature.
-    psf, upsample, lam, lam_factor, n_iter, temporal, background
-        See :func:`deconvolve`.
+    psf, lam, lam_factor, background
+        See :func:`deconvolve`; both solvers use the same model and λ.
+    upsample : int
+        Fine points per pixel of the FISTA grid; for the greedy solver it only
+        sets the number of unknowns ``p`` of the default λ, so both solvers
+        use the same threshold.
+    n_iter, temporal
+        FISTA iterations and temporal weight γ (see :func:`deconvolve`).
     min_mass : float
-        Keep peaks whose mass (sum of ``x`` over one pixel around the peak)
-        exceeds this (amplitude units; default 0).
+        Keep bubbles whose score exceeds this (amplitude units; default 0).
+    solver : {"auto", "greedy", "fista"}
+        ``"greedy"``: bubbles at continuous positions, added where the
+        residual's matched filter exceeds λ/2 and refitted jointly
+        (:mod:`.decon_greedy`; fast, the default); ``"fista"``: the lasso on
+        the upsampled grid (:func:`deconvolve`), needed for ``temporal > 0``;
+        ``"auto"``: greedy unless ``temporal > 0``.
 
     Returns
     -------
     Localizations
         0-based pixel positions; ``intensity`` is |frames| at the nearest
-        pixel; column ``score`` is the peak mass.
+        pixel; column ``score`` is the bubble's amplitude (greedy: the fitted
+        PSF amplitude; FISTA: the peak mass, the sum of ``x`` over one pixel).
 
     Examples
     --------
@@ -246,70 +276,75 @@ def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_loca
     >>> from pyulm.psf import gaussian_template
     >>> frame = np.zeros((24, 24)); frame[7:18, 5:16] = gaussian_template(3, (11, 11), center=(0.33, -0.33))
     >>> locs = pyulm.localize(frame, "decon", fwhm=3, number_of_particles=3, lam=0.05, background="none")
-    >>> len(locs), round(float(locs.z[0]), 1), round(float(locs.x[0]), 1)
-    (1, 12.3, 9.7)
+    >>> len(locs), round(float(locs.z[0]), 2), round(float(locs.x[0]), 2)
+    (1, 12.33, 9.67)
     """
     arr = V.as_frames(frames)
     n_part = V.positive(number_of_particles, "number_of_particles", integer=True)
     min_mass = V.positive(min_mass, "min_mass", allow_zero=True)
-    x, info = deconvolve(arr, fwhm=fwhm, psf=psf, upsample=upsample, lam=lam, lam_factor=lam_factor, n_iter=n_iter,
-                         temporal=temporal, background=background)
-    u = info["upsample"]
-    w = u if u % 2 else u + 1  # odd box of about one pixel
-    mass = ndimage.uniform_filter(x, size=(w, w, 1), mode="constant") * (w * w)
-    nb = np.ones((2 * u + 1, 2 * u + 1, 1), bool)
-    nb[u, u, 0] = False
-    neigh = ndimage.maximum_filter(mass, footprint=nb, mode="constant", cval=-np.inf)
-    # The box filter leaves round-off crumbs where x is 0: ignore masses below 1e-9 of the frame's largest.
-    floor = 1e-9 * mass.reshape(-1, mass.shape[2]).max(axis=0)
-    peak = (mass >= neigh) & (mass > min_mass) & (mass > floor[None, None, :])
-    t, jx, jz = np.nonzero(peak.transpose(2, 1, 0))
-    m = mass[jz, jx, t]
-    # Resolve plateaus of equal mass: keep the first of any two peaks closer than u fine points.
-    order = np.lexsort((-m, t))
-    ts = t[order]
-    first = np.searchsorted(ts, ts, side="left")
-    rank = np.arange(ts.size) - first
-    sel = order[rank < 4 * n_part]  # a few spares for the plateau cleanup below
-    sel = _drop_plateau_twins(jz[sel], jx[sel], t[sel], m[sel], u, sel)
-    # Top-N per frame by mass.
-    ts2 = t[sel]
-    o2 = np.lexsort((-m[sel], ts2))
-    ts2 = ts2[o2]
-    rank2 = np.arange(ts2.size) - np.searchsorted(ts2, ts2, side="left")
-    sel = np.sort(sel[o2[rank2 < n_part]])
-    jz, jx, t = jz[sel], jx[sel], t[sel]
-    # Centroid of x over ±u fine points (one pixel) around the peak.
-    r = np.arange(-u, u + 1)
-    Fz, Fx = x.shape[:2]
-    gz = np.clip(jz[:, None, None] + r[None, :, None], 0, Fz - 1)
-    gx = np.clip(jx[:, None, None] + r[None, None, :], 0, Fx - 1)
-    win = x[gz, gx, t[:, None, None]]
-    inside = ((jz[:, None, None] + r[None, :, None] >= 0) & (jz[:, None, None] + r[None, :, None] < Fz)
-              & (jx[:, None, None] + r[None, None, :] >= 0) & (jx[:, None, None] + r[None, None, :] < Fx))
-    win = np.where(inside, win, 0.0)
-    tot = np.maximum(win.sum(axis=(1, 2)), np.finfo(float).tiny)
-    cz = jz + (win * r[None, :, None]).sum(axis=(1, 2)) / tot
-    cx = jx + (win * r[None, None, :]).sum(axis=(1, 2)) / tot
-    zpix = (cz - (u - 1) / 2.0) / u
-    xpix = (cx - (u - 1) / 2.0) / u
+    V.choice(solver, "solver", {"auto", "greedy", "fista"})
+    gamma = V.positive(temporal, "temporal", allow_zero=True)
+    if solver == "greedy" and gamma > 0:
+        raise ValueError(f"temporal: the greedy solver treats frames independently; temporal={temporal!r} "
+                         "needs solver='fista' (or 'auto')")
+    if solver == "fista" or (solver == "auto" and gamma > 0):
+        x, info = deconvolve(arr, fwhm=fwhm, psf=psf, upsample=upsample, lam=lam, lam_factor=lam_factor,
+                             n_iter=n_iter, temporal=temporal, background=background)
+        u = info["upsample"]
+        t, cz, cx, score = fista_peaks(x, u, n_part, min_mass)
+        zpix, xpix = (cz - (u - 1) / 2.0) / u, (cx - (u - 1) / 2.0) / u
+    else:
+        V.positive(n_iter, "n_iter", integer=True)
+        t, zpix, xpix, score = greedy_localize(arr, fwhm=fwhm, psf=psf, upsample=upsample, lam=lam,
+                                               lam_factor=lam_factor, background=background)
+        keep = np.nonzero(score > min_mass)[0]
+        keep = np.sort(keep[top_per_frame(t[keep], score[keep], n_part)])
+        t, zpix, xpix, score = t[keep], zpix[keep], xpix[keep], score[keep]
     Nz, Nx = arr.shape[:2]
     iz = np.clip(np.rint(zpix).astype(int), 0, Nz - 1)
     ix = np.clip(np.rint(xpix).astype(int), 0, Nx - 1)
     o = np.lexsort((iz, ix, t))  # frame, then x, then z, like the other methods
     return Localizations(z=zpix[o], x=xpix[o], frame=t[o], intensity=np.abs(arr[iz[o], ix[o], t[o]]),
-                         extra={"score": mass[jz[o], jx[o], t[o]]})
+                         extra={"score": score[o]})
 
 
-def _drop_plateau_twins(jz, jx, t, m, u, idx):
-    """Among peaks of one frame closer than u fine points (equal-mass plateaus), keep the first."""
-    keep = np.ones(idx.size, bool)
-    for f in np.unique(t):
-        k = np.nonzero(t == f)[0]
-        if k.size < 2:
-            continue
-        close = (np.abs(jz[k, None] - jz[None, k]) <= u) & (np.abs(jx[k, None] - jx[None, k]) <= u)
-        close &= np.triu(np.ones((k.size, k.size), bool), 1)
-        dup = close.any(axis=0)
-        keep[k[dup]] = False
-    return idx[keep]
+def greedy_localize(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, lam_factor: float = 1.0,
+                    background: str = "median"):
+    """Every bubble the greedy solver finds (no cap per frame), frames on threads.
+
+    Parameters
+    ----------
+    frames : array_like (z, x, t) or (z, x)
+        IQ or amplitude; never modified.
+    fwhm, psf, upsample, lam, lam_factor, background
+        As for :func:`localize_decon`.
+
+    Returns
+    -------
+    t, z, x, a : ndarray
+        Frame, position (pixels, 0-based) and amplitude of each bubble, by frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyulm.psf import gaussian_template
+    >>> from pyulm.localization.decon import greedy_localize
+    >>> frame = np.zeros((24, 24)); frame[7:18, 5:16] = 2 * gaussian_template(3, (11, 11), center=(0.2, 0.1))
+    >>> t, z, x, a = greedy_localize(frame, fwhm=3, lam=0.05, background="none")
+    >>> np.round([z[0], x[0], a[0]], 3).tolist()
+    [12.2, 10.1, 2.0]
+    """
+    y, u, lam_factor, fz, fx = _prepare(frames, upsample, lam_factor, background, fwhm, psf)
+    model = PatchPSF((fz, fx), psf, fine=lambda s: fine_psf((fz, fx), s, psf))
+    Nz, Nx, Nt = y.shape
+    if lam is None:
+        h = fine_psf((fz, fx), u, psf)
+        lam_t = _universal_lambda(y, _column_norm(h, u), Nz * u * Nx * u, lam_factor)
+    else:
+        lam_t = _check_lam(lam, Nt)
+    yb = np.ascontiguousarray(y.transpose(2, 0, 1))
+    bounds = chunk_bounds(Nt, default_workers(), min_chunk=4)
+    parts = map_chunks(lambda lo, hi: greedy_deconvolve(yb[lo:hi], model, 0.5 * lam_t[lo:hi]), bounds,
+                       default_workers())
+    t = np.concatenate([p[0] + lo for p, (lo, _) in zip(parts, bounds)])
+    return t, *(np.concatenate([p[k] for p in parts]) for k in (1, 2, 3))

@@ -1,0 +1,182 @@
+"""Joint refinement of bubbles for :mod:`pyulm.localization.decon_greedy`: the residual and Gauss-Newton.
+
+:class:`Block` holds a batch of frames' residual ``r = y − Σ a_i h(· − p_i)``
+(with a zero margin, so every bubble's patch lies inside the array) and
+evaluates bubbles on their patches; :func:`refine` fits amplitudes and
+positions of a set of bubbles jointly by damped Gauss-Newton, keeping ``r``
+up to date. The PSF is separable per term (:class:`.decon_psf.PatchPSF`), so
+a Jacobian column of bubble ``i`` is ``Z ⊗ X`` with 1-D factors and every
+inner product of two columns is a product of 1-D inner products.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .decon_blocks import Coupling
+
+__all__ = ["Block", "refine", "gram"]
+
+_P, _Q = np.array([0, 1, 0]), np.array([0, 0, 1])  # Jacobian column c = (a, z, x) is Z[_P[c]] ⊗ X[_Q[c]]
+MAX_STEP = 0.5  # longest position step of one iteration, pixels (a group's step is shortened as a whole)
+DAMPING = 1e-3  # smallest Levenberg-Marquardt weight of the diagonal
+TOL = 1e-2  # a coupled group has converged when no step exceeds this (pixels; relative, for amplitudes)
+
+
+class Block:
+    """A batch of frames (T, Z, X): the residual with a zero margin and the geometry of bubble patches.
+
+    Parameters
+    ----------
+    y : ndarray (T, Z, X)
+        Background-subtracted frames.
+    psf : PatchPSF
+        The PSF.
+    coupling : float
+        Bubbles closer than this many FWHM (distance scaled per axis) are coupled.
+    """
+
+    def __init__(self, y, psf, coupling: float):
+        T, Z, X = y.shape
+        hz, hx = psf.half
+        self.psf, self.T, self.Z, self.X = psf, T, Z, X
+        self.pz, self.px = hz + 2, hx + 2
+        self.Zp, self.Xp = Z + 2 * self.pz, X + 2 * self.px
+        self.r = np.zeros((T, self.Zp, self.Xp))
+        self.interior = (slice(None), slice(self.pz, self.pz + Z), slice(self.px, self.px + X))
+        self.r[self.interior] = y
+        self.oz, self.ox = np.arange(-hz, hz + 1), np.arange(-hx, hx + 1)
+        self.coupling = float(coupling)
+
+    def pairs(self, t, z, x, pixels=None):
+        """Index pairs (i < j) of bubbles of one frame that are coupled (or closer than ``pixels``)."""
+        if t.size < 2:
+            return np.zeros((0, 2), np.intp)
+        if pixels is None:
+            sz, sx, r = self.psf.fwhm[0], self.psf.fwhm[1], self.coupling
+        else:
+            sz, sx, r = 1.0, 1.0, float(pixels)
+        pts = np.column_stack([t * ((self.Z / sz + self.X / sx) + 4.0 * r), z / sz, x / sx])
+        return cKDTree(pts).query_pairs(r, output_type="ndarray")
+
+    def _rows(self, z, axis):
+        n_ax, off = (self.Z, self.oz) if axis == 0 else (self.X, self.ox)
+        px = np.clip(np.rint(z), 0, n_ax - 1).astype(np.intp)[:, None] + off
+        return px, (px >= 0) & (px < n_ax)
+
+    def _factors(self, rz, rx, inz, inx, z, x, a):
+        uz, duz = self.psf.along(0, rz - z[:, None])
+        vx, dvx = self.psf.along(1, rx - x[:, None])
+        mz, mx = inz[..., None], inx[..., None]
+        return (np.stack([uz * mz, -a[:, None, None] * duz * mz], axis=1),
+                np.stack([vx * mx, -a[:, None, None] * dvx * mx], axis=1))
+
+    def basis(self, t, z, x, a):
+        """Per bubble: 1-D factors ``Zs`` (n, 2, Kz, R) = [u, −a u'], ``Xs`` (n, 2, Kx, R) = [v, −a v'], flat
+        residual indices of the patch (n, Kz, Kx) and its geometry. Pixels outside the frame are zero."""
+        rz, inz = self._rows(z, 0)
+        rx, inx = self._rows(x, 1)
+        Zs, Xs = self._factors(rz, rx, inz, inx, z, x, a)
+        idx = ((t[:, None] * self.Zp + rz + self.pz) * self.Xp)[:, :, None] + (rx + self.px)[:, None, :]
+        return Zs, Xs, idx, [rz, rx, inz, inx]
+
+    def on_patch(self, geom, i, z, x, a):
+        """Factors of bubbles (z, x, a) evaluated on the patches of bubbles ``i`` (coupling blocks)."""
+        rz, rx, inz, inx = geom
+        return self._factors(rz[i], rx[i], inz[i], inx[i], z, x, a)
+
+    def add(self, Zs, Xs, idx, w):
+        """r += Σ w h(· − p) over the bubbles (their images from the value factors)."""
+        img = np.einsum("nkr,nlr->nkl", Zs[:, 0], Xs[:, 0]) * w[:, None, None]
+        np.add.at(self.r.reshape(-1), idx.reshape(-1), img.reshape(-1))
+
+
+def gram(Zi, Xi, Zj, Xj):
+    """3 × 3 blocks ``Jᵢᵀ Jⱼ`` (n, 3, 3) from 1-D factors (products of 1-D inner products)."""
+    n, _, K, R = Zi.shape
+    L = Xi.shape[2]
+
+    def g(U, V, k, sel):
+        G = U.transpose(0, 1, 3, 2).reshape(n, 2 * R, k) @ V.transpose(0, 1, 3, 2).reshape(n, 2 * R, k).transpose(0, 2, 1)
+        G = G.reshape(n, 2, R, 2, R).transpose(0, 1, 3, 2, 4)  # (n, 2, 2, R, R)
+        return G[:, sel[:, None], sel[None, :]]  # (n, 3, 3, R, R)
+
+    GZ, GX = g(Zi, Zj, K, _P), g(Xi, Xj, L, _Q)
+    return (GZ * GX).sum(axis=(3, 4)) if R > 1 else GZ[..., 0, 0] * GX[..., 0, 0]
+
+
+def _subset_pairs(pr, keep, n):
+    """The pairs whose two ends are both kept, renumbered among the kept."""
+    ren = np.full(n, -1)
+    ren[keep] = np.arange(keep.size)
+    q = pr[(ren[pr[:, 0]] >= 0) & (ren[pr[:, 1]] >= 0)] if pr.size else pr
+    return ren[q]
+
+
+def refine(block, t, z, x, a, sel, pr, a_tol, n_iter):
+    """Damped Gauss-Newton on (a, z, x) of the bubbles ``sel`` jointly; arrays and residual updated in place.
+
+    ``pr`` are the coupled pairs among all bubbles (those with both ends in
+    ``sel`` couple the system). Where the model misses the data (interfering
+    echoes, a PSF unlike the model) Gauss-Newton can cycle, so each coupled
+    group has its own damping, multiplied by 10 when its step turns back on
+    the previous one and divided by 10 otherwise. A group iterates until its
+    steps are below ``TOL`` (pixels; amplitudes relative to ``max(a, a_tol)``)
+    or ``n_iter`` times, so its result does not depend on other groups. A
+    bubble whose amplitude reaches 0 stays there (it is pruned afterwards).
+    """
+    if sel.size == 0:
+        return
+    n_all = sel.size
+    ts, zs, xs, as_ = t[sel], z[sel], x[sel], a[sel]
+    # The couplings are found once: positions move little during the refinement, and a coupling left out
+    # only slows the convergence (the gradient always holds every bubble, through the residual).
+    pr = _subset_pairs(pr, sel, t.size)
+    cp = Coupling(n_all, pr, zs, xs)
+    nc = cp.size.size
+    mu = np.full(nc, DAMPING)
+    prev = np.zeros((n_all, 3))
+    Zs, Xs, idx, geom = block.basis(ts, zs, xs, as_)
+    act = np.arange(n_all)
+    flat = block.r.reshape(-1)
+    for it in range(n_iter):
+        sub, pa = (cp, pr) if it == 0 else (None, _subset_pairs(pr, act, n_all))
+        sub = sub or Coupling(act.size, pa, zs[act], xs[act])
+        lab = cp.lab[act]
+        Za, Xa, ia = Zs[act], Xs[act], idx[act]
+        n, _, Kz, R = Za.shape
+        W = flat[ia] @ Xa.transpose(0, 2, 1, 3).reshape(n, -1, 2 * R)  # residual patch times X factors
+        B = (Za.transpose(0, 1, 3, 2).reshape(n, 2 * R, Kz) @ W).reshape(n, 2, R, 2, R)
+        b = np.einsum("nirir->ni", B[:, _P][:, :, :, _Q])  # Jᵀ r (n, 3)
+        A = gram(Za, Xa, Za, Xa)
+        diag = A[:, [0, 1, 2], [0, 1, 2]].copy()
+        A[:, [0, 1, 2], [0, 1, 2]] += mu[lab][:, None] * diag + 1e-12 * diag.max()
+        C = None
+        if pa.size:
+            i, j = act[pa[:, 0]], act[pa[:, 1]]
+            Zj, Xj = block.on_patch(geom, i, zs[j], xs[j], as_[j])
+            C = gram(Zs[i], Xs[i], Zj, Xj)
+        d = sub.solve(A, C, b)
+        longest = np.zeros(nc)
+        np.maximum.at(longest, lab, np.abs(d[:, 1:]).max(axis=1))
+        d *= np.minimum(1.0, MAX_STEP / np.maximum(longest, 1e-300))[lab][:, None]
+        back = np.bincount(lab, np.einsum("ni,ni->n", d[:, 1:], prev[act, 1:]), minlength=nc) < 0.0
+        mu = np.where(back, mu * 10.0, np.maximum(mu / 10.0, DAMPING))
+        prev[act] = d
+        block.add(Za, Xa, ia, as_[act])  # the old images out of the model ...
+        as_[act] = np.maximum(as_[act] + d[:, 0], 0.0)
+        zs[act] = np.clip(zs[act] + d[:, 1], -0.5, block.Z - 0.5)
+        xs[act] = np.clip(xs[act] + d[:, 2], -0.5, block.X - 0.5)
+        Za, Xa, ia, ga = block.basis(ts[act], zs[act], xs[act], as_[act])
+        block.add(Za, Xa, ia, -as_[act])  # ... and the new ones in
+        Zs[act], Xs[act], idx[act] = Za, Xa, ia
+        for g, v in zip(geom, ga):
+            g[act] = v
+        moved = np.maximum(np.abs(d[:, 1:]).max(axis=1), np.abs(d[:, 0]) / np.maximum(as_[act], a_tol[ts[act]]))
+        moved[as_[act] == 0.0] = 0.0
+        worst = np.zeros(nc)
+        np.maximum.at(worst, lab, moved)
+        act = act[worst[lab] >= TOL]
+        if act.size == 0:
+            break
+    t[sel], z[sel], x[sel], a[sel] = ts, zs, xs, as_
