@@ -62,6 +62,8 @@ class ULMParams(_Strict):
                                   "MB-only domain before localization (any LocMethod; needs pyulm[nn])")
     pipeline: str | None = Field(None, description="a named pipeline (sets LocMethod): cycleulm-ncc, cycleulm-decon, "
                                  "cycleulm-loc, cycleulm-e2e (need translate), baseline1, baseline2")
+    mbtnet_weights: str | None = Field(None, description='MBT-Net model directory for pipeline = "cycleulm-e2e"; '
+                                       "default the shipped model")
 
     @field_validator("fwhm", mode="before")
     @classmethod
@@ -144,6 +146,8 @@ class ULMParams(_Strict):
 
     @model_validator(mode="after")
     def _pipeline_fits(self):
+        if self.mbtnet_weights is not None and self.pipeline != "cycleulm-e2e":
+            raise ValueError('mbtnet_weights is used only with pipeline = "cycleulm-e2e"')
         if self.pipeline is None:
             return self
         from .nn.cycleulm.pipelines import pipeline_spec
@@ -294,6 +298,7 @@ tracking = "hungarian"          # "hungarian" (PALA: localize + link) or "deepst
 # deepstulm_weights = "dir"     # Deep-stULM model directory or weights.pt (default: the shipped model)
 # translate = "mbdt_dir"        # CycleULM MB-DT model: frames -> MB-only domain before any LocMethod (needs pyulm[nn])
 # pipeline = "cycleulm-ncc"     # named pipeline: cycleulm-ncc/-decon/-loc/-e2e (need translate), baseline1, baseline2
+# mbtnet_weights = "dir"        # MBT-Net model directory for cycleulm-e2e (default: the shipped model; e2e needs res = 4)
 
 [input]
 # variable = "IQ"               # variable holding the frames, e.g. "IQ" or "IQData{2}" (auto-detected)

@@ -39,6 +39,50 @@ def translator(tmp_path_factory, sim):
     return train_mbdt(sim.iq, tmp_path_factory.mktemp("mbdt") / "tiny", config=TINY, log=lambda s: None)
 
 
+@pytest.fixture(scope="module")
+def mbtnet(tmp_path_factory):
+    """An untrained MBT-Net of 2 channels a level in a valid model directory (wiring, not accuracy)."""
+    from pyulm.nn.cycleulm.mbtnet_data import MotionConfig
+    from pyulm.nn.cycleulm.mbtnet_infer import write_model_dir
+    from pyulm.nn.cycleulm.mbtnet_model import build
+
+    torch.manual_seed(0)
+    return write_model_dir(tmp_path_factory.mktemp("mbtnet") / "tiny", build({"c1": 2, "c2": 2, "c3": 2, "cu": 2}),
+                           MotionConfig())
+
+
+def test_e2e_runs_end_to_end(sim, translator, mbtnet):
+    out = run_pipeline(sim.iq, "cycleulm-e2e", translator=translator, mbtnet_weights=mbtnet, res=4, frame_rate=500)
+    assert out.localizations is None and out.tracks is None  # maps only unless tracks=True
+    assert set(out.maps) == {"MatOut", "MatOut_zdir", "MatOut_vel"}
+    assert all(m.shape == (161, 161) and np.all(np.isfinite(m)) for m in out.maps.values())
+    assert set(out.timings) == {"translate", "e2e"}
+    with pytest.raises(ValueError, match="at least 8 frames"):
+        run_pipeline(sim.iq[:, :, :7], "cycleulm-e2e", translator=translator, mbtnet_weights=mbtnet)
+    with pytest.raises(ValueError, match="res"):
+        run_pipeline(sim.iq, "cycleulm-e2e", translator=translator, mbtnet_weights=mbtnet, res=10)
+
+
+def test_process_runs_e2e_and_keys_on_mbtnet(tmp_path, translator, mbtnet):
+    from pyulm.io import inspect
+    from pyulm.pipeline import block_params, read_block, run
+
+    ulm = {"pipeline": "cycleulm-e2e", "translate": str(translator), "mbtnet_weights": str(mbtnet), "res": 4,
+           "numberOfParticles": 10}
+    cfg = Config.from_dict({"ulm": ulm, "input": {"frames_per_block": 100}, "output": {"images": [], "figures": []}})
+    p = block_params(cfg, inspect(EXAMPLE))
+    assert p.method == "mblnet" and p.e2e_model[0] == str(mbtnet.resolve()) and len(p.e2e_model[1]) == 64
+    run([str(EXAMPLE)], cfg, tmp_path / "out", progress=False)
+    res = scipy.io.loadmat(tmp_path / "out" / "ulm_results.mat", simplify_cells=True)
+    assert res["MatOut"].shape == (257, 321) and res["ULM"]["pyulm_pipeline"] == "cycleulm-e2e"
+    block = read_block(sorted((tmp_path / "out" / "blocks").glob("*.h5"))[0])[0]
+    assert block.matout.shape == (257, 321, 3) and {"translate", "e2e"} <= set(block.timings)
+    with pytest.raises(ConfigError, match="mbtnet_weights"):
+        Config.from_dict({"ulm": {"mbtnet_weights": str(mbtnet)}})
+    with pytest.raises(ConfigError, match=r"\[ulm\] mbtnet_weights: .*"):
+        block_params(Config.from_dict({"ulm": {**ulm, "mbtnet_weights": str(translator)}}), inspect(EXAMPLE))
+
+
 @pytest.mark.parametrize("name", ["baseline1", "baseline2"])
 def test_baselines_run_end_to_end(sim, name):
     before = sim.iq.copy()

@@ -170,11 +170,11 @@ def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
     if u.translate is not None:
         p = dataclasses.replace(p, translator=cycleulm_model("translate", u.translate, where))
     if u.pipeline is not None:
-        p = pipeline_params(p, u.pipeline, where)
+        p = pipeline_params(p, u.pipeline, u.mbtnet_weights, where)
     return p.for_frames(n_frames, where)
 
 
-def pipeline_params(p: BlockParams, name: str, where: str) -> BlockParams:
+def pipeline_params(p: BlockParams, name: str, mbtnet_weights, where: str) -> BlockParams:
     """``p`` set up for the named pipeline ``name`` (localizer, thresholding, MBT-Net for E2E);
     the config has already checked the name and the translator (:class:`pyulm.config.ULMParams`)."""
     from ..nn.cycleulm.pipelines import PIPELINES
@@ -185,12 +185,13 @@ def pipeline_params(p: BlockParams, name: str, where: str) -> BlockParams:
         p, pipeline=spec.name, denoise=spec.denoise or "", method=method,
         # the NCC template: the Gaussian of the PSF (MB-only PSF after MB-DT), as run_pipeline
         method_options=(("psf", "gaussian"),) if method == "ncc" else (),
-        e2e_model=cycleulm_model("pipeline", None, where) if spec.localizer is None else ())
+        e2e_model=cycleulm_model("mbtnet_weights", mbtnet_weights, where) if spec.localizer is None else ())
 
 
 def cycleulm_model(key: str, weights, where: str) -> tuple:
     """The identity of a CycleULM model (``key`` = "translate": the MB-DT directory ``weights``;
-    "pipeline": MBT-Net, the shipped model), checked without running it; ConfigError naming the field."""
+    "mbtnet_weights": MBT-Net, ``None`` for the shipped model), checked without running it;
+    ConfigError naming the field."""
     from .._optional import require
     from ..nn.cycleulm.modelkeys import mbtnet_identity, translator_identity
 
