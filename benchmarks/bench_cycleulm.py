@@ -8,12 +8,12 @@ paper trains on the data it translates (``pyulm train mbdt``; the ground truth i
 
 Per density:
 
-* **contrast and resolution**: CNR (dB) of the maximum-intensity projection (MIP) of |IQ| and of
-  MB-DT's output, signal = the ground-truth vessel lumen, background = pixels more than 3 px
-  from any vessel. Two definitions: the paper's ``20 log10(mean_signal / mean_background)``
-  (the target) and pyulm's ``20 log10(|Δmean| / sqrt(σ_s² + σ_b²))``
-  (:func:`pyulm.metrics.cnr`); FWHM (z and x, pixels) of isolated bubbles (no other bubble
-  within 20 px, 10 px from the borders), median over up to 60 of them;
+* **contrast and resolution** (:mod:`pyulm.nn.cycleulm.mbdt_eval`, the definitions MB-DT is
+  tuned by): CNR (dB) of the maximum-intensity projection (MIP) of |IQ| and of MB-DT's output,
+  signal = pixels the ground-truth bubbles visited, background = pixels more than 6 px from
+  any of them. Two definitions: the paper's ``20 log10(mean_signal / mean_background)`` (the
+  target) and pyulm's ``20 log10(|Δmean| / sqrt(σ_s² + σ_b²))`` (:func:`pyulm.metrics.cnr`);
+  FWHM (z and x, pixels) of isolated bubbles (no other bubble within 12 px), median;
 * **localization**: precision, recall, F1 and mean error of every pipeline and of plain NCC,
   deconvolution, MBL-Net and radial symmetry on |IQ|, by the one matcher
   (:func:`pyulm.metrics.pooled_scores`, Hungarian per frame, ≤ 2 px = λ/2), each method allowed
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import pyulm
-from pyulm.metrics import cnr, map_rmse, map_ssim, pooled_scores, profile_fwhm, score_sweep
+from pyulm.metrics import map_rmse, map_ssim, pooled_scores, score_sweep
 
 MAX_DISTANCE = 2.0  # px = λ/2 with the simulation's λ/4 pixels
 RES = 4
@@ -52,51 +52,16 @@ LOCALIZER = {"cycleulm-ncc": "ncc", "cycleulm-decon": "decon", "cycleulm-loc": "
              "baseline2": "decon"}
 
 
-def paper_cnr(image, signal, background) -> float:
-    """The paper's CNR: 20 log10 of the mean of the signal region over the mean of the background."""
-    return float(20 * np.log10(image[signal].mean() / image[background].mean()))
+def contrast_resolution(gt, amp, mbonly) -> dict:
+    """MIP CNR and isolated-bubble FWHM before and after MB-DT (:mod:`pyulm.nn.cycleulm.mbdt_eval`)."""
+    from pyulm.nn.cycleulm.mbdt_eval import isolated_fwhm, mip_cnr
 
-
-def masks(acq):
-    """(vessel lumen, background > 3 px from any vessel) on the frames' grid."""
-    from scipy.ndimage import binary_dilation
-
-    lumen = np.asarray(acq.vessel_mask(1), bool)[:acq.iq.shape[0], :acq.iq.shape[1]]
-    return lumen, ~binary_dilation(lumen, iterations=3)
-
-
-def isolated_fwhm(frames, gt, n_max=60, radius=20.0, border=10) -> tuple[float, float, int]:
-    """Median FWHM (z, x), pixels, of ``frames`` across isolated ground-truth bubbles."""
-    nz, nx, nt = frames.shape
-    fz, fx = [], []
-    for t in range(nt):
-        sel = gt.frame == t
-        z, x = gt.z[sel], gt.x[sel]
-        for i in range(z.size):
-            if len(fz) >= n_max:
-                break
-            zi, xi = int(round(z[i])), int(round(x[i]))
-            if not (border <= zi < nz - border and border <= xi < nx - border):
-                continue
-            if np.sum(np.hypot(z - z[i], x - x[i]) < radius) > 1:
-                continue
-            img = frames[:, :, t]
-            a = profile_fwhm(img[zi - border:zi + border + 1, xi], baseline="min")
-            b = profile_fwhm(img[zi, xi - border:xi + border + 1], baseline="min")
-            if math.isfinite(a) and math.isfinite(b):
-                fz.append(a)
-                fx.append(b)
-    return (float(np.median(fz)) if fz else math.nan, float(np.median(fx)) if fx else math.nan, len(fz))
-
-
-def contrast_resolution(acq, amp, mbonly) -> dict:
-    lumen, bg = masks(acq)
     out = {}
     for tag, frames in (("before", amp), ("after", mbonly)):
-        mip = frames.max(axis=2)
-        fz, fx, n = isolated_fwhm(frames, acq.gt)
-        out[tag] = {"cnr_paper_db": paper_cnr(mip, lumen, bg), "cnr_db": cnr(mip, lumen, bg),
-                    "fwhm_z": fz, "fwhm_x": fx, "fwhm": math.sqrt(fz * fx), "n_bubbles": n}
+        c, f = mip_cnr(frames, gt), isolated_fwhm(frames, gt)
+        fz, fx = f["fwhm"]
+        out[tag] = {"cnr_paper_db": c["mean_ratio_db"], "cnr_db": c["cnr_db"], "fwhm_z": fz, "fwhm_x": fx,
+                    "fwhm": math.sqrt(fz * fx), "n_bubbles": f["n"]}
     out["cnr_gain_db"] = out["after"]["cnr_paper_db"] - out["before"]["cnr_paper_db"]
     out["fwhm_shrink"] = out["before"]["fwhm"] / out["after"]["fwhm"]
     return out
@@ -154,7 +119,7 @@ def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
     t0 = time.perf_counter()
     mbonly = translate(iq, translator, batch_size=16, device="cpu")
     t_tr = time.perf_counter() - t0
-    res["contrast"] = contrast_resolution(acq, amp, mbonly)
+    res["contrast"] = contrast_resolution(gt, amp, mbonly)
     res["throughput"]["mbdt (translate)"] = n_frames / t_tr
     t0 = time.perf_counter()
     bradley_roth(amp)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+import pyulm
 from pyulm.config import Config, ConfigError
 from pyulm.nn.cycleulm import PIPELINES, run_pipeline
 from pyulm.sim import free_motion
@@ -57,6 +58,11 @@ def test_e2e_runs_end_to_end(sim, translator, mbtnet):
     assert set(out.maps) == {"MatOut", "MatOut_zdir", "MatOut_vel"}
     assert all(m.shape == (161, 161) and np.all(np.isfinite(m)) for m in out.maps.values())
     assert set(out.timings) == {"translate", "e2e"}
+    linked = run_pipeline(sim.iq, "cycleulm-e2e", translator=translator, mbtnet_weights=mbtnet, tracks=True,
+                          min_length=2)
+    assert isinstance(linked.tracks, pyulm.Tracks) and isinstance(linked.localizations, pyulm.Localizations)
+    assert {"localize", "track"} <= set(linked.timings)
+    np.testing.assert_array_equal(linked.maps["MatOut"], out.maps["MatOut"])
     with pytest.raises(ValueError, match="at least 8 frames"):
         run_pipeline(sim.iq[:, :, :7], "cycleulm-e2e", translator=translator, mbtnet_weights=mbtnet)
     with pytest.raises(ValueError, match="res"):

@@ -308,6 +308,7 @@ def _e2e(spec, x, t, want_tracks, *, mbtnet_weights, stride, res, frame_rate, pi
 
         locs = _localize("mblnet", x, (1.0, 1.0), number_of_particles, localizer_options, batch_size, device, t)
         t0 = time.perf_counter()
-        tr = decode_tracks(locs, x, weights=mbtnet_weights, frame_rate=frame_rate, **link)
+        tr = decode_tracks(locs, x, weights=mbtnet_weights, mode="velocityinterp", frame_rate=frame_rate,
+                           device=device, **link)
         t["track"] = time.perf_counter() - t0
     return PipelineResult(spec.name, locs, tr, maps, x, t)
