@@ -191,37 +191,47 @@ def map_chunks(fn, bounds, workers: int):
 
 
 def map_reduce(fn, n_tasks: int, workers: int, combine):
-    """``fn(0) + fn(1) + ... + fn(n_tasks - 1)``, summed as one fixed binary tree
-    (``((r0 + r1) + (r2 + r3)) + ...``) whatever the number of threads and the order in
-    which tasks finish, so the rounding, and so the bits, never depend on either.
+    """``fn(0) + fn(1) + ... + fn(n_tasks - 1)``, summed in that order
+    (``((r0 + r1) + r2) + ...``) whatever the number of threads and the order in which the
+    tasks finish, so the rounding, and so the bits, never depend on either.
 
     Tasks are pulled one at a time from a shared queue (:func:`map_chunks`), so a thread
     that another process slows down takes fewer of them instead of holding the others
-    back; whichever thread completes the second of two siblings adds them
-    (``combine(a, b)`` returns ``a + b`` and may do it in ``a``'s memory: IEEE addition is
-    commutative, only the grouping matters). A merged pair's storage is released at once,
-    so about ``workers + log2(n_tasks)`` results are alive at a time.
+    back. A finished result is added to the running sum as soon as every earlier one is
+    in (``combine(total, r)`` returns ``total + r`` and may do it in ``total``'s memory), by
+    whichever thread is free to do it: about ``workers + 1`` results are alive at a time,
+    two on one thread.
     """
     if n_tasks < 1:
         raise ValueError(f"n_tasks: expected >= 1, got {n_tasks}")
-    pending, lock, root = {}, threading.Lock(), []
+    pending, lock, fold_lock = {}, threading.Lock(), threading.Lock()
+    state = {"next": 0, "total": None}
+
+    def fold():
+        # One thread folds at a time; one that finds another folding leaves its result to it
+        # (or to the final fold below) rather than wait.
+        if not fold_lock.acquire(blocking=False):
+            return
+        try:
+            while True:
+                with lock:
+                    r = pending.pop(state["next"], None)
+                if r is None:
+                    return
+                state["total"] = r if state["total"] is None else combine(state["total"], r)
+                state["next"] += 1
+        finally:
+            fold_lock.release()
 
     def task(i, _):
-        r, level, idx, width = fn(i), 0, i, n_tasks
-        while width > 1:
-            sib = idx ^ 1
-            if sib < width:  # else the last node of an odd level goes up alone
-                with lock:
-                    other = pending.pop((level, sib), None)
-                    if other is None:
-                        pending[level, idx] = r
-                        return
-                r = combine(r, other) if idx < sib else combine(other, r)
-            level, idx, width = level + 1, idx >> 1, (width + 1) >> 1
-        root.append(r)
+        r = fn(i)
+        with lock:
+            pending[i] = r
+        fold()
 
     map_chunks(task, [(i, i + 1) for i in range(n_tasks)], workers)
-    return root[0]
+    fold()  # results another thread left while it was folding
+    return state["total"]
 
 
 _controller = None

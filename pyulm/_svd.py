@@ -161,14 +161,14 @@ def gram_tasks(m: int, n: int, itemsize: int) -> int:
     return int(min(8, max(1, round(m * n * itemsize / _GRAM_TASK_BYTES))))
 
 
-def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 24) -> tuple[np.ndarray, bool]:
+def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, bool]:
     """Upper triangle of the Gram matrix ``X^H X`` in class ``dt`` (BLAS ``herk``/``syrk``),
     and whether it is the conjugate (a C-ordered ``X`` is handed over as its transpose
     ``A = X_b^T``, whose ``A A^H`` is ``conj(X_b^H X_b)``).
 
     The rows are cut into :func:`gram_tasks` equal tasks, each one single-threaded product
-    into its own partial matrix, pulled by pyulm's threads from a shared queue and summed as
-    a fixed tree (:func:`pyulm._parallel.map_reduce`): a thread that another process slows
+    into its own partial matrix, pulled by pyulm's threads from a shared queue and summed in
+    task order (:func:`pyulm._parallel.map_reduce`): a thread that another process slows
     down takes fewer tasks instead of holding the other back (BLAS's own threads split every
     product in fixed shares and wait for the slowest). Within a task, row blocks of
     ``step_bytes`` are summed one after another. The result depends only on the block's
@@ -190,12 +190,13 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 24) -> tuple[np.ndarray, boo
         lo, hi = bounds[i], bounds[i + 1]
         if fortran and X.dtype == dt and n_tasks == 1:
             return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
-        for b in range(lo, hi, step):
+        sub = -(-(hi - lo) // -(-(hi - lo) // step))  # equal row blocks of at most `step` rows
+        for b in range(lo, hi, sub):
             if fortran:
-                blk = np.asarray(X[b:min(hi, b + step)], dtype=dt, order="F")
+                blk = np.asarray(X[b:min(hi, b + sub)], dtype=dt, order="F")
                 C = rank_k(1.0, blk, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
             else:
-                blk = np.ascontiguousarray(X[b:min(hi, b + step)], dtype=dt)
+                blk = np.ascontiguousarray(X[b:min(hi, b + sub)], dtype=dt)
                 C = rank_k(1.0, blk.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # conj(X_b^H X_b)
         return C
 

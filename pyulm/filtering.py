@@ -233,14 +233,17 @@ def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None
         butter_coefficients(band, frame_rate)  # a bad band fails before any work
     powdop = np.empty((nz, nx))
 
-    def finish(chunk: np.ndarray):
-        """Power Doppler, band-pass (in place) and |IQ| of a C-ordered (z, x, n) block."""
+    def finish(chunk: np.ndarray, dest: np.ndarray) -> np.ndarray:
+        """Power Doppler, band-pass (in place) and |IQ| into ``dest`` of a C-ordered (z, x, n) block."""
         pd = _power_doppler(chunk)
         if band.size:
             butter_bandpass(chunk, band, frame_rate, axis=2, out=chunk)
-        a = np.abs(chunk)
-        a[~np.isfinite(a)] = 0  # as PALA does
-        return pd, a
+        np.abs(chunk, out=dest)
+        # A sum of magnitudes is finite when every one is (no cancellation): one pass for the
+        # usual all-finite block, the non-finite values set to 0 (as PALA does) otherwise.
+        if not np.isfinite(dest.sum()):
+            dest[~np.isfinite(dest)] = 0
+        return pd
 
     if not fortran:  # rows of C-ordered (z, x) pixels, as svd_blocks hands them
         pd_rows, amp_rows = powdop.reshape(-1), out.reshape(-1, n)
@@ -249,10 +252,9 @@ def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None
 
     def write(key, R):
         if R.ndim == 3:  # whole z columns of a Fortran-ordered block
-            powdop[key], out[key] = finish(np.ascontiguousarray(R))
+            powdop[key] = finish(np.ascontiguousarray(R), out[key])
         else:  # rows of the C-ordered (z * x, n) block
-            pd, a = finish(np.ascontiguousarray(R).reshape(1, -1, n))
-            pd_rows[key], amp_rows[key] = pd[0], a[0]
+            pd_rows[key] = finish(np.ascontiguousarray(R).reshape(1, -1, n), amp_rows[key][None])[0]
 
     svd_blocks(frames, svd_cutoff, write, precision=svd_precision, name="svd_cutoff")
     return out, powdop
