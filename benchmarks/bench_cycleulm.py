@@ -19,11 +19,12 @@ Per density:
   (:func:`pyulm.metrics.pooled_scores`, Hungarian per frame, ≤ 2 px = λ/2), each method allowed
   as many detections per frame as the most crowded ground-truth frame holds; precision-recall
   and error-recall curves by sweeping each method's own score (:func:`pyulm.metrics.score_sweep`);
-* **SR maps** with an equal number of localizations per method (the most confident ones of
-  each method, as many as the method with fewest made), rendered at ``res = 4``, blurred by a
-  Gaussian of σ = 1 SR pixel and scaled to a maximum of 1, against the ground-truth
-  localizations' map treated the same way: RMSE and SSIM. CycleULM-E2E's map is MBT-Net's
-  trajectory density (no localizations), compared the same way;
+* **SR maps** with an equal number N of localizations per method (the N most confident of
+  each method, N = the fewest any method made), rendered at ``res = 4`` and blurred by a
+  Gaussian of σ = 1 SR pixel, against the ground-truth localizations' map treated the same
+  way and scaled to N localizations: RMSE (localizations per SR pixel) and SSIM. CycleULM-E2E's
+  map is MBT-Net's trajectory density (it has no localizations), scaled to the same total N;
+  a method without localizations has no map (NaN, a failed target);
 * **throughput** of each stage and each pipeline, frames/s on this machine, one thread (the
   SVD filter, common to all, excluded).
 
@@ -58,7 +59,11 @@ def contrast_resolution(gt, amp, mbonly) -> dict:
 
     out = {}
     for tag, frames in (("before", amp), ("after", mbonly)):
-        c, f = mip_cnr(frames, gt), isolated_fwhm(frames, gt)
+        c = mip_cnr(frames, gt)
+        try:
+            f = isolated_fwhm(frames, gt)
+        except ValueError:  # a profile without a peak: the frames hold no bubble there (a failed translator)
+            f = {"fwhm": [math.nan, math.nan], "n": 0}
         fz, fx = f["fwhm"]
         out[tag] = {"cnr_paper_db": c["mean_ratio_db"], "cnr_db": c["cnr_db"], "fwhm_z": fz, "fwhm_x": fx,
                     "fwhm": math.sqrt(fz * fx), "n_bubbles": f["n"]}
@@ -68,10 +73,17 @@ def contrast_resolution(gt, amp, mbonly) -> dict:
 
 
 def sr_map(locs, shape, sigma=1.0):
+    """Blurred count map (localizations per SR pixel, Gaussian σ = ``sigma`` SR pixels)."""
     from scipy.ndimage import gaussian_filter
 
     m = pyulm.render(locs, res=RES, shape=shape, kinds="density_all")["density_all"]
-    return normalised(gaussian_filter(m, sigma))
+    return gaussian_filter(m, sigma)
+
+
+def with_total(m, total):
+    """``m`` scaled to hold ``total`` localizations (NaN when ``m`` is empty: nothing to compare)."""
+    m = np.asarray(m, float)
+    return m * (total / m.sum()) if m.sum() > 0 else np.full(m.shape, np.nan)
 
 
 def normalised(m):
@@ -139,7 +151,7 @@ def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
             if mbtnet is False:
                 continue
             out = run_pipeline(iq, name, translator=tr, mbtnet_weights=mbtnet, **common)
-            maps[name] = normalised(gaussian_filter(out.maps["MatOut"], 1.0))
+            maps[name] = gaussian_filter(out.maps["MatOut"], 1.0)  # MBT-Net's trajectory density
         else:
             out = run_pipeline(iq, name, translator=tr, **common)
             locsets[name] = out.localizations
@@ -155,15 +167,17 @@ def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
         res["methods"][m]["n_loc"] = len(locs)
         res["methods"][m]["curve"] = sweep(gt, locs, score)
     counts = [len(v) for v in locsets.values() if len(v)]
-    n_eq = min(counts) if counts else 0  # a method that found nothing has an empty map (and is flagged)
-    ref = sr_map(gt, shape)
+    n_eq = min(counts) if counts else 0  # a method that found nothing has no map (NaN: it fails)
+    ref = with_total(sr_map(gt, shape), n_eq)  # the ground truth at the same number of localizations
     res["n_equal_localizations"] = n_eq
     for m, locs in locsets.items():
         maps[m] = sr_map(top(locs, n_eq, SCORE[LOCALIZER.get(m, m)]), shape)
     for m, mp in maps.items():
         res["methods"].setdefault(m, {})
-        res["methods"][m]["sr_rmse"] = map_rmse(mp, ref)
-        res["methods"][m]["sr_ssim"] = map_ssim(mp, ref, data_range=1.0)
+        mp = with_total(mp, n_eq)  # E2E's density scaled to the same mass; the others already hold n_eq
+        ok = np.all(np.isfinite(mp))
+        res["methods"][m]["sr_rmse"] = map_rmse(mp, ref) if ok else math.nan
+        res["methods"][m]["sr_ssim"] = map_ssim(mp, ref, data_range=float(ref.max())) if ok else math.nan
     res["targets"] = targets(res)
     res["_maps"] = {"gt": ref, **maps, "mip_before": amp.max(2), "mip_after": mbonly.max(2)}
     return res
@@ -172,7 +186,8 @@ def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
 def targets(r) -> dict:
     M = r["methods"]
     c = r["contrast"]
-    out = {"mbdt_cnr_gain_ge_6db": (c["cnr_gain_db"], c["cnr_gain_db"] >= 6.0),
+    # a non-finite gain (MB-DT's output black where the background is measured) is a failure
+    out = {"mbdt_cnr_gain_ge_6db": (c["cnr_gain_db"], math.isfinite(c["cnr_gain_db"]) and c["cnr_gain_db"] >= 6.0),
            "mbdt_fwhm_shrink_ge_1.8": (c["fwhm_shrink"], c["fwhm_shrink"] >= 1.8)}
     if "cycleulm-ncc" in M and "ncc" in M:
         p0, r0 = M["ncc"]["precision"], M["ncc"]["recall"]
@@ -234,7 +249,7 @@ def plot(all_res, path):
         axes[0, j].set(title=f"density {r['density']}", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1))
         axes[1, j].set(xlabel="recall", ylabel="mean error (px, λ/4)", xlim=(0, 1))
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"CycleULM: threshold sweeps, one matcher (≤ {MAX_DISTANCE:g} px), ceus_acquisition seed 0")
+    fig.suptitle(f"CycleULM threshold sweeps (one matcher, ≤ {MAX_DISTANCE:g} px)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
