@@ -144,6 +144,19 @@ class ULMParams(_Strict):
             raise ValueError(f"unknown pipeline {v!r}; available: {', '.join(PIPELINES)}")
         return None if v is None else v.lower()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pipeline_localizer(cls, data):
+        """A named pipeline sets LocMethod (so the effective config, written back, loads again);
+        a LocMethod of another localizer is refused after."""
+        if isinstance(data, dict) and isinstance(data.get("pipeline"), str) and "LocMethod" not in data:
+            from .nn.cycleulm.pipelines import PIPELINES
+
+            spec = PIPELINES.get(data["pipeline"].lower())
+            if spec is not None:
+                data = {**data, "LocMethod": spec.localizer or "mblnet"}
+        return data
+
     @model_validator(mode="after")
     def _pipeline_fits(self):
         if self.mbtnet_weights is not None and self.pipeline != "cycleulm-e2e":
@@ -152,9 +165,10 @@ class ULMParams(_Strict):
             return self
         from .nn.cycleulm.pipelines import pipeline_spec
 
-        pipeline_spec(self.pipeline, self.translate)  # a translator for cycleulm-*, none for the baselines
-        if "LocMethod" in self.model_fields_set:
-            raise ValueError(f"pipeline {self.pipeline!r} sets the localizer: drop LocMethod")
+        spec = pipeline_spec(self.pipeline, self.translate)  # a translator for cycleulm-*, none for the baselines
+        if self.LocMethod != (spec.localizer or "mblnet"):
+            raise ValueError(f"pipeline {self.pipeline!r} sets the localizer ({spec.localizer or 'mblnet'}): "
+                             f"drop LocMethod = {self.LocMethod!r}")
         if self.tracking != "hungarian":
             raise ValueError(f'pipeline {self.pipeline!r} runs its own tracking: drop tracking = "{self.tracking}"')
         if self.pipeline == "cycleulm-e2e" and self.res != 4:
