@@ -12,6 +12,14 @@ worker processes never oversubscribes its cores. The count is, in this order: th
 ``pyulm process``), ``PYULM_NUM_THREADS``, else :func:`cpu_budget` (CPU affinity and
 cgroup quota). :func:`limit_threads` also sizes numpy's and scipy's BLAS pools to the
 same count, so they never spin against pyulm's threads.
+
+That count is a ceiling: each fan-out takes no more threads than :func:`available_cpus`
+(the budget less the CPU time other processes have been taking), and the work is many
+small chunks that the threads pull from a shared queue, never a fixed share per thread,
+so a thread that another process slows down does less of it instead of holding the
+others back. The filter's heavy products run this way too (one BLAS thread per chunk,
+partial sums added in a fixed order: :func:`map_reduce`), so BLAS's own pools, which
+split each product in fixed shares and spin while they wait, are left out of it.
 """
 from __future__ import annotations
 
