@@ -190,3 +190,21 @@ def test_svd_filter_same_bits_with_any_thread_count(shape):
             out[n] = pyulm.svd_filter(x, [3, shape[2]])
     np.testing.assert_array_equal(out[2], out[1])
     np.testing.assert_array_equal(out[3], out[1])
+
+
+def test_available_cpus_is_the_quota_under_a_binding_cgroup_quota(tmp_path, monkeypatch):
+    """In a container whose CPU quota is below its affinity, other tenants' load on the host's
+    CPUs says nothing of this process's share: the quota is the count."""
+    import os
+
+    import pyulm._parallel as P
+
+    n = len(os.sched_getaffinity(0))
+    if n < 2:
+        pytest.skip("needs 2 CPUs in the affinity")
+    monkeypatch.setattr(P, "_cgroup_cpu_quota", lambda: n - 1)
+    load = tmp_path / "loadavg"
+    load.write_text(f"50.0 50.0 50.0 {10 * n}/300 4242\n")  # the host is full
+    monkeypatch.setattr(P, "_LOADAVG", str(load))
+    assert P.cpu_budget() == n - 1
+    assert P.available_cpus() == n - 1
