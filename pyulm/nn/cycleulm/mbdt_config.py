@@ -22,11 +22,13 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
     cycle = 10.0             # weight of each cycle-consistency L1 loss
     similarity = 2.0         # weight of the L1 between G_AB(a) and a's centre frame
     cycle_noise = 0.05       # std of the noise added to G_AB(a) before G_BA (breaks steganography)
+    similarity_reblur = true # compare G_AB(a) widened to the data PSF (true) or as is (the paper)
     [train]
     epochs = 20
     steps_per_epoch = 150
     batch = 8
     lr = 1e-3                # (CycleGAN uses 2e-4 over ~100k steps; a CPU budget of ~3k steps needs 1e-3)
+    warmup_steps = 300       # adversarial weight ramps 0 -> 1 over these steps (0: none)
     max_minutes = 10.0       # wall-clock cap of the whole run (resumes included); 0: none
     max_cpu_minutes = 0.0    # CPU-time cap of the process (all threads); 0: none
     threads = 1
@@ -61,6 +63,7 @@ class LossCfg:
     cycle: float = 10.0
     similarity: float = 2.0
     cycle_noise: float = 0.05
+    similarity_reblur: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class TrainCfg:
     steps_per_epoch: int = 150
     batch: int = 8
     lr: float = 1e-3
+    warmup_steps: int = 300
     max_minutes: float = 10.0
     max_cpu_minutes: float = 0.0
     threads: int = 1
@@ -80,7 +84,8 @@ class TrainCfg:
 _BOUNDS = {
     "patch": (8, 512), "svd_cutoff": (0, 10_000), "validation_fraction": (0.0, 0.5), "shrink": (0.1, 1.0),
     "adversarial": (0.0, 1e4), "cycle": (0.0, 1e4), "similarity": (0.0, 1e4), "cycle_noise": (0.0, 1.0),
-    "epochs": (1, 100_000), "steps_per_epoch": (1, 1_000_000), "batch": (1, 1024), "lr": (1e-7, 1.0),
+    "epochs": (1, 100_000), "warmup_steps": (0, 10_000_000), "steps_per_epoch": (1, 1_000_000), "batch": (1, 1024),
+    "lr": (1e-7, 1.0),
     "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
 }
 
@@ -121,6 +126,10 @@ def _table(cls, raw, where):
             out[k] = "auto" if v == "auto" else _pair(v, at, integer=k == "n_bubbles")
         elif k == "intensity":
             out[k] = _pair(v, at, integer=False)
+        elif isinstance(default, bool):
+            if not isinstance(v, bool):
+                raise ValueError(f"{at}: expected true or false, got {v!r}")
+            out[k] = v
         elif isinstance(default, str):
             if not isinstance(v, str):
                 raise ValueError(f"{at}: expected a string, got {v!r}")

@@ -4,7 +4,10 @@ The CycleGAN of the paper (§3.1): G_AB (3 CEUS frames → MB-only) and G_BA (MB
 3 CEUS frames), PatchGAN discriminators D_A and D_B, least-squares (LSGAN) losses.
 
 Generators minimise ``w_adv (L_GAN(G_AB, D_B) + L_GAN(G_BA, D_A)) + w_cyc (|G_BA(G_AB(a)) - a|_1
-+ |G_AB(G_BA(b)) - b|_1) + w_sim |G_AB(a) - a_centre|_1``, where the A cycle sees ``G_AB(a) + N(0, cycle_noise²)``
++ |G_AB(G_BA(b)) - b|_1) + w_sim |K * G_AB(a) - a_centre|_1``, where K widens the MB-only PSF back to the data's
+(``[loss].similarity_reblur``; the paper compares G_AB(a) with a directly), the adversarial
+weight ramps up over the first ``warmup_steps`` (a random discriminator first drove G_AB
+to an all-dark output), and the A cycle sees ``G_AB(a) + N(0, cycle_noise²)``
 (noise breaks CycleGAN's steganography: with a clean cycle G_AB learned to output an all-dark
 image that hides the CEUS frame in values ~1e-8); discriminators minimise
 ``½ [(D(real) - 1)² + D(fake)²]`` each. Adam (lr, β = (0.5, 0.999)).
@@ -64,7 +67,29 @@ def _lsgan(pred, target: float):
     return torch.mean((pred - target) ** 2)
 
 
-def _losses(nets, a, b, w):
+def reblur_kernels(data_fwhm, b_fwhm):
+    """1-D Gaussians (z, x) that widen an MB-only bubble to the data's PSF, peak kept.
+
+    ``sigma_k^2 = sigma_data^2 - sigma_B^2`` per axis; each kernel sums to ``sigma_data / sigma_B``
+    so a bubble of peak 1 stays of peak 1 (the CEUS frames and the MB-only frames share one scale).
+    """
+    ks = []
+    for fa, fb in zip(data_fwhm, b_fwhm):
+        sa, sb = fa / 2.3548, fb / 2.3548
+        sk = float(np.sqrt(max(sa * sa - sb * sb, 1e-6)))
+        h = max(1, int(np.ceil(3 * sk)))
+        g = np.exp(-0.5 * (np.arange(-h, h + 1) / sk) ** 2)
+        ks.append(torch.as_tensor(g / g.sum() * (sa / sb), dtype=torch.float32))
+    return ks
+
+
+def _reblur(y, ks):
+    kz, kx = (k.to(y.device) for k in ks)
+    y = F.conv2d(F.pad(y, (0, 0, kz.numel() // 2, kz.numel() // 2), mode="replicate"), kz.view(1, 1, -1, 1))
+    return F.conv2d(F.pad(y, (kx.numel() // 2, kx.numel() // 2, 0, 0), mode="replicate"), kx.view(1, 1, 1, -1))
+
+
+def _losses(nets, a, b, w, ks, adv_scale: float = 1.0):
     """Generator loss terms (a dict of tensors) and the fakes for the discriminators."""
     G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
     fake_b = G_AB(a)
@@ -76,10 +101,12 @@ def _losses(nets, a, b, w):
         # low values (CycleGAN steganography, Chu et al. 2017) and outputs an empty image
         "cyc_a": F.l1_loss(G_BA(fake_b + w.cycle_noise * torch.randn_like(fake_b)), a),
         "cyc_b": F.l1_loss(G_AB(fake_a), b),
-        "sim": F.l1_loss(fake_b, a[:, k:k + 1]),
+        # the MB-only frame, widened back to the data's PSF, must match the CEUS centre frame: the
+        # paper's similarity loss without its pull towards the wider CEUS bubbles
+        "sim": F.l1_loss(_reblur(fake_b, ks) if ks is not None else fake_b, a[:, k:k + 1]),
     }
-    total = (w.adversarial * (terms["adv_ab"] + terms["adv_ba"]) + w.cycle * (terms["cyc_a"] + terms["cyc_b"])
-             + w.similarity * terms["sim"])
+    total = (adv_scale * w.adversarial * (terms["adv_ab"] + terms["adv_ba"])
+             + w.cycle * (terms["cyc_a"] + terms["cyc_b"]) + w.similarity * terms["sim"])
     return total, terms, fake_a, fake_b
 
 
@@ -120,6 +147,7 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = Fa
         va_ranges.append((nt - nv, nt) if nv else (0, nt))
     train_p = _Patches(blocks, tr_ranges, dc.patch, mc.context)
     val_p = _Patches(blocks, va_ranges, dc.patch, mc.context)
+    ks = reblur_kernels(psf["data_fwhm"], b_fwhm) if lw.similarity_reblur else None
     vrng = np.random.default_rng(np.random.SeedSequence([seed, 2 ** 31]))
     val_a = torch.as_tensor(val_p.draw(vrng, tc.val_patches), device=dev)
     val_b = torch.as_tensor(mb_only_patches(vrng, tc.val_patches, dc.patch, b_fwhm, n_bubbles=n_bubbles,
@@ -165,7 +193,8 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = Fa
                                             intensity=dc.intensity)[:, None], device=dev)
         for p in disc_params:
             p.requires_grad_(False)
-        loss_g, terms, fake_a, fake_b = _losses(nets, a, b, lw)
+        ramp = min(1.0, (step + 1) / tc.warmup_steps) if tc.warmup_steps else 1.0
+        loss_g, terms, fake_a, fake_b = _losses(nets, a, b, lw, ks, ramp)
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
@@ -179,10 +208,10 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = Fa
             run[k] = run.get(k, 0.0) + float(v.detach())
         step += 1
         if step % tc.steps_per_epoch == 0 or step == total_steps:
-            _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, run, step, total_steps, tc, t0, c0, out, log)
+            _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total_steps, tc, t0, c0, out, log)
             run = {}
     if run:  # stopped by a cap between epochs: keep what was done
-        _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, run, step, total_steps, tc, t0, c0, out, log)
+        _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total_steps, tc, t0, c0, out, log)
     wall, cpu = time.time() - t0, time.process_time() - c0
     psf_info = {"data_fwhm": [float(f) for f in psf["data_fwhm"]], "domain_b_fwhm": b_fwhm, "shrink": dc.shrink,
                 "n_used": int(psf.get("n_used", 0)), "source": psf.get("source", "estimated")}
@@ -215,18 +244,18 @@ def _last_val(out: Path) -> dict:
 
 
 @torch.no_grad()
-def _validate(nets, a, b, lw) -> dict:
+def _validate(nets, a, b, lw, ks) -> dict:
     nets.eval()
     torch.manual_seed(0)  # the cycle noise: the same for every validation (training re-seeds every step)
-    total, terms, fake_a, fake_b = _losses(nets, a, b, lw)
+    total, terms, fake_a, fake_b = _losses(nets, a, b, lw, ks)
     d_a, d_b = _disc_losses(nets, a, b, fake_a, fake_b)
     nets.train()
     return {"g": float(total), **{k: float(v) for k, v in terms.items()}, "d_a": float(d_a), "d_b": float(d_b)}
 
 
-def _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, run, step, total, tc, t0, c0, out, log):
+def _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total, tc, t0, c0, out, log):
     n = max(1, step % tc.steps_per_epoch or tc.steps_per_epoch)
-    val = _validate(nets, val_a, val_b, lw)
+    val = _validate(nets, val_a, val_b, lw, ks)
     wall, cpu = time.time() - t0, time.process_time() - c0
     rec = {"step": step, "epoch": -(-step // tc.steps_per_epoch), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
            "train": {k: v / n for k, v in run.items()}, "val": val}
