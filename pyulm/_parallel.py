@@ -56,13 +56,14 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _load_lock = threading.Lock()
 _last_sample = None      # (monotonic s, others' busy CPU-seconds on our CPUs, own CPU-seconds)
 _last_available = None   # (monotonic s, CPUs)
+_WINDOW = 0.25           # s: shortest span of /proc/stat to judge others' load by
 
 
 def available_cpus() -> int:
     """CPUs this process can use right now: :func:`cpu_budget` less the CPUs' worth of time
     other processes have been taking on this process's CPUs (the ``auto`` thread count).
 
-    Measured from ``/proc/stat`` between two calls 0.05-5 s apart (the CPU time of this
+    Measured from ``/proc/stat`` between two calls 0.25-5 s apart (the CPU time of this
     process's own CPUs less this process's own time, so its own threads, BLAS's included,
     never count; processes niced below this one's priority do not count either, the
     scheduler gives way to this one), else from the runnable threads in ``/proc/loadavg``
@@ -79,11 +80,13 @@ def available_cpus() -> int:
         return budget
     now = time.monotonic()
     with _load_lock:
-        if _last_available is not None and now - _last_available[0] < 0.05:
+        # The counters tick every 10 ms: over less than _WINDOW their error could pass for a
+        # busy CPU, so a decision stands until the window since the last sample is long enough.
+        if _last_available is not None and _last_sample is not None and now - _last_sample[0] < _WINDOW:
             return _last_available[1]
         sample = _cpu_sample(now)
         prev, _last_sample = _last_sample, sample
-        if sample is not None and prev is not None and 0.05 <= now - prev[0] <= 5.0:
+        if sample is not None and prev is not None and _WINDOW <= now - prev[0] <= 5.0:
             others = max(0.0, (sample[1] - prev[1]) - (sample[2] - prev[2])) / (now - prev[0])
         else:
             others = _runnable_others()

@@ -138,17 +138,17 @@ def test_available_cpus_reads_other_processes_time(tmp_path, monkeypatch):
     P.map_chunks(lambda lo, hi: seen.add(threading.get_ident()), [(0, 1), (1, 2), (2, 3)], 3)
     assert seen == {threading.get_ident()}  # one thread: no GIL convoy on starved cores
 
-    time.sleep(0.06)
+    time.sleep(P._WINDOW + 0.01)
     stat.write_text(_stat_lines({c: (0, 10 ** 6) for c in cpus}))  # niced work only: gives way
     assert P.available_cpus() == n
     np.testing.assert_array_equal(pyulm.svd_filter(x, [3, 60]), busy)
     if n >= 2:
-        time.sleep(0.06)  # others' time on one CPU since the last look, far more than n CPUs' worth
+        time.sleep(P._WINDOW + 0.01)  # others' time on one CPU since the last look, far more than n CPUs' worth
         stat.write_text(_stat_lines({c: (10 ** 6 * (c == cpus[0]), 10 ** 6) for c in cpus}))
         assert P.available_cpus() == 1
     stat.write_text("garbage\n")
     load.write_text("garbage\n")
-    time.sleep(0.06)
+    time.sleep(P._WINDOW + 0.01)
     assert P.available_cpus() == n
 
 
