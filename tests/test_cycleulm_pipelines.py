@@ -119,7 +119,7 @@ def test_cycleulm_pipelines_run_end_to_end(sim, translator, name):
 
 @pytest.mark.filterwarnings("ignore:ncc. PSF estimation failed")  # two bubbles, none isolated: the Gaussian is used
 def test_translated_frames_are_localized_with_the_mb_only_psf(translator):
-    """After the translate step a block's localizer gets the translator's MB-only PSF, not ULM.fwhm."""
+    """After the translate step a PSF-modelling localizer gets the translator's MB-only PSF, not ULM.fwhm."""
     from pyulm.io import inspect
     from pyulm.pipeline import block_params
     from pyulm.pipeline.block import mat_tracking
@@ -136,6 +136,9 @@ def test_translated_frames_are_localized_with_the_mb_only_psf(translator):
 
     assert found(mat_tracking(frames, p))
     assert not found(mat_tracking(frames, dataclasses.replace(p, translator=())))  # ULM.fwhm 9 px: merged
+    # an ROI kernel keeps ULM.fwhm (its ROI size): radial with ROIs of 3 px finds both MB-only bubbles
+    radial = dataclasses.replace(p, method="radial", fwhm=(3.0, 3.0))
+    assert found(mat_tracking(frames, radial))
 
 
 @pytest.mark.parametrize("name, kwargs, fragment", [

@@ -155,7 +155,11 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
 def mat_tracking(amplitude: np.ndarray, params: BlockParams) -> np.ndarray:
     """PALA's ``MatTracking`` in wavelengths: ``[intensity z x frame]``, frames 1-based."""
     method = get_method(params.method)
-    fwhm = params.translator[2:] if params.translator else params.fwhm  # translated frames: the MB-only PSF
+    # Translated frames: a method modelling the PSF (a "frames" method: NCC's template, deconvolution's
+    # kernel) gets the MB-only PSF; an ROI kernel keeps ULM.fwhm, which sizes its ROI (PALA's meaning),
+    # and an ROI of the data's width holds the narrower MB-only bubble (radial symmetry fails on
+    # 3 x 3 ROIs of a 1.5-pixel PSF).
+    fwhm = params.translator[2:] if params.translator and method.kind == "frames" else params.fwhm
     locs = localize(amplitude, params.method, fwhm=fwhm, number_of_particles=params.number_of_particles,
                     n_local_max=params.n_local_max, pala_compat=True, **dict(params.method_options))
     if not len(locs):

@@ -59,8 +59,9 @@ class BlockParams:
     translator : tuple
         ``(directory, SHA-256 of its SHA256SUMS, fwhm_z, fwhm_x)`` of the CycleULM MB-DT model
         that translates the filtered frames into the MB-only domain before localization
-        (``[ulm] translate``); the localizer then uses the MB-only PSF ``(fwhm_z, fwhm_x)``
-        (pixels). ``()``: no translation. The block key changes with the weights.
+        (``[ulm] translate``); a localizer that models the PSF (NCC, deconvolution) then uses the
+        MB-only PSF ``(fwhm_z, fwhm_x)`` (pixels), an ROI kernel (radial, ...) keeps ``fwhm`` for its
+        ROI. ``()``: no translation. The block key changes with the weights.
     denoise : str
         ``"bradley_roth"``: Bradley-Roth adaptive thresholding of the filtered amplitude before
         localization (the CycleULM paper's baselines); ``""``: none.
