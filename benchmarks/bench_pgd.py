@@ -127,7 +127,7 @@ def train_stage(kind: str, blocks: dict, args, work: Path) -> Path:
     if (out / "metrics.json").is_file():
         return out
     resume = (out / "checkpoint.pt").is_file()
-    with open(work / f"train_{kind}.log", "a") as log:
+    with open(out.with_suffix(".log"), "a") as log:
         train("mblnet", train_config(kind, blocks, args), out, resume=resume,
               command=f"benchmarks/bench_pgd.py (MBL-Net on {kind})", log=lambda m: print(m, file=log, flush=True))
     return out
@@ -163,7 +163,7 @@ def usefulness_stage(models: dict, args) -> dict:
     p = target_params()
     iq, gt, vessels = vessel_acquisition(p, args.eval_frames, shape=EVAL_SHAPE, density=EVAL_DENSITY,
                                          seed=args.seed + 77, snr_db=EVAL_SNR)
-    counts = [n for n in (50, 100, 200, 500, 1000, 2000) if n <= args.eval_frames]
+    counts = [n for n in (10, 20, 50, 100, 200, 500, 1000, 2000) if n <= args.eval_frames]
     um = p.pixel_size_mm * 1e3
     out = {"ground_truth": {"resolution_um": _um(resolution_curve(
         {"z": gt.z, "x": gt.x, "frame": gt.frame}, vessels, counts), um)}}

@@ -35,6 +35,8 @@ def make_figure(res: dict, path, weights=None) -> None:
         fig.colorbar(sc, ax=ax, label="F-number")
         ax.axhline(0.9, color="r", lw=0.8, ls="--")
         ax.set_xscale("log")
+        ax.set_xticks([5, 10, 20], ["5", "10", "20"])
+        ax.minorticks_off()
         ax.set_xlabel("centre frequency (MHz)")
         ax.set_ylabel("SSIM (envelope)")
         ax.set_title(f"(a) TEST parameter sets: mean SSIM {f['mean']['ssim']:.3f}", fontsize=9)
@@ -51,15 +53,18 @@ def make_figure(res: dict, path, weights=None) -> None:
         ax2.set_ylabel("mean error, um (orange)")
         ax.set_title("(b) MBL-Net on held-out physics frames", fontsize=9)
         ax = fig.add_subplot(grid[1, 2:])
-        for k, name in kinds + [("ground_truth", "ground truth")]:
+        for c, (k, name) in enumerate(kinds + [("ground_truth", "ground truth")]):
             r = u[k]["resolution_um"]
             n = [int(v) for v in r]
-            ax.plot(n, [r[str(v)]["lateral"] for v in n], "o-", label=f"{name} lateral")
-            ax.plot(n, [r[str(v)]["axial"] for v in n], "s--", alpha=0.6, label=f"{name} axial")
+            ax.plot(n, [r[str(v)]["lateral"] for v in n], "o-", color=f"C{c}", label=name)
+            ax.plot(n, [r[str(v)]["axial"] for v in n], "s--", color=f"C{c}", alpha=0.5)
         ax.set_xscale("log")
+        ax.set_xticks(n, [str(v) for v in n])
+        ax.minorticks_off()
         ax.set_xlabel("frames used")
         ax.set_ylabel("FWHM across vessels (um)")
-        ax.set_title(f"SR map resolution ({u['acquisition']['lumen_um']:.0f} um lumens)", fontsize=9)
+        ax.set_title(f"SR map resolution ({u['acquisition']['lumen_um']:.0f} um lumens; solid lateral, dashed axial)",
+                     fontsize=9)
         ax.legend(fontsize=7, ncol=2)
     fig.savefig(path, dpi=110)
     plt.close(fig)
