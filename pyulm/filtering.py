@@ -127,7 +127,12 @@ def butter_bandpass(frames, band, frame_rate, *, order: int = 2, zero_phase: boo
     if out is not None and (out.shape != arr.shape or out.dtype != arr.dtype or not out.flags.c_contiguous):
         raise ValueError(f"out: expected a C-contiguous {arr.dtype} array of shape {arr.shape}, "
                          f"got {out.dtype} {out.shape}")
-    b, a = butter_coefficients(band, frame_rate, order)
+    return _bandpass(arr, butter_coefficients(band, frame_rate, order), zero_phase, axis, out)
+
+
+def _bandpass(arr: np.ndarray, coefficients, zero_phase: bool, axis: int, out):
+    """:func:`butter_bandpass` with its ``(b, a)`` designed (once for every row block of a filter)."""
+    b, a = coefficients
     real = np.float32 if arr.dtype in (np.float32, np.complex64) else np.float64
     b, a = b.astype(real), a.astype(real)  # single data is filtered in single, as MATLAB's filter
     from scipy import signal
@@ -229,15 +234,15 @@ def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None
     if out is None:
         out = np.empty(frames.shape, np.float64, order="F" if fortran else "C")
     band = np.zeros(0) if band is None else np.asarray(band, dtype=float).ravel()
-    if band.size:
-        butter_coefficients(band, frame_rate)  # a bad band fails before any work
+    # designed once, before any work (a bad band fails here)
+    coefficients = butter_coefficients(band, frame_rate) if band.size else None
     powdop = np.empty((nz, nx))
 
     def finish(chunk: np.ndarray, dest: np.ndarray) -> np.ndarray:
         """Power Doppler, band-pass (in place) and |IQ| into ``dest`` of a C-ordered (z, x, n) block."""
         pd = _power_doppler(chunk)
-        if band.size:
-            butter_bandpass(chunk, band, frame_rate, axis=2, out=chunk)
+        if coefficients is not None:
+            _bandpass(chunk, coefficients, False, 2, chunk)
         np.abs(chunk, out=dest)
         # A sum of magnitudes is finite when every one is (no cancellation): one pass for the
         # usual all-finite block, the non-finite values set to 0 (as PALA does) otherwise.
