@@ -9,7 +9,8 @@ function n_failed = pyulm_tests(workdir, names)
 %   'N passed, M failed' line.
 D = load(fullfile(workdir, 'expected.mat'));
 D.workdir = workdir;
-suites = {suite_wrappers(), suite_dropin(), suite_transport(), suite_edges(), suite_worker(), suite_learned(), suite_cycleulm(), suite_synth()};
+suites = {suite_wrappers(), suite_dropin(), suite_transport(), suite_edges(), suite_worker(), suite_learned(), ...
+          suite_cycleulm(), suite_synth()};
 tests = [suites{:}];
 all_names = cellfun(@func2str, tests, 'UniformOutput', false);
 if nargin < 2 || isempty(names)

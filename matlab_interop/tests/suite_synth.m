@@ -17,9 +17,11 @@ check(all(b.GT(:, 3) >= 1 & b.GT(:, 3) <= 4), 'GT frames not 1-based within 1..4
 % each bubble is on its image: the modulus near a GT position is a local bright spot
 k = find(b.GT_intensity > 0.6, 1);
 if ~isempty(k)
-    z = round(b.GT(k, 1)); x = round(b.GT(k, 2)); f = b.GT(k, 3);
+    z = round(b.GT(k, 1));
+    x = round(b.GT(k, 2));
+    f = b.GT(k, 3);
     if z > 1 && z < 32 && x > 1 && x < 40
-        patch = abs(b.IQ(z-1:z+1, x-1:x+1, f));
+        patch = abs(b.IQ(z - 1:z + 1, x - 1:x + 1, f));
         check(max(patch(:)) > 0.4, 'no bright spot at GT row %d', k);
     end
 end
