@@ -34,6 +34,9 @@ from .decon_blocks import Coupling
 from .decon_refine import Block, gram, refine
 
 __all__ = ["greedy_deconvolve"]
+WORTH = True
+RPEAKS = 2.5
+RFROM = 0
 
 
 def _local_max(c):
@@ -46,14 +49,16 @@ def _local_max(c):
     return c >= np.maximum(np.maximum(m[:, :, :-2], m[:, :, 2:]), m1)
 
 
-def _candidates(block, kern, thr):
-    """Local maxima of the residual's matched filter above ``thr``: frame, sub-pixel position, peak value."""
+def _candidates(block, kern, thr, rmin, hn2, hpeak):
+    """Candidates (frame, position, amplitude): local maxima of the residual's matched filter above ``thr``,
+    and local maxima of the residual above ``RPEAKS · rmin`` where the matched filter is above ``thr``."""
     r = block.r[block.interior]
     c = 0.0
     for kz, kx in kern:
         c = c + ndimage.correlate1d(ndimage.correlate1d(r, kz, axis=1, mode="constant"), kx, axis=2,
                                     mode="constant")
-    t, iz, ix = np.nonzero(_local_max(c) & (c > thr[:, None, None]))
+    above = c > thr[:, None, None]
+    t, iz, ix = np.nonzero(_local_max(c) & above)
     c0 = c[t, iz, ix]
     logc0 = np.log(c0)
 
@@ -71,10 +76,13 @@ def _candidates(block, kern, thr):
 
     z, gz = vertex(0, iz, block.Z)
     x, gx = vertex(1, ix, block.X)
-    return t, z, x, c0 * np.exp(gz + gx)
+    # Maxima of the residual itself, where the matched filter passes the threshold and the residual is
+    # well above noise: bubbles closer than the matched filter resolves (it shows one peak between them).
+    tr, rz, rx = np.nonzero(_local_max(r) & above & (r > RPEAKS * rmin[:, None, None]))
+    return (t, z, x, c0 * np.exp(gz + gx) / hn2), (tr, rz.astype(float), rx.astype(float), r[tr, rz, rx] / hpeak)
 
 
-def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 4, n_newton: int = 20,
+def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 4, n_newton: int = 8,
                       merge: float = 1.0):
     """Bubbles (t, z, x, a) of background-subtracted frames ``y`` (T, Z, X) by the greedy scheme above.
 
@@ -111,19 +119,29 @@ def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 4, n_
     kx, _ = psf.along(1, block.ox.astype(float))
     kern = [(kz[:, r], kx[:, r]) for r in range(psf.rank)]
     hn2 = float(np.einsum("kr,ks,lr,ls->", kz, kz, kx, kx))  # ‖h‖² at integer offsets
+    hpeak = float(np.einsum("kr,lr->kl", kz, kx).max())
     a_tol = thr / hn2  # amplitude of a lone bubble at the threshold
     t = np.zeros(0, np.intp)
     z, x, a = np.zeros(0), np.zeros(0), np.zeros(0)
-    for _ in range(rounds):
-        tc, zc, xc, cc = _candidates(block, kern, thr)
+    for rnd in range(rounds):
+        (tc, zc, xc, ac), rp = _candidates(block, kern, thr, a_tol * hpeak, hn2, hpeak)
+        if rnd < RFROM:
+            rp = tuple(v[:0] for v in rp)
+        span = 4.0 * (block.Z + block.X)  # frames apart in the search trees
         if tc.size and t.size:  # not on top of a bubble already there
-            d, _ = cKDTree(np.column_stack([t * 4.0 * (block.Z + block.X), z, x])).query(
-                np.column_stack([tc * 4.0 * (block.Z + block.X), zc, xc]), distance_upper_bound=merge)
+            d, _ = cKDTree(np.column_stack([t * span, z, x])).query(np.column_stack([tc * span, zc, xc]),
+                                                                    distance_upper_bound=merge)
             keep = ~np.isfinite(d)
-            tc, zc, xc, cc = tc[keep], zc[keep], xc[keep], cc[keep]
+            tc, zc, xc, ac = tc[keep], zc[keep], xc[keep], ac[keep]
+        if rp[0].size:  # nor on top of a bubble, nor on the pixel of a matched-filter candidate
+            pix = (tc * block.Z + np.rint(zc).astype(np.intp)) * block.X + np.rint(xc).astype(np.intp)
+            keep = ~np.isin((rp[0] * block.Z + rp[1].astype(np.intp)) * block.X + rp[2].astype(np.intp), pix)
+            if t.size:
+                keep &= ~np.isfinite(cKDTree(np.column_stack([t * span, z, x])).query(
+                    np.column_stack([rp[0] * span, rp[1], rp[2]]), distance_upper_bound=merge)[0])
+            tc, zc, xc, ac = (np.concatenate([u, v[keep]]) for u, v in zip((tc, zc, xc, ac), rp))
         if tc.size == 0:
             break
-        ac = cc / hn2
         Zs, Xs, idx, _ = block.basis(tc, zc, xc, ac)
         block.add(Zs, Xs, idx, -ac)
         new = np.zeros(t.size + tc.size, bool)
@@ -160,7 +178,7 @@ def _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, passes: int = 3):
             Zj, Xj = block.on_patch(geom, pr[:, 0], z[pr[:, 1]], x[pr[:, 1]], a[pr[:, 1]])
             C = gram(Zs[pr[:, 0]], Xs[pr[:, 0]], Zj, Xj)[:, :1, :1]
         cp = Coupling(t.size, pr)
-        worth = a / cp.inverse_diagonal(A, C)[:, 0] / thr[t]
+        worth = (a / cp.inverse_diagonal(A, C)[:, 0] if WORTH else a * A[:, 0, 0]) / thr[t]
         close = pr[np.hypot(z[pr[:, 0]] - z[pr[:, 1]], x[pr[:, 0]] - x[pr[:, 1]]) < merge]
         worth[np.where(a[close[:, 0]] < a[close[:, 1]], close[:, 0], close[:, 1])] = -np.inf
         cand = np.nonzero(worth <= 1.0)[0]
