@@ -28,8 +28,12 @@ Per density:
 * **throughput** of each stage and each pipeline, frames/s on this machine, one thread (the
   SVD filter, common to all, excluded).
 
+The translators see the whole 400-frame acquisition in training (label-free); the scores use its
+first ``--frames`` frames (the SVD filter runs on all 400).
+
     python benchmarks/bench_cycleulm.py --translators '/work/cycleulm_runs/mbdt_{density}' [--mbtnet DIR]
-        [--quick] [--densities low,medium,high] [--json docs/cycleulm_bench.json] [--plot docs/cycleulm_pr.png]
+        [--quick | --frames N] [--densities low,medium,high] [--json docs/cycleulm_bench.json]
+        [--plot docs/cycleulm_pr.png] [--maps docs/cycleulm_maps.png]
 """
 from __future__ import annotations
 
@@ -277,7 +281,10 @@ def main(argv=None):
     ap.add_argument("--translators", required=True, help="MB-DT model directory per density, '{density}' replaced")
     ap.add_argument("--mbtnet", default=None, help="MBT-Net model directory (default the shipped one); 'none' skips E2E")
     ap.add_argument("--densities", default="low,medium,high")
-    ap.add_argument("--quick", action="store_true", help="60 frames per density instead of 400")
+    ap.add_argument("--quick", action="store_true", help="30 frames per density instead of --frames")
+    ap.add_argument("--frames", type=int, default=100,
+                    help="first frames of each 400-frame acquisition evaluated (default 100: deconvolution on "
+                         "thresholded or MB-only frames costs ~1 s a frame on one core)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--plot", default=None, help="precision-recall / error-recall figure (PNG)")
     ap.add_argument("--maps", default=None, help="MIP and SR maps figure of the last density (PNG)")
@@ -285,7 +292,9 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(1)
-    n_frames = 60 if a.quick else 400
+    n_frames = 30 if a.quick else a.frames
+    if not 8 <= n_frames <= 400:
+        ap.error(f"--frames: expected 8 to 400 (the acquisition's length), got {n_frames}")
     mbtnet = False if a.mbtnet == "none" else a.mbtnet
     all_res = []
     for d in a.densities.split(","):
