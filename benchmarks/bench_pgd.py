@@ -93,7 +93,7 @@ def fidelity_stage(args) -> dict:
 def training_block(source: str, args, work: Path) -> Path:
     """The PgD or physics training block of the target probe: same bubbles and noise for both."""
     from pyulm.nn.pgd.block import concatenate, write_block
-    from pyulm.nn.pgd.synth import synth
+    from pyulm.nn.pgd.synthesis import synth
 
     path = work / f"train_{source}{args.tag if source == 'pgd' else ''}.mat"
     if path.is_file():
@@ -108,7 +108,7 @@ def training_block(source: str, args, work: Path) -> Path:
     return path
 
 
-def train_config(kind: str, blocks: dict, args) -> dict:
+def train_config(kind: str, blocks: dict, args, run: int = 0) -> dict:
     from pyulm.nn.data import DataConfig
     from pyulm.nn.train import TrainConfig
 
@@ -116,19 +116,20 @@ def train_config(kind: str, blocks: dict, args) -> dict:
                                                          "blocks": [str(blocks[kind])]}
     train = {"epochs": args.epochs, "steps_per_epoch": args.steps // args.epochs, "sims_per_step": 4,
              "frames_per_sim": 4, "lr": 2e-3, "val_sims": 16, "val_frames": 8, "threads": 1, "device": "cpu"}
-    return {"seed": args.seed, "architecture": "mblnet", "model": dict(MODEL),
+    return {"seed": args.seed + run, "architecture": "mblnet", "model": dict(MODEL),
             "data": DataConfig.from_dict(data), "train": TrainConfig.from_dict(train)}
 
 
-def train_stage(kind: str, blocks: dict, args, work: Path) -> Path:
+def train_stage(kind: str, blocks: dict, args, work: Path, run: int = 0) -> Path:
+    """MBL-Net on one data source; ``run`` > 0: the same with training seed ``seed + run``."""
     from pyulm.nn.train import train
 
-    out = work / f"mblnet_{kind}{args.tag if kind == 'pgd' else ''}"
+    out = work / (f"mblnet_{kind}{args.tag if kind == 'pgd' else ''}" + (f"_run{run}" if run else ""))
     if (out / "metrics.json").is_file():
         return out
     resume = (out / "checkpoint.pt").is_file()
     with open(out.with_suffix(".log"), "a") as log:
-        train("mblnet", train_config(kind, blocks, args), out, resume=resume,
+        train("mblnet", train_config(kind, blocks, args, run), out, resume=resume,
               command=f"benchmarks/bench_pgd.py (MBL-Net on {kind})", log=lambda m: print(m, file=log, flush=True))
     return out
 
@@ -167,12 +168,19 @@ def usefulness_stage(models: dict, args) -> dict:
     um = p.pixel_size_mm * 1e3
     out = {"ground_truth": {"resolution_um": _um(resolution_curve(
         {"z": gt.z, "x": gt.x, "frame": gt.frame}, vessels, counts), um)}}
-    for kind, d in {**models, "radial": None}.items():
-        locs = localize_all(d, iq)
-        sc = pooled_scores([(gt, np.column_stack([locs["z"], locs["x"], locs["frame"]]))], 1.0)
-        out[kind] = {**{k: float(sc[k]) for k in ("precision", "recall", "f1", "mean_error")},
-                     "mean_error_um": float(sc["mean_error"]) * um, "n_gt": sc["n_gt"], "n_loc": sc["n_loc"],
-                     "resolution_um": _um(resolution_curve(locs, vessels, counts), um)}
+    for kind, dirs in {**models, "radial": [None]}.items():
+        runs = []
+        for d in dirs:
+            locs = localize_all(d, iq)
+            sc = pooled_scores([(gt, np.column_stack([locs["z"], locs["x"], locs["frame"]]))], 1.0)
+            runs.append({**{k: float(sc[k]) for k in ("precision", "recall", "f1", "mean_error")},
+                         "mean_error_um": float(sc["mean_error"]) * um, "n_gt": sc["n_gt"], "n_loc": sc["n_loc"],
+                         "resolution_um": _um(resolution_curve(locs, vessels, counts), um)})
+        # mean over the training seeds; each run kept (its spread shows what one seed is worth)
+        out[kind] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "resolution_um"}
+        out[kind]["resolution_um"] = {n: {a: float(np.nanmean([r["resolution_um"][n][a] for r in runs]))
+                                          for a in ("lateral", "axial")} for n in runs[0]["resolution_um"]}
+        out[kind]["runs"] = runs
     out["acquisition"] = {"frames": args.eval_frames, "shape": list(EVAL_SHAPE), "density": EVAL_DENSITY,
                           "snr_db": EVAL_SNR, "lumen_um": vessels[0].width * um, "pixel_um": um,
                           "vessels": [v.axis for v in vessels]}
@@ -218,7 +226,8 @@ def print_report(res: dict) -> None:
     if u:
         counts = list(u["ground_truth"]["resolution_um"])
         print(f"(b) usefulness on {u['acquisition']['frames']} held-out physics frames of the target probe "
-              f"({u['acquisition']['lumen_um']:.0f} um lumens, pixel {u['acquisition']['pixel_um']:.1f} um)")
+              f"({u['acquisition']['lumen_um']:.0f} um lumens, pixel {u['acquisition']['pixel_um']:.1f} um); "
+              f"MBL-Net: mean over training seeds (each seed's value in brackets)")
         print("| training data | precision | recall | F1 | mean error (um) | FWHM lateral / axial (um) at "
               + " / ".join(counts) + " frames |\n|---|---|---|---|---|---|")
         names = {"gaussian": "(i) Gaussian-PSF simulator", "pgd": "(ii) PgD samples", "physics": "(iii) physics simulator",
@@ -230,8 +239,10 @@ def print_report(res: dict) -> None:
             if k == "ground_truth":
                 print(f"| {name} | | | | | {res_txt} |")
             else:
-                print(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['mean_error_um']:.1f} "
-                      f"| {res_txt} |")
+                per = ", ".join(f"{x['f1']:.3f}" for x in r.get("runs", [])) if len(r.get("runs", [])) > 1 else ""
+                err = ", ".join(f"{x['mean_error_um']:.1f}" for x in r.get("runs", [])) if per else ""
+                print(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f}{f' ({per})' if per else ''} "
+                      f"| {r['mean_error_um']:.1f}{f' ({err})' if err else ''} | {res_txt} |")
         print()
     for what, ok, value in verdicts(res):
         print(f"{'PASS' if ok else 'FAIL'}  {what}: {value}")
@@ -247,6 +258,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-frames", type=int, default=2700, help="frames of the PgD / physics training blocks")
     ap.add_argument("--steps", type=int, default=1500, help="MBL-Net optimiser steps per training")
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=2, help="MBL-Net trainings per data source (seeds seed, seed+1, ...)")
     ap.add_argument("--eval-frames", type=int, default=1000, help="held-out physics frames for (b)")
     ap.add_argument("--stages", default="fidelity,usefulness")
     ap.add_argument("--kinds", default="gaussian,pgd,physics",
@@ -293,11 +305,12 @@ def main(argv=None) -> int:
     if "fidelity" in stages and "fidelity" not in res:
         stage("fidelity", lambda: fidelity_stage(args))
     kinds = [k for k in ("gaussian", "pgd", "physics") if k in args.kinds.split(",")]
-    if "usefulness" in stages and "usefulness" not in res:
+    if "usefulness" in stages:  # blocks and trainings already there are reused; the evaluation is cheap
         blocks = {k: stage(f"block_{k}", lambda k=k: str(training_block(k, args, args.work)))
                   for k in ("pgd", "physics") if k in kinds}
-        models = {k: Path(stage(f"train_{k}", lambda k=k: str(train_stage(k, blocks, args, args.work))))
-                  for k in kinds}
+        models = {k: [Path(stage(f"train_{k}" + (f"_run{r}" if r else ""),
+                                 lambda k=k, r=r: str(train_stage(k, blocks, args, args.work, r))))
+                      for r in range(args.runs)] for k in kinds}
         if len(models) == 3:
             stage("usefulness", lambda: usefulness_stage(models, args))
     res["targets"] = [{"target": w, "pass": ok, "value": v} for w, ok, v in verdicts(res)]

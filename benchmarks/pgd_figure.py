@@ -13,7 +13,7 @@ def make_figure(res: dict, path, weights=None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pyulm.nn.pgd.synth import synth
+    from pyulm.nn.pgd.synthesis import synth
 
     fig = plt.figure(figsize=(13, 7.5), constrained_layout=True)
     grid = fig.add_gridspec(2, 4)

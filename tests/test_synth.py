@@ -12,7 +12,7 @@ import pyulm.io as io
 from pyulm.cli import main
 from pyulm.nn.pgd.block import read_block, write_block
 from pyulm.nn.pgd.physics import PgDRangeWarning, PhysicsParams, simulate_images
-from pyulm.nn.pgd.synth import load_params, synth
+from pyulm.nn.pgd.synthesis import load_params, synth
 
 PROBE = """center_frequency_mhz = 7.6
 fractional_bandwidth = 0.77
@@ -357,3 +357,12 @@ def test_block_concatenation_and_vessel_test_acquisitions(probe, tmp_path):
     blurred = {"z": gt.z + rng.normal(0, 0.2, len(gt)), "x": gt.x + rng.normal(0, 0.2, len(gt)), "frame": gt.frame}
     wide = resolution_curve(blurred, vessels, [60])[60]
     assert all(0.4 < v < 0.75 for v in wide.values()), wide  # sqrt(0.3^2 + (2.355 * 0.2)^2) = 0.56
+
+
+def test_package_names_stay_functions_after_their_modules_are_imported(probe):
+    import pyulm.nn.pgd as pgd
+    import pyulm.nn.pgd.block  # noqa: F401  (importing a submodule rebinds a package attribute of its name)
+    import pyulm.nn.pgd.synthesis  # noqa: F401
+
+    assert callable(pgd.synth) and callable(pgd.read_block) and callable(pgd.load_params)
+    assert pgd.synth(probe, 1, shape=(16, 16), source="physics").iq.shape == (16, 16, 1)

@@ -54,7 +54,7 @@ def run(args) -> int:
 
     from ..nn.pgd.block import write_block
     from ..nn.pgd.physics import PgDRangeWarning
-    from ..nn.pgd.synth import load_params, synth
+    from ..nn.pgd.synthesis import load_params, synth
 
     if args.params is None and args.verasonics is None:
         raise CLIError("give the imaging condition: --params FILE.toml or --verasonics WORKSPACE.mat")

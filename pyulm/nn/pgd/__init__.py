@@ -16,7 +16,7 @@ from ..._lazy import attach
 _EXPORTS: dict = {
     "PhysicsParams": "physics", "normalise": "physics", "sample_params": "physics", "simulate_images": "physics",
     "PgDRangeWarning": "physics", "sample_frames": "sample",
-    "synth": "synth", "load_params": "synth", "SynthBlock": "block", "read_block": "block", "write_block": "block",
+    "synth": "synthesis", "load_params": "synthesis", "SynthBlock": "block", "read_block": "block", "write_block": "block",
 }
 
 __getattr__, __dir__ = attach(__name__, _EXPORTS, lambda: {m.name for m in pkgutil.iter_modules(__path__)})

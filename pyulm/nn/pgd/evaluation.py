@@ -5,7 +5,7 @@ probe that no training saw: thin straight vessels (a few near-vertical ones, who
 cross-section measures the lateral resolution, and near-horizontal ones for the axial
 resolution), each frame holding a Poisson number of bubbles spread uniformly along and
 across the vessels' lumens, rendered by :func:`pyulm.nn.pgd.physics.simulate_images` with
-white noise (:func:`pyulm.nn.pgd.synth.add_noise`).
+white noise (:func:`pyulm.nn.pgd.synthesis.add_noise`).
 
 The resolution of the super-resolved map is the FWHM of each vessel's cross-section: the
 localizations within ``half_window`` of a vessel, by their signed distance to its axis,
@@ -75,7 +75,7 @@ def vessel_acquisition(params, n_frames: int, *, shape=(64, 64), density: float 
         Lumen width, pixels.
     seed : int
     snr_db : float or None
-        Noise level (see :func:`pyulm.nn.pgd.synth.add_noise`); None: clean.
+        Noise level (see :func:`pyulm.nn.pgd.synthesis.add_noise`); None: clean.
 
     Returns
     -------
@@ -85,7 +85,7 @@ def vessel_acquisition(params, n_frames: int, *, shape=(64, 64), density: float 
     vessels : list of Vessel
     """
     from .physics import simulate_images
-    from .synth import add_noise
+    from .synthesis import add_noise
 
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 18, 2]))
     vessels = thin_vessels(shape, width_px)

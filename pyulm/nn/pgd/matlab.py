@@ -36,7 +36,7 @@ def synth_for_matlab(params, n_frames, *, out=None, overrides=None, shape=(64, 6
         1-based, ``GT_intensity``, ``Synth``) and ``file`` (``out`` or empty).
     """
     from .block import write_block
-    from .synth import load_params, synth
+    from .synthesis import load_params, synth
 
     if isinstance(params, dict):
         params = {k: _whole(np.asarray(v).ravel()[0].item() if isinstance(v, np.ndarray) and v.size == 1 else v, k)

@@ -52,7 +52,7 @@ def check_source(cfg, where: str = "[data]") -> None:
         if not cfg.params:
             raise ValueError(f"{where}.params: source = {cfg.source!r} needs a physics parameter file "
                              "(TOML or Verasonics .mat)")
-        from .synth import load_params
+        from .synthesis import load_params
 
         load_params(cfg.params)  # a bad file fails here, before any training
 
@@ -116,7 +116,7 @@ def draw_block(cfg, n_frames: int, rng: np.random.Generator, namespace: int):
 
 def _params(path: str):
     """The parameter file of a source, read once per process (keyed by path and modification time)."""
-    from .synth import load_params
+    from .synthesis import load_params
 
     st = Path(path).stat()
     key = ("params", str(Path(path).resolve()), st.st_mtime_ns)
@@ -128,7 +128,7 @@ def _params(path: str):
 def draw_synth(cfg, n_frames: int, rng: np.random.Generator):
     """``n_frames`` frames of ``patch`` x ``patch`` synthesised for the probe of ``cfg.params``: density
     drawn from ``cfg.density`` (bubbles per 100 px), noise at an SNR drawn from ``cfg.snr_db``."""
-    from .synth import synth
+    from .synthesis import synth
 
     density = float(rng.uniform(*cfg.density)) * cfg.patch ** 2 / 100
     snr_db = float(rng.uniform(*cfg.snr_db))
