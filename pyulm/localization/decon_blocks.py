@@ -43,28 +43,43 @@ class Coupling:
         self.pos[self.order] = np.arange(n) - self.start[self.lab[self.order]]
         self.pair_size = self.size[self.lab[self.pr[:, 0]]]
 
-    def _groups(self, A, C):
-        """(members (m, s), dense matrices (m, s·k, s·k)) per batch of components of up to ``BATCH``."""
+    def _index(self):
+        """Per size up to ``BATCH``: components, members (m, s), pairs and the pairs' component slots."""
+        if getattr(self, "_idx", None) is None:
+            self._idx = []
+            slot = np.full(self.size.size, -1)
+            for s in np.unique(self.size):
+                if s > BATCH:
+                    continue
+                comps = np.nonzero(self.size == s)[0]
+                slot[comps] = np.arange(comps.size)
+                q = np.nonzero(self.pair_size == s)[0]
+                self._idx.append((s, comps, self.order[self.start[comps][:, None] + np.arange(s)], q,
+                                  slot[self.lab[self.pr[q, 0]]]))
+        return self._idx
+
+    def _groups(self, A, C, active=None):
+        """(members (m, s), dense matrices (m, s·k, s·k)) per batch of components of up to ``BATCH``
+        bubbles (only the ``active`` components, a mask over components, when given)."""
         k = A.shape[1]
-        for s in np.unique(self.size):
-            comps = np.nonzero(self.size == s)[0]
-            if s > BATCH:
-                continue
-            members = self.order[self.start[comps][:, None] + np.arange(s)]
+        for s, comps, members, q, pslot in self._index():
+            if active is not None:
+                keep = active[comps]
+                if not keep.any():
+                    continue
+                if not keep.all():
+                    members = members[keep]
+                    q, pslot = q[keep[pslot]], (np.cumsum(keep) - 1)[pslot[keep[pslot]]]
             if s == 1:
                 yield members, A[members[:, 0]]
                 continue
-            slot = np.full(self.size.size, -1)
-            slot[comps] = np.arange(comps.size)
-            M = np.zeros((comps.size, s, k, s, k))
-            i = members.ravel()
-            M[slot[self.lab[i]], self.pos[i], :, self.pos[i], :] = A[i]
-            q = np.nonzero(self.pair_size == s)[0]
-            pi, pj = self.pr[q, 0], self.pr[q, 1]
-            ci = slot[self.lab[pi]]
-            M[ci, self.pos[pi], :, self.pos[pj], :] = C[q]
-            M[ci, self.pos[pj], :, self.pos[pi], :] = C[q].transpose(0, 2, 1)
-            yield members, M.reshape(comps.size, s * k, s * k)
+            m = members.shape[0]
+            M = np.zeros((m, s, k, s, k))
+            M[np.arange(m)[:, None], np.arange(s), :, np.arange(s), :] = A[members]
+            pi, pj = self.pos[self.pr[q, 0]], self.pos[self.pr[q, 1]]
+            M[pslot, pi, :, pj, :] = C[q]
+            M[pslot, pj, :, pi, :] = C[q].transpose(0, 2, 1)
+            yield members, M.reshape(m, s * k, s * k)
 
     def _large(self):
         """(members, pair indices) of each component of more than ``BATCH`` bubbles."""
@@ -79,15 +94,17 @@ class Coupling:
         for c, a, b in zip(big, q_start, q_end):
             yield self.order[self.start[c]:self.start[c] + self.size[c]], q_all[a:b]
 
-    def solve(self, A, C, b):
-        """``x`` (n, k) with ``Σ_j M_ij x_j = b_i`` (``M`` symmetric positive definite)."""
+    def solve(self, A, C, b, active=None):
+        """``x`` (n, k) with ``Σ_j M_ij x_j = b_i``; only the ``active`` components (mask) when given
+        (the other rows of ``x`` are 0, and their rows of ``A``, ``C``, ``b`` are not read)."""
         k = A.shape[1]
-        x = np.empty((self.n, k))
-        for members, M in self._groups(A, C):
+        x = np.zeros((self.n, k))
+        for members, M in self._groups(A, C, active):
             m, s = members.shape
             x[members] = np.linalg.solve(M, b[members].reshape(m, s * k, 1)).reshape(m, s, k)
         for members, q in self._large():
-            x[members] = self._banded(members, q, A, C, b)
+            if active is None or active[self.lab[members[0]]]:
+                x[members] = self._banded(members, q, A, C, b)
         return x
 
     def inverse_diagonal(self, A, C):

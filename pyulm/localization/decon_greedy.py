@@ -34,9 +34,7 @@ from .decon_blocks import Coupling
 from .decon_refine import Block, gram, refine
 
 __all__ = ["greedy_deconvolve"]
-WORTH = True
-RPEAKS = 2.5
-RFROM = 0
+RESIDUAL_PEAK = 2.5  # residual maxima are candidates above this many times a threshold bubble's peak
 
 
 def _local_max(c):
@@ -51,8 +49,8 @@ def _local_max(c):
 
 def _candidates(block, kern, thr, rmin, hn2, hpeak):
     """Candidates (frame, position, amplitude): local maxima of the residual's matched filter above ``thr``,
-    and local maxima of the residual above ``RPEAKS · rmin`` where the matched filter is above ``thr``."""
-    r = block.r[block.interior]
+    and local maxima of the residual above ``RESIDUAL_PEAK · rmin`` where the matched filter is above ``thr``."""
+    r = block.r[block.interior].astype(np.float32)  # single precision: detection only
     c = 0.0
     for kz, kx in kern:
         c = c + ndimage.correlate1d(ndimage.correlate1d(r, kz, axis=1, mode="constant"), kx, axis=2,
@@ -78,12 +76,12 @@ def _candidates(block, kern, thr, rmin, hn2, hpeak):
     x, gx = vertex(1, ix, block.X)
     # Maxima of the residual itself, where the matched filter passes the threshold and the residual is
     # well above noise: bubbles closer than the matched filter resolves (it shows one peak between them).
-    tr, rz, rx = np.nonzero(_local_max(r) & above & (r > RPEAKS * rmin[:, None, None]))
+    tr, rz, rx = np.nonzero(_local_max(r) & above & (r > RESIDUAL_PEAK * rmin[:, None, None]))
     return (t, z, x, c0 * np.exp(gz + gx) / hn2), (tr, rz.astype(float), rx.astype(float), r[tr, rz, rx] / hpeak)
 
 
-def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 4, n_newton: int = 8,
-                      merge: float = 1.0):
+def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 3, n_newton: int = 8,
+                      merge: float = 0.5):
     """Bubbles (t, z, x, a) of background-subtracted frames ``y`` (T, Z, X) by the greedy scheme above.
 
     Parameters
@@ -123,10 +121,8 @@ def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 4, n_
     a_tol = thr / hn2  # amplitude of a lone bubble at the threshold
     t = np.zeros(0, np.intp)
     z, x, a = np.zeros(0), np.zeros(0), np.zeros(0)
-    for rnd in range(rounds):
+    for _ in range(rounds):
         (tc, zc, xc, ac), rp = _candidates(block, kern, thr, a_tol * hpeak, hn2, hpeak)
-        if rnd < RFROM:
-            rp = tuple(v[:0] for v in rp)
         span = 4.0 * (block.Z + block.X)  # frames apart in the search trees
         if tc.size and t.size:  # not on top of a bubble already there
             d, _ = cKDTree(np.column_stack([t * span, z, x])).query(np.column_stack([tc * span, zc, xc]),
@@ -148,17 +144,14 @@ def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 4, n_
         new[t.size:] = True
         t, z, x, a = np.concatenate([t, tc]), np.concatenate([z, zc]), np.concatenate([x, xc]), np.concatenate([a, ac])
         pr = block.pairs(t, z, x)
-        dirty = new.copy()
-        if pr.size:
-            dirty[pr[new[pr[:, 0]], 1]] = True
-            dirty[pr[new[pr[:, 1]], 0]] = True
-        refine(block, t, z, x, a, np.nonzero(dirty)[0], pr, a_tol, n_newton)
-        t, z, x, a = _prune(block, t, z, x, a, thr, merge, a_tol, n_newton)
+        dirty = _grow(new, pr)
+        refine(block, t, z, x, a, np.nonzero(dirty)[0], pr, a_tol, n_newton, merge)
+        t, z, x, a = _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, dirty)
     o = np.argsort(t, kind="stable")
     return t[o], z[o], x[o], a[o]
 
 
-def _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, passes: int = 3):
+def _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, changed, passes: int = 3):
     """Drop bubbles that do not pay for themselves and the weaker of close pairs; refit their neighbours.
 
     A bubble is worth ``a_i / (M⁻¹)_ii``: the decrease of ``‖r‖²`` per unit of
@@ -167,36 +160,61 @@ def _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, passes: int = 3):
     It leaves when that falls to the threshold (the lasso's condition, λ/2),
     so a bubble that its neighbours explain as well leaves too. One bubble
     per coupled group leaves per pass (two bubbles explaining each other
-    must not both go).
+    must not both go). Only the bubbles ``changed`` (a mask: refitted since
+    the last pruning) and their neighbours are examined (the others' worth
+    has not changed).
     """
     for _ in range(passes):
-        Zs, Xs, idx, geom = block.basis(t, z, x, a)
         pr = block.pairs(t, z, x)
+        look = _grow(changed, pr)
+        ring = _grow(look, pr)  # the neighbours of those examined, for their couplings
+        e = np.nonzero(ring)[0]
+        if e.size == 0:
+            break
+        pe = _within(pr, ring)
+        Zs, Xs, idx, geom = block.basis(t[e], z[e], x[e], a[e])
         A = gram(Zs, Xs, Zs, Xs)[:, :1, :1] * (1.0 + 1e-9) + 1e-300  # a ridge: coincident bubbles
         C = None
-        if pr.size:
-            Zj, Xj = block.on_patch(geom, pr[:, 0], z[pr[:, 1]], x[pr[:, 1]], a[pr[:, 1]])
-            C = gram(Zs[pr[:, 0]], Xs[pr[:, 0]], Zj, Xj)[:, :1, :1]
-        cp = Coupling(t.size, pr)
-        worth = (a / cp.inverse_diagonal(A, C)[:, 0] if WORTH else a * A[:, 0, 0]) / thr[t]
-        close = pr[np.hypot(z[pr[:, 0]] - z[pr[:, 1]], x[pr[:, 0]] - x[pr[:, 1]]) < merge]
-        worth[np.where(a[close[:, 0]] < a[close[:, 1]], close[:, 0], close[:, 1])] = -np.inf
+        if pe.size:
+            j = e[pe[:, 1]]
+            Zj, Xj = block.on_patch(geom, pe[:, 0], z[j], x[j], a[j])
+            C = gram(Zs[pe[:, 0]], Xs[pe[:, 0]], Zj, Xj)[:, :1, :1]
+        cp = Coupling(e.size, pe)
+        ae, te, ze, xe = a[e], t[e], z[e], x[e]
+        worth = ae / cp.inverse_diagonal(A, C)[:, 0] / thr[te]
+        worth[~look[e]] = np.inf
+        close = pe[np.hypot(ze[pe[:, 0]] - ze[pe[:, 1]], xe[pe[:, 0]] - xe[pe[:, 1]]) < merge]
+        worth[np.where(ae[close[:, 0]] < ae[close[:, 1]], close[:, 0], close[:, 1])] = -np.inf
         cand = np.nonzero(worth <= 1.0)[0]
         if cand.size == 0:
             break
         cand = cand[np.lexsort((worth[cand], cp.lab[cand]))]
         first = np.ones(cand.size, bool)
         first[1:] = cp.lab[cand[1:]] != cp.lab[cand[:-1]]
+        cand = cand[first]
+        block.add(Zs[cand], Xs[cand], idx[cand], ae[cand])
         drop = np.zeros(t.size, bool)
-        drop[cand[first]] = True
-        block.add(Zs[drop], Xs[drop], idx[drop], a[drop])
+        drop[e[cand]] = True
         keep = ~drop
-        near = np.zeros(t.size, bool)
-        if pr.size:
-            near[pr[drop[pr[:, 0]], 1]] = True
-            near[pr[drop[pr[:, 1]], 0]] = True
-        remap = np.cumsum(keep) - 1
-        pr = remap[pr[keep[pr[:, 0]] & keep[pr[:, 1]]]] if pr.size else pr
-        t, z, x, a = t[keep], z[keep], x[keep], a[keep]
-        refine(block, t, z, x, a, np.nonzero(near[keep])[0], pr, a_tol, n_newton)
+        near = _grow(drop, pr) & keep
+        pr = _within(pr, keep)
+        t, z, x, a, changed = t[keep], z[keep], x[keep], a[keep], near[keep]
+        refine(block, t, z, x, a, np.nonzero(changed)[0], pr, a_tol, n_newton, merge)
     return t, z, x, a
+
+
+def _grow(mask, pr):
+    """``mask`` with the partners of its bubbles in the pairs ``pr`` added."""
+    out = mask.copy()
+    if pr.size:
+        out[pr[mask[pr[:, 0]], 1]] = True
+        out[pr[mask[pr[:, 1]], 0]] = True
+    return out
+
+
+def _within(pr, keep):
+    """The pairs with both ends kept, renumbered among the kept."""
+    if pr.size == 0:
+        return pr
+    ren = np.cumsum(keep) - 1
+    return ren[pr[keep[pr[:, 0]] & keep[pr[:, 1]]]]

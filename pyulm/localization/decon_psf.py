@@ -24,6 +24,7 @@ __all__ = ["PatchPSF"]
 
 FWHM_TO_SIGMA = 1.0 / 2.3548200450309493
 TABLE_STEP = 15  # fine samples per pixel of a tabulated PSF (odd: sample 0 sits on the centre)
+HALF = 1.5  # patch half-size of the Gaussian, FWHM
 ENERGY_KEPT = 1e-6  # a tabulated PSF keeps SVD terms until the rest holds less than this share of its energy
 
 
@@ -55,7 +56,7 @@ class PatchPSF:
         self.fwhm = (fz, fx)
         if psf is None:
             self.sigma = (fz * FWHM_TO_SIGMA, fx * FWHM_TO_SIGMA)
-            self.half = (int(np.ceil(1.5 * fz)), int(np.ceil(1.5 * fx)))
+            self.half = (int(np.ceil(HALF * fz)), int(np.ceil(HALF * fx)))
             self.rank = 1
             self._tables = None
             return

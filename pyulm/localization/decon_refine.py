@@ -20,6 +20,7 @@ __all__ = ["Block", "refine", "gram"]
 _P, _Q = np.array([0, 1, 0]), np.array([0, 0, 1])  # Jacobian column c = (a, z, x) is Z[_P[c]] ⊗ X[_Q[c]]
 MAX_STEP = 0.5  # longest position step of one iteration, pixels (a group's step is shortened as a whole)
 DAMPING = 1e-3  # smallest Levenberg-Marquardt weight of the diagonal
+FADE = 0.5  # a bubble whose amplitude falls below this share of the threshold's leaves during the fit
 TOL = 1e-2  # a coupled group has converged when no step exceeds this (pixels; relative, for amplitudes)
 
 
@@ -86,23 +87,50 @@ class Block:
         return self._factors(rz[i], rx[i], inz[i], inx[i], z, x, a)
 
     def add(self, Zs, Xs, idx, w):
-        """r += Σ w h(· − p) over the bubbles (their images from the value factors)."""
-        img = np.einsum("nkr,nlr->nkl", Zs[:, 0], Xs[:, 0]) * w[:, None, None]
-        np.add.at(self.r.reshape(-1), idx.reshape(-1), img.reshape(-1))
+        """r += Σ w h(· − p) over the bubbles (their images from the value factors); tuples of
+        arguments add several sets of bubbles in one pass."""
+        if not isinstance(Zs, tuple):
+            Zs, Xs, idx, w = (Zs,), (Xs,), (idx,), (w,)
+        img = [_image(Z, X, v) for Z, X, v in zip(Zs, Xs, w)]
+        np.add.at(self.r.reshape(-1), np.concatenate([i.reshape(-1) for i in idx]),
+                  np.concatenate([m.reshape(-1) for m in img]))
+
+
+    def replace(self, Zo, Xo, io, ao, Zn, Xn, jn, an):
+        """Swap bubbles' old images (factors, indices, amplitudes ``o``) for their new ones (``n``) in r:
+        one pass over the patch of a bubble that stayed on its pixel, two for one that moved on."""
+        same = (io[:, 0, 0] == jn[:, 0, 0])
+        img = _image(Zo, Xo, ao) - _image(Zn, Xn, an)
+        if same.all():
+            np.add.at(self.r.reshape(-1), io.reshape(-1), img.reshape(-1))
+            return
+        m = ~same
+        self.add((Zo[m], Zn[m]), (Xo[m], Xn[m]), (io[m], jn[m]), (ao[m], -an[m]))
+        np.add.at(self.r.reshape(-1), io[same].reshape(-1), img[same].reshape(-1))
+
+
+def _image(Zs, Xs, w):
+    """Images ``w Σ_r u_r ⊗ v_r`` (n, Kz, Kx) of bubbles from their value factors."""
+    if Zs.shape[3] == 1:  # broadcasting is 3x faster than einsum here
+        return (Zs[:, 0, :, 0] * w[:, None])[:, :, None] * Xs[:, 0, :, 0][:, None, :]
+    return np.einsum("nkr,nlr->nkl", Zs[:, 0], Xs[:, 0]) * w[:, None, None]
 
 
 def gram(Zi, Xi, Zj, Xj):
     """3 × 3 blocks ``Jᵢᵀ Jⱼ`` (n, 3, 3) from 1-D factors (products of 1-D inner products)."""
     n, _, K, R = Zi.shape
-    L = Xi.shape[2]
+    if R == 1:  # the Gaussian: (n, 2, K) @ (n, K, 2) per axis, then the 9 products
+        GZ = Zi[..., 0] @ Zj[..., 0].transpose(0, 2, 1)
+        GX = Xi[..., 0] @ Xj[..., 0].transpose(0, 2, 1)
+        return GZ[:, _P][:, :, _P] * GX[:, _Q][:, :, _Q]
 
-    def g(U, V, k, sel):
+    def g(U, V, sel):
+        k = U.shape[2]
         G = U.transpose(0, 1, 3, 2).reshape(n, 2 * R, k) @ V.transpose(0, 1, 3, 2).reshape(n, 2 * R, k).transpose(0, 2, 1)
         G = G.reshape(n, 2, R, 2, R).transpose(0, 1, 3, 2, 4)  # (n, 2, 2, R, R)
         return G[:, sel[:, None], sel[None, :]]  # (n, 3, 3, R, R)
 
-    GZ, GX = g(Zi, Zj, K, _P), g(Xi, Xj, L, _Q)
-    return (GZ * GX).sum(axis=(3, 4)) if R > 1 else GZ[..., 0, 0] * GX[..., 0, 0]
+    return (g(Zi, Zj, _P) * g(Xi, Xj, _Q)).sum(axis=(3, 4))
 
 
 def _subset_pairs(pr, keep, n):
@@ -113,7 +141,7 @@ def _subset_pairs(pr, keep, n):
     return ren[q]
 
 
-def refine(block, t, z, x, a, sel, pr, a_tol, n_iter):
+def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
     """Damped Gauss-Newton on (a, z, x) of the bubbles ``sel`` jointly; arrays and residual updated in place.
 
     ``pr`` are the coupled pairs among all bubbles (those with both ends in
@@ -123,7 +151,8 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter):
     the previous one and divided by 10 otherwise. A group iterates until its
     steps are below ``TOL`` (pixels; amplitudes relative to ``max(a, a_tol)``)
     or ``n_iter`` times, so its result does not depend on other groups. A
-    bubble whose amplitude reaches 0 stays there (it is pruned afterwards).
+    bubble whose amplitude reaches 0 stays there (it is pruned afterwards);
+    so does the weaker of two bubbles closer than ``merge`` pixels.
     """
     if sel.size == 0:
         return
@@ -132,43 +161,58 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter):
     # The couplings are found once: positions move little during the refinement, and a coupling left out
     # only slows the convergence (the gradient always holds every bubble, through the residual).
     pr = _subset_pairs(pr, sel, t.size)
-    cp = Coupling(n_all, pr, zs, xs)
+    cp = Coupling(n_all, pr, zs, xs)  # the components stay; the converged ones drop out of the solves
     nc = cp.size.size
     mu = np.full(nc, DAMPING)
     prev = np.zeros((n_all, 3))
     Zs, Xs, idx, geom = block.basis(ts, zs, xs, as_)
     act = np.arange(n_all)
     flat = block.r.reshape(-1)
+    active = np.ones(nc, bool)
+    A_all, b_all = np.empty((n_all, 3, 3)), np.empty((n_all, 3))
+    C_all = np.empty((len(pr), 3, 3))
     for it in range(n_iter):
-        sub, pa = (cp, pr) if it == 0 else (None, _subset_pairs(pr, act, n_all))
-        sub = sub or Coupling(act.size, pa, zs[act], xs[act])
         lab = cp.lab[act]
         Za, Xa, ia = Zs[act], Xs[act], idx[act]
         n, _, Kz, R = Za.shape
         W = flat[ia] @ Xa.transpose(0, 2, 1, 3).reshape(n, -1, 2 * R)  # residual patch times X factors
         B = (Za.transpose(0, 1, 3, 2).reshape(n, 2 * R, Kz) @ W).reshape(n, 2, R, 2, R)
-        b = np.einsum("nirir->ni", B[:, _P][:, :, :, _Q])  # Jᵀ r (n, 3)
+        b_all[act] = np.einsum("nirir->ni", B[:, _P][:, :, :, _Q])  # Jᵀ r (n, 3)
         A = gram(Za, Xa, Za, Xa)
         diag = A[:, [0, 1, 2], [0, 1, 2]].copy()
         A[:, [0, 1, 2], [0, 1, 2]] += mu[lab][:, None] * diag + 1e-12 * diag.max()
-        C = None
-        if pa.size:
-            i, j = act[pa[:, 0]], act[pa[:, 1]]
+        A_all[act] = A
+        if pr.size:
+            q = np.nonzero(active[cp.lab[pr[:, 0]]])[0]
+            i, j = pr[q, 0], pr[q, 1]
             Zj, Xj = block.on_patch(geom, i, zs[j], xs[j], as_[j])
-            C = gram(Zs[i], Xs[i], Zj, Xj)
-        d = sub.solve(A, C, b)
+            C_all[q] = gram(Zs[i], Xs[i], Zj, Xj)
+        d = cp.solve(A_all, C_all, b_all, None if it == 0 else active)[act]
         longest = np.zeros(nc)
         np.maximum.at(longest, lab, np.abs(d[:, 1:]).max(axis=1))
         d *= np.minimum(1.0, MAX_STEP / np.maximum(longest, 1e-300))[lab][:, None]
         back = np.bincount(lab, np.einsum("ni,ni->n", d[:, 1:], prev[act, 1:]), minlength=nc) < 0.0
         mu = np.where(back, mu * 10.0, np.maximum(mu / 10.0, DAMPING))
         prev[act] = d
-        block.add(Za, Xa, ia, as_[act])  # the old images out of the model ...
-        as_[act] = np.maximum(as_[act] + d[:, 0], 0.0)
+        a_old = as_[act]
+        as_[act] = np.maximum(a_old + d[:, 0], 0.0)
         zs[act] = np.clip(zs[act] + d[:, 1], -0.5, block.Z - 0.5)
         xs[act] = np.clip(xs[act] + d[:, 2], -0.5, block.X - 0.5)
-        Za, Xa, ia, ga = block.basis(ts[act], zs[act], xs[act], as_[act])
-        block.add(Za, Xa, ia, -as_[act])  # ... and the new ones in
+        Zn, Xn, jn, ga = block.basis(ts[act], zs[act], xs[act], as_[act])
+        block.replace(Za, Xa, ia, a_old, Zn, Xn, jn, as_[act])
+        Za, Xa, ia = Zn, Xn, jn
+        # A bubble far below the threshold (its position barely determined, so it wanders) and the weaker
+        # of two bubbles on one (they trade places for long) leave now; pruning would drop them anyway.
+        weak = act[(as_[act] > 0) & (as_[act] < FADE * a_tol[ts[act]])]
+        if merge > 0 and pr.size:
+            q = pr[active[cp.lab[pr[:, 0]]]]
+            q = q[(np.hypot(zs[q[:, 0]] - zs[q[:, 1]], xs[q[:, 0]] - xs[q[:, 1]]) < merge)
+                  & (as_[q[:, 0]] > 0) & (as_[q[:, 1]] > 0)]
+            weak = np.union1d(weak, np.where(as_[q[:, 0]] < as_[q[:, 1]], q[:, 0], q[:, 1]))
+        if weak.size:
+            pos = np.searchsorted(act, weak)
+            block.add(Za[pos], Xa[pos], ia[pos], as_[weak])
+            as_[weak] = 0.0
         Zs[act], Xs[act], idx[act] = Za, Xa, ia
         for g, v in zip(geom, ga):
             g[act] = v
@@ -176,7 +220,8 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter):
         moved[as_[act] == 0.0] = 0.0
         worst = np.zeros(nc)
         np.maximum.at(worst, lab, moved)
-        act = act[worst[lab] >= TOL]
+        active = worst >= TOL
+        act = act[active[lab]]
         if act.size == 0:
             break
     t[sel], z[sel], x[sel], a[sel] = ts, zs, xs, as_
