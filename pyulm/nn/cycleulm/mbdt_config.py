@@ -20,7 +20,7 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
     [loss]
     adversarial = 1.0        # weight of each LSGAN generator loss
     cycle = 10.0             # weight of each cycle-consistency L1 loss
-    similarity = 2.0         # weight of the L1 between G_AB(a) and a's centre frame
+    similarity = 5.0         # weight of the L1 between G_AB(a) (widened) and a's centre frame
     cycle_noise = 0.05       # std of the noise added to G_AB(a) before G_BA (breaks steganography)
     similarity_reblur = true # compare G_AB(a) widened to the data PSF (true) or as is (the paper)
     [train]
@@ -61,7 +61,7 @@ class DataCfg:
 class LossCfg:
     adversarial: float = 1.0
     cycle: float = 10.0
-    similarity: float = 2.0
+    similarity: float = 5.0
     cycle_noise: float = 0.05
     similarity_reblur: bool = True
 

@@ -47,7 +47,8 @@ def isolated_fwhm(frames, gt, *, isolation: float = 12.0, half_width: int = 8, m
                   max_bubbles: int = 400) -> dict:
     """Median FWHM (z, x) in pixels of isolated ground-truth bubbles in ``|frames|``.
 
-    Returns ``{"fwhm": [z, x], "n": bubbles measured}`` (NaN when none).
+    Returns ``{"fwhm": [z, x], "n": bubbles measured, "missed": bubbles whose peak is 0}``
+    (NaN when none).
     """
     from ...metrics import profile_fwhm
 
@@ -56,7 +57,7 @@ def isolated_fwhm(frames, gt, *, isolation: float = 12.0, half_width: int = 8, m
     z, x, f = _gt_arrays(gt)
     inten = np.asarray(gt.intensity, float)
     keep = inten >= np.quantile(inten, min_intensity_quantile) if inten.size else np.zeros(0, bool)
-    rows = []
+    rows, missed = [], 0
     order = np.argsort(f, kind="stable")
     bounds = np.searchsorted(f[order], np.arange(nt + 1))
     for t in range(nt):
@@ -75,13 +76,16 @@ def isolated_fwhm(frames, gt, *, isolation: float = 12.0, half_width: int = 8, m
             pz, px = cz + dz - 1, cx + dx - 1
             pr_z = amp[pz - half_width:pz + half_width + 1, px, t]
             pr_x = amp[pz, px - half_width:px + half_width + 1, t]
+            if amp[pz, px, t] <= 0:  # nothing there (a translator that dropped the bubble): no width
+                missed += 1
+                continue
             rows.append((profile_fwhm(pr_z), profile_fwhm(pr_x)))
             if len(rows) >= max_bubbles:
                 break
         if len(rows) >= max_bubbles:
             break
     if not rows:
-        return {"fwhm": [float("nan"), float("nan")], "n": 0}
+        return {"fwhm": [float("nan"), float("nan")], "n": 0, "missed": missed}
     arr = np.array(rows, float)
     return {"fwhm": [float(np.nanmedian(arr[:, 0])), float(np.nanmedian(arr[:, 1]))],
-            "n": int(np.isfinite(arr).all(axis=1).sum())}
+            "n": int(np.isfinite(arr).all(axis=1).sum()), "missed": missed}
