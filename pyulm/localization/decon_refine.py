@@ -180,7 +180,7 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         b_all[act] = np.einsum("nirir->ni", B[:, _P][:, :, :, _Q])  # Jᵀ r (n, 3)
         A = gram(Za, Xa, Za, Xa)
         diag = A[:, [0, 1, 2], [0, 1, 2]].copy()
-        A[:, [0, 1, 2], [0, 1, 2]] += mu[lab][:, None] * diag + 1e-12 * diag.max()
+        A[:, [0, 1, 2], [0, 1, 2]] += mu[lab][:, None] * diag + 1e-12 * diag.max(axis=1, keepdims=True)
         A_all[act] = A
         if pr.size:
             q = np.nonzero(active[cp.lab[pr[:, 0]]])[0]
