@@ -118,12 +118,14 @@ def test_available_cpus_reads_other_processes_time(tmp_path, monkeypatch):
     this process's own) leaves fewer CPUs to fan out to; niced processes, which give way,
     do not count; the first look reads the runnable threads of /proc/loadavg instead.
     The filter's output is the same bits either way."""
+    import os
     import time
 
     import pyulm._parallel as P
 
     n = cpu_budget()
-    cpus = sorted(__import__("os").sched_getaffinity(0))
+    cpus = sorted(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getpriority", lambda *args: 0)  # as if not niced (the suite may run under nice)
     stat, load = tmp_path / "stat", tmp_path / "loadavg"
     monkeypatch.setattr(P, "_PROC_STAT", str(stat))
     monkeypatch.setattr(P, "_LOADAVG", str(load))
@@ -145,6 +147,14 @@ def test_available_cpus_reads_other_processes_time(tmp_path, monkeypatch):
     if n >= 2:
         time.sleep(P._WINDOW + 0.01)  # others' time on one CPU since the last look, far more than n CPUs' worth
         stat.write_text(_stat_lines({c: (10 ** 6 * (c == cpus[0]), 10 ** 6) for c in cpus}))
+        assert P.available_cpus() == 1
+        monkeypatch.setattr(os, "getpriority", lambda *args: 5)  # niced itself: niced work competes
+        time.sleep(P._WINDOW + 0.01)
+        P.available_cpus()  # a first look while niced
+        time.sleep(P._WINDOW + 0.01)
+        assert P.available_cpus() == n  # nothing ran meanwhile
+        time.sleep(P._WINDOW + 0.01)
+        stat.write_text(_stat_lines({c: (10 ** 6 * (c == cpus[0]), 3 * 10 ** 6) for c in cpus}))
         assert P.available_cpus() == 1
     stat.write_text("garbage\n")
     load.write_text("garbage\n")
