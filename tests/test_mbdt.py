@@ -271,3 +271,14 @@ def test_every_localizer_runs_on_translated_frames(acq, model_dir, method):
                           number_of_particles=10)
     assert isinstance(locs, pyulm.Localizations)
     assert np.all(np.isfinite(locs.z)) and np.all((locs.frame >= 0) & (locs.frame < 8))
+
+
+def test_translator_info(model_dir, tmp_path):
+    from pyulm.nn.cycleulm import translator_info
+
+    info = translator_info(model_dir)
+    cfg = json.loads((model_dir / "config.json").read_text())
+    assert info["fwhm_mbonly"] == tuple(cfg["psf"]["domain_b_fwhm"]) and info["n_context"] == 3
+    assert info["fwhm_data"] == tuple(cfg["psf"]["data_fwhm"]) and len(info["sha256"]) == 64
+    with pytest.raises(ValueError, match="weights"):
+        translator_info(tmp_path / "none")

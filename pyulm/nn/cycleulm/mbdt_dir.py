@@ -27,7 +27,8 @@ ARCHITECTURE = "mbdt"
 EDGE_RULE = "replicate"
 WHAT = "mbdt"
 
-__all__ = ["write_model_dir", "read_model_config", "load_translator", "ARCHITECTURE", "EDGE_RULE"]
+__all__ = ["write_model_dir", "read_model_config", "load_translator", "translator_info", "ARCHITECTURE",
+           "EDGE_RULE"]
 
 
 def write_model_dir(directory, generator, *, model_cfg: dict, psf: dict, patch: int, loss_weights: dict, seed: int,
@@ -95,3 +96,26 @@ def load_translator(directory, device=None):
                          ) from None
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return net.eval().to(dev), cfg
+
+
+def translator_info(weights) -> dict:
+    """What a pipeline needs to know about an MB-DT model directory, without building the network.
+
+    Checksums are verified and config.json checked first (one ``ValueError`` naming the file
+    for a missing, corrupt or foreign directory).
+
+    Returns
+    -------
+    dict
+        ``directory`` (Path), ``sha256`` (of its SHA256SUMS: identifies every file),
+        ``fwhm_mbonly`` (z, x) pixels (the MB-only PSF the translator outputs: localize with it),
+        ``fwhm_data`` (z, x) pixels (the data PSF it was trained on), ``n_context`` (frames read).
+    """
+    from ..weights_io import SUMS_FILE, sha256
+
+    cfg = read_model_config(weights)
+    d = Path(weights).expanduser()
+    return {"directory": d, "sha256": sha256(d / SUMS_FILE),
+            "fwhm_mbonly": tuple(float(f) for f in cfg["psf"]["domain_b_fwhm"]),
+            "fwhm_data": tuple(float(f) for f in cfg["psf"]["data_fwhm"]),
+            "n_context": int(cfg["model"].get("context", 3))}
