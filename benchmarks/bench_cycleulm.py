@@ -236,6 +236,44 @@ def print_tables(all_res):
             print(f"  {'PASS' if ok else 'FAIL'}  {k}: {val:.3g}")
 
 
+def markdown(all_res) -> str:
+    """The tables as markdown (docs/cycleulm.md)."""
+    out = ["| density | CNR before (paper / std) dB | CNR after | gain | FWHM before z x x px | after | shrink |",
+           "|---|---|---|---|---|---|---|"]
+    for r in all_res:
+        c = r["contrast"]
+        b, a = c["before"], c["after"]
+        out.append(f"| {r['density']} | {b['cnr_paper_db']:.1f} / {b['cnr_db']:.1f} | {a['cnr_paper_db']:.1f} / "
+                   f"{a['cnr_db']:.1f} | **{c['cnr_gain_db']:+.1f}** | {b['fwhm_z']:.2f} x {b['fwhm_x']:.2f} | "
+                   f"{a['fwhm_z']:.2f} x {a['fwhm_x']:.2f} | **{c['fwhm_shrink']:.2f}x** |")
+    for r in all_res:
+        out += ["", f"**{r['density']}** ({r['n_frames']} frames, {r['n_gt']} true bubbles, N = "
+                f"{r['n_equal_localizations']} localizations per SR map)", "",
+                "| method | precision | recall | F1 | mean error (px) | SR RMSE | SR SSIM | frames/s |",
+                "|---|---|---|---|---|---|---|---|"]
+        for m, v in r["methods"].items():
+            fps = r["throughput"].get(m, r["throughput"].get(f"{m} (localize |IQ|)", math.nan))
+            cells = [f"{v[k]:.3f}" if k in v and math.isfinite(v[k]) else "-"
+                     for k in ("precision", "recall", "f1", "mean_error", "sr_rmse", "sr_ssim")]
+            out.append(f"| {m} | " + " | ".join(cells) + f" | {fps:.1f} |")
+    out += ["", "| target | " + " | ".join(r["density"] for r in all_res) + " |",
+            "|---|" + "---|" * len(all_res)]
+    for k in all_res[0]["targets"]:
+        cells = []
+        for r in all_res:
+            val, ok = r["targets"].get(k, (math.nan, False))
+            cells.append(f"{'PASS' if ok else 'FAIL'} ({val:.3g})")
+        out.append(f"| {k} | " + " | ".join(cells) + " |")
+    stages = all_res[0].get("stages", {})
+    if stages:
+        out += ["", "| pipeline | " + " | ".join(f"stages, frames/s ({r['density']})" for r in all_res) + " |",
+                "|---|" + "---|" * len(all_res)]
+        for name in stages:
+            out.append(f"| {name} | " + " | ".join(", ".join(f"{k} {x:.0f}" for k, x in r["stages"].get(name, {}).items())
+                                                  for r in all_res) + " |")
+    return "\n".join(out) + "\n"
+
+
 def plot(all_res, path):
     import matplotlib
 
@@ -288,6 +326,7 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     ap.add_argument("--plot", default=None, help="precision-recall / error-recall figure (PNG)")
     ap.add_argument("--maps", default=None, help="MIP and SR maps figure of the last density (PNG)")
+    ap.add_argument("--markdown", default=None, help="write the tables as markdown to this file")
     a = ap.parse_args(argv)
     import torch
 
@@ -306,6 +345,8 @@ def main(argv=None):
         plot(all_res, a.plot)
     if a.maps:
         plot_maps(all_res[-1], a.maps)
+    if a.markdown:
+        Path(a.markdown).write_text(markdown(all_res))
     if a.json:
         clean = [{k: v for k, v in r.items() if k != "_maps"} for r in all_res]
         Path(a.json).write_text(json.dumps({"max_distance_px": MAX_DISTANCE, "res": RES, "threads": 1,
