@@ -71,6 +71,17 @@ def test_convlstm_uses_temporal_order():
     assert not torch.allclose(cell(x), cell(x.flip(1)))
 
 
+def test_shipped_model_small_and_verified():
+    d = SHIPPED / "mbtnet"
+    verify_checksums(d, "mbtnet")
+    assert (d / "weights.pt").stat().st_size < 10e6
+    state = torch.load(d / "weights.pt", weights_only=True)
+    assert isinstance(state, dict)
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["test"]["dice"] > 0 and "pyulm train mbtnet" in metrics["command"]
+    assert (d / "train.toml").is_file() and (d / "README.md").is_file()
+
+
 # -- data ---------------------------------------------------------------------------------------
 
 def test_motion_model_statistics():
