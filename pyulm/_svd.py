@@ -184,9 +184,14 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
     rank_k = linalg.blas.get_blas_funcs("herk" if cplx else "syrk", (np.empty(0, dt),))
     fortran = X.flags.f_contiguous and not X.flags.c_contiguous
     step = max(256, step_bytes // (n * item))
+    spare = []  # partial matrices already added in: reused (zeroed) rather than new memory to fault in
 
     def task(i):
-        C = np.zeros((n, n), dtype=dt, order="F")
+        if spare:
+            C = spare.pop()
+            C.fill(0)
+        else:
+            C = np.zeros((n, n), dtype=dt, order="F")
         lo, hi = bounds[i], bounds[i + 1]
         if fortran and X.dtype == dt and n_tasks == 1:
             return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
@@ -206,13 +211,14 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
             C = task(0)
     else:
         with blas_limit(1):
-            C = map_reduce(task, n_tasks, default_workers(), _add_into)
+            C = map_reduce(task, n_tasks, default_workers(), lambda total, part: _add_into(total, part, spare))
     return C, cplx and not fortran
 
 
-def _add_into(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a += b
-    return a
+def _add_into(total: np.ndarray, part: np.ndarray, spare: list) -> np.ndarray:
+    total += part
+    spare.append(part)
+    return total
 
 
 def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -> np.ndarray:
