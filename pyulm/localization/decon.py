@@ -1,43 +1,36 @@
-"""Localization by sparse deconvolution on an upsampled grid.
+"""Localization by sparse non-negative deconvolution.
 
-Each frame ``y`` (|IQ| minus its median background) is modelled as ``H x``: a
-non-negative bubble map ``x`` on a grid ``upsample`` times finer than the
-pixels, blurred by the PSF and sampled at the pixel centres. The map solves
+Each frame ``y`` (|IQ| minus its median background) is modelled as a sum of
+PSFs, ``y ≈ Σ_i a_i h(· − p_i)`` with few bubbles ``a_i > 0``: the lasso
 
-    min_x  ‖y − H x‖² + λ ‖x‖₁   subject to  x ≥ 0
+    min  ‖y − H x‖² + λ ‖x‖₁   subject to  x ≥ 0
 
-by greedy FISTA (Liang, Luo & Schönlieb 2022; :mod:`.decon_solve`) with
-FFT convolutions in polyphase form (:mod:`.decon_ops`, separable when the
-PSF is), all frames at once.
-Bubbles are the local maxima of the fine map's mass (``upsample``-wide box
-sums), refined by the centroid of ``x`` in a one-pixel radius.
+with the universal-threshold λ of :func:`default_lambda` (:mod:`.decon_model`).
+Two solvers (``solver=``):
 
-**Default λ** (the "universal threshold" of Donoho & Johnstone 1994, for the
-un-halved objective above): ``λ = 2 σ ‖h‖₂ √(2 ln p)``, where ``σ`` is the
-frame's robust noise level (:func:`pyulm.denoise.noise_level`), ``‖h‖₂`` the
-norm of one column of ``H`` (the PSF samples seen by one fine point) and ``p``
-the number of unknowns. Below it pure noise is explained by ``x = 0`` with high
-probability. ``lam_factor`` scales it; ``lam`` overrides it (per frame or one
-value).
-
-**Multi-frame variant** (``temporal > 0``): adds ``γ Σ_t ‖x_t − x_{t−1}‖²`` to
-the objective, which favours bubble maps that change little between
-consecutive frames (bubbles move a fraction of a pixel per frame at ULM frame
-rates), so weak bubbles seen in neighbouring frames are kept.
+* **greedy** (the default): bubbles at continuous positions, added where the
+  residual's matched filter exceeds λ/2 (the lasso's entry condition),
+  refitted jointly by damped Gauss-Newton and pruned by the lasso's condition
+  (:mod:`.decon_greedy`); its cost follows the bubbles, not a fine grid;
+* **fista**: the lasso on a grid ``upsample`` times finer than the pixels by
+  greedy FISTA (Liang, Luo & Schönlieb 2022; :mod:`.decon_solve`) with FFT
+  operators in polyphase form (:mod:`.decon_ops`); bubbles are the local
+  maxima of the fine map's mass, refined by the centroid (:mod:`.decon_peaks`).
+  It alone has the **multi-frame variant** (``temporal > 0``: adds
+  ``γ Σ_t ‖x_t − x_{t−1}‖²``, favouring bubble maps that change little
+  between consecutive frames).
 
 Registered as the ``"decon"`` localization method.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from .. import _validate as V
-from ..denoise import noise_level
-from ..psf import check_psf
 from ..tables import Localizations
 from .._parallel import chunk_bounds, default_workers, map_chunks
 from .decon_greedy import greedy_deconvolve
+from .decon_model import _check_lam, _column_norm, _prepare, _universal_lambda, default_lambda, fine_psf
 from .decon_ops import PolyphaseOperator, SeparableOperator, make_operator
 from .decon_peaks import fista_peaks, top_per_frame
 from .decon_psf import PatchPSF
@@ -46,120 +39,6 @@ from .registry import register_method
 
 __all__ = ["deconvolve", "default_lambda", "localize_decon", "greedy_localize", "fine_psf", "PolyphaseOperator",
            "SeparableOperator"]
-
-
-def fine_psf(fwhm, upsample: int, psf=None) -> np.ndarray:
-    """The PSF sampled on the fine grid (``upsample`` points per pixel), odd sizes.
-
-    Parameters
-    ----------
-    fwhm : (float, float)
-        Gaussian FWHM in pixels, used when ``psf`` is None.
-    upsample : int
-        Fine points per pixel.
-    psf : array_like (kz, kx), optional
-        Pixel-grid PSF (odd sizes, centred); interpolated with cubic splines.
-
-    Returns
-    -------
-    ndarray (mz, mx)
-        ``h[m] = PSF((m − centre + δ) / upsample)`` with δ = 0 for odd and 0.5
-        for even ``upsample`` (see :func:`deconvolve` for the grid).
-
-    Examples
-    --------
-    >>> from pyulm.localization.decon import fine_psf
-    >>> h = fine_psf((3, 3), 3)
-    >>> h.shape, float(h.max())
-    ((37, 37), 1.0)
-    """
-    u = V.positive(upsample, "upsample", integer=True)
-    delta = 0.0 if u % 2 else 0.5
-    if psf is None:
-        fz, fx = V.pair(fwhm, "fwhm")
-        hz, hx = int(np.ceil(2.0 * fz * u)), int(np.ceil(2.0 * fx * u))  # ±4.7 sigma
-        sz, sx = fz / 2.3548200450309493, fx / 2.3548200450309493
-        z = (np.arange(-hz, hz + 1) + delta) / u
-        x = (np.arange(-hx, hx + 1) + delta) / u
-        return np.exp(-0.5 * (z[:, None] / sz) ** 2 - 0.5 * (x[None, :] / sx) ** 2)
-    P = np.abs(check_psf(psf))
-    kz, kx = P.shape
-    hz, hx = (kz // 2) * u, (kx // 2) * u
-    z = (np.arange(-hz, hz + 1) + delta) / u + kz // 2
-    x = (np.arange(-hx, hx + 1) + delta) / u + kx // 2
-    gz, gx = np.meshgrid(z, x, indexing="ij")
-    return ndimage.map_coordinates(P, [gz, gx], order=3, mode="constant", cval=0.0)
-
-
-def default_lambda(y, h, upsample: int, lam_factor: float = 1.0) -> np.ndarray:
-    """The universal-threshold λ of each frame (see the module docstring).
-
-    Parameters
-    ----------
-    y : array_like (z, x, t)
-        Background-subtracted amplitude frames.
-    h : array_like
-        Fine-grid PSF from :func:`fine_psf`.
-    upsample : int
-        Fine points per pixel.
-    lam_factor : float
-        Multiplier (> 0).
-
-    Returns
-    -------
-    ndarray (t,)
-        ``lam_factor · 2 σ_t ‖h‖₂ √(2 ln p)``, never below a tiny positive
-        floor (a noise-free frame has σ = 0).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from pyulm.localization.decon import default_lambda, fine_psf
-    >>> y = np.random.default_rng(1).normal(size=(20, 20, 1))
-    >>> lam = default_lambda(y, fine_psf((3, 3), 3), 3)
-    >>> lam.shape, bool(lam[0] > 0)
-    ((1,), True)
-    """
-    y = V.as_frames(y, "y", allow_complex=False)
-    u = V.positive(upsample, "upsample", integer=True)
-    f = V.positive(lam_factor, "lam_factor")
-    op = make_operator(y.shape[:2], h, u)
-    return _universal_lambda(y, op.column_norm, op.Fz * op.Fx, f)
-
-
-def _universal_lambda(y, column_norm, p, factor):
-    lam = factor * 2.0 * noise_level(y) * column_norm * np.sqrt(2.0 * np.log(p))
-    return np.maximum(lam, 1e-6 * np.abs(y).reshape(-1, y.shape[2]).max(axis=0) + np.finfo(float).tiny)
-
-
-def _column_norm(h, u: int) -> float:
-    """Largest norm of one column of ``H``: the fine PSF ``h`` sampled every ``u`` points, over the phases."""
-    return float(np.sqrt(max(np.sum(h[a::u, b::u] ** 2) for a in range(u) for b in range(u))))
-
-
-def _check_lam(lam, Nt):
-    lam_t = np.broadcast_to(np.asarray(lam, dtype=np.float64).ravel(), (Nt,)) if np.size(lam) in (1, Nt) else None
-    if lam_t is None:
-        raise ValueError(f"lam: expected one value or one per frame ({Nt}), got {np.size(lam)} values")
-    if not np.all(np.isfinite(lam_t)) or np.any(lam_t <= 0):
-        raise ValueError(f"lam: expected values > 0, got {np.asarray(lam).tolist()}")
-    return lam_t
-
-
-def _prepare(frames, upsample, lam_factor, background, fwhm, psf):
-    """Checked options and the background-subtracted amplitude (z, x, t) float64, a view of a (t, z, x) array."""
-    arr = V.as_frames(frames)
-    u = V.positive(upsample, "upsample", integer=True)
-    lam_factor = V.positive(lam_factor, "lam_factor")
-    V.choice(background, "background", {"median", "none"})
-    fz, fx = V.pair(fwhm, "fwhm")
-    if psf is not None:
-        check_psf(psf, arr.shape)
-    Nz, Nx, Nt = arr.shape
-    yb = np.ascontiguousarray(np.abs(arr).transpose(2, 0, 1), dtype=np.float64)  # frames contiguous
-    if background == "median":  # the median of contiguous rows is 3x faster (same values)
-        yb -= np.median(yb.reshape(Nt, -1), axis=1)[:, None, None]
-    return yb.transpose(1, 2, 0), u, lam_factor, fz, fx
 
 
 def deconvolve(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, lam_factor: float = 1.0,
