@@ -19,9 +19,11 @@ links joining two different bubbles (identity switches).
 Cases: the MB-only domain (the paper's motion model, Gaussian PSF of FWHM 1.5 px, 64 x 64,
 40 frames) at low / medium / high density, and the physics-PSF CEUS simulation
 (:func:`pyulm.nn.cycleulm.ceus_sim.ceus_acquisition`: transducer PSF with side lobes, IQ
-phase, clutter residue, band-limited noise, vessel flow) at the three named densities, with
-MBT-Net reading |IQ| of the SVD-filtered frames (outside its domain) or, with
-``--translator DIR``, MB-DT's translation.
+phase, clutter residue, band-limited noise, bubbles flowing in a vessel tree; 300 Hz) at
+its three named densities, with MBT-Net reading ``ceus-abs``: |IQ| of the SVD-filtered
+frames (outside its domain, no translator); ``ceus-ideal``: what a perfect MB-DT would give
+(the true bubbles as Gaussians of half the physics PSF's FWHM; vessel flow, not the
+training motion model); ``ceus-translator`` (with ``--translator DIR``): MB-DT's output.
 
     python benchmarks/bench_trackdecode.py [--weights DIR] [--translator DIR] [--seeds 3] [--json OUT]
 """
@@ -59,19 +61,30 @@ def mbonly_case(density: str, seed: int, size=64, frames=40):
     return np.moveaxis(img, 0, 2), rows[inside], rng
 
 
-def ceus_case(density: str, seed: int, translator=None, frames=40):
-    """The physics-PSF CEUS block: (MBT-Net input frames, detections, rng)."""
+def ceus_case(density: str, seed: int, source: str, translator=None, frames=40):
+    """The physics-PSF CEUS block: (MBT-Net input frames, detections, rng).
+
+    ``source``: "abs" = |IQ| of the SVD-filtered frames (outside MBT-Net's domain), "ideal" =
+    what a perfect MB-DT would output (the true bubbles as Gaussians of half the physics
+    PSF's FWHM: the vessel-flow motion is still not the training motion model), or
+    "translator" = MB-DT's translation with the model ``translator``.
+    """
     from pyulm.nn.cycleulm.ceus_sim import ceus_acquisition
 
     acq = ceus_acquisition(density, shape=(64, 64), n_frames=frames, seed=seed, frame_rate=300.0)
-    if translator:
+    gt = acq.gt
+    f = gt.frame
+    if source == "translator":
         from pyulm.nn.cycleulm import translate
 
         mb = translate(acq.iq, translator)
+    elif source == "ideal":
+        fwhm = tuple(0.5 * w for w in acq.psf_fwhm)
+        img = np.stack([render_frames(np.column_stack([gt.z[f == t], gt.x[f == t]])[:, None, :],
+                                      gt.intensity[f == t], fwhm, (64, 64))[0] for t in range(frames)])
+        mb = np.moveaxis(normalise_frames(img), 0, 2)
     else:
         mb = np.abs(acq.iq)
-    gt = acq.gt
-    f = gt.frame
     # the true displacement per frame of each bubble (its next row), from the identities
     rows = np.column_stack([gt.z, gt.x, f, gt["bubble_id"], np.zeros(len(gt)), np.zeros(len(gt))])
     order = np.lexsort((f, gt["bubble_id"]))
@@ -122,7 +135,9 @@ def score(det, nxt) -> dict:
 
 def run(args) -> list:
     rows = []
-    cases = [("mb-only", d) for d in MB_DENSITY] + ([] if args.no_ceus else [("ceus-physics", d) for d in MB_DENSITY])
+    sources = ["abs", "ideal"] + (["translator"] if args.translator else [])
+    cases = [("mb-only", d) for d in MB_DENSITY] + ([] if args.no_ceus else [
+        (f"ceus-{src}", d) for src in sources for d in MB_DENSITY])
     for domain, density in cases:
         totals = {k: {"gt_links": 0, "links": 0, "correct": 0, "swapped": 0, "broken": 0, "s": 0.0} for k in LINKERS}
         for seed in range(args.seeds):
@@ -130,7 +145,7 @@ def run(args) -> list:
                 mb, truth, rng = mbonly_case(density, seed)
                 mld = 3.0
             else:
-                mb, truth, rng = ceus_case(density, seed, args.translator)
+                mb, truth, rng = ceus_case(density, seed, domain[5:], args.translator)
                 mld = 3.0
             det = detections(truth, rng, args.jitter, args.miss)
             for linker in LINKERS:
@@ -159,10 +174,10 @@ def main(argv=None):
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
     rows = run(args)
-    print(f"{'domain':13s} {'density':7s} {'linker':13s} {'GT links':>8s} {'correct':>8s} {'broken/100':>10s} "
+    print(f"{'domain':16s} {'density':7s} {'linker':13s} {'GT links':>8s} {'correct':>8s} {'broken/100':>10s} "
           f"{'swapped/100':>11s} {'s':>6s}")
     for r in rows:
-        print(f"{r['domain']:13s} {r['density']:7s} {r['linker']:13s} {r['gt_links']:8d} {r['correct_fraction']:8.3f} "
+        print(f"{r['domain']:16s} {r['density']:7s} {r['linker']:13s} {r['gt_links']:8d} {r['correct_fraction']:8.3f} "
               f"{r['broken_per_100']:10.2f} {r['swapped_per_100']:11.2f} {r['seconds']:6.2f}")
     if args.json:
         with open(args.json, "w") as fh:
