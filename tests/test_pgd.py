@@ -358,3 +358,47 @@ def test_cli_train_pgd(tmp_path, capsys):
     cfg.write_text("[train]\nstpes = 3\n")
     assert main(["train", "pgd", "--config", str(cfg), "--out", str(out)]) == 2
     assert "stpes" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+def _widths(img):
+    from pyulm.psf.model import fwhm_of_profile
+
+    a = np.abs(img)
+    iz, ix = np.unravel_index(np.argmax(a), a.shape)
+    return fwhm_of_profile(a[:, ix], np.arange(a.shape[0])), fwhm_of_profile(a[iz, :], np.arange(a.shape[1]))
+
+
+def test_shipped_model_directory():
+    import json
+
+    from pyulm.nn.pgd.model_dir import SHIPPED, read_config
+    from pyulm.nn.pgd.train import load_config
+    from pyulm.nn.weights_io import verify_checksums
+
+    verify_checksums(SHIPPED, "pgd")
+    assert read_config(SHIPPED)["inference"]["steps"] >= 10
+    assert (SHIPPED / "weights.pt").stat().st_size < 10 * 2 ** 20
+    assert load_config(SHIPPED / "train.toml")["seed"] >= 0
+    m = json.loads((SHIPPED / "metrics.json").read_text())
+    assert m["command"] == (SHIPPED / "command.txt").read_text().strip()
+    assert m["command"].startswith("pyulm train pgd --config pyulm/nn/weights/pgd/train.toml")
+    assert m["test"]["ssim"] >= 0.9 and all(r["center_frequency_mhz"] > 0 for r in m["test_conditions"])
+    assert all(PhysicsParams.from_dict({k: r[k] for k in PhysicsParams().to_dict()}).split == "test"
+               for r in m["test_conditions"])
+
+
+def test_shipped_model_follows_the_centre_frequency():
+    b = [[15.3, 16.0, 0, 1.0]]
+    gen, ref = {}, {}
+    for f0 in (7.5, 15.0):  # one grid (0.05 mm pixels): the PSF in pixels halves when the frequency doubles
+        p = PhysicsParams(center_frequency_mhz=f0, fractional_bandwidth=0.7, n_cycles=1.5, f_number=1.2, n_angles=5,
+                          angle_span_deg=16.0, pixel_size_mm=0.05, depth_mm=10.0)
+        gen[f0] = _widths(sample(p, b, shape=(32, 32), steps=10, seed=0, device="cpu")[:, :, 0])
+        ref[f0] = _widths(simulate_images(p, b, (32, 32))[0][:, :, 0])
+    for ax in (0, 1):
+        assert gen[7.5][ax] > 1.5 * gen[15.0][ax]
+        for f0 in gen:
+            assert gen[f0][ax] == pytest.approx(ref[f0][ax], rel=0.15)
