@@ -311,6 +311,9 @@ def test_sample_api_with_a_model_dir(tiny_dir):
         sample(PhysicsParams(center_frequency_mhz=30.0), b, shape=(16, 16), weights=tiny_dir, steps=2)
     with pytest.raises(ValueError, match="shape"):
         sample(p, b, shape=(15, 16), weights=tiny_dir)
+    with pytest.raises(ValueError, match="n_frames"):
+        sample(p, b, shape=(16, 16), weights=tiny_dir, n_frames=2)
+    assert sample(p, b, shape=(16, 16), weights=tiny_dir, steps=2, n_frames=5).shape == (16, 16, 5)
 
 
 def test_bad_weights_dirs_give_clear_errors(tiny_dir, tmp_path):

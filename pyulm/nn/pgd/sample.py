@@ -79,7 +79,16 @@ def sample(params, bubbles, *, shape, weights=None, steps: int | None = None, se
     p = _check_params(params)
     nz, nx = _shape(shape)
     b = check_bubbles(bubbles)
-    nt = int(n_frames) if n_frames is not None else (int(b[:, 2].max()) + 1 if len(b) else 1)
+    last = int(b[:, 2].max()) + 1 if len(b) else 1
+    if n_frames is None:
+        nt = last
+    else:
+        from ... import _validate as V
+
+        nt = V.positive(n_frames, "n_frames", integer=True)
+        if len(b) and last > nt:
+            raise ValueError(f"n_frames: the bubbles reach frame {last - 1} (0-based); expected n_frames >= {last}, "
+                             f"got {nt}")
     from .diffusion import ddim_sample
 
     model, cfg = load(weights, device)
