@@ -339,6 +339,18 @@ def test_bad_weights_dirs_give_clear_errors(tiny_dir, tmp_path):
         sample(p, b, shape=(16, 16), weights=d)
     with pytest.raises(ValueError, match="'mblnet' model, not a PgD model"):
         sample(p, b, shape=(16, 16), weights=SHIPPED / "mblnet")
+    with pytest.raises(ValueError, match="weights: expected a path"):
+        sample(p, b, shape=(16, 16), weights=3)
+    import json
+
+    e = tmp_path / "ranges"
+    shutil.copytree(tiny_dir, e)
+    cfg = json.loads((e / "config.json").read_text())
+    cfg["physics"]["ranges"]["center_frequency_mhz"] = [1.0, 10.0]
+    (e / "config.json").write_text(json.dumps(cfg))
+    write_checksums(e)
+    with pytest.raises(ValueError, match="other ranges"):
+        sample(p, b, shape=(16, 16), weights=e)
     (d / "weights.pt").unlink()
     with pytest.raises(FileNotFoundError, match="no weights.pt"):
         sample(p, b, shape=(16, 16), weights=d)

@@ -64,6 +64,12 @@ def read_config(directory) -> dict:
     if not isinstance(phys, dict) or phys.get("fields") != list(FIELDS):
         raise ValueError(f"{WHAT}: {cf}: the model was trained on physics fields "
                          f"{phys.get('fields') if isinstance(phys, dict) else None}; this pyulm provides {list(FIELDS)}")
+    ranges = {k: list(v[:2]) for k, v in RANGES.items()}
+    if phys.get("ranges") != ranges:
+        raise ValueError(f"{WHAT}: {cf}: the model normalised its physics parameters over other ranges "
+                         f"({phys.get('ranges')}); this pyulm uses {ranges}")
+    if not isinstance(cfg.get("inference"), dict) or not isinstance(cfg["inference"].get("steps", 20), int):
+        raise ValueError(f"{WHAT}: {cf}: expected an \"inference\" section with whole-number \"steps\"")
     return cfg
 
 
@@ -76,9 +82,9 @@ def load(weights=None, device=None):
 
     from .model import build
 
-    d = SHIPPED if weights is None else Path(weights).expanduser()
     if weights is not None and not isinstance(weights, (str, Path)):
         raise ValueError(f"{WHAT}: weights: expected a path to a model directory, got {weights!r}")
+    d = SHIPPED if weights is None else Path(weights).expanduser()
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(d.glob("*")) if p.is_file()) \
         if d.is_dir() else ()
