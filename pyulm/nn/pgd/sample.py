@@ -27,7 +27,8 @@ def load(weights=None, device=None):
 def _shape(shape):
     s = tuple(np.atleast_1d(np.asarray(shape)).ravel().tolist())
     if len(s) != 2 or any(not float(v).is_integer() or v < 4 or v % 4 for v in s):
-        raise ValueError(f"shape: expected (nz, nx), each a multiple of 4 pixels >= 4 (32-64 px as trained), got {shape!r}")
+        raise ValueError(f"shape: expected (nz, nx), each a multiple of 4 pixels >= 4 (32-64 px as trained), "
+                         f"got {shape!r}")
     return int(s[0]), int(s[1])
 
 

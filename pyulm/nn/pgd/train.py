@@ -124,9 +124,9 @@ def _val_batch(seed, params, data, T):
                        np.random.default_rng(np.random.SeedSequence([seed, 8])))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 9]))
     n = len(ex["images"])
-    return {k: torch.as_tensor(v) for k, v in ex.items() if k != "params_index"} | {
-        "t": torch.as_tensor(rng.integers(0, T, n)), "noise": torch.as_tensor(rng.standard_normal((n, 2) + tuple(data.size)),
-                                                                           dtype=torch.float32)}
+    t = torch.as_tensor(rng.integers(0, T, n))  # before the noise: the shipped model's log drew them in this order
+    noise = torch.as_tensor(rng.standard_normal((n, 2) + tuple(data.size)), dtype=torch.float32)
+    return {k: torch.as_tensor(v) for k, v in ex.items() if k != "params_index"} | {"t": t, "noise": noise}
 
 
 def _score(model, params, data, seed, n_frames, steps):
