@@ -65,8 +65,8 @@ def available_cpus() -> int:
 
     Measured from ``/proc/stat`` between two calls 0.25-5 s apart (the CPU time of this
     process's own CPUs less this process's own time, so its own threads, BLAS's included,
-    never count; processes niced below this one's priority do not count either, the
-    scheduler gives way to this one), else from the runnable threads in ``/proc/loadavg``
+    never count; niced processes do count: below nice 15 they still take a good share of a
+    core from this one, 1/3 at nice 5), else from the runnable threads in ``/proc/loadavg``
     less this process's own. A second thread on a core that another process keeps busy
     waits behind it, and every hand-off of the GIL or of a product's shares waits with
     it: fanning out then loses to one thread (78 x 118 x 800 pipeline next to one busy
@@ -100,7 +100,6 @@ def _cpu_sample(now: float):
     this process's CPU-seconds), or None where ``/proc/stat`` cannot be read."""
     try:
         cpus = os.sched_getaffinity(0)
-        niced = os.getpriority(os.PRIO_PROCESS, 0) > 0
         busy = 0
         with open(_PROC_STAT) as f:
             for line in f:
@@ -110,7 +109,7 @@ def _cpu_sample(now: float):
                 if name == "cpu" or int(name[3:]) not in cpus:
                     continue
                 user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, vals[:8])
-                busy += user + system + irq + softirq + steal + (nice if niced else 0)
+                busy += user + nice + system + irq + softirq + steal
     except (OSError, ValueError, AttributeError):
         return None
     t = os.times()

@@ -147,6 +147,7 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
 
 #: Rows of one Gram task, in bytes of the working class: large enough for BLAS to run at
 #: full speed on one thread, small enough for a block of 78 x 118 pixels to make 8 tasks.
+#: (PALA's reference blocks, 64 x 80 x 200 and 56 x 72 x 240, stay one product: tens of ms.)
 _GRAM_TASK_BYTES = 1 << 24
 #: Largest Gram matrix summed from per-task partial matrices (a 1024-frame block); larger
 #: ones are one product on BLAS's own threads, so the partials never cost much memory.
@@ -205,9 +206,13 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
                 C = rank_k(1.0, blk.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # conj(X_b^H X_b)
         return C
 
-    if n_tasks == 1:  # one product, on BLAS's threads (the same bits on any number of them:
-        # OpenBLAS splits its columns, not its sums), as many as the other processes leave
-        with blas_limit(min(default_workers(), available_cpus())):
+    if n_tasks == 1:
+        # A small block: one product on one thread (BLAS's threads would spin longer than it
+        # takes). A Gram matrix too large to sum from partial ones: one product on BLAS's
+        # threads (the same bits on any number of them: OpenBLAS splits its columns, not its
+        # sums), as many as the other processes leave.
+        large = n * n * item > _GRAM_PARTIAL_BYTES
+        with blas_limit(min(default_workers(), available_cpus()) if large else 1):
             C = task(0)
     else:
         with blas_limit(1):
