@@ -178,13 +178,19 @@ def usefulness_stage(models: dict, args) -> dict:
                          "resolution_um": _um(resolution_curve(locs, vessels, counts), um)})
         # mean over the training seeds; each run kept (its spread shows what one seed is worth)
         out[kind] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "resolution_um"}
-        out[kind]["resolution_um"] = {n: {a: float(np.nanmean([r["resolution_um"][n][a] for r in runs]))
+        out[kind]["resolution_um"] = {n: {a: _nanmean([r["resolution_um"][n][a] for r in runs])
                                           for a in ("lateral", "axial")} for n in runs[0]["resolution_um"]}
         out[kind]["runs"] = runs
     out["acquisition"] = {"frames": args.eval_frames, "shape": list(EVAL_SHAPE), "density": EVAL_DENSITY,
                           "snr_db": EVAL_SNR, "lumen_um": vessels[0].width * um, "pixel_um": um,
                           "vessels": [v.axis for v in vessels]}
     return out
+
+
+def _nanmean(values) -> float:
+    """Mean of the finite values (NaN: too few localizations near the vessels), NaN when none is."""
+    v = np.asarray(values, float)
+    return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
 
 
 def _um(curve: dict, um: float) -> dict:
@@ -282,9 +288,10 @@ def main(argv=None) -> int:
     digest = sha256(wdir / "weights.pt")
     args.tag = "_" + digest[:8]  # PgD blocks and the MBL-Net trained on them belong to one PgD model
     if res.get("weights_sha256") not in (None, digest):  # another PgD model: what depended on it goes
-        for k in ("fidelity", "block_pgd", "train_pgd", "usefulness"):
-            res.pop(k, None)
-            res.get("cpu_seconds", {}).pop(k, None)
+        for k in [k for k in res.get("cpu_seconds", {}) if k.startswith(("fidelity", "block_pgd", "train_pgd"))]:
+            res["cpu_seconds"].pop(k)
+        for k in [k for k in res if k.startswith(("fidelity", "block_pgd", "train_pgd", "usefulness"))]:
+            res.pop(k)
     res.update({"weights": str(wdir), "weights_sha256": digest, "target_probe": TARGET,
                 "command": "python benchmarks/bench_pgd.py " + " ".join(sys.argv[1:] if argv is None else argv)})
     cpu = res.setdefault("cpu_seconds", {})
@@ -292,7 +299,8 @@ def main(argv=None) -> int:
     def stage(name, fn):
         t0 = cpu_seconds()
         value = fn()
-        cpu[name] = round(cpu.get(name, 0.0) + cpu_seconds() - t0, 1)
+        # a resumed stage adds to its earlier CPU time; the evaluation, rerun whole each time, does not
+        cpu[name] = round((cpu.get(name, 0.0) if name != "usefulness" else 0.0) + cpu_seconds() - t0, 1)
         res[name] = value
         if state_file.is_file():  # another run of this script (other --kinds) may have added stages meanwhile
             other = json.loads(state_file.read_text())
