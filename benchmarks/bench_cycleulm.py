@@ -305,11 +305,16 @@ def plot_maps(r, path):
     names = ["mip_before", "mip_after", "gt", "baseline1", "baseline2", "cycleulm-ncc", "cycleulm-decon",
              "cycleulm-loc", "cycleulm-e2e"]
     names = [n for n in names if n in r["_maps"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3))
-    for ax, n in zip(axes, names):
-        ax.imshow(np.sqrt(normalised(r["_maps"][n])), cmap="hot")
-        ax.set_title(n, fontsize=8)
+    cols = (len(names) + 1) // 2
+    fig, axes = plt.subplots(2, cols, figsize=(3 * cols, 6.4))
+    for ax in axes.ravel():
         ax.axis("off")
+    for ax, n in zip(axes.ravel(), names):
+        ax.imshow(np.sqrt(normalised(r["_maps"][n])), cmap="hot")  # square root: faint vessels visible
+        ax.set_title({"mip_before": "MIP |IQ|", "mip_after": "MIP after MB-DT", "gt": "ground truth"}.get(n, n),
+                     fontsize=9)
+    fig.suptitle(f"density {r['density']}: MIPs and SR maps (equal count N = {r['n_equal_localizations']}, "
+                 f"res {RES}, sqrt scale)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
