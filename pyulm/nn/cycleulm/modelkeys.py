@@ -45,18 +45,15 @@ def model_identity(weights, architecture: str, what: str) -> tuple[Path, str, di
 
 def translator_identity(weights) -> tuple:
     """``(directory, SHA-256, fwhm_z, fwhm_x)`` of an MB-DT translator; the FWHM (pixels) is the
-    MB-only domain's PSF (``psf.domain_b_fwhm`` of its config), the one localizers use on its
-    output. ValueError naming the file otherwise (:func:`pyulm.nn.cycleulm.mbdt_dir.read_model_config`)."""
-    from .mbdt_dir import read_model_config
+    MB-only domain's PSF, the one PSF-modelling localizers use on its output. ValueError naming
+    the file otherwise (:func:`pyulm.nn.cycleulm.mbdt_dir.translator_info`, the one reader)."""
+    from .mbdt_dir import translator_info
 
     if not isinstance(weights, (str, Path)):
         raise ValueError(f"MB-DT translator: expected a model directory, got {weights!r}")
-    d = Path(weights).expanduser()
-    cfg = read_model_config(d)
-    fz, fx = (float(v) for v in cfg["psf"]["domain_b_fwhm"])
-    if not (0 < fz < 1000 and 0 < fx < 1000):
-        raise ValueError(f"MB-DT translator: {d / CONFIG_FILE}: psf.domain_b_fwhm {[fz, fx]} is not a PSF width in pixels")
-    return (str(d.resolve()), sha256(d / SUMS_FILE), fz, fx)
+    info = translator_info(weights)
+    fz, fx = info["fwhm_mbonly"]
+    return (str(Path(info["directory"]).resolve()), info["sha256"], float(fz), float(fx))
 
 
 def translator_fwhm(weights) -> tuple[float, float]:
