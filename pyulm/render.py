@@ -329,7 +329,8 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
     if totals is not None:
         np.add.at(totals[1], upix, paired)  # in order, as bincount adds
         return totals
-    vel = np.bincount(upix, weights=paired, minlength=npix)
+    # float64 even with no points (bincount gives int64 for empty input, weights or not)
+    vel = np.bincount(upix, weights=paired, minlength=npix).astype(np.float64, copy=False)
     hit = density > 0
     vel[hit] /= density[hit]
     return _to_map(density, sr_shape), _to_map(vel, sr_shape)

@@ -154,6 +154,17 @@ def test_empty_tracks_and_sentinel():
     assert out[9, 9] == 0  # sign(mean(0)) = 0
 
 
+def test_render_velocity_maps_of_no_tracks():
+    """A block where nothing was linked still gives float maps of zeros (no int64 divide)."""
+    import pyulm
+    from pyulm.tables import Tracks
+
+    empty = Tracks(np.zeros((0, 5)), np.zeros(1, dtype=np.int64), ("z", "x", "vz", "vx", "frame"))
+    maps = pyulm.render(empty, res=4, shape=(16, 16), kinds=("density", "velocity_mean", "direction"))
+    for name, m in maps.items():
+        assert m.shape == (65, 65) and m.dtype == np.float64 and not m.any(), name
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(mode="2d_tracks"), "mode"),
     (dict(mode="tracks"), "mode"),
