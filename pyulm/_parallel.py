@@ -17,9 +17,10 @@ That count is a ceiling: each fan-out takes no more threads than :func:`availabl
 (the budget less the CPU time other processes have been taking), and the work is many
 small chunks that the threads pull from a shared queue, never a fixed share per thread,
 so a thread that another process slows down does less of it instead of holding the
-others back. The filter's heavy products run this way too (one BLAS thread per chunk,
-partial sums added in a fixed order: :func:`map_reduce`), so BLAS's own pools, which
-split each product in fixed shares and spin while they wait, are left out of it.
+others back. BLAS-heavy products cannot be spread that way (scipy's BLAS wrappers hold
+the GIL): the filter's Gram matrix runs on BLAS's own threads, as many as
+:func:`available_cpus` gives, so a busy machine gets one thread rather than two that
+wait for each other.
 """
 from __future__ import annotations
 
@@ -206,50 +207,6 @@ def map_chunks(fn, bounds, workers: int):
         return [fn(lo, hi) for lo, hi in bounds]
     with ThreadPoolExecutor(workers) as ex:
         return list(ex.map(lambda b: fn(*b), bounds))
-
-
-def map_reduce(fn, n_tasks: int, workers: int, combine):
-    """``fn(0) + fn(1) + ... + fn(n_tasks - 1)``, summed in that order
-    (``((r0 + r1) + r2) + ...``) whatever the number of threads and the order in which the
-    tasks finish, so the rounding, and so the bits, never depend on either.
-
-    Tasks are pulled one at a time from a shared queue (:func:`map_chunks`), so a thread
-    that another process slows down takes fewer of them instead of holding the others
-    back. A finished result is added to the running sum as soon as every earlier one is
-    in (``combine(total, r)`` returns ``total + r`` and may do it in ``total``'s memory), by
-    whichever thread is free to do it: about ``workers + 1`` results are alive at a time,
-    two on one thread.
-    """
-    if n_tasks < 1:
-        raise ValueError(f"n_tasks: expected >= 1, got {n_tasks}")
-    pending, lock, fold_lock = {}, threading.Lock(), threading.Lock()
-    state = {"next": 0, "total": None}
-
-    def fold():
-        # One thread folds at a time; one that finds another folding leaves its result to it
-        # (or to the final fold below) rather than wait.
-        if not fold_lock.acquire(blocking=False):
-            return
-        try:
-            while True:
-                with lock:
-                    r = pending.pop(state["next"], None)
-                if r is None:
-                    return
-                state["total"] = r if state["total"] is None else combine(state["total"], r)
-                state["next"] += 1
-        finally:
-            fold_lock.release()
-
-    def task(i, _):
-        r = fn(i)
-        with lock:
-            pending[i] = r
-        fold()
-
-    map_chunks(task, [(i, i + 1) for i in range(n_tasks)], workers)
-    fold()  # results another thread left while it was folding
-    return state["total"]
 
 
 _controller = None

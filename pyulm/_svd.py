@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._parallel import available_cpus, blas_limit, default_workers, map_chunks, map_reduce
+from ._parallel import available_cpus, blas_limit, default_workers, map_chunks
 
 PRECISIONS = ("double", "pala_single")
 
@@ -145,21 +145,11 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
     map_chunks(lambda lo, _: block(lo), [(lo, lo + 1) for lo in range(0, X.shape[0], step)], default_workers())
 
 
-#: Rows of one Gram task, in bytes of the working class: large enough for BLAS to run at
-#: full speed on one thread, small enough for a block of 78 x 118 pixels to make 8 tasks.
-#: (PALA's reference blocks, 64 x 80 x 200 and 56 x 72 x 240, stay one product: tens of ms.)
-_GRAM_TASK_BYTES = 1 << 24
-#: Largest Gram matrix summed from per-task partial matrices (a 1024-frame block); larger
-#: ones are one product on BLAS's own threads, so the partials never cost much memory.
-_GRAM_PARTIAL_BYTES = 1 << 24
-
-
-def gram_tasks(m: int, n: int, itemsize: int) -> int:
-    """Row tasks of the Gram matrix of an (m, n) matrix: a function of its shape only
-    (never of the thread count), so the summation order, and so the result, is fixed."""
-    if n * n * itemsize > _GRAM_PARTIAL_BYTES:
-        return 1
-    return int(min(8, max(1, round(m * n * itemsize / _GRAM_TASK_BYTES))))
+#: Gram products smaller than this (bytes of the working class) run on one BLAS thread:
+#: PALA's reference blocks (64 x 80 x 200, 56 x 72 x 240) take tens of ms, less than
+#: BLAS's threads would spin. Larger ones run on BLAS's threads, as many as the CPUs that
+#: other processes leave (:func:`pyulm._parallel.available_cpus`).
+_GRAM_THREADED_BYTES = 1 << 24
 
 
 def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, bool]:
@@ -167,63 +157,36 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
     and whether it is the conjugate (a C-ordered ``X`` is handed over as its transpose
     ``A = X_b^T``, whose ``A A^H`` is ``conj(X_b^H X_b)``).
 
-    The rows are cut into :func:`gram_tasks` equal tasks, each one single-threaded product
-    into its own partial matrix, pulled by pyulm's threads from a shared queue and summed in
-    task order (:func:`pyulm._parallel.map_reduce`): a thread that another process slows
-    down takes fewer tasks instead of holding the other back (BLAS's own threads split every
-    product in fixed shares and wait for the slowest). Within a task, row blocks of
-    ``step_bytes`` are summed one after another. The result depends only on the block's
-    shape and layout, never on the number of threads.
+    Row blocks of a fixed number of rows (``step_bytes``) are summed one after another, so
+    the summation order, and so the result, depends only on the block's shape and layout.
+    Each product runs on BLAS's own threads: OpenBLAS splits a rank-k update by its output
+    columns, not its sums, so the bits are the same on any number of them. (Splitting the
+    rows over pyulm's threads instead does not run in parallel: scipy's BLAS wrappers hold
+    the GIL; 2 threads took 0.58 s against 0.42 s on the 78 x 118 x 800 block.) The thread
+    count is what other processes leave, so a busy machine gets one thread, not two that
+    wait for each other.
     """
     from scipy import linalg
 
     m, n = X.shape
     item = np.dtype(dt).itemsize
-    n_tasks = gram_tasks(m, n, item) if step_bytes < m * n * item else 1
-    bounds = [round(i * m / n_tasks) for i in range(n_tasks + 1)]
     cplx = np.dtype(dt).kind == "c"
     rank_k = linalg.blas.get_blas_funcs("herk" if cplx else "syrk", (np.empty(0, dt),))
     fortran = X.flags.f_contiguous and not X.flags.c_contiguous
-    step = max(256, step_bytes // (n * item))
-    spare = []  # partial matrices already added in: reused (zeroed) rather than new memory to fault in
-
-    def task(i):
-        if spare:
-            C = spare.pop()
-            C.fill(0)
-        else:
-            C = np.zeros((n, n), dtype=dt, order="F")
-        lo, hi = bounds[i], bounds[i + 1]
-        if fortran and X.dtype == dt and n_tasks == 1:
-            return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
-        sub = -(-(hi - lo) // -(-(hi - lo) // step))  # equal row blocks of at most `step` rows
-        for b in range(lo, hi, sub):
+    threads = min(default_workers(), available_cpus()) if m * n * item >= _GRAM_THREADED_BYTES else 1
+    with blas_limit(threads):
+        C = np.zeros((n, n), dtype=dt, order="F")
+        if fortran and X.dtype == dt:
+            return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1), False
+        step = max(256, step_bytes // (n * item))
+        for lo in range(0, m, step):
             if fortran:
-                blk = np.asarray(X[b:min(hi, b + sub)], dtype=dt, order="F")
+                blk = np.asarray(X[lo:lo + step], dtype=dt, order="F")
                 C = rank_k(1.0, blk, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
             else:
-                blk = np.ascontiguousarray(X[b:min(hi, b + sub)], dtype=dt)
+                blk = np.ascontiguousarray(X[lo:lo + step], dtype=dt)
                 C = rank_k(1.0, blk.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # conj(X_b^H X_b)
-        return C
-
-    if n_tasks == 1:
-        # A small block: one product on one thread (BLAS's threads would spin longer than it
-        # takes). A Gram matrix too large to sum from partial ones: one product on BLAS's
-        # threads (the same bits on any number of them: OpenBLAS splits its columns, not its
-        # sums), as many as the other processes leave.
-        large = n * n * item > _GRAM_PARTIAL_BYTES
-        with blas_limit(min(default_workers(), available_cpus()) if large else 1):
-            C = task(0)
-    else:
-        with blas_limit(1):
-            C = map_reduce(task, n_tasks, default_workers(), lambda total, part: _add_into(total, part, spare))
     return C, cplx and not fortran
-
-
-def _add_into(total: np.ndarray, part: np.ndarray, spare: list) -> np.ndarray:
-    total += part
-    spare.append(part)
-    return total
 
 
 def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -> np.ndarray:

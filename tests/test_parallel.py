@@ -154,33 +154,9 @@ def test_available_cpus_reads_other_processes_time(tmp_path, monkeypatch):
     assert P.available_cpus() == n
 
 
-def test_map_reduce_sums_in_task_order(monkeypatch):
-    """Whatever the thread count and the order tasks finish in, the partial results are
-    summed as (((r0 + r1) + r2) + r3) + r4: the same bits."""
-    import time
-
-    from pyulm._parallel import map_reduce
-
-    rng = np.random.default_rng(0)
-    parts = [rng.standard_normal(50) * 10.0 ** rng.integers(-8, 8, 50) for _ in range(5)]
-    want = (((parts[0] + parts[1]) + parts[2]) + parts[3]) + parts[4]
-    assert not np.array_equal(want, ((parts[0] + parts[1]) + (parts[2] + parts[3])) + parts[4])
-
-    def fn(i):
-        time.sleep(0.01 * rng.random())  # finish in a random order
-        return parts[i].copy()
-
-    for workers in (1, 2, 3, 5):
-        for _ in range(3):
-            np.testing.assert_array_equal(map_reduce(fn, 5, workers, lambda a, b: a + b), want)
-    np.testing.assert_array_equal(map_reduce(lambda i: parts[i].copy(), 1, 4, None), parts[0])
-    with pytest.raises(ValueError, match="n_tasks"):
-        map_reduce(fn, 0, 2, lambda a, b: a + b)
-
-
 @pytest.mark.parametrize("shape", [(60, 80, 400), (96, 96, 300)])
 def test_svd_filter_same_bits_with_any_thread_count(shape):
-    """The Gram matrix of these blocks is summed from 2 and 3 row tasks on pyulm's threads."""
+    """The Gram matrix of these blocks is large enough to run on BLAS's threads (1 or 2 of them)."""
     from pyulm._parallel import limit_threads
 
     rng = np.random.default_rng(1)
