@@ -9,7 +9,7 @@ import numpy as np
 from ..tables import Localizations, Metadata, Tracks  # noqa: F401 (Metadata: docstring example)
 from .matlab import matlab_colon, smooth_rows
 from .batchlink import link_points
-from .simpletracker import _assemble
+from .simpletracker import assemble_tracks
 
 __all__ = ["track"]
 
@@ -80,7 +80,7 @@ def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None)
     f = frame[keep]
     pts = np.column_stack([z[keep], x[keep]])
     nxt = link_points(pts, f - f[0], float(max_linking_distance), int(max_gap_closing))
-    return _assemble(nxt)
+    return assemble_tracks(nxt)
 
 
 def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_length=15, mode="velocityinterp",
@@ -203,13 +203,13 @@ def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_l
     # PALA returns velocityinterp tracks in single: computed in double, stored in single
     # directly (the same rounding as a cast afterwards, without a double-size copy)
     single = mode == "velocityinterp" and pala_compat
-    out = _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat, np.float32 if single else np.float64)
+    out = interpolate_tracks(raw, mode, interp_factor, smooth_span, dt, pala_compat, np.float32 if single else np.float64)
     if mode == "pala":
         return Tracks.from_list(raw, COLUMNS["nointerp"], meta), Tracks(out[0], out[1], COLUMNS["pala_interp"], meta)
     return Tracks(out[0], out[1], COLUMNS[mode], meta)
 
 
-def _interpolate(raw, mode, interp_factor, smooth_span, dt, pala_compat, dtype=np.float64):
+def interpolate_tracks(raw, mode, interp_factor, smooth_span, dt, pala_compat, dtype=np.float64):
     """Smooth and interpolate every track; tracks of equal length are processed together.
 
     Returns ``(points, offsets)``; positions are interpolated in point-index

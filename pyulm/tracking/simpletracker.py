@@ -109,7 +109,7 @@ def simpletracker(points_per_frame, max_linking_distance=np.inf, max_gap_closing
     else:
         nxt, starts, unmatched_src, unmatched_tgt = _nearest_neighbor_links(points, max_d)
         _close_gaps(points, nxt, starts, unmatched_src, unmatched_tgt, max_d, int(max_gap_closing))
-    adjacency = _assemble(nxt)
+    adjacency = assemble_tracks(nxt)
 
     frame_of = np.repeat(np.arange(n_frames), np.diff(starts))
     tracks = []
@@ -142,7 +142,7 @@ def _close_gaps(points, nxt, starts, unmatched_src, unmatched_tgt, max_d: float,
             unmatched_tgt[j] = np.delete(ut, idx[linked])
 
 
-def _assemble(nxt: np.ndarray) -> list:
+def assemble_tracks(nxt: np.ndarray) -> list:
     """Tracks from a successor array: one per point without predecessor, in index order.
 
     Links always go to a later frame, so to a larger global index: a track's

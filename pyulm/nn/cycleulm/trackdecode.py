@@ -28,9 +28,9 @@ import numpy as np
 
 from ...tables import Localizations, Tracks
 from ...tracking.assignment import hungarian_batch
-from ...tracking.core import COLUMNS, _interpolate, _number, default_interp_factor
+from ...tracking.core import COLUMNS, interpolate_tracks, _number, default_interp_factor
 from ...tracking.linkers import nearest_neighbor_linker, squared_distances
-from ...tracking.simpletracker import _assemble
+from ...tracking.simpletracker import assemble_tracks
 from .mbtnet_data import UPSAMPLE
 from .mbtnet_infer import check_frames, iter_predict
 
@@ -166,7 +166,7 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
     f = frame[order]
     vel = v[order]
     nxt = link_with_prior(pts, f, vel, mld, int(gap), a.shape[2])
-    kept = [t for t in _assemble(nxt) if t.size > min_length]
+    kept = [t for t in assemble_tracks(nxt) if t.size > min_length]
     raw = [np.column_stack([pts[t], f[t].astype(float)]) for t in kept]
     params = dict(max_linking_distance=mld, max_gap_closing=int(gap), min_length=min_length, mode=mode,
                   prior_radius=radius, min_probability=pmin, weights=str(weights) if weights else "shipped")
@@ -174,7 +174,7 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
     if mode == "nointerp" or not raw:
         return Tracks.from_list(raw, COLUMNS[mode], meta)
     # pyulm.track's defaults (PALA's): res 10 sets the interpolation step, smoothing span 20
-    pts_i, offsets = _interpolate(raw, mode, default_interp_factor(mld, 10), 20, dt, False)
+    pts_i, offsets = interpolate_tracks(raw, mode, default_interp_factor(mld, 10), 20, dt, False)
     return Tracks(pts_i, offsets, COLUMNS[mode], meta)
 
 
