@@ -206,7 +206,10 @@ def sinusoidal(x, dim: int, max_period: float = 1000.0):
     return torch.cat([torch.cos(a), torch.sin(a)], 1)
 
 
-class _ResBlock(nn.Module):
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with GroupNorm and SiLU; the conditioning vector ``e`` modulates
+    the second by FiLM (scale and shift per channel)."""
+
     def __init__(self, cin, cout, emb):
         super().__init__()
         self.n1, self.c1 = nn.GroupNorm(min(8, cin), cin), nn.Conv2d(cin, cout, 3, 1, 1)
@@ -221,7 +224,43 @@ class _ResBlock(nn.Module):
         return self.skip(x) + self.c2(F.silu(h))
 
 
-class DiffusionUNet(nn.Module):
+class FiLMUNet(nn.Module):
+    """The three-level U-Net of :class:`ResBlock` s shared by the diffusion models (fUS -> ULM
+    and PgD): a subclass makes the conditioning vector, :meth:`unet` does the rest.
+
+    The layers are attributes of the model itself (``inp``, ``down``, ``pool``, ``mid``,
+    ``up``, ``out``), so the shipped weights' names stay those of the models that
+    defined them.
+    """
+
+    def build_unet(self, in_channels: int, out_channels: int, width: int, emb: int) -> None:
+        w = width
+        self.inp = nn.Conv2d(in_channels, w, 3, 1, 1)
+        chans = [w, 2 * w, 4 * w]
+        self.down = nn.ModuleList([ResBlock(chans[max(i - 1, 0)], chans[i], emb) for i in range(3)])
+        self.pool = nn.AvgPool2d(2)
+        self.mid = ResBlock(4 * w, 4 * w, emb)
+        self.up = nn.ModuleList([ResBlock(chans[i] * 2, chans[max(i - 1, 0)], emb) for i in reversed(range(3))])
+        self.out = nn.Sequential(nn.GroupNorm(min(8, w), w), nn.SiLU(), nn.Conv2d(w, out_channels, 3, 1, 1))
+
+    def unet(self, x, e):
+        """The U-Net on the input channels ``x`` (n, in, h, w) conditioned on ``e`` (n, emb)."""
+        h = self.inp(x)
+        skips = []
+        for i, blk in enumerate(self.down):
+            h = blk(h, e)
+            skips.append(h)
+            if i < 2:
+                h = self.pool(h)
+        h = self.mid(h, e)
+        for i, blk in enumerate(self.up):
+            h = blk(torch.cat([h, skips[-1 - i]], 1), e)
+            if i < 2:
+                h = F.interpolate(h, scale_factor=2, mode="nearest")
+        return self.out(h)
+
+
+class DiffusionUNet(FiLMUNet):
     """Predicts the clean ULM patch from ``x_t`` (noisy ULM patch), the fUS patch, ``t`` and the patch position.
 
     The patch position ``(z0, x0)`` is the top-left corner divided by the image size
@@ -236,31 +275,13 @@ class DiffusionUNet(nn.Module):
         w, e = c.width, c.emb
         self.t_mlp = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
         self.p_mlp = nn.Sequential(nn.Linear(2 * e, e), nn.SiLU(), nn.Linear(e, e))
-        self.inp = nn.Conv2d(2, w, 3, 1, 1)
-        chans = [w, 2 * w, 4 * w]
-        self.down = nn.ModuleList([_ResBlock(chans[max(i - 1, 0)], chans[i], e) for i in range(3)])
-        self.pool = nn.AvgPool2d(2)
-        self.mid = _ResBlock(4 * w, 4 * w, e)
-        self.up = nn.ModuleList([_ResBlock(chans[i] * 2, chans[max(i - 1, 0)], e) for i in reversed(range(3))])
-        self.out = nn.Sequential(nn.GroupNorm(min(8, w), w), nn.SiLU(), nn.Conv2d(w, 1, 3, 1, 1))
+        self.build_unet(2, 1, w, e)
 
     def forward(self, x_t, fus, t, pos):
         e = self.t_mlp(sinusoidal(t, self.cfg.emb))
         e = e + self.p_mlp(torch.cat([sinusoidal(pos[:, 0] * 1000, self.cfg.emb),
                                       sinusoidal(pos[:, 1] * 1000, self.cfg.emb)], 1))
-        h = self.inp(torch.cat([x_t, fus], 1))
-        skips = []
-        for i, blk in enumerate(self.down):
-            h = blk(h, e)
-            skips.append(h)
-            if i < 2:
-                h = self.pool(h)
-        h = self.mid(h, e)
-        for i, blk in enumerate(self.up):
-            h = blk(torch.cat([h, skips[-1 - i]], 1), e)
-            if i < 2:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")
-        return torch.tanh(self.out(h))
+        return torch.tanh(self.unet(torch.cat([x_t, fus], 1), e))
 
 
 CONFIGS = {"pix2pix": Pix2PixConfig, "mhvae": MHVAEConfig, "diffusion": DiffusionConfig}

@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..fus2ulm.models import _ResBlock, sinusoidal
+from ..fus2ulm.models import FiLMUNet, sinusoidal
 from .physics import FIELDS
 
 ARCHITECTURE = "pgd-unet"
@@ -52,7 +51,7 @@ class PgDConfig:
         return asdict(self)
 
 
-class PgDUNet(nn.Module):
+class PgDUNet(FiLMUNet):
     """Predicts the clean image ``x0`` from ``(x_t, bubble_map, t, physics)``.
 
     Examples
@@ -74,13 +73,7 @@ class PgDUNet(nn.Module):
         self.p_vec = nn.Parameter(torch.randn(c.n_params, e) * 0.5)
         self.p_bias = nn.Parameter(torch.zeros(c.n_params, e))
         self.p_mlp = nn.Sequential(nn.SiLU(), nn.Linear(c.n_params * e, e), nn.SiLU(), nn.Linear(e, e))
-        self.inp = nn.Conv2d(c.image_channels + c.map_channels, w, 3, 1, 1)
-        chans = [w, 2 * w, 4 * w]
-        self.down = nn.ModuleList([_ResBlock(chans[max(i - 1, 0)], chans[i], e) for i in range(3)])
-        self.pool = nn.AvgPool2d(2)
-        self.mid = _ResBlock(4 * w, 4 * w, e)
-        self.up = nn.ModuleList([_ResBlock(chans[i] * 2, chans[max(i - 1, 0)], e) for i in reversed(range(3))])
-        self.out = nn.Sequential(nn.GroupNorm(min(8, w), w), nn.SiLU(), nn.Conv2d(w, c.image_channels, 3, 1, 1))
+        self.build_unet(c.image_channels + c.map_channels, c.image_channels, w, e)
 
     def embed(self, t, physics):
         """The conditioning vector (n, emb) of diffusion time and physics."""
@@ -91,19 +84,7 @@ class PgDUNet(nn.Module):
         if x_t.shape[-2] % 4 or x_t.shape[-1] % 4:
             raise ValueError(f"pgd: image size {tuple(x_t.shape[-2:])}: expected multiples of 4 pixels")
         e = self.embed(t, physics)
-        h = self.inp(torch.cat([x_t, bubble_map], 1))
-        skips = []
-        for i, blk in enumerate(self.down):
-            h = blk(h, e)
-            skips.append(h)
-            if i < 2:
-                h = self.pool(h)
-        h = self.mid(h, e)
-        for i, blk in enumerate(self.up):
-            h = blk(torch.cat([h, skips[-1 - i]], 1), e)
-            if i < 2:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")
-        return self.out(h)
+        return self.unet(torch.cat([x_t, bubble_map], 1), e)
 
 
 def build(sizes: dict | None = None) -> PgDUNet:
