@@ -926,3 +926,21 @@ def test_model_dirs_from_before_issue_15_still_load(tiny_models, tmp_path):
     assert load_config(d / "train.toml")["data"].vessel_probability == 0.0
     locs = pyulm.localize(_sim(nt=2).iq, "mblnet", number_of_particles=5, weights=d)
     assert len(locs) > 0
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"seed": 1, "dta": {}}, r"unknown key\(s\) \['dta'\]; expected seed, architecture, \[model\], \[data\], \[train\]"),
+    ({"seed": -1}, "seed: expected a whole number >= 0"),
+    ({"seed": True}, "seed: expected a whole number >= 0"),
+    ({"data": 3}, r"\[data\] must be a table"),
+])
+def test_every_trainer_checks_the_config_top_level_alike(raw, match):
+    """One check of a training config's top level (pyulm.nn.configcheck) for every trainer."""
+    from pyulm.nn.configcheck import top_level
+    from pyulm.nn.train import parse_config
+
+    with pytest.raises(ValueError, match=match):
+        top_level(raw, "cfg.toml", ("seed", "architecture"), ("model", "data", "train"))
+    with pytest.raises(ValueError, match=match):
+        parse_config(raw, "cfg.toml")
+    assert top_level({"seed": 7, "model": {}}, "cfg.toml", ("seed",), ("model",)) == 7

@@ -38,6 +38,7 @@ from ..metrics.detection import pooled_scores
 from .losses import dml3_loss, mblnet_loss
 from .models import build_model, model_config
 from .weights_io import save_model, sha256, write_checksums
+from .configcheck import top_level
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,7 @@ def load_config(path) -> dict:
 
 
 def parse_config(raw: dict, where: str = "config") -> dict:
-    bad = sorted(set(raw) - {"seed", "architecture", "model", "data", "train"})
-    if bad:
-        raise ValueError(f"{where}: unknown key(s) {bad}; expected seed, architecture, [model], [data], [train]")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{where}: seed: expected a whole number >= 0, got {seed!r}")
-    for k in ("model", "data", "train"):
-        if not isinstance(raw.get(k, {}), dict):
-            raise ValueError(f"{where}: [{k}] must be a table")
+    seed = top_level(raw, where, ("seed", "architecture"), ("model", "data", "train"))
     return {"seed": seed, "architecture": raw.get("architecture"), "model": dict(raw.get("model", {})),
             "data": D.DataConfig.from_dict(raw.get("data", {}), f"{where} [data]"),
             "train": TrainConfig.from_dict(raw.get("train", {}), f"{where} [train]")}

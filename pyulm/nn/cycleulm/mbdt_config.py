@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+from ..configcheck import top_level
 from .mbdt_model import MBDTConfig
 
 __all__ = ["DataCfg", "LossCfg", "TrainCfg", "parse_config", "config_dict"]
@@ -144,15 +145,8 @@ def parse_config(raw: dict | None, where: str = "mbdt config") -> dict:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a table of settings, got {type(raw).__name__}")
-    bad = sorted(set(raw) - {"seed", "model", "data", "loss", "train"})
-    if bad:
-        raise ValueError(f"{where}: unknown key(s) {bad}; expected seed, [model], [data], [loss], [train]")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{where}: seed: expected a whole number >= 0, got {seed!r}")
+    seed = top_level(raw, where, ("seed",), ("model", "data", "loss", "train"))
     m = raw.get("model", {})
-    if not isinstance(m, dict):
-        raise ValueError(f"{where} [model]: expected a table")
     known = {f.name for f in fields(MBDTConfig)}
     if set(m) - known:
         raise ValueError(f"{where} [model]: unknown key(s) {sorted(set(m) - known)}; expected some of {sorted(known)}")

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from ..._optional import load_toml
 from ..._version import __version__
+from ..configcheck import top_level
 from .mbtnet_data import MotionConfig, simulate_batch
 from .mbtnet_model import build, sizes
 from . import mbtnet_infer
@@ -74,15 +75,7 @@ def _train_table(d: dict, where: str) -> TrainConfig:
 
 def parse_config(raw: dict, where: str = "config") -> dict:
     """Check a config dict (as read from TOML): ``{"seed", "data", "sizes", "train"}``."""
-    bad = sorted(set(raw) - {"seed", "data", "network", "train"})
-    if bad:
-        raise ValueError(f"{where}: unknown key(s) {bad}; expected seed, [data], [network], [train]")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{where}: seed: expected a whole number >= 0, got {seed!r}")
-    for k in ("data", "network", "train"):
-        if not isinstance(raw.get(k, {}), dict):
-            raise ValueError(f"{where}: [{k}] must be a table")
+    seed = top_level(raw, where, ("seed",), ("data", "network", "train"))
     try:
         data = MotionConfig.from_dict(raw.get("data", {}))
         net = build(raw.get("network", {}))

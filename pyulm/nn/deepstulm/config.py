@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..configcheck import top_level
+
 #: Seed namespaces: training windows, per-epoch validation, held-out test (shipped metrics).
 #: The benchmark draws its networks from its own base seed, never from these.
 TRAIN, VALIDATION, TEST = 0, 1, 2
@@ -208,15 +210,10 @@ def parse_config(raw: dict, where: str = "config") -> dict:
     """A checked config: {"seed", "model": ModelConfig, "data": DataConfig, "train": TrainConfig}."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a table")
-    bad = sorted(set(raw) - {"seed", "architecture", "model", "data", "train"})
-    if bad:
-        raise ValueError(f"{where}: unknown key(s) {bad}; expected seed, architecture, [model], [data], [train]")
+    seed = top_level(raw, where, ("seed", "architecture"), ("model", "data", "train"))
     if raw.get("architecture", "deepstulm") != "deepstulm":
         raise ValueError(f"{where}: architecture: this is the deepstulm trainer, the config says "
                          f"{raw['architecture']!r}")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{where}: seed: expected a whole number >= 0, got {seed!r}")
     model = ModelConfig.from_dict(raw.get("model", {}), f"{where} [model]")
     data = DataConfig.from_dict(raw.get("data", {}), f"{where} [data]")
     train = TrainConfig.from_dict(raw.get("train", {}), f"{where} [train]")

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from ..._optional import load_toml
 from ..._version import __version__
+from ..configcheck import top_level
 from . import model_dir
 from .data import load_registered_pair, split
 from .diffusion import cosine_alphas, diffusion_loss
@@ -96,20 +97,13 @@ def _table(cls, d, where):
 
 def parse_config(raw: dict, where: str = "config", model: str | None = None) -> dict:
     """Check a config dict (as read from TOML); ``model`` (from the command line) must agree with it."""
-    bad = sorted(set(raw) - {"seed", "model", "data", "network", "train"})
-    if bad:
-        raise ValueError(f"{where}: unknown key(s) {bad}; expected seed, model, [data], [network], [train]")
+    seed = top_level(raw, where, ("seed", "model"), ("data", "network", "train"))
     sizes = raw.get("network", {})
-    if not isinstance(sizes, dict):
-        raise ValueError(f"{where}: [network] must be a table")
     kind = raw.get("model") or model
     if model is not None and kind != model:
         raise ValueError(f"{where}: model {kind!r} differs from --model {model!r}")
     if kind not in model_dir.KINDS:
         raise ValueError(f"{where}: model: expected one of {', '.join(model_dir.KINDS)}, got {kind!r}")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{where}: seed: expected a whole number >= 0, got {seed!r}")
     build(kind, sizes)  # checks the sizes
     data = _table(DataConfig, raw.get("data", {}), f"{where} [data]")
     if sum(bool(x) for x in (data.pairs, data.fus, data.simulate)) != 1:

@@ -39,6 +39,7 @@ import torch
 
 from ..._optional import load_toml
 from ..._version import __version__
+from ..configcheck import top_level
 from ..fus2ulm.train import _table
 from . import model_dir
 from .data import make_examples
@@ -80,15 +81,8 @@ class DataConfig:
 
 def parse_config(raw: dict, where: str = "config") -> dict:
     """Check a config dict (as read from TOML)."""
-    bad = sorted(set(raw) - {"seed", "data", "network", "train"})
-    if bad:
-        raise ValueError(f"{where}: unknown key(s) {bad}; expected seed, [data], [network], [train]")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{where}: seed: expected a whole number >= 0, got {seed!r}")
+    seed = top_level(raw, where, ("seed",), ("data", "network", "train"))
     sizes = raw.get("network", {})
-    if not isinstance(sizes, dict):
-        raise ValueError(f"{where}: [network] must be a table")
     build(sizes)  # checks the sizes
     data = _table(DataConfig, raw.get("data", {}), f"{where} [data]")
     if len(data.size) != 2 or any(not isinstance(s, int) or s < 8 or s % 4 for s in data.size):
