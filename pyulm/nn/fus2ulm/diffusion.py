@@ -29,6 +29,16 @@ def cosine_alphas(timesteps: int) -> torch.Tensor:
     return torch.cumprod(1 - betas, 0).float()
 
 
+def ema_update(ema: dict, model, step: int, ema_max: float) -> None:
+    """Move the exponential moving average ``ema`` (a state dict) of ``model``'s weights one
+    step, with decay ``min(ema_max, (1 + step) / (10 + step))``: the warm-up lets the early
+    averages forget the random initialisation. Integer buffers are copied."""
+    decay = min(ema_max, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay) if v.dtype.is_floating_point else ema[k].copy_(v)
+
+
 _SOBEL = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
 
 

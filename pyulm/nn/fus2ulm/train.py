@@ -36,7 +36,7 @@ from ..._version import __version__
 from ..configcheck import top_level
 from . import model_dir
 from .data import load_registered_pair, split
-from .diffusion import cosine_alphas, diffusion_loss
+from .diffusion import cosine_alphas, diffusion_loss, ema_update
 from .evaluation import image_metrics
 from .inference import predict
 from .models import build
@@ -71,7 +71,10 @@ class DataConfig:
     split: tuple = (29, 1, 5)
 
 
-def _table(cls, d, where):
+def check_table(cls, d, where):
+    """``cls(**d)`` for a frozen dataclass of settings, each value checked against its default's
+    type (tuple: a list; str; int: a whole number >= 1, ``simulate`` >= 0; float: a finite
+    number >= 0); unknown fields are one error naming ``where``. PgD's trainer uses it too."""
     known = {f.name: f for f in fields(cls)}
     bad = sorted(set(d) - set(known))
     if bad:
@@ -105,13 +108,13 @@ def parse_config(raw: dict, where: str = "config", model: str | None = None) -> 
     if kind not in model_dir.KINDS:
         raise ValueError(f"{where}: model: expected one of {', '.join(model_dir.KINDS)}, got {kind!r}")
     build(kind, sizes)  # checks the sizes
-    data = _table(DataConfig, raw.get("data", {}), f"{where} [data]")
+    data = check_table(DataConfig, raw.get("data", {}), f"{where} [data]")
     if sum(bool(x) for x in (data.pairs, data.fus, data.simulate)) != 1:
         raise ValueError(f"{where} [data]: give exactly one of pairs, fus + ulm, simulate")
     if len(data.fus) != len(data.ulm):
         raise ValueError(f"{where} [data]: fus and ulm must list the same number of files")
     return {"seed": seed, "kind": kind, "sizes": dict(sizes), "data": data,
-            "train": _table(TrainConfig, raw.get("train", {}), f"{where} [train]")}
+            "train": check_table(TrainConfig, raw.get("train", {}), f"{where} [train]")}
 
 
 def load_config(path, model: str | None = None) -> dict:
@@ -254,10 +257,7 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
         for k, v in losses.items():
             run_loss[k] = run_loss.get(k, 0.0) + v
         if ema is not None:
-            decay = min(tc.ema, (1 + step) / (10 + step))  # warm-up: early averages forget the random init
-            with torch.no_grad():
-                for k, v in model.state_dict().items():
-                    ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay) if v.dtype.is_floating_point else ema[k].copy_(v)
+            ema_update(ema, model, step, tc.ema)
         step += 1
         if step % tc.eval_every == 0 or step == tc.steps:
             live = {k: v.clone() for k, v in model.state_dict().items()}

@@ -40,7 +40,8 @@ import torch
 from ..._optional import load_toml
 from ..._version import __version__
 from ..configcheck import top_level
-from ..fus2ulm.train import _table
+from ..fus2ulm.diffusion import ema_update
+from ..fus2ulm.train import check_table
 from . import model_dir
 from .data import make_examples
 from .diffusion import cosine_alphas, diffusion_loss
@@ -84,12 +85,12 @@ def parse_config(raw: dict, where: str = "config") -> dict:
     seed = top_level(raw, where, ("seed",), ("data", "network", "train"))
     sizes = raw.get("network", {})
     build(sizes)  # checks the sizes
-    data = _table(DataConfig, raw.get("data", {}), f"{where} [data]")
+    data = check_table(DataConfig, raw.get("data", {}), f"{where} [data]")
     if len(data.size) != 2 or any(not isinstance(s, int) or s < 8 or s % 4 for s in data.size):
         raise ValueError(f"{where} [data] size: expected [nz, nx], multiples of 4 >= 8, got {list(data.size)}")
     if len(data.density) != 2 or not 0 <= data.density[0] <= data.density[1]:
         raise ValueError(f"{where} [data] density: expected [low, high] bubbles per frame, got {list(data.density)}")
-    tc = _table(TrainConfig, raw.get("train", {}), f"{where} [train]")
+    tc = check_table(TrainConfig, raw.get("train", {}), f"{where} [train]")
     if tc.ema >= 1:
         raise ValueError(f"{where} [train] ema: expected a value in [0, 1), got {tc.ema}")
     return {"seed": seed, "sizes": dict(sizes), "data": data, "train": tc}
@@ -182,10 +183,7 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
         opt.step()
         run_loss, n_loss = run_loss + loss.item(), n_loss + 1
         if ema is not None:
-            decay = min(tc.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for k, v in model.state_dict().items():
-                    ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay) if v.dtype.is_floating_point else ema[k].copy_(v)
+            ema_update(ema, model, step, tc.ema)
         step += 1
         if step % tc.log_every == 0 and step % tc.eval_every:
             log(f"step {step}/{tc.steps} loss {run_loss / n_loss:.5f} ({time.time() - t0:.0f} s)")
