@@ -203,6 +203,16 @@ def load_state(weights_file: Path, what: str) -> dict:
     return state
 
 
+def load_checkpoint(path: Path, device="cpu") -> dict:
+    """The training state saved in ``path`` (``torch.load(weights_only=True)`` onto ``device``),
+    for ``--resume``; a missing file is a ``FileNotFoundError`` naming it."""
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: {path} does not exist")
+    return torch.load(path, map_location=device, weights_only=True)
+
+
 def read_config(config_file: Path, architecture: str) -> dict:
     cfg = read_config_json(config_file, architecture)
     if cfg.get("architecture") != architecture:

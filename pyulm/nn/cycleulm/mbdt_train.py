@@ -31,6 +31,7 @@ import torch
 from torch.nn import functional as F
 
 from ..._version import __version__
+from ..weights_io import load_checkpoint
 from .mbdt_config import config_dict
 from .mbdt_dir import write_model_dir
 from .mbdt_domain import context_stack, domain_b_fwhm, mb_only_patches
@@ -163,9 +164,7 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = Fa
     step, wall_used, cpu_used, stopped = 0, 0.0, 0.0, None
     ck = out / CHECKPOINT
     if resume:
-        if not ck.is_file():
-            raise FileNotFoundError(f"--resume: {ck} does not exist")
-        state = torch.load(ck, map_location=dev, weights_only=True)
+        state = load_checkpoint(ck, dev)
         nets.load_state_dict(state["nets"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])

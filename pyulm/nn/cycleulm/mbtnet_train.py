@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from ..._optional import load_toml
 from ..._version import __version__
 from ..configcheck import top_level
+from ..weights_io import load_checkpoint
 from .mbtnet_data import MotionConfig, simulate_batch
 from .mbtnet_model import build, sizes
 from . import mbtnet_infer
@@ -167,9 +168,7 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
     step, best, best_state, t_used = 0, math.inf, None, 0.0
     ck = out / "checkpoint.pt"
     if resume:
-        if not ck.is_file():
-            raise FileNotFoundError(f"--resume: {ck} does not exist")
-        state = torch.load(ck, map_location=device, weights_only=True)
+        state = load_checkpoint(ck, device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])

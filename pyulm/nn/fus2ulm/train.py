@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from ..._optional import load_toml
 from ..._version import __version__
 from ..configcheck import top_level
+from ..weights_io import load_checkpoint
 from . import model_dir
 from .data import load_registered_pair, split
 from .diffusion import cosine_alphas, diffusion_loss, ema_update
@@ -235,9 +236,7 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
     step, best, best_state, t_used = 0, -np.inf, None, 0.0
     ck = out / "checkpoint.pt"
     if resume:
-        if not ck.is_file():
-            raise FileNotFoundError(f"--resume: {ck} does not exist")
-        state = torch.load(ck, map_location="cpu", weights_only=True)
+        state = load_checkpoint(ck, "cpu")
         model.load_state_dict(state["model"])
         for o, s in zip(opts, state["opt"]):
             o.load_state_dict(s)

@@ -42,6 +42,7 @@ from ..._version import __version__
 from ..configcheck import top_level
 from ..fus2ulm.diffusion import ema_update
 from ..fus2ulm.train import check_table
+from ..weights_io import load_checkpoint
 from . import model_dir
 from .data import make_examples
 from .diffusion import cosine_alphas, diffusion_loss
@@ -150,9 +151,7 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
     step, best, best_state, t_used = 0, -np.inf, None, 0.0
     ck = out / "checkpoint.pt"
     if resume:
-        if not ck.is_file():
-            raise FileNotFoundError(f"--resume: {ck} does not exist")
-        state = torch.load(ck, map_location="cpu", weights_only=True)
+        state = load_checkpoint(ck, "cpu")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         ema = state.get("ema") or ema
