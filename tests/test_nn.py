@@ -714,6 +714,9 @@ def test_cli_train(tmp_path, capsys):
     assert main(["train", "3dml", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert "held-out test F1" in capsys.readouterr().out
     assert (tmp_path / "o" / "weights.pt").is_file()
+    # the command recorded is the one parsed, not the host's argv (pytest's here)
+    recorded = json.loads((tmp_path / "o" / "metrics.json").read_text())["training_command"]
+    assert recorded == f"pyulm train 3dml --config {cfg} --out {tmp_path / 'o'} --quiet"
     assert main(["train", "mblnet", "--config", str(tmp_path / "none.toml"), "--out", str(tmp_path / "p")]) == 2
     assert "none.toml does not exist" in capsys.readouterr().err
 

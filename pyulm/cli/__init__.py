@@ -59,7 +59,9 @@ def _tolerate_any_file_name() -> None:
 def main(argv=None) -> int:
     _tolerate_any_file_name()
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args.argv = argv  # what was parsed: `pyulm train` records it as the training command
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

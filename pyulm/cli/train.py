@@ -7,7 +7,6 @@ Each architecture's trainer lives with its model; this module only parses and di
 from __future__ import annotations
 
 import shlex
-import sys
 
 
 def register(subparsers):
@@ -36,7 +35,10 @@ def run(args) -> int:
         import torch  # noqa: F401
     except ModuleNotFoundError:
         raise CLIError("training needs PyTorch: pip install torch (or pip install pyulm[nn])") from None
-    command = "pyulm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    # the arguments main() parsed, not sys.argv: called in-process (pytest, a notebook, the MATLAB
+    # worker) sys.argv is the host program's command line
+    argv = getattr(args, "argv", None)
+    command = "pyulm " + " ".join(shlex.quote(a) for a in argv) if argv else None
 
     def log(msg):
         if not args.quiet or msg.startswith(("epoch ", "done", "resumed")) and " step " not in msg:
