@@ -162,6 +162,8 @@ def noise_level(frames) -> np.ndarray:
     """
     arr = V.as_frames(frames)
     amp = (np.abs(arr) if np.iscomplexobj(arr) else arr).astype(np.float64, copy=False)
-    flat = amp.reshape(-1, amp.shape[2])
-    med = np.median(flat, axis=0)
-    return 1.4826 * np.median(np.abs(flat - med), axis=0)
+    # one frame per row: the medians partition contiguous rows (1.4x faster than along the
+    # strided frame axis of a (z, x, t) block), same values
+    rows = np.ascontiguousarray(amp.reshape(-1, amp.shape[2]).T)
+    med = np.median(rows, axis=1)
+    return 1.4826 * np.median(np.abs(rows - med[:, None]), axis=1, overwrite_input=True)
