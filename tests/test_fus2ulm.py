@@ -99,6 +99,31 @@ def test_resume_is_exact(pairs_file, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
+def test_cosine_schedule_extends_a_constant_run_exactly(pairs_file, tmp_path):
+    """A constant-lr run resumed with a cosine decay after it (lr_hold = its steps) ends with the
+    weights of an uninterrupted cosine run; EMA snapshots are written every snapshot_every steps."""
+    from pyulm.nn.fus2ulm.train import learning_rate
+
+    cos = {"lr_schedule": "cosine", "lr_hold": 2, "lr_final": 1e-5, "snapshot_every": 2, "lr": 1e-3}
+    tc = _cfg("diffusion", pairs_file, steps=4, **cos)["train"]
+    assert [learning_rate(tc, k) for k in (0, 1)] == [1e-3, 1e-3]
+    assert learning_rate(tc, 3) == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))
+    full = train(_cfg("diffusion", pairs_file, steps=4, **cos), tmp_path / "full", log=lambda m: None)
+    assert sorted(p.name for p in (Path(full) / "snapshots").iterdir()) == ["step000002.pt", "step000004.pt"]
+    train(_cfg("diffusion", pairs_file, steps=2, lr=1e-3), tmp_path / "part", log=lambda m: None)
+    part = train(_cfg("diffusion", pairs_file, steps=4, **cos), tmp_path / "part", resume=True, log=lambda m: None)
+    a = torch.load(Path(full) / "weights.pt", weights_only=True)
+    b = torch.load(Path(part) / "weights.pt", weights_only=True)
+    s2, s4 = (torch.load(Path(full) / "snapshots" / f"step00000{k}.pt", weights_only=True) for k in (2, 4))
+    assert any(not torch.equal(s2[k], s4[k]) for k in s2)  # the EMA weights of each step, not one copy
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    for bad, match in (({"lr_schedule": "linear"}, "lr_schedule"), ({"lr_schedule": "cosine", "lr_hold": 4}, "lr_hold < steps"),
+                       ({"lr_schedule": "cosine", "lr_final": 1.0}, "lr_final <= lr"), ({"lr_hold": -1}, "lr_hold")):
+        with pytest.raises(ValueError, match=match):
+            _cfg("diffusion", pairs_file, steps=4, **bad)
+
+
 class _ConstantPerWindow(torch.nn.Module):
     """A stand-in denoiser whose clean estimate is one constant per window (its position)."""
 

@@ -48,7 +48,11 @@ class TrainConfig:
     steps: int = 3000
     batch: int = 4               # images (pix2pix, mhvae) or patches (diffusion) per step
     lr: float = 2e-4
+    lr_schedule: str = "constant"  # constant | cosine: lr held for lr_hold steps, then cosine down to lr_final
+    lr_hold: int = 0
+    lr_final: float = 0.0
     eval_every: int = 250
+    snapshot_every: int = 0      # diffusion: also save the EMA weights every this many steps (0: never)
     threads: int = 1
     device: str = "cpu"
     l1_weight: float = 100.0     # pix2pix: L1 vs adversarial
@@ -72,9 +76,12 @@ class DataConfig:
     split: tuple = (29, 1, 5)
 
 
+_ZERO_OK = ("simulate", "lr_hold", "snapshot_every")  # whole-number settings where 0 means "none"
+
+
 def check_table(cls, d, where):
     """``cls(**d)`` for a frozen dataclass of settings, each value checked against its default's
-    type (tuple: a list; str; int: a whole number >= 1, ``simulate`` >= 0; float: a finite
+    type (tuple: a list; str; int: a whole number >= 1, ``simulate``, ``lr_hold``, ``snapshot_every`` >= 0; float: a finite
     number >= 0); unknown fields are one error naming ``where``. PgD's trainer uses it too."""
     known = {f.name: f for f in fields(cls)}
     bad = sorted(set(d) - set(known))
@@ -91,7 +98,7 @@ def check_table(cls, d, where):
             if not isinstance(v, str):
                 raise ValueError(f"{where}.{k}: expected a string, got {v!r}")
         elif isinstance(default, int):
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "simulate" else 1):
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k in _ZERO_OK else 1):
                 raise ValueError(f"{where}.{k}: expected a positive whole number, got {v!r}")
         elif not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
             raise ValueError(f"{where}.{k}: expected a number >= 0, got {v!r}")
@@ -114,8 +121,22 @@ def parse_config(raw: dict, where: str = "config", model: str | None = None) -> 
         raise ValueError(f"{where} [data]: give exactly one of pairs, fus + ulm, simulate")
     if len(data.fus) != len(data.ulm):
         raise ValueError(f"{where} [data]: fus and ulm must list the same number of files")
-    return {"seed": seed, "kind": kind, "sizes": dict(sizes), "data": data,
-            "train": check_table(TrainConfig, raw.get("train", {}), f"{where} [train]")}
+    tc = check_table(TrainConfig, raw.get("train", {}), f"{where} [train]")
+    if tc.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"{where} [train].lr_schedule: expected 'constant' or 'cosine', got {tc.lr_schedule!r}")
+    if tc.lr_schedule == "cosine" and not (tc.lr_hold < tc.steps and tc.lr_final <= tc.lr):
+        raise ValueError(f"{where} [train]: a cosine schedule needs lr_hold < steps and lr_final <= lr "
+                         f"(got lr_hold {tc.lr_hold}, steps {tc.steps}, lr_final {tc.lr_final}, lr {tc.lr})")
+    return {"seed": seed, "kind": kind, "sizes": dict(sizes), "data": data, "train": tc}
+
+
+def learning_rate(tc: TrainConfig, step: int) -> float:
+    """The learning rate of 0-based step ``step``: a function of the step alone, so that a run
+    resumed (or extended) from a checkpoint follows the same schedule as an uninterrupted one."""
+    if tc.lr_schedule == "constant" or step < tc.lr_hold:
+        return tc.lr
+    p = (step - tc.lr_hold) / (tc.steps - tc.lr_hold)
+    return tc.lr_final + 0.5 * (tc.lr - tc.lr_final) * (1.0 + math.cos(math.pi * min(p, 1.0)))
 
 
 def load_config(path, model: str | None = None) -> dict:
@@ -252,6 +273,10 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
         rng = np.random.default_rng(np.random.SeedSequence([seed, step]))
         torch.manual_seed(int(rng.integers(2 ** 62)))
         bf, bu, pos = _batch(kind, fus, ulm, tr, tc, rng, patch)
+        if tc.lr_schedule != "constant":
+            for o in opts:
+                for g in o.param_groups:
+                    g["lr"] = learning_rate(tc, step)
         losses = _step(kind, model, opt, bf, bu, tc, rng, abar, pos)
         for k, v in losses.items():
             run_loss[k] = run_loss.get(k, 0.0) + v
@@ -262,6 +287,9 @@ def train(cfg: dict, out, *, resume: bool = False, command: str | None = None, c
             live = {k: v.clone() for k, v in model.state_dict().items()}
             if ema is not None:
                 model.load_state_dict(ema)
+            if kind == "diffusion" and tc.snapshot_every and step % tc.snapshot_every == 0:
+                (out / "snapshots").mkdir(exist_ok=True)  # candidates for a choice on a validation set
+                torch.save(model.state_dict(), out / "snapshots" / f"step{step:06d}.pt")
             score = evaluate(kind, model, fus, ulm, va, tc, tc.val_steps)
             if score["ssim"] > best:
                 best, best_state = score["ssim"], {k: v.clone() for k, v in model.state_dict().items()}
