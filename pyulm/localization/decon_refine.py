@@ -65,48 +65,48 @@ class Block:
         px = np.clip(np.rint(z), 0, n_ax - 1).astype(np.intp)[:, None] + off
         return px, (px >= 0) & (px < n_ax)
 
-    def _factors(self, rz, rx, inz, inx, z, x, a):
+    def factors(self, rz, rx, inz, inx, z, x, a):
+        """Factors ``Zs``, ``Xs`` (see :meth:`basis`) of bubbles (z, x, a) on patches of the geometry given."""
         uz, duz = self.psf.along(0, rz - z[:, None])
         vx, dvx = self.psf.along(1, rx - x[:, None])
-        mz, mx = inz[..., None], inx[..., None]
-        return (np.stack([uz * mz, -a[:, None, None] * duz * mz], axis=1),
-                np.stack([vx * mx, -a[:, None, None] * dvx * mx], axis=1))
+        return _stack(uz, duz, inz, a), _stack(vx, dvx, inx, a)
+
+    def geometry(self, z, x):
+        """Patch rows and columns of bubbles at ``z, x`` and their masks inside the frame: [rz, rx, inz, inx]."""
+        rz, inz = self._rows(z, 0)
+        rx, inx = self._rows(x, 1)
+        return [rz, rx, inz, inx]
+
+    def index(self, t, rz, rx):
+        """Flat residual indices (n, Kz, Kx) of the patches with rows ``rz`` and columns ``rx`` of frames ``t``."""
+        base = (t * self.Zp + rz[:, 0] + self.pz) * self.Xp + rx[:, 0] + self.px
+        return base[:, None, None] + (self.oz[:, None] - self.oz[0]) * self.Xp + (self.ox - self.ox[0])
 
     def basis(self, t, z, x, a):
         """Per bubble: 1-D factors ``Zs`` (n, 2, Kz, R) = [u, −a u'], ``Xs`` (n, 2, Kx, R) = [v, −a v'], flat
         residual indices of the patch (n, Kz, Kx) and its geometry. Pixels outside the frame are zero."""
-        rz, inz = self._rows(z, 0)
-        rx, inx = self._rows(x, 1)
-        Zs, Xs = self._factors(rz, rx, inz, inx, z, x, a)
-        idx = ((t[:, None] * self.Zp + rz + self.pz) * self.Xp)[:, :, None] + (rx + self.px)[:, None, :]
-        return Zs, Xs, idx, [rz, rx, inz, inx]
+        geom = self.geometry(z, x)
+        Zs, Xs = self.factors(*geom, z, x, a)
+        return Zs, Xs, self.index(t, geom[0], geom[1]), geom
 
     def on_patch(self, geom, i, z, x, a):
         """Factors of bubbles (z, x, a) evaluated on the patches of bubbles ``i`` (coupling blocks)."""
         rz, rx, inz, inx = geom
-        return self._factors(rz[i], rx[i], inz[i], inx[i], z, x, a)
+        return self.factors(rz[i], rx[i], inz[i], inx[i], z, x, a)
 
     def add(self, Zs, Xs, idx, w):
-        """r += Σ w h(· − p) over the bubbles (their images from the value factors); tuples of
-        arguments add several sets of bubbles in one pass."""
-        if not isinstance(Zs, tuple):
-            Zs, Xs, idx, w = (Zs,), (Xs,), (idx,), (w,)
-        img = [_image(Z, X, v) for Z, X, v in zip(Zs, Xs, w)]
-        np.add.at(self.r.reshape(-1), np.concatenate([i.reshape(-1) for i in idx]),
-                  np.concatenate([m.reshape(-1) for m in img]))
+        """r += Σ w h(· − p) over the bubbles (their images from the value factors)."""
+        np.add.at(self.r.reshape(-1), idx.reshape(-1), _image(Zs, Xs, w).reshape(-1))
 
 
-    def replace(self, Zo, Xo, io, ao, Zn, Xn, jn, an):
-        """Swap bubbles' old images (factors, indices, amplitudes ``o``) for their new ones (``n``) in r:
-        one pass over the patch of a bubble that stayed on its pixel, two for one that moved on."""
-        same = (io[:, 0, 0] == jn[:, 0, 0])
-        img = _image(Zo, Xo, ao) - _image(Zn, Xn, an)
-        if same.all():
-            np.add.at(self.r.reshape(-1), io.reshape(-1), img.reshape(-1))
-            return
-        m = ~same
-        self.add((Zo[m], Zn[m]), (Xo[m], Xn[m]), (io[m], jn[m]), (ao[m], -an[m]))
-        np.add.at(self.r.reshape(-1), io[same].reshape(-1), img[same].reshape(-1))
+def _stack(u, du, inside, a):
+    """[u, −a u'] (n, 2, K, R) of one axis, zero outside the frame (``inside`` (n, K))."""
+    out = np.empty((u.shape[0], 2) + u.shape[1:])
+    m = inside[..., None]
+    np.multiply(u, m, out=out[:, 0])
+    np.multiply(du, m, out=out[:, 1])
+    out[:, 1] *= -a[:, None, None]
+    return out
 
 
 def _image(Zs, Xs, w):
@@ -165,16 +165,18 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
     nc = cp.size.size
     mu = np.full(nc, DAMPING)
     prev = np.zeros((n_all, 3))
-    Zs, Xs, idx, geom = block.basis(ts, zs, xs, as_)
-    act = np.arange(n_all)
     flat = block.r.reshape(-1)
     active = np.ones(nc, bool)
     A_all, b_all = np.empty((n_all, 3, 3)), np.empty((n_all, 3))
     C_all = np.empty((len(pr), 3, 3))
+    # The moving bubbles' factors, patch indices, geometry and images (what they now subtract from r), in
+    # the order of ``act``; the rows of converged groups are dropped (nothing reads them again).
+    act = np.arange(n_all)
+    loc = np.arange(n_all)  # row of each moving bubble in those arrays
+    Za, Xa, ia, geom = block.basis(ts, zs, xs, as_)
+    img = _image(Za, Xa, as_)
     for it in range(n_iter):
         lab = cp.lab[act]
-        full = act.size == n_all  # no copies while every bubble is still moving
-        Za, Xa, ia = (Zs, Xs, idx) if full else (Zs[act], Xs[act], idx[act])
         n, _, Kz, R = Za.shape
         W = flat[ia] @ Xa.transpose(0, 2, 1, 3).reshape(n, -1, 2 * R)  # residual patch times X factors
         B = (Za.transpose(0, 1, 3, 2).reshape(n, 2 * R, Kz) @ W).reshape(n, 2, R, 2, R)
@@ -185,9 +187,9 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         A_all[act] = A
         if pr.size:
             q = np.nonzero(active[cp.lab[pr[:, 0]]])[0]
-            i, j = pr[q, 0], pr[q, 1]
+            i, j = loc[pr[q, 0]], pr[q, 1]
             Zj, Xj = block.on_patch(geom, i, zs[j], xs[j], as_[j])
-            C_all[q] = gram(Zs[i], Xs[i], Zj, Xj)
+            C_all[q] = gram(Za[i], Xa[i], Zj, Xj)
         d = cp.solve(A_all, C_all, b_all, None if it == 0 else active)[act]
         longest = np.zeros(nc)
         np.maximum.at(longest, lab, np.abs(d[:, 1:]).max(axis=1))
@@ -195,37 +197,47 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         back = np.bincount(lab, np.einsum("ni,ni->n", d[:, 1:], prev[act, 1:]), minlength=nc) < 0.0
         mu = np.where(back, mu * 10.0, np.maximum(mu / 10.0, DAMPING))
         prev[act] = d
-        a_old = as_[act]
-        as_[act] = np.maximum(a_old + d[:, 0], 0.0)
+        as_[act] = np.maximum(as_[act] + d[:, 0], 0.0)
         zs[act] = np.clip(zs[act] + d[:, 1], -0.5, block.Z - 0.5)
         xs[act] = np.clip(xs[act] + d[:, 2], -0.5, block.X - 0.5)
-        Zn, Xn, jn, ga = block.basis(ts[act], zs[act], xs[act], as_[act])
-        block.replace(Za, Xa, ia, a_old, Zn, Xn, jn, as_[act])
-        Za, Xa, ia = Zn, Xn, jn
+        za, xa, aa = zs[act], xs[act], as_[act]
+        gn = block.geometry(za, xa)
+        Za, Xa = block.factors(*gn, za, xa, aa)
+        new = _image(Za, Xa, aa)
+        # r += old image − new image; a bubble that moved to another pixel: its old patch, then its new one
+        hop = np.nonzero((gn[0][:, 0] != geom[0][:, 0]) | (gn[1][:, 0] != geom[1][:, 0]))[0]
+        old = img[hop]
+        np.subtract(img, new, out=img)
+        img[hop] = old
+        np.add.at(flat, ia.reshape(-1), img.reshape(-1))
+        if hop.size:
+            ia[hop] = block.index(ts[act[hop]], gn[0][hop], gn[1][hop])
+            np.add.at(flat, ia[hop].reshape(-1), -new[hop].reshape(-1))
+        img, geom = new, gn
         # A bubble far below the threshold (its position barely determined, so it wanders) and the weaker
         # of two bubbles on one (they trade places for long) leave now; pruning would drop them anyway.
-        weak = act[(as_[act] > 0) & (as_[act] < FADE * a_tol[ts[act]])]
+        weak = act[(aa > 0) & (aa < FADE * a_tol[ts[act]])]
         if merge > 0 and pr.size:
             q = pr[active[cp.lab[pr[:, 0]]]]
             q = q[(np.hypot(zs[q[:, 0]] - zs[q[:, 1]], xs[q[:, 0]] - xs[q[:, 1]]) < merge)
                   & (as_[q[:, 0]] > 0) & (as_[q[:, 1]] > 0)]
             weak = np.union1d(weak, np.where(as_[q[:, 0]] < as_[q[:, 1]], q[:, 0], q[:, 1]))
         if weak.size:
-            pos = np.searchsorted(act, weak)
-            block.add(Za[pos], Xa[pos], ia[pos], as_[weak])
+            pos = loc[weak]
+            np.add.at(flat, ia[pos].reshape(-1), img[pos].reshape(-1))
+            img[pos] = 0.0
             as_[weak] = 0.0
-        if full:
-            Zs, Xs, idx, geom = Za, Xa, ia, list(ga)
-        else:
-            Zs[act], Xs[act], idx[act] = Za, Xa, ia
-            for g, v in zip(geom, ga):
-                g[act] = v
         moved = np.maximum(np.abs(d[:, 1:]).max(axis=1), np.abs(d[:, 0]) / np.maximum(as_[act], a_tol[ts[act]]))
         moved[as_[act] == 0.0] = 0.0
         worst = np.zeros(nc)
         np.maximum.at(worst, lab, moved)
         active = worst >= TOL
-        act = act[active[lab]]
-        if act.size == 0:
+        keep = active[lab]
+        if not keep.any():
             break
+        if not keep.all():
+            act = act[keep]
+            loc[act] = np.arange(act.size)
+            Za, Xa, ia, img = Za[keep], Xa[keep], ia[keep], img[keep]
+            geom = [g[keep] for g in geom]
     t[sel], z[sel], x[sel], a[sel] = ts, zs, xs, as_
