@@ -30,12 +30,15 @@ from .. import _validate as V
 from ..tables import Localizations
 from .._parallel import chunk_bounds, default_workers, map_chunks
 from .decon_greedy import greedy_deconvolve
-from .decon_model import _check_lam, _column_norm, _prepare, _universal_lambda, default_lambda, fine_psf
+from .decon_model import (_amplitude, _check_lam, _column_norm, _options, _prepare, _universal_lambda, default_lambda,
+                          fine_psf)
 from .decon_ops import PolyphaseOperator, SeparableOperator, make_operator
 from .decon_peaks import fista_peaks, top_per_frame
 from .decon_psf import PatchPSF
 from .decon_solve import greedy_fista
 from .registry import register_method
+
+CHUNK = 16  # frames per chunk of the greedy solver (its cost per frame is flat from 16 to 64 frames)
 
 __all__ = ["deconvolve", "default_lambda", "localize_decon", "greedy_localize", "fine_psf", "PolyphaseOperator",
            "SeparableOperator"]
@@ -214,17 +217,21 @@ def greedy_localize(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=Non
     >>> np.round([z[0], x[0], a[0]], 3).tolist()
     [12.2, 10.1, 2.0]
     """
-    y, u, lam_factor, fz, fx = _prepare(frames, upsample, lam_factor, background, fwhm, psf)
+    arr, u, lam_factor, fz, fx = _options(frames, upsample, lam_factor, background, fwhm, psf)
     model = PatchPSF((fz, fx), psf, fine=lambda s: fine_psf((fz, fx), s, psf))
-    Nz, Nx, Nt = y.shape
-    if lam is None:
-        h = fine_psf((fz, fx), u, psf)
-        lam_t = _universal_lambda(y, _column_norm(h, u), Nz * u * Nx * u, lam_factor)
-    else:
-        lam_t = _check_lam(lam, Nt)
-    yb = y.transpose(2, 0, 1)  # contiguous (_prepare)
-    bounds = chunk_bounds(Nt, default_workers(), min_chunk=4)
-    parts = map_chunks(lambda lo, hi: greedy_deconvolve(yb[lo:hi], model, 0.5 * lam_t[lo:hi]), bounds,
-                       default_workers())
+    Nz, Nx, Nt = arr.shape
+    lam_t = None if lam is None else _check_lam(lam, Nt)
+    norm = _column_norm(fine_psf((fz, fx), u, psf), u) if lam is None else None
+
+    def chunk(lo, hi):  # the amplitude and λ of each chunk on its thread too: no serial pass over the block
+        y = _amplitude(arr[:, :, lo:hi], background)
+        lam_c = _universal_lambda(y, norm, Nz * u * Nx * u, lam_factor) if lam is None else lam_t[lo:hi]
+        return greedy_deconvolve(y.transpose(2, 0, 1), model, 0.5 * lam_c)  # contiguous (_amplitude)
+
+    # Chunks of about CHUNK frames, at least one per thread: the threads pull them from a queue, so one
+    # that another process slows down takes fewer (a frame's bubbles do not depend on its chunk).
+    workers = default_workers()
+    bounds = chunk_bounds(Nt, max(workers, -(-Nt // CHUNK)), min_chunk=4)
+    parts = map_chunks(chunk, bounds, workers)
     t = np.concatenate([p[0] + lo for p, (lo, _) in zip(parts, bounds)])
     return t, *(np.concatenate([p[k] for p in parts]) for k in (1, 2, 3))
