@@ -8,11 +8,11 @@ connected components and proving each optimum unique gives munkres' answer.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 
 from .munkres import munkres
+from .smallmatch import SUBSET_MAX, solve_stars, solve_subsets
 
 
 def _lex_solve(cost: np.ndarray, valid: np.ndarray, big: float):
@@ -53,30 +53,6 @@ def _lsa(w):
     return linear_sum_assignment(w)
 
 
-@lru_cache(maxsize=None)
-def _partial_maps(r: int, c: int) -> np.ndarray:
-    """Every injective partial map of r rows into c columns, (M, r); value c = unassigned."""
-    maps = np.zeros((1, 0), dtype=np.int64)
-    for _ in range(r):
-        grown = [np.column_stack([maps, np.full(maps.shape[0], c)])]
-        for j in range(c):
-            free = maps[~(maps == j).any(axis=1)]
-            grown.append(np.column_stack([free, np.full(free.shape[0], j)]))
-        maps = np.concatenate(grown)
-    return maps
-
-
-@lru_cache(maxsize=None)
-def _n_partial_maps(r: int, c: int) -> int:
-    return sum(math.comb(r, k) * math.perm(c, k) for k in range(min(r, c) + 1))
-
-
-# Enumerate every matching of a component while (matchings x rows) stays below this: the
-# enumeration's cost grows with it, linear_sum_assignment's (one solve per row) does not.
-_ENUMERATE_MAX = 6000
-_PAD_SIDE = 3  # components of up to 3 x 3 are solved together in one padded shape
-
-
 def hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
     """Munkres' links for every consecutive frame pair at once, from dense matrices.
 
@@ -106,8 +82,7 @@ def hungarian_edges(src, tgt, cost, pair, starts, n_pairs: int, dense, max_d2: f
 
     ``src``/``tgt`` are global point indices of the pairs within ``max_d2``,
     ``cost`` their squared distances, ``pair`` the frame pair of each (its
-    source frame), all in (src, tgt) order, i.e. each frame pair's matrix in
-    row-major order as ``np.nonzero`` lists it; ``dense(i)`` gives pair i's
+    source frame), in any order; ``dense(i)`` gives pair i's
     whole squared-distance matrix (needed for the rare ties only). Returns,
     for every global point, the global index of its successor (-1: none).
 
@@ -118,10 +93,10 @@ def hungarian_edges(src, tgt, cost, pair, starts, n_pairs: int, dense, max_d2: f
     min-cost matching on valid pairs, which splits over the connected
     components of the graph of valid pairs. When that optimum is unique in
     every component, any exact method finds munkres' answer: an isolated pair
-    is linked directly, small components are solved by enumerating all their
-    matchings (vectorised over the whole block), larger ones by
-    ``linear_sum_assignment`` plus one re-solve per chosen link to prove
-    uniqueness. Ties (up to a margin of 1e-9 bigM, far above munkres' own
+    is linked directly, stars and components with at most ``SUBSET_MAX``
+    points on one side are solved with their runner-up (vectorised over the
+    whole block, :mod:`.smallmatch`), larger ones by ``linear_sum_assignment``
+    plus a perturbed re-solve to prove uniqueness. Ties (up to a margin of 1e-9 bigM, far above munkres' own
     rounding at the bigM scale) and the degenerate S = 0 case make the answer
     depend on munkres' scan order: those frame pairs go through
     :func:`munkres` on the whole matrix.
@@ -135,8 +110,7 @@ def hungarian_edges(src, tgt, cost, pair, starts, n_pairs: int, dense, max_d2: f
     with np.errstate(divide="ignore"):
         big_m = 10.0 ** (np.ceil(np.log10(s_pair)) + 1)
     tol_pair = 1e-9 * big_m
-    fallback = np.zeros(n_pairs, dtype=bool)
-    fallback[np.unique(pair)] = s_pair[np.unique(pair)] == 0.0
+    fallback = (s_pair == 0.0) & (np.bincount(pair, minlength=n_pairs) > 0)
 
     rdeg = np.bincount(src, minlength=n_total)
     cdeg = np.bincount(tgt, minlength=n_total)
@@ -145,55 +119,7 @@ def hungarian_edges(src, tgt, cost, pair, starts, n_pairs: int, dense, max_d2: f
 
     multi = ~single
     if multi.any():
-        ms, mt, mc, mp = src[multi], tgt[multi], cost[multi], pair[multi]
-        comps, comp = np.unique(_component_labels(ms, mt, n_total), return_inverse=True)
-        n_comp = comps.size
-        row_rank, n_rows = _rank_within(comp, ms, n_comp, n_total)
-        col_rank, n_cols = _rank_within(comp, mt, n_comp, n_total)
-        comp_pair = np.zeros(n_comp, dtype=np.int64)
-        comp_pair[comp] = mp
-        order = np.argsort(comp, kind="stable")
-        bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
-        # Small components share one padded shape (a padded row or column has no valid pair,
-        # so the matchings and their costs are those of the component): fewer, larger batches.
-        side = np.maximum(n_rows, n_cols)
-        small = side <= _PAD_SIDE
-        n_rows = np.where(small, side, n_rows)
-        n_cols = np.where(small, side, n_cols)
-        shapes = n_rows * (n_cols.max() + 1) + n_cols
-        for shape in np.unique(shapes):
-            ks = np.flatnonzero(shapes == shape)
-            r, c = int(n_rows[ks[0]]), int(n_cols[ks[0]])
-            if _n_partial_maps(r, c) * r <= _ENUMERATE_MAX:
-                _solve_enumerated(ks, r, c, comp, row_rank, col_rank, ms, mt, mc, comp_pair, tol_pair, nxt, fallback)
-                continue
-            for k in ks:
-                e = order[bounds[k]:bounds[k + 1]]
-                rows = np.empty(r, np.int64)  # the component's nodes in rank order
-                cols = np.empty(c, np.int64)
-                rows[row_rank[e]] = ms[e]
-                cols[col_rank[e]] = mt[e]
-                sub = np.zeros((r, c))
-                sval = np.zeros((r, c), dtype=bool)
-                sub[row_rank[e], col_rank[e]] = mc[e]
-                sval[row_rank[e], col_rank[e]] = True
-                big = 2.0 * float(mc[e].sum()) + 1.0
-                rr, cc, kk, best = _lex_solve(sub, sval, big)
-                tie = _unique_by_perturbation(sub, sval, big, rr, cc, kk, best, tol_pair[comp_pair[k]])
-                if tie is None:  # not proven either way: one re-solve per link of the optimum
-                    tie = False
-                    for a, b in zip(rr, cc):
-                        # any other optimum avoids at least one link of this one
-                        alt_valid = sval.copy()
-                        alt_valid[a, b] = False
-                        _, _, k2, alt = _lex_solve(sub, alt_valid, big)
-                        if k2 == kk and alt <= best + tol_pair[comp_pair[k]]:
-                            tie = True
-                            break
-                if tie:
-                    fallback[comp_pair[k]] = True
-                else:
-                    nxt[rows[rr]] = cols[cc]
+        _solve_components(src[multi], tgt[multi], cost[multi], pair[multi], n_total, tol_pair, nxt, fallback)
 
     for i in np.flatnonzero(fallback):
         d2 = dense(i)
@@ -229,45 +155,113 @@ def _component_labels(ms: np.ndarray, mt: np.ndarray, n_total: int) -> np.ndarra
     return connected_components(graph, directed=False)[1][ms]
 
 
-def _rank_within(comp: np.ndarray, node: np.ndarray, n_comp: int, n_total: int):
-    """Rank of each edge's node among the distinct nodes of its component, and their count."""
-    key = comp * n_total + node
-    uniq, inv = np.unique(key, return_inverse=True)
-    ucomp = uniq // n_total
-    first = np.searchsorted(ucomp, np.arange(n_comp))
-    count = np.diff(np.append(first, uniq.size))
-    return inv - first[ucomp[inv]], count
+def _node_ranks(comp: np.ndarray, node: np.ndarray, n_comp: int, n_total: int):
+    """Rank of each edge's node among its component's nodes on that side (ascending index), and their count.
+
+    A node belongs to one component, so its distinct nodes are found with a
+    mask and grouped by component with one stable sort.
+    """
+    comp_of = np.empty(n_total, dtype=np.int64)
+    comp_of[node] = comp
+    mark = np.zeros(n_total, dtype=bool)
+    mark[node] = True
+    nodes = np.flatnonzero(mark)
+    c = comp_of[nodes]
+    count = np.bincount(c, minlength=n_comp)
+    order = np.argsort(c, kind="stable")
+    rank = np.empty(n_total, dtype=np.int64)
+    rank[nodes[order]] = np.arange(nodes.size) - np.repeat(np.cumsum(count) - count, count)
+    return rank[node], count
 
 
-def _solve_enumerated(ks, r, c, comp, row_rank, col_rank, ms, mt, mc, comp_pair, tol_pair, nxt, fallback):
-    """Lexicographic optimum of many small components of shape (r, c) by enumeration."""
-    pos = np.full(comp.max() + 1, -1, dtype=np.int64)
-    pos[ks] = np.arange(ks.size)
-    e = np.flatnonzero(pos[comp] >= 0)
-    kp = pos[comp[e]]
-    cost = np.zeros((ks.size, r, c + 1))
-    valid = np.zeros((ks.size, r, c + 1), dtype=bool)
-    valid[:, :, c] = True
-    cost[kp, row_rank[e], col_rank[e]] = mc[e]
-    valid[kp, row_rank[e], col_rank[e]] = True
-    row_node = np.zeros((ks.size, r), dtype=np.int64)
-    col_node = np.zeros((ks.size, c), dtype=np.int64)
-    row_node[kp, row_rank[e]] = ms[e]
-    col_node[kp, col_rank[e]] = mt[e]
+def _solve_components(ms, mt, mc, mp, n_total, tol_pair, nxt, fallback) -> None:
+    """Lexicographic optimum of every component with more than one edge, into ``nxt``; ties flag ``fallback``.
 
-    maps = _partial_maps(r, c)
-    rows = np.arange(r)
-    feasible = valid[:, rows, maps].all(axis=-1)
-    total = cost[:, rows, maps].sum(axis=-1)
-    card = np.where(feasible, (maps < c).sum(axis=1)[None, :], -1)
-    best_card = card.max(axis=1, keepdims=True)
-    cand = card == best_card
-    total = np.where(cand, total, np.inf)
-    best = total.min(axis=1, keepdims=True)
-    tol = tol_pair[comp_pair[ks]][:, None]
-    unique = np.count_nonzero(total <= best + tol, axis=1) == 1
-    fallback[comp_pair[ks[~unique]]] = True
-    arg = total.argmin(axis=1)
-    chosen = maps[arg]  # (K, r)
-    kk, rr = np.nonzero((chosen < c) & unique[:, None])
-    nxt[row_node[kk, rr]] = col_node[kk, chosen[kk, rr]]
+    Components are solved together by size class (:mod:`.smallmatch`): stars
+    directly, those whose smaller side has at most ``SUBSET_MAX`` points by the
+    subset dynamic programme, the rare larger ones by
+    ``linear_sum_assignment`` with a uniqueness proof.
+    """
+    lab = _component_labels(ms, mt, n_total)
+    present = np.zeros(int(lab.max()) + 1, dtype=bool)
+    present[lab] = True
+    comp = (np.cumsum(present) - 1)[lab]
+    n_comp = int(comp.max()) + 1
+    row_rank, n_rows = _node_ranks(comp, ms, n_comp, n_total)
+    col_rank, n_cols = _node_ranks(comp, mt, n_comp, n_total)
+    comp_pair = np.zeros(n_comp, dtype=np.int64)
+    comp_pair[comp] = mp
+    tol = tol_pair[comp_pair]
+    small = np.minimum(n_rows, n_cols)
+    # the smaller side is the DP's column side: rows are the larger side
+    flip = n_rows < n_cols
+    a_rank = np.where(flip[comp], col_rank, row_rank)
+    b_rank = np.where(flip[comp], row_rank, col_rank)
+    a_node = np.where(flip[comp], mt, ms)
+    b_node = np.where(flip[comp], ms, mt)
+
+    is_star = small[comp] == 1
+    if is_star.any():
+        e = np.flatnonzero(is_star)
+        ids, local = np.unique(comp[e], return_inverse=True)
+        edge, unique = solve_stars(local, mc[e], ids.size, tol[ids])
+        fallback[comp_pair[ids[~unique]]] = True
+        edge = e[edge[unique]]
+        nxt[ms[edge]] = mt[edge]
+    for c in range(2, SUBSET_MAX + 1):
+        ks = np.flatnonzero(small == c)
+        if ks.size == 0:
+            continue
+        pos = np.full(n_comp, -1, dtype=np.int64)
+        pos[ks] = np.arange(ks.size)
+        e = np.flatnonzero(pos[comp] >= 0)
+        kp = pos[comp[e]]
+        R = int(np.maximum(n_rows, n_cols)[ks].max())
+        W = np.full((R, c, ks.size), np.inf)
+        W[a_rank[e], b_rank[e], kp] = mc[e]
+        rows = np.zeros((ks.size, R), dtype=np.int64)
+        cols = np.zeros((ks.size, c), dtype=np.int64)
+        rows[kp, a_rank[e]] = a_node[e]
+        cols[kp, b_rank[e]] = b_node[e]
+        col, unique = solve_subsets(W, tol[ks])
+        fallback[comp_pair[ks[~unique]]] = True
+        rr, kk = np.nonzero((col >= 0) & unique)
+        a, b = rows[kk, rr], cols[kk, col[rr, kk]]
+        f = flip[ks[kk]]
+        nxt[np.where(f, b, a)] = np.where(f, a, b)
+    large = np.flatnonzero(small > SUBSET_MAX)
+    if large.size:
+        order = np.argsort(comp, kind="stable")
+        bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
+        for k in large:
+            _solve_large(order[bounds[k]:bounds[k + 1]], int(n_rows[k]), int(n_cols[k]), ms, mt, mc, row_rank,
+                         col_rank, float(tol[k]), int(comp_pair[k]), nxt, fallback)
+
+
+def _solve_large(e, r, c, ms, mt, mc, row_rank, col_rank, tol, pair, nxt, fallback) -> None:
+    """One component with edges ``e`` by ``linear_sum_assignment``, proven unique within ``tol`` or deferred."""
+    rows = np.empty(r, np.int64)  # the component's nodes in rank order
+    cols = np.empty(c, np.int64)
+    rows[row_rank[e]] = ms[e]
+    cols[col_rank[e]] = mt[e]
+    sub = np.zeros((r, c))
+    sval = np.zeros((r, c), dtype=bool)
+    sub[row_rank[e], col_rank[e]] = mc[e]
+    sval[row_rank[e], col_rank[e]] = True
+    big = 2.0 * float(mc[e].sum()) + 1.0
+    rr, cc, kk, best = _lex_solve(sub, sval, big)
+    tie = _unique_by_perturbation(sub, sval, big, rr, cc, kk, best, tol)
+    if tie is None:  # not proven either way: one re-solve per link of the optimum
+        tie = False
+        for a, b in zip(rr, cc):
+            # any other optimum avoids at least one link of this one
+            alt_valid = sval.copy()
+            alt_valid[a, b] = False
+            _, _, k2, alt = _lex_solve(sub, alt_valid, big)
+            if k2 == kk and alt <= best + tol:
+                tie = True
+                break
+    if tie:
+        fallback[pair] = True
+    else:
+        nxt[rows[rr]] = cols[cc]

@@ -1,0 +1,64 @@
+"""The batched small-component matchings (stars, subset DP) against brute force, ties included."""
+import itertools
+
+import numpy as np
+import pytest
+
+from pyulm.tracking.smallmatch import SUBSET_MAX, solve_stars, solve_subsets
+
+
+def _brute(w, tol):
+    """Every matching of one (R, c) component (inf = no edge): the max-cardinality optimum and uniqueness."""
+    R, c = w.shape
+    found = []
+    for cols in itertools.product(range(-1, c), repeat=R):
+        used = [j for j in cols if j >= 0]
+        if len(used) != len(set(used)) or any(j >= 0 and not np.isfinite(w[r, j]) for r, j in enumerate(cols)):
+            continue
+        found.append((len(used), sum(w[r, j] for r, j in enumerate(cols) if j >= 0), cols))
+    card = max(f[0] for f in found)
+    top = sorted((f[1], f[2]) for f in found if f[0] == card)
+    unique = len(top) == 1 or top[1][0] > top[0][0] + tol
+    return top[0][1], unique, top[0][0]
+
+
+@pytest.mark.parametrize("c", range(2, SUBSET_MAX + 1))
+def test_subset_dp_equals_brute_force(c):
+    rng = np.random.default_rng(c)
+    R = min(c + 1, 4) if c > 3 else c + 2  # keeps the brute force small
+    K = 60 if c <= 3 else 12
+    W = np.where(rng.random((R, c, K)) < 0.5, rng.random((R, c, K)), np.inf)
+    W[:, :, K // 2:] = np.round(W[:, :, K // 2:] * 3)  # integer costs: exact ties
+    W[0, 0] = np.where(np.isfinite(W[0, 0]), W[0, 0], 1.0)  # at least one edge
+    W[:, :, -1] = np.inf  # a component with a single edge (rows and a column without any: padding)
+    W[1, c - 1, -1] = 0.5
+    tol = np.full(K, 1e-9)
+    col, unique = solve_subsets(W, tol)
+    for k in range(K):
+        w = W[:, :, k]
+        want_cols, want_unique, want_cost = _brute(w, 1e-9)
+        assert unique[k] == want_unique, k
+        got = [(r, j) for r, j in enumerate(col[:, k]) if j >= 0]
+        assert len(set(j for _, j in got)) == len(got) and all(np.isfinite(w[r, j]) for r, j in got)
+        assert len(got) == sum(j >= 0 for j in want_cols)
+        assert np.isclose(sum(w[r, j] for r, j in got), want_cost)
+        if want_unique:
+            assert list(col[:, k]) == list(want_cols)
+
+
+def test_subset_dp_tie_margin():
+    # (R=2, c=2, K=1): the diagonal costs 2 + 1.5e-9; the anti-diagonal the same (a tie), then 3e-9 more
+    W = np.array([[[1.0], [1.0 + 1.5e-9]], [[1.0], [1.0 + 1.5e-9]]])
+    assert not solve_subsets(W, np.array([1e-9]))[1][0]
+    W[1, 0, 0] = 1.0 + 3e-9
+    col, unique = solve_subsets(W, np.array([1e-9]))
+    assert unique[0] and col[:, 0].tolist() == [0, 1]
+    assert not solve_subsets(W, np.array([5e-9]))[1][0]
+
+
+def test_stars_pick_the_cheapest_edge_and_flag_ties():
+    comp = np.array([0, 0, 0, 1, 1, 2, 2])
+    cost = np.array([3.0, 1.0, 2.0, 5.0, 5.0, 1.0, 1.0 + 1e-6])
+    edge, unique = solve_stars(comp, cost, 3, np.full(3, 1e-9))
+    assert edge[0] == 1 and unique.tolist() == [True, False, True] and edge[2] == 5
+    assert not solve_stars(comp, cost, 3, np.full(3, 1e-5))[1][2]
