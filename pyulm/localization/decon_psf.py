@@ -73,7 +73,7 @@ class PatchPSF:
         self.rank = rank
         self._tables = tuple((t, np.gradient(t, axis=1) * TABLE_STEP, t.shape[1] // 2) for t in (u, v))
 
-    def along(self, axis: int, d):
+    def along(self, axis: int, d, mask=None):
         """Values and derivatives of the terms along ``axis`` (0: z, 1: x) at offsets ``d``.
 
         Parameters
@@ -82,6 +82,8 @@ class PatchPSF:
             0 for the z factors ``u_r``, 1 for the x factors ``v_r``.
         d : ndarray
             Offsets from the bubble, pixels (any shape).
+        mask : ndarray of bool, optional
+            Where the values may be nonzero (e.g. pixels inside the frame), shaped like ``d``.
 
         Returns
         -------
@@ -92,11 +94,14 @@ class PatchPSF:
         if self._tables is None:
             s = self.sigma[axis]
             inside = np.abs(d) <= self.half[axis] + 0.5
+            if mask is not None:
+                inside &= mask
             val = np.exp(-0.5 * (d / s) ** 2) * inside
             return val[..., None], (-d / (s * s) * val)[..., None]
         tab, der, c = self._tables[axis]
         f = d * TABLE_STEP + c
-        ok = ((f >= 0) & (f <= tab.shape[1] - 1))[..., None]
+        ok = (f >= 0) & (f <= tab.shape[1] - 1)
+        ok = (ok if mask is None else ok & mask)[..., None]
         i0 = np.clip(np.floor(f).astype(np.intp), 0, tab.shape[1] - 2)
         w = (f - i0)[..., None]
         tv, td = tab.T, der.T  # (m, R): gathers give d.shape + (R,)

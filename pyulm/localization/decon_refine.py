@@ -67,9 +67,8 @@ class Block:
 
     def factors(self, rz, rx, inz, inx, z, x, a):
         """Factors ``Zs``, ``Xs`` (see :meth:`basis`) of bubbles (z, x, a) on patches of the geometry given."""
-        uz, duz = self.psf.along(0, rz - z[:, None])
-        vx, dvx = self.psf.along(1, rx - x[:, None])
-        return _stack(uz, duz, inz, a), _stack(vx, dvx, inx, a)
+        return (_stack(*self.psf.along(0, rz - z[:, None], inz), a),
+                _stack(*self.psf.along(1, rx - x[:, None], inx), a))
 
     def geometry(self, z, x):
         """Patch rows and columns of bubbles at ``z, x`` and their masks inside the frame: [rz, rx, inz, inx]."""
@@ -99,13 +98,11 @@ class Block:
         np.add.at(self.r.reshape(-1), idx.reshape(-1), _image(Zs, Xs, w).reshape(-1))
 
 
-def _stack(u, du, inside, a):
-    """[u, −a u'] (n, 2, K, R) of one axis, zero outside the frame (``inside`` (n, K))."""
+def _stack(u, du, a):
+    """[u, −a u'] (n, 2, K, R) of one axis."""
     out = np.empty((u.shape[0], 2) + u.shape[1:])
-    m = inside[..., None]
-    np.multiply(u, m, out=out[:, 0])
-    np.multiply(du, m, out=out[:, 1])
-    out[:, 1] *= -a[:, None, None]
+    out[:, 0] = u
+    np.multiply(du, -a[:, None, None], out=out[:, 1])
     return out
 
 
@@ -122,7 +119,7 @@ def gram(Zi, Xi, Zj, Xj):
     if R == 1:  # the Gaussian: (n, 2, K) @ (n, K, 2) per axis, then the 9 products
         GZ = Zi[..., 0] @ Zj[..., 0].transpose(0, 2, 1)
         GX = Xi[..., 0] @ Xj[..., 0].transpose(0, 2, 1)
-        return GZ[:, _P][:, :, _P] * GX[:, _Q][:, :, _Q]
+        return GZ[:, _P[:, None], _P] * GX[:, _Q[:, None], _Q]
 
     def g(U, V, sel):
         k = U.shape[2]
@@ -182,8 +179,8 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         B = (Za.transpose(0, 1, 3, 2).reshape(n, 2 * R, Kz) @ W).reshape(n, 2, R, 2, R)
         b_all[act] = np.einsum("nirir->ni", B[:, _P][:, :, :, _Q])  # Jᵀ r (n, 3)
         A = gram(Za, Xa, Za, Xa)
-        diag = A[:, [0, 1, 2], [0, 1, 2]].copy()
-        A[:, [0, 1, 2], [0, 1, 2]] += mu[lab][:, None] * diag + 1e-12 * diag.max(axis=1, keepdims=True)
+        diag = A.reshape(n, 9)[:, ::4]  # a view
+        diag += mu[lab][:, None] * diag + 1e-12 * diag.max(axis=1, keepdims=True)
         A_all[act] = A
         if pr.size:
             q = np.nonzero(active[cp.lab[pr[:, 0]]])[0]

@@ -1,0 +1,19 @@
+"""The greedy solver of ``decon``: its fast paths give the values of the plain formulas."""
+import numpy as np
+
+from pyulm.denoise import noise_level
+from pyulm.localization.decon import default_lambda, fine_psf
+from pyulm.localization.decon_ops import make_operator
+
+
+def test_default_lambda_is_the_universal_threshold_of_each_frame_noise_level():
+    """λ = 2 σ ‖h‖ √(2 ln p) with σ = pyulm.denoise.noise_level, exactly, for even and odd pixel counts."""
+    rng = np.random.default_rng(2)
+    h = fine_psf((3, 3), 3)
+    for shape in ((20, 20, 3), (21, 19, 2), (9, 9, 1)):
+        y = rng.normal(size=shape)
+        y[0, 0, 0] = y[1, 1, 0]  # ties at any rank
+        op = make_operator(shape[:2], h, 3)
+        ref = 1.0 * 2.0 * noise_level(y) * op.column_norm * np.sqrt(2.0 * np.log(op.Fz * op.Fx))
+        ref = np.maximum(ref, 1e-6 * np.abs(y).max(axis=(0, 1)) + np.finfo(float).tiny)
+        np.testing.assert_array_equal(default_lambda(y, h, 3), ref)
