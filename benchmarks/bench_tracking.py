@@ -1,4 +1,4 @@
-"""Linking speed: pyulm's simpletracker linking against ulmtools' Rust linker.
+"""Linking speed: pyulm's simpletracker linking against ulmtools' Rust linker (and an older pyulm).
 
 Blocks (positions in pixels, PALA's parameters):
 
@@ -9,15 +9,29 @@ Blocks (positions in pixels, PALA's parameters):
 * dense: a generated 78 x 118 x 800 block, 90 bubbles per frame moving
   0.3-0.9 px per frame, linking 2, no gap closing.
 
-Rows: ``pyulm.tracking.link`` (linking only: Hungarian + gap closing, PALA-exact),
-``pyulm.track`` in ``velocityinterp`` mode with ``pala_compat=True`` (linking,
-smoothing, interpolation, velocities: what ``ULM_tracking2D`` runs), and
-``ulmtools.link_points`` (min-cost max-flow, not PALA-exact; ``max_skip`` =
-gap - 1) when ulmtools can be imported, here or by the interpreter given with
-``--ulmtools-python`` (ulmtools is not a pyulm dependency: ``pip install ulmtools``
-in any environment). Times are the best of ``--repeat`` runs, in ms.
+What is timed, each call alone, in its own worker process, on the same points
+with the same parameters:
 
-Run: python benchmarks/bench_tracking.py [--repeat N] [--ulmtools-python PATH]
+* ``pyulm link``: ``pyulm.tracking.link(z, x, frame, ...)``, unsorted columns
+  in, one index array per track out (frame sort, candidate search, Hungarian,
+  gap closing, track assembly: PALA-exact);
+* ``pyulm flat``: the same with ``flat=True``: the tracks as one index array
+  plus offsets, the form ulmtools returns;
+* ``ulmtools``: ``ulmtools.link_points(frames, max_distance, max_skip)``
+  (min-cost max-flow, not PALA-exact; ``max_skip`` = gap - 1), its per-frame
+  float32 input lists built beforehand, outside the timing; it returns the
+  track points concatenated plus split indices. Only if ulmtools can be
+  imported here or by ``--ulmtools-python`` (it is not a pyulm dependency);
+* ``baseline``: ``link`` of the pyulm source tree given with ``--baseline``
+  (e.g. ``git archive <commit> | tar -x -C /tmp/base``).
+
+The contenders take turns call by call (the order rotates every round), so
+they share whatever else the machine is doing; the table gives the best and
+the median wall time of ``--repeat`` rounds, and ratios pair the calls of the
+same round. ``pyulm.track`` (``velocityinterp``, ``pala_compat=True``: what
+``ULM_tracking2D`` runs) is timed in this process, best of the rounds.
+
+Run: python benchmarks/bench_tracking.py [--repeat N] [--ulmtools-python PATH] [--baseline DIR]
 """
 from __future__ import annotations
 
@@ -26,32 +40,54 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 import pyulm
-from bench_pipeline import best  # noqa: E402 (the benchmarks folder is on sys.path when run as a script)
 from pyulm.tables import Localizations, Metadata
-from pyulm.tracking import link, track
+from pyulm.tracking import track
 
 REF = Path(pyulm.__file__).resolve().parents[1] / "reference_data"
 # Linking times when issue 21 was filed (README's speed table, same benchmark): the 0.5x target's base.
 BEFORE_ISSUE_MS = {"a": 5.7, "b": 42.0, "dense": 81.0}
 
-_ULMTOOLS_CHILD = r"""
+_WORKER = r"""
 import json, sys, time
 import numpy as np
-import ulmtools
-d = np.load(sys.argv[1])
-z, x, f = d["z"], d["x"], d["frame"]
-pts = [np.column_stack([x[f == k], z[f == k], np.ones((f == k).sum())]).astype(np.float32) for k in range(int(f.max()) + 1)]
-best = float("inf")
-for _ in range(int(sys.argv[4])):
-    t0 = time.perf_counter()
-    m, split = ulmtools.link_points(pts, float(sys.argv[2]), int(sys.argv[3]))
-    best = min(best, time.perf_counter() - t0)
-print(json.dumps({"s": best, "tracks": int(len(split))}))
+kind, data, names = sys.argv[1], np.load(sys.argv[2]), json.loads(sys.argv[3])
+blocks = {n: (data[n + "_z"], data[n + "_x"], data[n + "_frame"]) for n in names}
+if kind == "ulmtools":
+    import ulmtools
+    where = ulmtools.__file__
+    frames = {n: [np.column_stack([x[f == k], z[f == k], np.ones((f == k).sum())]).astype(np.float32)
+                  for k in range(int(f.max()) + 1)] for n, (z, x, f) in blocks.items()}
+
+    def run(n, max_d, gap, variant):
+        m, split = ulmtools.link_points(frames[n], max_d, max(gap - 1, 0))
+        return int(len(split))
+else:
+    sys.path.insert(0, kind)
+    import pyulm
+    from pyulm.tracking import link
+    where = pyulm.__file__
+
+    def run(n, max_d, gap, variant):
+        z, x, f = blocks[n]
+        if variant == "flat":
+            return int(link(z, x, f, max_linking_distance=max_d, max_gap_closing=gap, flat=True)[1].size - 1)
+        return len(link(z, x, f, max_linking_distance=max_d, max_gap_closing=gap))
+print(json.dumps({"where": where}), flush=True)
+for line in sys.stdin:
+    n, max_d, gap, variant = line.split()
+    try:
+        t0 = time.perf_counter()
+        tracks = run(n, float(max_d), int(gap), variant)
+        out = {"s": time.perf_counter() - t0, "tracks": tracks}
+    except TypeError as e:  # e.g. a baseline without `flat`
+        out = {"error": str(e)}
+    print(json.dumps(out), flush=True)
 """
 
 
@@ -86,58 +122,120 @@ def dense_block(n_frames=800, per_frame=90, shape=(78, 118), seed=0):
     return np.concatenate(z), np.concatenate(x), np.concatenate(f)
 
 
-def ulmtools_time(z, x, frame, max_d, max_skip, repeat, python):
-    if python is None:
-        try:
-            import ulmtools  # noqa: F401
-        except ImportError:
-            return None
-        python = sys.executable
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "points.npz"
-        np.savez(path, z=z, x=x, frame=frame)
-        out = subprocess.run([python, "-c", _ULMTOOLS_CHILD, str(path), str(max_d), str(max_skip), str(repeat)],
-                             capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+class Worker:
+    """A process that times one linking call per request (see the module docstring)."""
+
+    def __init__(self, python, kind, data, names):
+        self.proc = subprocess.Popen([python, "-c", _WORKER, kind, str(data), json.dumps(names)], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker {kind!r} ({python}) failed to start")
+        self.where = json.loads(line)["where"]
+
+    def time(self, name, max_d, gap, variant):
+        self.proc.stdin.write(f"{name} {max_d} {gap} {variant}\n")
+        self.proc.stdin.flush()
+        out = json.loads(self.proc.stdout.readline())
+        return None if "error" in out else out
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _ulmtools_python(arg):
+    if arg is not None:
+        return arg
+    try:
+        import ulmtools  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
+
+
+def _row(samples):
+    s = np.array([v["s"] for v in samples]) * 1e3
+    return s.min(), np.median(s)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=20, help="rounds per block (dense: a quarter, at least 3)")
     ap.add_argument("--ulmtools-python", default=None, help="an interpreter that can import ulmtools")
+    ap.add_argument("--baseline", default=None, help="a pyulm source tree to time as well (its `link`)")
+    ap.add_argument("--blocks", default="a,b,dense", help="comma-separated subset of a,b,dense")
     args = ap.parse_args(argv)
-    blocks = [("a (64x80x200)", reference_block("a"), 2.0, 0),
-              ("b (56x72x240)", reference_block("b"), 3.0, 2),
-              ("dense (78x118x800)", dense_block(), 2.0, 0)]
-    results = {}
-    print(f"pyulm {pyulm.__version__} from {Path(pyulm.__file__).parent}")
-    print(f"{'block':<20}{'points':>8}{'pts/frame':>10}{'tracks':>8}{'link ms':>10}{'track ms':>10}"
-          f"{'ulmtools ms':>13}{'link/ulmtools':>15}")
-    for name, (z, x, frame), max_d, gap in blocks:
-        repeat = args.repeat if z.size < 20000 else max(3, args.repeat // 4)
-        link(z, x, frame, max_linking_distance=max_d, max_gap_closing=gap)  # warm-up (imports)
-        t_link, tracks = best(lambda: link(z, x, frame, max_linking_distance=max_d, max_gap_closing=gap), repeat)
-        locs = Localizations(z=z, x=x, frame=frame, meta=Metadata(frame_rate=1000.0))
-        t_track, _ = best(lambda: track(locs, max_linking_distance=max_d, max_gap_closing=gap, min_length=10,
-                                           mode="velocityinterp", pala_compat=True), max(3, repeat // 2))
-        u = ulmtools_time(z, x, frame, max_d, max(gap - 1, 0), repeat, args.ulmtools_python)
-        u_ms = f"{1e3 * u['s']:.2f}" if u else "n/a"
-        ratio = f"{t_link / u['s']:.2f}" if u else "n/a"
-        print(f"{name:<20}{z.size:>8}{z.size / (frame.max() + 1):>10.1f}{len(tracks):>8}{1e3 * t_link:>10.2f}"
-              f"{1e3 * t_track:>10.2f}{u_ms:>13}{ratio:>15}")
-        results[name.split()[0]] = (t_link, u["s"] if u else None)
-    if u is None:
-        print("ulmtools: not importable here (pip install ulmtools, or pass --ulmtools-python)")
-    print("\ntargets (issue 21):")
-    for key, (t_link, _) in results.items():
-        before = BEFORE_ISSUE_MS[key]
-        verdict = (": met" if 1e3 * t_link <= 0.5 * before else ": NOT met") if key == "a" else " (no target)"
-        print(f"  block {key}: {1e3 * t_link:.2f} ms = {1e3 * t_link / before:.2f}x the {before:g} ms before the issue "
-              f"(target <= 0.5x on block a){verdict}")
-    for key in ("a", "b"):
-        t_link, t_u = results[key]
-        verdict = "n/a (no ulmtools)" if t_u is None else ("met" if t_link < t_u else "NOT met")
-        print(f"  block {key}: ahead of ulmtools: {verdict}")
+    params = {"a": (2.0, 0), "b": (3.0, 2), "dense": (2.0, 0)}
+    names = [b for b in args.blocks.split(",") if b]
+    unknown = sorted(set(names) - set(params))
+    if unknown:
+        ap.error(f"--blocks: unknown {unknown}, expected a subset of {sorted(params)}")
+    data = {n: (dense_block() if n == "dense" else reference_block(n)) for n in names}
+    here = str(Path(pyulm.__file__).resolve().parents[1])
+    upy = _ulmtools_python(args.ulmtools_python)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "points.npz"
+        np.savez(path, **{f"{n}_{c}": a for n, d in data.items() for c, a in zip(("z", "x", "frame"), d)})
+        workers = {"pyulm": Worker(sys.executable, here, path, names)}
+        if args.baseline:
+            workers["baseline"] = Worker(sys.executable, str(Path(args.baseline).resolve()), path, names)
+        if upy:
+            workers["ulmtools"] = Worker(upy, "ulmtools", path, names)
+        calls = [("pyulm link", "pyulm", "list"), ("pyulm flat", "pyulm", "flat")]
+        calls += [("baseline", "baseline", "list")] * ("baseline" in workers) + [("ulmtools", "ulmtools", "-")] * bool(upy)
+        for key, w in workers.items():
+            print(f"{key}: {w.where}")
+        print("wall ms: best / median of the rounds; ratios: pyulm / ulmtools per round, median [range]")
+        results = {}
+        for name in names:
+            max_d, gap = params[name]
+            z, x, frame = data[name]
+            rounds = args.repeat if name != "dense" else max(3, args.repeat // 4)
+            samples = {c[0]: [] for c in calls}
+            for r in range(rounds + 1):  # round 0 warms up (imports, caches) and is dropped
+                for label, wk, variant in calls[r % len(calls):] + calls[:r % len(calls)]:
+                    out = workers[wk].time(name, max_d, gap, variant)
+                    if r and out is not None:
+                        samples[label].append(out)
+            locs = Localizations(z=z, x=x, frame=frame, meta=Metadata(frame_rate=1000.0))
+            t_track = min(_timed(lambda: track(locs, max_linking_distance=max_d, max_gap_closing=gap, min_length=10,
+                                                mode="velocityinterp", pala_compat=True)) for _ in range(max(3, rounds // 2)))
+            results[name] = samples
+            print(f"\nblock {name}: {z.size} points, {z.size / (frame.max() + 1):.1f} per frame, linking {max_d:g}, "
+                  f"gap closing {gap}; pyulm.track {1e3 * t_track:.2f} ms")
+            for label, s in samples.items():
+                if not s:
+                    print(f"  {label:<12} n/a")
+                    continue
+                lo, med = _row(s)
+                line = f"  {label:<12} {lo:8.2f} / {med:8.2f} ms   {s[0]['tracks']:>6} tracks"
+                if label.startswith("pyulm") and samples.get("ulmtools"):
+                    ratio = np.array([a["s"] / b["s"] for a, b in zip(s, samples["ulmtools"])])
+                    line += f"   vs ulmtools {np.median(ratio):.2f} [{ratio.min():.2f}-{ratio.max():.2f}]"
+                if label.startswith("pyulm") and samples.get("baseline"):
+                    ratio = np.array([a["s"] / b["s"] for a, b in zip(s, samples["baseline"])])
+                    line += f"   vs baseline {np.median(ratio):.2f} [{ratio.min():.2f}-{ratio.max():.2f}]"
+                print(line)
+        for w in workers.values():
+            w.close()
+    print("\ntargets (issue 21), on the best times:")
+    for name, samples in results.items():
+        lo = _row(samples["pyulm link"])[0]
+        before = BEFORE_ISSUE_MS[name]
+        print(f"  block {name}: link {lo:.2f} ms = {lo / before:.2f}x the {before:g} ms before the issue"
+              + (" (target <= 0.5x)" if name == "a" else ""))
+        if name in ("a", "b") and samples.get("ulmtools"):
+            u = _row(samples["ulmtools"])[0]
+            for label in ("pyulm link", "pyulm flat"):
+                t = _row(samples[label])[0]
+                print(f"  block {name}: {label} {t:.2f} ms vs ulmtools {u:.2f} ms: {'ahead' if t < u else 'NOT ahead'}")
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

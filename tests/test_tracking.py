@@ -397,3 +397,19 @@ def test_track_empty_and_bad_input():
         track(locs, max_linking_distance=2, max_gap_closing=1.5, mode="nointerp")
     with pytest.raises(ValueError, match="locs.frame"):
         track(Localizations(z=[1], x=[1], frame=[-1]), max_linking_distance=2, mode="nointerp")
+
+
+def test_link_flat_is_the_list_concatenated():
+    from pyulm.tracking import link
+
+    rng = np.random.default_rng(4)
+    frame = rng.integers(0, 30, 300)
+    z, x = rng.uniform(0, 20, (2, 300))
+    tracks = link(z, x, frame, max_linking_distance=2.0, max_gap_closing=3)
+    idx, offsets = link(z, x, frame, max_linking_distance=2.0, max_gap_closing=3, flat=True)
+    assert offsets[0] == 0 and offsets[-1] == idx.size == 300 and offsets.size == len(tracks) + 1
+    assert [idx[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])] == [t.tolist() for t in tracks]
+    idx, offsets = link([], [], [], max_linking_distance=1.0, flat=True)
+    assert idx.size == 0 and offsets.tolist() == [0]
+    with pytest.raises(ValueError, match="flat"):
+        link(z, x, frame, max_linking_distance=2.0, flat="yes")

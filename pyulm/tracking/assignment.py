@@ -203,8 +203,10 @@ def _solve_components(ms, mt, mc, mp, n_total, tol_pair, nxt, fallback) -> None:
     is_star = small[comp] == 1
     if is_star.any():
         e = np.flatnonzero(is_star)
-        ids, local = np.unique(comp[e], return_inverse=True)
-        edge, unique = solve_stars(local, mc[e], ids.size, tol[ids])
+        ids = np.flatnonzero(small == 1)
+        pos = np.empty(n_comp, dtype=np.int64)
+        pos[ids] = np.arange(ids.size)
+        edge, unique = solve_stars(pos[comp[e]], mc[e], ids.size, tol[ids])
         fallback[comp_pair[ids[~unique]]] = True
         edge = e[edge[unique]]
         nxt[ms[edge]] = mt[edge]

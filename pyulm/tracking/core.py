@@ -9,7 +9,7 @@ import numpy as np
 from ..tables import Localizations, Metadata, Tracks  # noqa: F401 (Metadata: docstring example)
 from .matlab import matlab_colon, smooth_rows
 from .batchlink import link_points
-from .simpletracker import assemble_tracks
+from .simpletracker import assemble_tracks, track_order
 
 __all__ = ["track"]
 
@@ -42,7 +42,7 @@ def default_interp_factor(max_linking_distance: float, res: float) -> float:
     return ((1.0 / max_linking_distance) / res) * 0.8
 
 
-def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None) -> list:
+def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None, flat=False):
     """Link points into tracks with simpletracker (Hungarian, greedy gap closing).
 
     Parameters
@@ -57,10 +57,15 @@ def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None)
         Largest frame step of a gap-closing link (0 or 1: none).
     n_frames : int, optional
         Frames ``>= n_frames`` are ignored. Default: all.
+    flat : bool, optional
+        Return ``(indices, offsets)`` instead of a list: every track's indices
+        concatenated, track i being ``indices[offsets[i]:offsets[i + 1]]``
+        (the layout of a :class:`~pyulm.tables.Tracks` table; no Python
+        object per track). Default False.
 
     Returns
     -------
-    list of ndarray of int
+    list of ndarray of int, or (ndarray, ndarray) if ``flat``
         For each track, the indices of its points **into the rows sorted by
         frame** (stable sort, as simpletracker's concatenated per-frame
         points), tracks ordered by their first point.
@@ -69,18 +74,22 @@ def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None)
     --------
     >>> [t.tolist() for t in link([0, 5, 0.1, 5], [0, 5, 0, 5.1], [0, 0, 1, 1], max_linking_distance=1)]
     [[0, 2], [1, 3]]
+    >>> [a.tolist() for a in link([0, 5, 0.1, 5], [0, 5, 0, 5.1], [0, 0, 1, 1], max_linking_distance=1, flat=True)]
+    [[0, 2, 1, 3], [0, 2, 4]]
     """
+    if not isinstance(flat, (bool, np.bool_)):
+        raise ValueError(f"flat: expected True or False, got {flat!r}")
     z = np.asarray(z, dtype=float).ravel()
     x = np.asarray(x, dtype=float).ravel()
     frame = np.asarray(frame).ravel().astype(np.int64)
     order = np.argsort(frame, kind="stable")
     keep = order if n_frames is None else order[frame[order] < n_frames]
     if keep.size == 0:
-        return []
+        return (np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)) if flat else []
     f = frame[keep]
     pts = np.column_stack([z[keep], x[keep]])
     nxt = link_points(pts, f - f[0], float(max_linking_distance), int(max_gap_closing))
-    return assemble_tracks(nxt)
+    return track_order(nxt) if flat else assemble_tracks(nxt)
 
 
 def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_length=15, mode="velocityinterp",
@@ -188,14 +197,15 @@ def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_l
     meta = dataclasses.replace(locs.meta, params={**locs.meta.params, "track": params},
                                frame_rate=frame_rate if frame_rate is not None else locs.meta.frame_rate)
 
-    tracks_idx = link(z, x, frame, max_linking_distance=mld, max_gap_closing=int(gap), n_frames=n_frames)
+    idx, offsets = link(z, x, frame, max_linking_distance=mld, max_gap_closing=int(gap), n_frames=n_frames, flat=True)
     order = np.argsort(frame, kind="stable")
     if n_frames is not None:
         order = order[frame[order] < n_frames]
     # PALA reads the frame of the k-th frame-sorted point from row k of its unsorted input
     frame_src = frame if pala_compat else frame[order]
     zs, xs = z[order], x[order]
-    kept = [t for t in tracks_idx if t.size > min_length]
+    bounds = offsets.tolist()
+    kept = [idx[bounds[i]:bounds[i + 1]] for i in np.flatnonzero(np.diff(offsets) > min_length).tolist()]
 
     raw = [np.column_stack([zs[t], xs[t], frame_src[t].astype(float)]) for t in kept]
     if mode == "nointerp":

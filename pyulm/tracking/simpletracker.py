@@ -145,6 +145,19 @@ def _close_gaps(points, nxt, starts, unmatched_src, unmatched_tgt, max_d: float,
 def assemble_tracks(nxt: np.ndarray) -> list:
     """Tracks from a successor array: one per point without predecessor, in index order.
 
+    The list form of :func:`track_order`: track i is ``order[offsets[i]:offsets[i + 1]]``.
+    """
+    order, offsets = track_order(nxt)
+    bounds = offsets.tolist()
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def track_order(nxt: np.ndarray):
+    """Tracks from a successor array as ``(order, offsets)``: every point, track after track.
+
+    One track per point without predecessor, tracks in the order of their
+    first point, each track's points in index order; track i is
+    ``order[offsets[i]:offsets[i + 1]]`` (the layout of a Tracks table).
     Links always go to a later frame, so to a larger global index: a track's
     points in index order are its chain. Each point's track start is found by
     pointer jumping (log2 of the longest track passes over the array), and a
@@ -152,7 +165,7 @@ def assemble_tracks(nxt: np.ndarray) -> list:
     """
     n = nxt.size
     if n == 0:
-        return []
+        return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
     src = np.flatnonzero(nxt >= 0)
     if np.any(nxt[src] <= src):
         raise RuntimeError("simpletracker: internal error, a link goes backwards in the global index")
@@ -166,5 +179,6 @@ def assemble_tracks(nxt: np.ndarray) -> list:
     order = np.argsort(root, kind="stable")
     sizes = np.bincount(root, minlength=n)
     sizes = sizes[sizes > 0]  # track starts in ascending index, as np.unique(root) orders them
-    ends = np.cumsum(sizes).tolist()
-    return [order[a:b] for a, b in zip([0] + ends[:-1], ends)]
+    offsets = np.zeros(sizes.size + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return order, offsets

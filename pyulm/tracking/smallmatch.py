@@ -35,14 +35,16 @@ def solve_stars(comp, cost, n_comp, tol):
     the index of the chosen edge (lowest cost) and whether every other edge of
     the component costs more than that plus ``tol``.
     """
-    order = np.lexsort((cost, comp))
-    first = np.searchsorted(comp[order], np.arange(n_comp))
-    edge = order[first]
-    size = np.bincount(comp, minlength=n_comp)
+    best = np.full(n_comp, np.inf)
+    np.minimum.at(best, comp, cost)
+    at_best = cost == best[comp]
     runner = np.full(n_comp, np.inf)
-    has2 = size >= 2
-    runner[has2] = cost[order[first[has2] + 1]]
-    return edge, runner > cost[edge] + tol
+    np.minimum.at(runner, comp[~at_best], cost[~at_best])
+    tied = np.bincount(comp[at_best], minlength=n_comp) > 1  # two edges at the minimum: the runner-up ties
+    runner[tied] = best[tied]
+    edge = np.empty(n_comp, dtype=np.int64)
+    edge[comp[at_best]] = np.flatnonzero(at_best)  # with a tie, any of them (the component defers to munkres)
+    return edge, runner > best + tol
 
 
 @lru_cache(maxsize=None)
