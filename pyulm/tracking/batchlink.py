@@ -59,7 +59,8 @@ def _close_gaps_edges(pts, k, nxt, max_d: float, max_gap_closing: int) -> None:
     first at both of its ends (a "locally dominant" edge) and dropping the
     edges of the points it matched. Those rounds are vectorised.
     """
-    has_in = np.zeros(nxt.size, dtype=bool)
+    n_pts = nxt.size
+    has_in = np.zeros(n_pts, dtype=bool)
     has_in[nxt[nxt >= 0]] = True
     # only points still free at one end take part: search among them (still sorted by frame)
     sub = np.flatnonzero((nxt < 0) | ~has_in)
@@ -82,7 +83,8 @@ def _close_gaps_edges(pts, k, nxt, max_d: float, max_gap_closing: int) -> None:
     src, tgt, d2 = src[free], tgt[free], d2[free]
     if src.size == 0:
         return
-    order = np.lexsort((tgt, src, d2, k[tgt], k[src]))
+    # (frame i, frame j, d2, src, tgt): src fixes frame i, so (frame i, step) and (src, tgt) pack into integers
+    order = np.lexsort((src * n_pts + tgt, d2, k[src] * max_gap_closing + (k[tgt] - k[src])))
     src, tgt = src[order], tgt[order]
     rank = np.arange(src.size)
     n, none = nxt.size, src.size

@@ -159,9 +159,9 @@ def track_order(nxt: np.ndarray):
     first point, each track's points in index order; track i is
     ``order[offsets[i]:offsets[i + 1]]`` (the layout of a Tracks table).
     Links always go to a later frame, so to a larger global index: a track's
-    points in index order are its chain. Each point's track start is found by
-    pointer jumping (log2 of the longest track passes over the array), and a
-    stable sort by start groups the tracks, each in index order.
+    points in index order are its chain. Pointer jumping (log2 of the longest
+    track passes over the array) gives every point its track's first point
+    and its depth in the track, hence its place in the output, without a sort.
     """
     n = nxt.size
     if n == 0:
@@ -169,16 +169,20 @@ def track_order(nxt: np.ndarray):
     src = np.flatnonzero(nxt >= 0)
     if np.any(nxt[src] <= src):
         raise RuntimeError("simpletracker: internal error, a link goes backwards in the global index")
-    root = np.arange(n)
-    root[nxt[src]] = src  # predecessor (self for a track start)
+    up = np.arange(n)
+    up[nxt[src]] = src  # predecessor (self for a track start)
+    depth = np.zeros(n, dtype=np.int64)
+    depth[nxt[src]] = 1
     while True:
-        jumped = root[root]
-        if np.array_equal(jumped, root):
+        jumped = up[up]
+        if np.array_equal(jumped, up):
             break
-        root = jumped
-    order = np.argsort(root, kind="stable")
-    sizes = np.bincount(root, minlength=n)
-    sizes = sizes[sizes > 0]  # track starts in ascending index, as np.unique(root) orders them
-    offsets = np.zeros(sizes.size + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
+        depth += depth[up]
+        up = jumped
+    number = np.cumsum(up == np.arange(n)) - 1  # at a start: its track's number, starts in index order
+    track_id = number[up]
+    offsets = np.zeros(int(number[-1]) + 2, dtype=np.int64)
+    np.cumsum(np.bincount(track_id, minlength=offsets.size - 1), out=offsets[1:])
+    order = np.empty(n, dtype=np.int64)
+    order[offsets[track_id] + depth] = np.arange(n)
     return order, offsets
