@@ -148,8 +148,9 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
     the previous one and divided by 10 otherwise. A group iterates until its
     steps are below ``TOL`` (pixels; amplitudes relative to ``max(a, a_tol)``)
     or ``n_iter`` times, so its result does not depend on other groups. A
-    bubble whose amplitude reaches 0 stays there (it is pruned afterwards);
-    so does the weaker of two bubbles closer than ``merge`` pixels.
+    bubble whose amplitude reaches 0 is pruned afterwards; the weaker of two
+    bubbles closer than ``merge`` pixels leaves the fit at once (amplitude 0,
+    out of the system: left in, it could grow back and the two trade places).
     """
     if sel.size == 0:
         return
@@ -172,6 +173,7 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
     loc = np.arange(n_all)  # row of each moving bubble in those arrays
     Za, Xa, ia, geom = block.basis(ts, zs, xs, as_)
     img = _image(Za, Xa, as_)
+    merged = np.zeros(n_all, bool)  # left the fit (its rows: the identity, no couplings, so its step is 0)
     for it in range(n_iter):
         lab = cp.lab[act]
         n, _, Kz, R = Za.shape
@@ -184,6 +186,9 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         A_all[act] = A
         if pr.size:
             q = np.nonzero(active[cp.lab[pr[:, 0]]])[0]
+            gone = merged[pr[q, 0]] | merged[pr[q, 1]]
+            C_all[q[gone]] = 0.0
+            q = q[~gone]
             i, j = loc[pr[q, 0]], pr[q, 1]
             Zj, Xj = block.on_patch(geom, i, zs[j], xs[j], as_[j])
             C_all[q] = gram(Za[i], Xa[i], Zj, Xj)
@@ -214,11 +219,13 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         # A bubble far below the threshold (its position barely determined, so it wanders) and the weaker
         # of two bubbles on one (they trade places for long) leave now; pruning would drop them anyway.
         weak = act[(aa > 0) & (aa < FADE * a_tol[ts[act]])]
+        lose = weak[:0]
         if merge > 0 and pr.size:
             q = pr[active[cp.lab[pr[:, 0]]]]
             q = q[(np.hypot(zs[q[:, 0]] - zs[q[:, 1]], xs[q[:, 0]] - xs[q[:, 1]]) < merge)
                   & (as_[q[:, 0]] > 0) & (as_[q[:, 1]] > 0)]
-            weak = np.union1d(weak, np.where(as_[q[:, 0]] < as_[q[:, 1]], q[:, 0], q[:, 1]))
+            lose = np.unique(np.where(as_[q[:, 0]] < as_[q[:, 1]], q[:, 0], q[:, 1]))
+            weak = np.union1d(weak, lose)
         if weak.size:
             pos = loc[weak]
             np.add.at(flat, ia[pos].reshape(-1), img[pos].reshape(-1))
@@ -230,6 +237,10 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         np.maximum.at(worst, lab, moved)
         active = worst >= TOL
         keep = active[lab]
+        if lose.size:
+            merged[lose] = True
+            A_all[lose], b_all[lose] = np.eye(3), 0.0
+            keep &= ~merged[act]
         if not keep.any():
             break
         if not keep.all():
