@@ -62,3 +62,24 @@ def test_stars_pick_the_cheapest_edge_and_flag_ties():
     edge, unique = solve_stars(comp, cost, 3, np.full(3, 1e-9))
     assert edge[0] == 1 and unique.tolist() == [True, False, True] and edge[2] == 5
     assert not solve_stars(comp, cost, 3, np.full(3, 1e-5))[1][2]
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_crowded_frame_pairs_follow_munkres(integer):
+    """Crowded frame pairs make components of every size class (stars, the subset DP up to
+    SUBSET_MAX columns, larger ones for linear_sum_assignment); integer positions make exact ties,
+    which must defer to munkres. The links are munkres' on the whole matrix, every time."""
+    from pyulm.tracking import hungarian_linker, munkres
+    from pyulm.tracking.linkers import squared_distances
+
+    rng = np.random.default_rng(11 + integer)
+    for _ in range(40):
+        n, m = rng.integers(5, 22, 2)
+        side = rng.uniform(3, 8)
+        src, tgt = rng.uniform(0, side, (n, 2)), rng.uniform(0, side, (m, 2))
+        if integer:
+            src, tgt = np.round(src), np.round(tgt)
+        max_d = rng.uniform(0.8, 2.5)
+        d = squared_distances(src, tgt)
+        want = munkres(np.where(d <= max_d * max_d, d, np.inf))[0]
+        np.testing.assert_array_equal(hungarian_linker(src, tgt, max_d)[0], want)
