@@ -56,3 +56,18 @@ def test_far_spread_and_clustered_points():
 def test_empty_and_single_frame():
     assert all(a.size == 0 for a in candidate_edges(np.zeros((0, 2)), np.zeros(0, np.int64), [1], 1.0))
     _check(np.array([[0.0, 0.0], [0.5, 0.0]]), np.array([0, 0]), [1], 1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pairs_between_two_point_sets(seed):
+    from pyulm.tracking.candidates import candidate_pairs
+
+    rng = np.random.default_rng(seed)
+    k = np.sort(rng.integers(0, 10, 120))
+    pts = np.round(rng.uniform(0, 12, (120, 2)), 1 if seed % 2 else 6)
+    s = np.sort(rng.choice(120, 50, replace=False))
+    t = np.sort(rng.choice(120, 70, replace=False))
+    src, tgt, d2 = candidate_pairs(pts[s], k[s], pts[t], k[t], [2, 3], 1.7)
+    got = set(zip(s[src].tolist(), t[tgt].tolist()))
+    want = {(a, b) for a, b in _brute(pts, k, [2, 3], 1.7) if a in set(s.tolist()) and b in set(t.tolist())}
+    assert got == want and len(got) == src.size

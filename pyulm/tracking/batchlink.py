@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .assignment import hungarian_batch, hungarian_edges
-from .candidates import candidate_edges, exact_edges
+from .candidates import candidate_edges, candidate_pairs, exact_edges
 from .linkers import squared_distances
 
 __all__ = ["link_points"]
@@ -62,25 +62,24 @@ def _close_gaps_edges(pts, k, nxt, max_d: float, max_gap_closing: int) -> None:
     n_pts = nxt.size
     has_in = np.zeros(n_pts, dtype=bool)
     has_in[nxt[nxt >= 0]] = True
-    # only points still free at one end take part: search among them (still sorted by frame)
-    sub = np.flatnonzero((nxt < 0) | ~has_in)
-    if sub.size == 0:
+    # only track ends (sources) and track starts (targets) take part: search among them (still sorted by frame)
+    ends, starts = np.flatnonzero(nxt < 0), np.flatnonzero(~has_in)
+    if ends.size == 0 or starts.size == 0:
         return
-    ps, ks = pts[sub], k[sub]
     if np.isfinite(max_d):
-        src, tgt, d2 = candidate_edges(ps, ks, range(2, max_gap_closing + 1), max_d)
+        src, tgt, d2 = candidate_pairs(pts[ends], k[ends], pts[starts], k[starts], range(2, max_gap_closing + 1),
+                                       max_d)
     else:
+        ke, ks = k[ends], k[starts]
         parts = []
         for step in range(2, max_gap_closing + 1):
-            pos = np.searchsorted(ks, ks + step)  # every pair `step` frames apart
-            end = np.searchsorted(ks, ks + step, side="right")
-            src = np.repeat(np.arange(ks.size), end - pos)
-            tgt = np.arange(src.size) - np.repeat(np.cumsum(end - pos) - (end - pos) - pos, end - pos)
-            parts.append(exact_edges(ps, src, tgt, max_d))
+            pos = np.searchsorted(ks, ke + step)  # every pair `step` frames apart
+            cnt = np.searchsorted(ks, ke + step, side="right") - pos
+            src = np.repeat(np.arange(ke.size), cnt)
+            tgt = np.arange(src.size) - np.repeat(np.cumsum(cnt) - cnt - pos, cnt)
+            parts.append(exact_edges(pts[ends], src, tgt, max_d, pts[starts]))
         src, tgt, d2 = (np.concatenate(a) for a in zip(*parts))
-    src, tgt = sub[src], sub[tgt]
-    free = (nxt[src] < 0) & ~has_in[tgt]
-    src, tgt, d2 = src[free], tgt[free], d2[free]
+    src, tgt = ends[src], starts[tgt]
     if src.size == 0:
         return
     # (frame i, frame j, d2, src, tgt): src fixes frame i, so (frame i, step) and (src, tgt) pack into integers
