@@ -413,3 +413,15 @@ def test_link_flat_is_the_list_concatenated():
     assert idx.size == 0 and offsets.tolist() == [0]
     with pytest.raises(ValueError, match="flat"):
         link(z, x, frame, max_linking_distance=2.0, flat="yes")
+
+
+def test_stable_argsort_equals_numpy():
+    from pyulm.tracking.radix import stable_argsort
+
+    rng = np.random.default_rng(5)
+    for high in (3, 2 ** 16, 2 ** 20, 2 ** 40):
+        keys = rng.integers(0, high, 5000)
+        np.testing.assert_array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+    keys = rng.integers(-5, 5, 100)  # negative keys: numpy's own sort
+    np.testing.assert_array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+    assert stable_argsort(np.zeros(0, np.int64)).size == 0

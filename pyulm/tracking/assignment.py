@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .munkres import munkres
+from .radix import stable_argsort
 from .smallmatch import SUBSET_MAX, solve_stars, solve_subsets
 
 
@@ -168,7 +169,7 @@ def _node_ranks(comp: np.ndarray, node: np.ndarray, n_comp: int, n_total: int):
     nodes = np.flatnonzero(mark)
     c = comp_of[nodes]
     count = np.bincount(c, minlength=n_comp)
-    order = np.argsort(c, kind="stable")
+    order = stable_argsort(c)
     rank = np.empty(n_total, dtype=np.int64)
     rank[nodes[order]] = np.arange(nodes.size) - np.repeat(np.cumsum(count) - count, count)
     return rank[node], count

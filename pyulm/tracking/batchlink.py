@@ -12,6 +12,7 @@ import numpy as np
 from .assignment import hungarian_batch, hungarian_edges
 from .candidates import candidate_edges, candidate_pairs, exact_edges
 from .linkers import squared_distances
+from .radix import stable_argsort
 
 __all__ = ["link_points"]
 
@@ -82,8 +83,12 @@ def _close_gaps_edges(pts, k, nxt, max_d: float, max_gap_closing: int) -> None:
     src, tgt = ends[src], starts[tgt]
     if src.size == 0:
         return
-    # (frame i, frame j, d2, src, tgt): src fixes frame i, so (frame i, step) and (src, tgt) pack into integers
-    order = np.lexsort((src * n_pts + tgt, d2, k[src] * max_gap_closing + (k[tgt] - k[src])))
+    # (frame i, frame j, d2, src, tgt): src fixes frame i, so (frame i, step, rank of d2) packs into one
+    # integer, sorted (stably) after the unique (src, tgt)
+    order = np.argsort(src * n_pts + tgt)
+    levels, rank_d2 = np.unique(d2[order], return_inverse=True)
+    order = order[stable_argsort((k[src[order]] * max_gap_closing + (k[tgt[order]] - k[src[order]])) * levels.size
+                                 + rank_d2)]
     src, tgt = src[order], tgt[order]
     rank = np.arange(src.size)
     n, none = nxt.size, src.size

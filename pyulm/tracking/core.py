@@ -9,6 +9,7 @@ import numpy as np
 from ..tables import Localizations, Metadata, Tracks  # noqa: F401 (Metadata: docstring example)
 from .matlab import matlab_colon, smooth_rows
 from .batchlink import link_points
+from .radix import stable_argsort
 from .simpletracker import assemble_tracks, track_order
 
 __all__ = ["track"]
@@ -82,7 +83,7 @@ def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None,
     z = np.asarray(z, dtype=float).ravel()
     x = np.asarray(x, dtype=float).ravel()
     frame = np.asarray(frame).ravel().astype(np.int64)
-    order = np.argsort(frame, kind="stable")
+    order = stable_argsort(frame)
     keep = order if n_frames is None else order[frame[order] < n_frames]
     if keep.size == 0:
         return (np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)) if flat else []
@@ -198,7 +199,7 @@ def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_l
                                frame_rate=frame_rate if frame_rate is not None else locs.meta.frame_rate)
 
     idx, offsets = link(z, x, frame, max_linking_distance=mld, max_gap_closing=int(gap), n_frames=n_frames, flat=True)
-    order = np.argsort(frame, kind="stable")
+    order = stable_argsort(frame)
     if n_frames is not None:
         order = order[frame[order] < n_frames]
     # PALA reads the frame of the k-th frame-sorted point from row k of its unsorted input
