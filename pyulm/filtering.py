@@ -59,12 +59,14 @@ def svd_filter(frames, cutoff, *, precision: str = "double") -> np.ndarray:
 
 
 def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None, *, precision: str = "double",
-                name: str = "cutoff") -> np.ndarray:
+                name: str = "cutoff", finish=None) -> np.ndarray:
     """:func:`svd_filter` on an already validated array.
 
     ``out`` (same shape, an inexact dtype, C-contiguous) receives the result and may
     be ``arr`` itself: each row block is read before it is written, so the filter can
-    run in place on a private copy.
+    run in place on a private copy. ``finish(block)``, when given, acts in place on each
+    C-contiguous (..., t) block of the result in ``out``'s class before it is stored
+    (the rest of a chain whose steps act on each pixel's time series alone).
     """
     n = arr.shape[-1]
     if out is None:
@@ -75,7 +77,17 @@ def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None, *, preci
     rows = out.reshape(-1, n)
 
     def write(key, R):
-        (out if R.ndim == 3 else rows)[key] = R
+        if R.ndim == 2:  # rows of the C-ordered (..., t) result: contiguous, finished where they lie
+            rows[key] = R
+            if finish is not None:
+                finish(rows[key])
+        elif finish is None:
+            out[key] = R
+        else:  # whole z columns: a strided part of the C-ordered result, finished before it goes there
+            block = np.empty(R.shape, out.dtype)
+            block[...] = R
+            finish(block)
+            out[key] = block
 
     svd_blocks(arr, cutoff, write, precision=precision, name=name)
     return out
@@ -191,12 +203,22 @@ def filter_block(frames, svd_cutoff=5, band=None, frame_rate=None, *, order: int
     arr = V.as_frames(frames)
     if band is not None and frame_rate is None:
         raise ValueError("frame_rate: required (Hz) when a band-pass is given")
-    out = _svd_filter(arr.astype(_work_dtype(arr.dtype), copy=False), svd_cutoff, precision=svd_precision,
-                      name="svd_cutoff")
-    if band is not None:
-        butter_bandpass(out, band, frame_rate, order=order, zero_phase=zero_phase, axis=2, out=out)
-    out[~np.isfinite(out)] = 0
-    return out
+    # designed once, before any work (a bad band fails here)
+    coefficients = None if band is None else butter_coefficients(band, frame_rate, order)
+
+    def finish(block: np.ndarray) -> None:
+        """Band-pass and non-finite values to 0, in place, on a C-contiguous (..., t) block:
+        each step acts on each pixel's time series alone, so row block by row block, while
+        the block is in cache, gives the same values as whole-array passes."""
+        if coefficients is not None:
+            _bandpass(block, coefficients, zero_phase, block.ndim - 1, block)
+        # A sum of finite values is finite unless it overflows: one pass for the usual
+        # all-finite block, the exact test (setting non-finite values to 0) otherwise.
+        if not np.isfinite(block.sum()):
+            block[~np.isfinite(block)] = 0
+
+    return _svd_filter(arr.astype(_work_dtype(arr.dtype), copy=False), svd_cutoff, precision=svd_precision,
+                       name="svd_cutoff", finish=finish)
 
 
 def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None, svd_precision: str = "double"):

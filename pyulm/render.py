@@ -48,7 +48,8 @@ import numpy as np
 from ._validate import positive, round_half_away
 from .tables import Localizations, Tracks
 
-__all__ = ["SuperResolutionGrid", "render", "KINDS", "velocity_values", "accumulate", "smooth_tracks", "track_sign"]
+__all__ = ["SuperResolutionGrid", "render", "KINDS", "velocity_values", "accumulate", "TrackPixels", "smooth_tracks",
+           "track_sign"]
 
 #: Map names of :func:`render`, with the PALA mode each one reproduces.
 KINDS = {
@@ -241,8 +242,58 @@ def _to_map(flat, sr_shape):
     return flat.reshape(sr_shape, order="F")
 
 
+class TrackPixels:
+    """The SR pixels each track visits, as PALA's maps pair them (one per track and pixel).
+
+    Built once from SR coordinates, it serves every map of the same tracks
+    (:func:`accumulate` ``pairs=``): the density, and each velocity map with PALA's pairing.
+
+    Attributes
+    ----------
+    inside : (N,) bool
+        Points in the grid.
+    tid_in : (M,) int64
+        Track of each in-grid point.
+    upix : (U,) int64
+        Column-major 0-based pixel of each (track, pixel) pair, track by track, pixels ascending
+        (MATLAB's ``unique(L)`` order per track).
+    take : (U,) int64
+        In-grid point paired with each pair by PALA: the j-th unique pixel of a track gets
+        the track's j-th in-grid point.
+    """
+
+    def __init__(self, z_sr, x_sr, offsets, sr_shape):
+        npix = np.int64(sr_shape[0] * sr_shape[1])
+        offsets = np.asarray(offsets, dtype=np.int64)
+        lengths = np.diff(offsets)
+        tid = np.repeat(np.arange(lengths.size), lengths)
+        self.inside, lin = _pixel_index(np.asarray(z_sr).reshape(-1), np.asarray(x_sr).reshape(-1), sr_shape)
+        self.tid_in = tid[self.inside]
+        # Points of a track stay contiguous and in track order after the mask, and a sort by
+        # (track, pixel) gives each track's unique pixels ascending. One int64 key per point;
+        # a track stays in a pixel for several points in a row, so dropping repeats first
+        # leaves far fewer keys to sort (timsort merges their long sorted runs).
+        key = self.tid_in * npix + lin
+        rep = np.empty(key.size, bool)
+        rep[:1] = False
+        np.equal(key[1:], key[:-1], out=rep[1:])
+        key_s = np.sort(key[~rep], kind="stable")
+        first = np.ones(key_s.size, bool)
+        np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
+        self.utid, self.upix = np.divmod(key_s[first], npix)
+        self._take = None
+
+    @property
+    def take(self) -> np.ndarray:
+        if self._take is None:
+            start_in = np.searchsorted(self.tid_in, self.utid, side="left")
+            start_u = np.searchsorted(self.utid, self.utid, side="left")
+            self._take = start_in + (np.arange(self.utid.size) - start_u)
+        return self._take
+
+
 def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None, *, pala_compat: bool = False,
-               totals=None):
+               totals=None, pairs: TrackPixels | None = None):
     """Build one SR map from SR coordinates (the engine of every renderer).
 
     Parameters
@@ -270,7 +321,11 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
         and ``"velocity"``): this call's track counts and paired values are added into
         them, value after value in the order one call over all the tracks would add
         them, so blocks of tracks given in turn end with bit-identical sums (memory
-        bounded by a block). They are returned, undivided and flat.
+        bounded by a block). They are returned, undivided and flat. ``density`` may
+        be None (the counts are not wanted: another call adds them).
+    pairs : TrackPixels, optional
+        ``TrackPixels(z_sr, x_sr, offsets, sr_shape)`` when the caller builds several maps
+        of the same tracks (modes ``"tracks"`` and PALA's ``"velocity"``): computed once.
 
     Returns
     -------
@@ -280,36 +335,26 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
     """
     nz, nx = sr_shape
     npix = nz * nx
-    offsets = np.asarray(offsets, dtype=np.int64)
-    lengths = np.diff(offsets)
-    tid = np.repeat(np.arange(lengths.size), lengths)
-    inside, lin = _pixel_index(np.asarray(z_sr).reshape(-1), np.asarray(x_sr).reshape(-1), sr_shape)
     if mode == "allin":
+        _, lin = _pixel_index(np.asarray(z_sr).reshape(-1), np.asarray(x_sr).reshape(-1), sr_shape)
         return _to_map(np.bincount(lin, minlength=npix).astype(float), sr_shape), None
-
-    tid_in = tid[inside]
-    # Points of a track stay contiguous and in track order after the mask, and a
-    # stable sort by (track, pixel) gives each track's unique pixels ascending,
-    # which is MATLAB's unique(L) order. One int64 key per point; tracks move a
-    # pixel at a time, so the keys come in long sorted runs that timsort (numpy's
-    # stable sort) merges in a few passes.
-    key = tid_in * np.int64(npix) + lin
     if pala_compat or mode == "tracks":
-        # Only the set of (track, pixel) keys matters here: a track stays in a pixel for
-        # several points in a row, so dropping repeats first leaves far fewer keys to sort.
-        rep = np.empty(key.size, bool)
-        rep[:1] = False
-        np.equal(key[1:], key[:-1], out=rep[1:])
-        key_s = np.sort(key[~rep], kind="stable")
+        p = pairs if pairs is not None else TrackPixels(z_sr, x_sr, offsets, sr_shape)
+        inside, tid_in, upix = p.inside, p.tid_in, p.upix
     else:
-        order = np.argsort(key, kind="stable")
+        offsets = np.asarray(offsets, dtype=np.int64)
+        lengths = np.diff(offsets)
+        inside, lin = _pixel_index(np.asarray(z_sr).reshape(-1), np.asarray(x_sr).reshape(-1), sr_shape)
+        tid_in = np.repeat(np.arange(lengths.size), lengths)[inside]
+        key = tid_in * np.int64(npix) + lin
+        order = np.argsort(key, kind="stable")  # each pixel of a track: the mean of its points there
         key_s = key[order]
-    first = np.ones(key_s.size, bool)
-    np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
-    ukey = key_s[first]
-    utid, upix = np.divmod(ukey, np.int64(npix))
+        first = np.ones(key_s.size, bool)
+        np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
+        upix = key_s[first] % np.int64(npix)
     if totals is not None:
-        np.add.at(totals[0], upix, 1.0)  # whole counts: exact in any order; no map-sized temporaries
+        if totals[0] is not None:
+            np.add.at(totals[0], upix, 1.0)  # whole counts: exact in any order; no map-sized temporaries
     else:
         density = np.bincount(upix, minlength=npix).astype(float)
     if mode == "tracks":
@@ -319,9 +364,7 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
     if sign is not None:
         v_in = v_in * np.asarray(sign, dtype=float)[tid_in]
     if pala_compat:
-        start_in = np.searchsorted(tid_in, utid, side="left")
-        start_u = np.searchsorted(utid, utid, side="left")
-        paired = v_in[start_in + (np.arange(utid.size) - start_u)]
+        paired = v_in[p.take]
     else:
         group = np.cumsum(first) - 1
         sums = np.bincount(group, weights=v_in[order], minlength=upix.size)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..render import SuperResolutionGrid, accumulate, velocity_values
+from ..render import SuperResolutionGrid, TrackPixels, accumulate, velocity_values
 
 
 class MapAccumulator:
@@ -43,26 +43,49 @@ class MapAccumulator:
         self.dtype = None if dtype is None else np.dtype(dtype)
         n = self.grid.sr_shape[0] * self.grid.sr_shape[1]
         self._density = np.zeros(n)
-        self._zdir = (np.zeros(n), np.zeros(n))
-        self._vel = (np.zeros(n), np.zeros(n))
+        self._zdir = (None, np.zeros(n))  # (density, sums) for accumulate: the density is _density
+        self._vel = (None, np.zeros(n))
         self._powdop = None
         self._n_powdop = 0
 
     def add_tracks(self, tracks) -> None:
         """Add one block's tracks (``[z x vz vx ...]`` in wavelengths, any float class)."""
-        arrays = [a for a in self.grid.tracks_to_sr([self._in_pixels(t) for t in tracks], 4) if a.shape[0] > 0]
-        if not arrays:
+        pts, offsets = self._points(tracks)
+        if pts is None:
             return
-        pts = np.concatenate(arrays, axis=0)
         if self.dtype is not None:
             pts = pts.astype(self.dtype, copy=False)
-        offsets = np.concatenate([[0], np.cumsum([a.shape[0] for a in arrays])]).astype(np.int64)
         z, x, sr_shape = pts[:, 0], pts[:, 1], self.grid.sr_shape
-        dummy = np.zeros(0)
-        accumulate(z, x, offsets, sr_shape, "tracks", totals=(self._density, dummy))
+        # The three maps visit the same (track, SR pixel) pairs: found once.
+        pairs = TrackPixels(z, x, offsets, sr_shape)
+        accumulate(z, x, offsets, sr_shape, "tracks", totals=(self._density, None), pairs=pairs)
         speed, sign = velocity_values("direction", offsets, vz=pts[:, 2], vx=pts[:, 3], pala_compat=True)
-        accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir)
-        accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel)
+        accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir, pairs=pairs)
+        accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel, pairs=pairs)
+
+    def _points(self, tracks):
+        """Every track's ``[z x vz vx]`` rows stacked, z and x on the SR grid (each track in its own
+        class, as ``tracks_to_sr``), and the track offsets; ``(None, None)`` with no point."""
+        tracks = [np.asarray(t) for t in tracks]
+        if tracks and all(t.ndim == 2 and t.shape[1] >= 4 and t.dtype.kind == "f" for t in tracks) \
+                and len({t.dtype for t in tracks}) == 1:
+            # One class: the same elementwise conversion on all rows at once (bit-identical).
+            tracks = [t for t in tracks if t.shape[0] > 0]
+            pts = np.concatenate([t[:, :4] for t in tracks], axis=0) if tracks else np.zeros((0, 4))
+            lengths = [t.shape[0] for t in tracks]
+            dt = pts.dtype.type
+            for k in (0, 1):
+                if self.pixel_size[k] != 1:
+                    pts[:, k] = pts[:, k] / dt(self.pixel_size[k])
+            pts[:, 0], pts[:, 1] = self.grid.to_sr(pts[:, 0], pts[:, 1])
+        else:
+            arrays = [a for a in self.grid.tracks_to_sr([self._in_pixels(t) for t in tracks], 4) if a.shape[0] > 0]
+            pts = np.concatenate(arrays, axis=0) if arrays else np.zeros((0, 4))
+            lengths = [a.shape[0] for a in arrays]
+        if pts.shape[0] == 0:
+            return None, None
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return pts, offsets
 
     def add_map(self, matout) -> None:
         """Add one block's map on the ``MatOut`` grid to the density (Deep-stULM's track
@@ -115,8 +138,7 @@ class MapAccumulator:
         out = {"MatOut": self._density.reshape(shape, order="F").copy()}
         hit = self._density > 0
         for name, (_, sums) in (("MatOut_zdir", self._zdir), ("MatOut_vel", self._vel)):
-            v = sums.copy()
-            v[hit] /= self._density[hit]
+            v = np.divide(sums, self._density, out=sums.copy(), where=hit)
             out[name] = v.reshape(shape, order="F")
         if self.wavelength_mm:
             out["MatOut_vel"] = out["MatOut_vel"] * self.wavelength_mm
