@@ -201,24 +201,28 @@ def _solve_components(ms, mt, mc, mp, n_total, tol_pair, nxt, fallback) -> None:
     a_node = np.where(flip[comp], mt, ms)
     b_node = np.where(flip[comp], ms, mt)
 
-    is_star = small[comp] == 1
-    if is_star.any():
-        e = np.flatnonzero(is_star)
-        ids = np.flatnonzero(small == 1)
-        pos = np.empty(n_comp, dtype=np.int64)
-        pos[ids] = np.arange(ids.size)
-        edge, unique = solve_stars(pos[comp[e]], mc[e], ids.size, tol[ids])
-        fallback[comp_pair[ids[~unique]]] = True
-        edge = e[edge[unique]]
-        nxt[ms[edge]] = mt[edge]
-    for c in range(2, SUBSET_MAX + 1):
-        ks = np.flatnonzero(small == c)
+    # comps and their edges grouped by size class (1: star, 2..SUBSET_MAX: subset DP, above: large), edges
+    # of a comp together; `pos`: a comp's place within its class
+    size_class = np.minimum(small, SUBSET_MAX + 1)
+    comp_order = stable_argsort(size_class)
+    comp_bounds = np.searchsorted(size_class[comp_order], np.arange(SUBSET_MAX + 3))
+    pos = np.empty(n_comp, dtype=np.int64)
+    pos[comp_order] = np.arange(n_comp) - comp_bounds[size_class[comp_order]]
+    edge_order = stable_argsort(size_class[comp] * n_comp + comp)
+    edge_bounds = np.searchsorted(size_class[comp[edge_order]], np.arange(SUBSET_MAX + 3))
+
+    for c in range(1, SUBSET_MAX + 1):
+        ks = comp_order[comp_bounds[c]:comp_bounds[c + 1]]
         if ks.size == 0:
             continue
-        pos = np.full(n_comp, -1, dtype=np.int64)
-        pos[ks] = np.arange(ks.size)
-        e = np.flatnonzero(pos[comp] >= 0)
+        e = edge_order[edge_bounds[c]:edge_bounds[c + 1]]
         kp = pos[comp[e]]
+        if c == 1:
+            edge, unique = solve_stars(kp, mc[e], ks.size, tol[ks])
+            fallback[comp_pair[ks[~unique]]] = True
+            edge = e[edge[unique]]
+            nxt[ms[edge]] = mt[edge]
+            continue
         R = int(np.maximum(n_rows, n_cols)[ks].max())
         W = np.full((R, c, ks.size), np.inf)
         W[a_rank[e], b_rank[e], kp] = mc[e]
@@ -232,13 +236,13 @@ def _solve_components(ms, mt, mc, mp, n_total, tol_pair, nxt, fallback) -> None:
         a, b = rows[kk, rr], cols[kk, col[rr, kk]]
         f = flip[ks[kk]]
         nxt[np.where(f, b, a)] = np.where(f, a, b)
-    large = np.flatnonzero(small > SUBSET_MAX)
-    if large.size:
-        order = np.argsort(comp, kind="stable")
-        bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
-        for k in large:
-            _solve_large(order[bounds[k]:bounds[k + 1]], int(n_rows[k]), int(n_cols[k]), ms, mt, mc, row_rank,
-                         col_rank, float(tol[k]), int(comp_pair[k]), nxt, fallback)
+    e = edge_order[edge_bounds[SUBSET_MAX + 1]:]
+    if e.size:
+        ks = comp_order[comp_bounds[SUBSET_MAX + 1]:]
+        bounds = np.searchsorted(comp[e], ks, side="right")  # edges of a comp are together, comps ascending
+        for k, lo, hi in zip(ks.tolist(), np.concatenate([[0], bounds[:-1]]).tolist(), bounds.tolist()):
+            _solve_large(e[lo:hi], int(n_rows[k]), int(n_cols[k]), ms, mt, mc, row_rank, col_rank, float(tol[k]),
+                         int(comp_pair[k]), nxt, fallback)
 
 
 def _solve_large(e, r, c, ms, mt, mc, row_rank, col_rank, tol, pair, nxt, fallback) -> None:
