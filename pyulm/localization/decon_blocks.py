@@ -116,6 +116,9 @@ class Coupling:
         out = np.empty((self.n, k))
         for members, M in self._groups(A, C):
             m, s = members.shape
+            if s == 1 and k == 1:  # lone bubbles' amplitudes: 1 / A
+                out[members[:, 0]] = 1.0 / M[:, :, 0]
+                continue
             out[members] = np.diagonal(np.linalg.inv(M), axis1=1, axis2=2).reshape(m, s, k)
         for members, q in self._large():
             s = members.size

@@ -48,6 +48,12 @@ def _local_max(c):
     return c >= n
 
 
+def _nonzero(mask):
+    """``np.nonzero`` of a 3-D mask, from the flat indices (3x faster)."""
+    t, rest = np.divmod(np.flatnonzero(mask), mask.shape[1] * mask.shape[2])
+    return (t, *np.divmod(rest, mask.shape[2]))
+
+
 def _candidates(block, kern, thr, rmin, hn2, hpeak):
     """Candidates (frame, position, amplitude): local maxima of the residual's matched filter above ``thr``,
     and local maxima of the residual above ``RESIDUAL_PEAK · rmin`` where the matched filter is above ``thr``."""
@@ -57,7 +63,7 @@ def _candidates(block, kern, thr, rmin, hn2, hpeak):
         c = c + ndimage.correlate1d(ndimage.correlate1d(r, kz, axis=1, mode="constant"), kx, axis=2,
                                     mode="constant")
     above = c > thr[:, None, None]
-    t, iz, ix = np.nonzero(_local_max(c) & above)
+    t, iz, ix = _nonzero(_local_max(c) & above)
     c0 = c[t, iz, ix]
     logc0 = np.log(c0)
 
@@ -77,7 +83,7 @@ def _candidates(block, kern, thr, rmin, hn2, hpeak):
     x, gx = vertex(1, ix, block.X)
     # Maxima of the residual itself, where the matched filter passes the threshold and the residual is
     # well above noise: bubbles closer than the matched filter resolves (it shows one peak between them).
-    tr, rz, rx = np.nonzero(_local_max(r) & above & (r > RESIDUAL_PEAK * rmin[:, None, None]))
+    tr, rz, rx = _nonzero(_local_max(r) & above & (r > RESIDUAL_PEAK * rmin[:, None, None]))
     return (t, z, x, c0 * np.exp(gz + gx) / hn2), (tr, rz.astype(float), rx.astype(float), r[tr, rz, rx] / hpeak)
 
 
