@@ -27,8 +27,9 @@ with the same parameters:
 
 The contenders take turns call by call (the order rotates every round), so
 they share whatever else the machine is doing; the table gives the best and
-the median wall time of ``--repeat`` rounds, and ratios pair the calls of the
-same round. ``pyulm.track`` (``velocityinterp``, ``pala_compat=True``: what
+the median wall time of ``--repeat`` rounds (and the process's CPU time, all
+threads: ulmtools runs its work on worker threads), and ratios pair the
+calls of the same round. ``pyulm.track`` (``velocityinterp``, ``pala_compat=True``: what
 ``ULM_tracking2D`` runs) is timed in this process, best of the rounds.
 
 Run: python benchmarks/bench_tracking.py [--repeat N] [--ulmtools-python PATH] [--baseline DIR]
@@ -82,9 +83,9 @@ print(json.dumps({"where": where}), flush=True)
 for line in sys.stdin:
     n, max_d, gap, variant = line.split()
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tracks = run(n, float(max_d), int(gap), variant)
-        out = {"s": time.perf_counter() - t0, "tracks": tracks}
+        out = {"s": time.perf_counter() - t0, "cpu": time.process_time() - c0, "tracks": tracks}
     except TypeError as e:  # e.g. a baseline without `flat`
         out = {"error": str(e)}
     print(json.dumps(out), flush=True)
@@ -154,8 +155,8 @@ def _ulmtools_python(arg):
     return sys.executable
 
 
-def _row(samples):
-    s = np.array([v["s"] for v in samples]) * 1e3
+def _row(samples, key="s"):
+    s = np.array([v[key] for v in samples]) * 1e3
     return s.min(), np.median(s)
 
 
@@ -186,7 +187,8 @@ def main(argv=None):
         calls += [("baseline", "baseline", "list")] * ("baseline" in workers) + [("ulmtools", "ulmtools", "-")] * bool(upy)
         for key, w in workers.items():
             print(f"{key}: {w.where}")
-        print("wall ms: best / median of the rounds; ratios: pyulm / ulmtools per round, median [range]")
+        print("wall ms: best / median of the rounds (CPU: the process's CPU time, all threads); "
+              "ratios of wall times: pyulm / other per round, median [range]")
         results = {}
         for name in names:
             max_d, gap = params[name]
@@ -209,7 +211,9 @@ def main(argv=None):
                     print(f"  {label:<12} n/a")
                     continue
                 lo, med = _row(s)
-                line = f"  {label:<12} {lo:8.2f} / {med:8.2f} ms   {s[0]['tracks']:>6} tracks"
+                cpu_lo, cpu_med = _row(s, "cpu")
+                line = (f"  {label:<12} {lo:8.2f} / {med:8.2f} ms  (CPU {cpu_lo:6.2f} / {cpu_med:6.2f})"
+                        f"  {s[0]['tracks']:>6} tracks")
                 if label.startswith("pyulm") and samples.get("ulmtools"):
                     ratio = np.array([a["s"] / b["s"] for a, b in zip(s, samples["ulmtools"])])
                     line += f"   vs ulmtools {np.median(ratio):.2f} [{ratio.min():.2f}-{ratio.max():.2f}]"
