@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pyulm.tracking.smallmatch import SUBSET_MAX, solve_stars, solve_subsets
+from pyulm.tracking.smallmatch import SUBSET_MAX, solve_enumerated, solve_stars, solve_subsets
 
 
 def _brute(w, tol):
@@ -22,8 +22,9 @@ def _brute(w, tol):
     return top[0][1], unique, top[0][0]
 
 
+@pytest.mark.parametrize("solve", [solve_subsets, solve_enumerated])
 @pytest.mark.parametrize("c", range(2, SUBSET_MAX + 1))
-def test_subset_dp_equals_brute_force(c):
+def test_small_components_equal_brute_force(c, solve):
     rng = np.random.default_rng(c)
     R = min(c + 1, 4) if c > 3 else c + 2  # keeps the brute force small
     K = 60 if c <= 3 else 12
@@ -33,7 +34,7 @@ def test_subset_dp_equals_brute_force(c):
     W[:, :, -1] = np.inf  # a component with a single edge (rows and a column without any: padding)
     W[1, c - 1, -1] = 0.5
     tol = np.full(K, 1e-9)
-    col, unique = solve_subsets(W, tol)
+    col, unique = solve(W, tol)
     for k in range(K):
         w = W[:, :, k]
         want_cols, want_unique, want_cost = _brute(w, 1e-9)
@@ -46,14 +47,15 @@ def test_subset_dp_equals_brute_force(c):
             assert list(col[:, k]) == list(want_cols)
 
 
-def test_subset_dp_tie_margin():
+@pytest.mark.parametrize("solve", [solve_subsets, solve_enumerated])
+def test_tie_margin(solve):
     # (R=2, c=2, K=1): the diagonal costs 2 + 1.5e-9; the anti-diagonal the same (a tie), then 3e-9 more
     W = np.array([[[1.0], [1.0 + 1.5e-9]], [[1.0], [1.0 + 1.5e-9]]])
-    assert not solve_subsets(W, np.array([1e-9]))[1][0]
+    assert not solve(W, np.array([1e-9]))[1][0]
     W[1, 0, 0] = 1.0 + 3e-9
-    col, unique = solve_subsets(W, np.array([1e-9]))
+    col, unique = solve(W, np.array([1e-9]))
     assert unique[0] and col[:, 0].tolist() == [0, 1]
-    assert not solve_subsets(W, np.array([5e-9]))[1][0]
+    assert not solve(W, np.array([5e-9]))[1][0]
 
 
 def test_stars_pick_the_cheapest_edge_and_flag_ties():

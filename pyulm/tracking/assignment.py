@@ -13,7 +13,7 @@ import numpy as np
 
 from .munkres import munkres
 from .radix import stable_argsort
-from .smallmatch import SUBSET_MAX, solve_stars, solve_subsets
+from .smallmatch import SUBSET_MAX, n_matchings, solve_enumerated, solve_stars, solve_subsets
 
 
 def _lex_solve(cost: np.ndarray, valid: np.ndarray, big: float):
@@ -52,6 +52,11 @@ def _lsa(w):
     from scipy.optimize import linear_sum_assignment  # lazy: `import pyulm` stays light
 
     return linear_sum_assignment(w)
+
+
+# A size class is solved by listing all its matchings while that takes at most this many values (a few
+# calls); above, by the subset programme (a dozen calls per row, little arithmetic).
+_ENUMERATE_MAX = 100000
 
 
 def hungarian_batch(d2_list, starts, max_d2: float) -> np.ndarray:
@@ -230,7 +235,8 @@ def _solve_components(ms, mt, mc, mp, n_total, tol_pair, nxt, fallback) -> None:
         cols = np.zeros((ks.size, c), dtype=np.int64)
         rows[kp, a_rank[e]] = a_node[e]
         cols[kp, b_rank[e]] = b_node[e]
-        col, unique = solve_subsets(W, tol[ks])
+        solve = solve_enumerated if n_matchings(R, c) * R * ks.size <= _ENUMERATE_MAX else solve_subsets
+        col, unique = solve(W, tol[ks])
         fallback[comp_pair[ks[~unique]]] = True
         rr, kk = np.nonzero((col >= 0) & unique)
         a, b = rows[kk, rr], cols[kk, col[rr, kk]]

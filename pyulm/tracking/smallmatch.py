@@ -7,7 +7,8 @@ arithmetic, so the components are solved together, vectorised over the
 component axis:
 
 * a **star** (one point on one side) takes its cheapest edge;
-* a component whose smaller side has ``c <= SUBSET_MAX`` points is solved by
+* a component whose smaller side has ``c <= SUBSET_MAX`` points is solved,
+  when its shape is small, by listing all its matchings at once, else by
   dynamic programming over the subsets of that side: rows of the larger side
   are added one at a time and, for every subset of used columns, the two
   cheapest partial matchings are kept. The two best matchings of the largest
@@ -20,6 +21,7 @@ most ``tol`` more makes it not unique: the caller then defers to munkres).
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -45,6 +47,48 @@ def solve_stars(comp, cost, n_comp, tol):
     edge = np.empty(n_comp, dtype=np.int64)
     edge[comp[at_best]] = np.flatnonzero(at_best)  # with a tie, any of them (the component defers to munkres)
     return edge, runner > best + tol
+
+
+@lru_cache(maxsize=None)
+def _partial_maps(r: int, c: int) -> np.ndarray:
+    """Every injective partial map of r rows into c columns, (M, r); value c = unassigned."""
+    maps = np.zeros((1, 0), dtype=np.int64)
+    for _ in range(r):
+        grown = [np.column_stack([maps, np.full(maps.shape[0], c)])]
+        for j in range(c):
+            free = maps[~(maps == j).any(axis=1)]
+            grown.append(np.column_stack([free, np.full(free.shape[0], j)]))
+        maps = np.concatenate(grown)
+    return maps
+
+
+def n_matchings(r: int, c: int) -> int:
+    """How many partial matchings an r x c component has at most (the enumeration's size)."""
+    return sum(math.comb(r, k) * math.perm(c, k) for k in range(min(r, c) + 1))
+
+
+def solve_enumerated(W: np.ndarray, tol: np.ndarray):
+    """:func:`solve_subsets` by listing every partial matching of the (R, c) shape at once.
+
+    A few calls whatever the shape, but ``n_matchings(R, c) * R`` values per
+    component: the choice for small shapes, where the subset programme's
+    calls (a dozen per row) cost more than the arithmetic.
+    """
+    R, c, K = W.shape
+    maps = _partial_maps(R, c)
+    ext = np.concatenate([W, np.zeros((R, 1, K))], axis=1)  # column c: row left unmatched, free
+    total = ext[np.arange(R)[None, :], maps, :].sum(axis=1)  # (M, K)
+    finite = np.isfinite(total)
+    size = (maps < c).sum(axis=1)
+    card = np.where(finite, size[:, None], -1).max(axis=0)
+    total[size[:, None] != card] = np.inf
+    arg = total.argmin(axis=0)
+    ks = np.arange(K)
+    best = total[arg, ks]
+    unique = np.count_nonzero(total <= best + tol, axis=0) == 1
+    col = maps[arg].T.copy()
+    col[col == c] = -1
+    return col, unique
 
 
 @lru_cache(maxsize=None)
