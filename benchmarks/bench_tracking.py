@@ -25,14 +25,16 @@ with the same parameters:
 * ``baseline``: ``link`` of the pyulm source tree given with ``--baseline``
   (e.g. ``git archive <commit> | tar -x -C /tmp/base``).
 
-The contenders take turns call by call (the order rotates every round), so
-they share whatever else the machine is doing; the table gives the best and
+The contenders take turns call by call (the order rotates every round; with
+``--burst N``, N calls per turn), so they share whatever else the machine is
+doing; the table gives the best and
 the median wall time of ``--repeat`` rounds (and the process's CPU time, all
 threads: ulmtools runs its work on worker threads), and ratios pair the
 calls of the same round. ``pyulm.track`` (``velocityinterp``, ``pala_compat=True``: what
 ``ULM_tracking2D`` runs) is timed in this process, best of the rounds.
 
-Run: python benchmarks/bench_tracking.py [--repeat N] [--ulmtools-python PATH] [--baseline DIR]
+Run: python benchmarks/bench_tracking.py [--repeat N] [--burst N] [--ulmtools-python PATH] [--baseline DIR]
+[--blocks a,b,dense]
 """
 from __future__ import annotations
 
@@ -166,6 +168,9 @@ def main(argv=None):
     ap.add_argument("--ulmtools-python", default=None, help="an interpreter that can import ulmtools")
     ap.add_argument("--baseline", default=None, help="a pyulm source tree to time as well (its `link`)")
     ap.add_argument("--blocks", default="a,b,dense", help="comma-separated subset of a,b,dense")
+    ap.add_argument("--burst", type=int, default=1,
+                    help="calls per turn (default 1: every call follows another contender's, caches cold as in a "
+                         "pipeline; more: the later calls of a turn run warm)")
     args = ap.parse_args(argv)
     params = {"a": (2.0, 0), "b": (3.0, 2), "dense": (2.0, 0)}
     names = [b for b in args.blocks.split(",") if b]
@@ -197,9 +202,10 @@ def main(argv=None):
             samples = {c[0]: [] for c in calls}
             for r in range(rounds + 1):  # round 0 warms up (imports, caches) and is dropped
                 for label, wk, variant in calls[r % len(calls):] + calls[:r % len(calls)]:
-                    out = workers[wk].time(name, max_d, gap, variant)
-                    if r and out is not None:
-                        samples[label].append(out)
+                    for _ in range(args.burst):
+                        out = workers[wk].time(name, max_d, gap, variant)
+                        if r and out is not None:
+                            samples[label].append(out)
             locs = Localizations(z=z, x=x, frame=frame, meta=Metadata(frame_rate=1000.0))
             t_track = min(_timed(lambda: track(locs, max_linking_distance=max_d, max_gap_closing=gap, min_length=10,
                                                 mode="velocityinterp", pala_compat=True)) for _ in range(max(3, rounds // 2)))
