@@ -87,8 +87,8 @@ def _close_gaps_edges(pts, k, nxt, max_d: float, max_gap_closing: int) -> None:
     # integer, sorted (stably) after the unique (src, tgt)
     order = np.argsort(src * n_pts + tgt)
     levels, rank_d2 = np.unique(d2[order], return_inverse=True)
-    order = order[stable_argsort((k[src[order]] * max_gap_closing + (k[tgt[order]] - k[src[order]])) * levels.size
-                                 + rank_d2)]
+    step = k[tgt[order]] - k[src[order]]  # 2 .. max_gap_closing
+    order = order[stable_argsort((k[src[order]] * (max_gap_closing + 1) + step) * levels.size + rank_d2)]
     src, tgt = src[order], tgt[order]
     rank = np.arange(src.size)
     n, none = nxt.size, src.size
