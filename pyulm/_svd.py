@@ -19,6 +19,7 @@ import numpy as np
 
 from ._krylov import top_eigenvectors
 from ._parallel import available_cpus, blas_limit, default_workers, map_chunks
+from ._validate import as_frames
 
 PRECISIONS = ("double", "pala_single")
 
@@ -52,7 +53,8 @@ def check_precision(precision) -> str:
     return precision
 
 
-def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", name: str = "cutoff") -> None:
+def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", name: str = "cutoff",
+               check_finite: str | None = None) -> None:
     """PALA's SVD filter of ``arr`` (..., t), handed over in row blocks of ~4 MB in double.
 
     ``write(key, R)`` receives each block: for a Fortran-ordered (z, x, t) block, as
@@ -63,6 +65,11 @@ def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", nam
     is read from ``arr`` before it is handed over, so ``write`` may overwrite it.
     Keeping every component (or ``cutoff[0] < 2``) hands the input over unchanged.
     ``R`` is double (complex or real) on the double route, single on ``"pala_single"``.
+
+    ``check_finite``: the name of a (z, x, t) ``arr`` whose NaN/Inf the caller has not
+    looked for. A non-finite value makes its column of the Gram matrix's diagonal
+    non-finite, so it is looked for there, before any block is handed over, at no cost
+    (then :func:`pyulm._validate.as_frames` on ``arr`` raises its usual error).
     """
     n = arr.shape[-1]
     keep = normalize_svd_cutoff(cutoff, n, name)
@@ -85,21 +92,27 @@ def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", nam
         def hand(lo, hi, R):
             write(slice(lo, hi), R)
         align = 1
+    def gram_check(C):
+        if check_finite is not None and not np.all(np.isfinite(np.diagonal(C))):
+            as_frames(arr, check_finite)  # raises unless the products overflowed
+
     if keep[0] < 1 or (keep.size == n and np.array_equal(keep, np.arange(n))):
+        if check_finite is not None:
+            as_frames(arr, check_finite)
         step = max(align, max(64, (1 << 22) // (n * np.dtype(work).itemsize)) // align * align)
         for lo in range(0, X.shape[0], step):
             hi = min(X.shape[0], lo + step)
             hand(lo, hi, np.array(X[lo:hi], dtype=work, order="F" if fortran else "C"))
         return
     if single:
-        V = np.asfortranarray(_gram_eigenvectors_single(X, keep, work))
+        V = np.asfortranarray(_gram_eigenvectors_single(X, keep, work, gram_check))
         side, subtract = keep, False  # PALA projects on the kept side: X*U_K*U_K'
     else:
         comp = np.setdiff1d(np.arange(n), keep)
         # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
         # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
         side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
-        V = np.asfortranarray(_gram_eigenvectors(X, side, work))
+        V = np.asfortranarray(_gram_eigenvectors(X, side, work, gram_check))
     # One BLAS thread: OpenBLAS splits these thin products differently with each thread
     # count (the output moved by ~1e-15 between 1 and 2 threads); with few components they
     # are a small part of the filter (the Gram matrix, threaded and exact, is most of it).
@@ -179,15 +192,28 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
         C = np.zeros((n, n), dtype=dt, order="F")
         if fortran and X.dtype == dt:
             return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1), False
-        step = max(256, step_bytes // (n * item))
+        step = min(m, max(256, step_bytes // (n * item)))
+        buf = np.empty((step, n), dtype=dt, order="F" if fortran else "C")  # one buffer for the blocks
         for lo in range(0, m, step):
+            blk = buf if lo + step <= m else np.empty((m - lo, n), dtype=dt, order="F" if fortran else "C")
+            _convert(X[lo:lo + step], blk, fortran, threads)
             if fortran:
-                blk = np.asarray(X[lo:lo + step], dtype=dt, order="F")
                 C = rank_k(1.0, blk, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
             else:
-                blk = np.ascontiguousarray(X[lo:lo + step], dtype=dt)
                 C = rank_k(1.0, blk.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # conj(X_b^H X_b)
     return C, cplx and not fortran
+
+
+def _convert(src: np.ndarray, out: np.ndarray, fortran: bool, threads: int) -> None:
+    """``out[...] = src`` (to the working class), in column (Fortran) or row slices on up to
+    ``threads`` threads: the copy releases the GIL, and BLAS's threads would otherwise wait
+    for it between two products."""
+    n = src.shape[1 if fortran else 0]
+    bounds = [(lo, min(n, lo + max(1, -(-n // (4 * threads))))) for lo in range(0, n, max(1, -(-n // (4 * threads))))]
+    if fortran:
+        map_chunks(lambda a, b: np.copyto(out[:, a:b], src[:, a:b]), bounds, threads)
+    else:
+        map_chunks(lambda a, b: np.copyto(out[a:b], src[a:b]), bounds, threads)
 
 
 #: The Krylov route (:mod:`pyulm._krylov`) is tried for the strongest ``k`` components of a
@@ -197,7 +223,7 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
 KRYLOV_MIN_FRAMES = 400
 
 
-def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -> np.ndarray:
+def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64, check=None) -> np.ndarray:
     """Eigenvectors of ``X^H X`` for the given 0-based components in descending order.
 
     Two routes, the same answer to working precision. The strongest few components of a
@@ -206,11 +232,13 @@ def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64) -
     accurate as LAPACK's (:mod:`pyulm._krylov`); otherwise, and for any other set,
     LAPACK's subset eigensolver, which covers only the contiguous index range that holds
     the requested components. Only the span of the vectors is defined (the filter uses
-    ``V V^H``): their phases differ between the routes.
+    ``V V^H``): their phases differ between the routes. ``check(C)`` sees the Gram matrix first.
     """
     n = X.shape[1]
     cplx = np.iscomplexobj(X) or np.issubdtype(work, np.complexfloating)
     C, conj = _gram(X, np.complex128 if cplx else np.float64)
+    if check is not None:
+        check(C)
     U = None
     k = components.size
     with blas_limit(1):  # threaded reductions round differently with each thread count
@@ -235,10 +263,12 @@ def _lapack_eigenvectors(C: np.ndarray, components: np.ndarray) -> np.ndarray:
     return U[:, components - components.min()]
 
 
-def _gram_eigenvectors_single(X: np.ndarray, components: np.ndarray, work) -> np.ndarray:
+def _gram_eigenvectors_single(X: np.ndarray, components: np.ndarray, work, check=None) -> np.ndarray:
     """PALA's single-precision route: ``C = X'*X`` in single, then ``svd(C)`` in single
     (LAPACK ``gesdd``, singular vectors in descending order, as MATLAB's ``svd``)."""
     C, conj = _gram(X, work, step_bytes=1 << 62)  # one product over all rows, as MATLAB's X'*X
+    if check is not None:
+        check(C)
     upper = np.triu(C)
     C = upper + np.triu(upper, 1).conj().T  # herk fills the upper triangle only
     with blas_limit(1):

@@ -10,17 +10,18 @@ import numbers
 import numpy as np
 
 
-def as_frames(frames, name: str = "frames", *, allow_complex: bool = True) -> np.ndarray:
+def as_frames(frames, name: str = "frames", *, allow_complex: bool = True, check_finite: bool = True) -> np.ndarray:
     """Return ``frames`` as a 3-D (z, x, t) array without copying or modifying it.
 
     Raises ``ValueError`` for a wrong number of axes, an empty array or
-    non-finite values.
+    non-finite values (``check_finite=False``: not looked for; the caller checks
+    them on its way through the data, by calling this again when it sees one).
     """
-    return as_frames_nan(frames, name, allow_complex=allow_complex, allow_nan=False)[0]
+    return as_frames_nan(frames, name, allow_complex=allow_complex, allow_nan=False, check_finite=check_finite)[0]
 
 
 def as_frames_nan(frames, name: str = "frames", *, allow_complex: bool = True,
-                  allow_nan: bool = True) -> tuple[np.ndarray, bool]:
+                  allow_nan: bool = True, check_finite: bool = True) -> tuple[np.ndarray, bool]:
     """:func:`as_frames` that may let NaN through; returns ``(array, whether it holds NaN)``.
 
     Infinite values are refused either way.
@@ -39,7 +40,7 @@ def as_frames_nan(frames, name: str = "frames", *, allow_complex: bool = True,
         )
     if arr.size == 0:
         raise ValueError(f"{name}: the array is empty (shape {arr.shape})")
-    if np.all(np.isfinite(arr)):
+    if not check_finite or np.all(np.isfinite(arr)):
         return arr, False
     if allow_nan and not np.any(np.isinf(arr)):
         return arr, True

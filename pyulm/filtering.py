@@ -59,7 +59,7 @@ def svd_filter(frames, cutoff, *, precision: str = "double") -> np.ndarray:
 
 
 def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None, *, precision: str = "double",
-                name: str = "cutoff", finish=None) -> np.ndarray:
+                name: str = "cutoff", finish=None, check_finite: str | None = None) -> np.ndarray:
     """:func:`svd_filter` on an already validated array.
 
     ``out`` (same shape, an inexact dtype, C-contiguous) receives the result and may
@@ -67,6 +67,7 @@ def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None, *, preci
     run in place on a private copy. ``finish(block)``, when given, acts in place on each
     C-contiguous (..., t) block of the result in ``out``'s class before it is stored
     (the rest of a chain whose steps act on each pixel's time series alone).
+    ``check_finite``: see :func:`pyulm._svd.svd_blocks`.
     """
     n = arr.shape[-1]
     if out is None:
@@ -89,7 +90,7 @@ def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None, *, preci
             finish(block)
             out[key] = block
 
-    svd_blocks(arr, cutoff, write, precision=precision, name=name)
+    svd_blocks(arr, cutoff, write, precision=precision, name=name, check_finite=check_finite)
     return out
 
 
@@ -200,7 +201,7 @@ def filter_block(frames, svd_cutoff=5, band=None, frame_rate=None, *, order: int
     >>> filter_block(iq, [5, 64], [50, 249], 1000).dtype
     dtype('complex64')
     """
-    arr = V.as_frames(frames)
+    arr = V.as_frames(frames, check_finite=False)  # NaN/Inf are looked for on the way (svd_blocks)
     if band is not None and frame_rate is None:
         raise ValueError("frame_rate: required (Hz) when a band-pass is given")
     # designed once, before any work (a bad band fails here)
@@ -218,10 +219,11 @@ def filter_block(frames, svd_cutoff=5, band=None, frame_rate=None, *, order: int
             block[~np.isfinite(block)] = 0
 
     return _svd_filter(arr.astype(_work_dtype(arr.dtype), copy=False), svd_cutoff, precision=svd_precision,
-                       name="svd_cutoff", finish=finish)
+                       name="svd_cutoff", finish=finish, check_finite="frames")
 
 
-def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None, svd_precision: str = "double"):
+def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None, svd_precision: str = "double",
+                     check_finite: str | None = None):
     """PALA's in vivo filter chain, straight to the amplitude and the power Doppler image.
 
     ``IQ_svd = SVDfilter(IQ)``, ``PowDop = sqrt(sum_t |IQ_svd|^2)``, the causal band-pass
@@ -245,6 +247,10 @@ def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None
         read before it is written.
     svd_precision : {"double", "pala_single"}
         See :func:`svd_filter`.
+    check_finite : str, optional
+        ``frames`` has not been checked for NaN/Inf: look for them on the way (a
+        ``ValueError`` naming this argument before any output is written; see
+        :func:`pyulm._svd.svd_blocks`).
 
     Returns
     -------
@@ -283,7 +289,7 @@ def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None
         else:  # rows of the C-ordered (z * x, n) block
             pd_rows[key] = finish(np.ascontiguousarray(R).reshape(1, -1, n), amp_rows[key][None])[0]
 
-    svd_blocks(frames, svd_cutoff, write, precision=svd_precision, name="svd_cutoff")
+    svd_blocks(frames, svd_cutoff, write, precision=svd_precision, name="svd_cutoff", check_finite=check_finite)
     return out, powdop
 
 

@@ -182,3 +182,16 @@ def test_filter_block_bad_input():
         pyulm.filter_block(x)
     with pytest.raises(ValueError, match="frame_rate"):
         pyulm.filter_block(np.ones((3, 3, 10)), 2, band=[50, 249])
+
+
+@pytest.mark.parametrize("cutoff", [[3, 30], [1, 30]])  # through the Gram matrix / no SVD at all
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_filter_block_finds_non_finite_values_on_its_way(cutoff, order, bad):
+    """No pass of its own over the block: a NaN/Inf shows in the Gram matrix's diagonal (or is
+    looked for when no SVD runs), with the usual error, before anything is written."""
+    x = np.random.default_rng(0).standard_normal((5, 6, 30)).astype(np.complex64)
+    x = np.asarray(x, order=order)
+    x[2, 3, 17] = bad
+    with pytest.raises(ValueError, match=r"^frames: 1 value\(s\) are NaN or Inf; expected finite values$"):
+        pyulm.filter_block(x, cutoff, [50, 249], 1000)

@@ -236,6 +236,23 @@ def test_handed_over_block_gives_the_same_result(example_result, variant):
     assert ref.MatTracking.shape[0] > 100
 
 
+@pytest.mark.parametrize("keep_all", [False, True])
+def test_non_finite_block_is_refused_before_anything_is_written(example_result, keep_all):
+    """process_frames makes no pass of its own for NaN/Inf: the filter finds them on its way
+    (its Gram matrix), before the amplitude goes over a handed-over block."""
+    info, params, _ = example_result
+    U = params.for_frames(60)
+    if keep_all:
+        U = dataclasses.replace(U, svd_cutoff=(1, 60))
+    frames = np.asfortranarray(read_frames(info)[:, :, :60])
+    frames[10, 20, 30] = np.nan
+    original = frames.copy()
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"^frames: 1 value\(s\) are NaN or Inf; expected finite values$"):
+            process_frames(frames, U, overwrite_input=overwrite)
+        np.testing.assert_array_equal(frames, original)
+
+
 def test_images_and_figures_use_the_pixel_size_in_mm(example_result, tmp_path):
     """The scale bar and the stored resolution come from the pixel size in mm (pixel size in
     wavelengths x wavelength), not from the wavelength alone (the bug when a pixel is not

@@ -84,6 +84,13 @@ def localize(
     >>> np.round([locs.z[0], locs.x[0]], 2).tolist()
     [10.33, 12.56]
     """
+    return _localize(frames, method, fwhm, number_of_particles, n_local_max, meta, pala_compat, options)
+
+
+def _localize(frames, method, fwhm, number_of_particles, n_local_max, meta, pala_compat, options,
+              finite: bool = False) -> Localizations:
+    """:func:`localize`; ``finite=True``: ``frames`` is a (z, x, t) floating array the caller made
+    and knows to be finite (the pipeline's filtered amplitude), so no pass over it checks that."""
     m = get_method(method)
     if number_of_particles is None:
         if "numberOfParticles" in options:  # PALA's name: say which Python argument it is
@@ -98,7 +105,10 @@ def localize(
     if n_local_max is None:
         n_local_max = default_n_local_max((fz, fx))
     n_local_max = V.positive(n_local_max, "n_local_max", integer=True)
-    arr, has_nan = V.as_frames_nan(frames, allow_nan=bool(pala_compat) and m.kind == "kernel")
+    if finite:
+        arr, has_nan = frames, False
+    else:
+        arr, has_nan = V.as_frames_nan(frames, allow_nan=bool(pala_compat) and m.kind == "kernel")
     meta = meta if meta is not None else Metadata()
     if m.kind == "frames":
         out = m.func(arr, fwhm=(fz, fx), number_of_particles=n_part, n_local_max=n_local_max, **options)

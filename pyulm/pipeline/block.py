@@ -27,7 +27,8 @@ import numpy as np
 
 from .. import _validate as V
 from ..filtering import filter_amplitude
-from ..localization import get_method, localize
+from ..localization import get_method
+from ..localization.core import _localize
 from ..tables import Localizations
 from ..tracking import track
 from .params import BlockParams
@@ -98,10 +99,13 @@ def process_frames(frames, params: BlockParams, *, progress=None, overwrite_inpu
     >>> res.MatTracking.shape[1], res.tracks[0].dtype
     (4, dtype('float32'))
     """
-    arr = V.as_frames(frames)
+    # The SVD filter looks for NaN/Inf on its way through the block (its Gram matrix): no pass of its own
+    arr = V.as_frames(frames, check_finite=False)
     if not isinstance(params, BlockParams):
         raise TypeError(f"params: expected BlockParams (pyulm.pipeline.block_params(cfg, info), or "
                         f"pyulm.pala.block_params(ULM, frames.shape) from PALA's ULM struct), got {type(params).__name__}")
+    if not filter_checks_input(params):
+        V.as_frames(arr)
     if tuple(arr.shape[:2]) != tuple(params.shape) or arr.shape[2] != params.n_frames:
         raise ValueError(f"frames: shape {arr.shape} does not match params ({params.shape[0]}, {params.shape[1]}, "
                          f"{params.n_frames}); build them with block_params(cfg, info, n_frames)")
@@ -110,6 +114,13 @@ def process_frames(frames, params: BlockParams, *, progress=None, overwrite_inpu
     holder = [arr]
     del arr
     return run_stages(holder, params, step, consume=overwrite_input)
+
+
+def filter_checks_input(params: BlockParams) -> bool:
+    """Whether :func:`run_stages` starts with pyulm's SVD filter, which looks for NaN/Inf in the
+    block on its way (so the caller need not check them first); Deep-stULM and CycleULM-E2E
+    have filters of their own."""
+    return params.tracking != "deepstulm" and params.pipeline != "cycleulm-e2e"
 
 
 def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> BlockResult:
@@ -129,7 +140,8 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
         mat, powdop, matout = e2e_stages(arr, params, step, mat_tracking, t)
         return BlockResult(mat, [], powdop, params.n_frames, t, matout)
     amplitude, powdop = filter_amplitude(arr, params.svd_cutoff, params.band or None, params.frame_rate,
-                                         out=_amplitude_buffer(arr, consume), svd_precision=params.svd_precision)
+                                         out=_amplitude_buffer(arr, consume), svd_precision=params.svd_precision,
+                                         check_finite="frames")
     del arr  # when it is not the amplitude's own memory, the input is freed here
     t["filter"] = time.perf_counter() - t0
     loc_params = params
@@ -141,7 +153,8 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
 
     t0 = time.perf_counter()
     step("localize")
-    mat = mat_tracking(amplitude, loc_params)
+    # the filter's amplitude is finite by construction (non-finite values set to 0): not checked again
+    mat = mat_tracking(amplitude, loc_params, finite=not (params.translator or params.denoise))
     del amplitude
     t["localize"] = time.perf_counter() - t0
 
@@ -152,16 +165,18 @@ def run_stages(holder: list, params: BlockParams, step, *, consume: bool) -> Blo
     return BlockResult(mat, tracks, powdop, params.n_frames, t)
 
 
-def mat_tracking(amplitude: np.ndarray, params: BlockParams) -> np.ndarray:
-    """PALA's ``MatTracking`` in wavelengths: ``[intensity z x frame]``, frames 1-based."""
+def mat_tracking(amplitude: np.ndarray, params: BlockParams, *, finite: bool = False) -> np.ndarray:
+    """PALA's ``MatTracking`` in wavelengths: ``[intensity z x frame]``, frames 1-based.
+
+    ``finite``: ``amplitude`` is the filter's own (z, x, t) float64 output, known finite."""
     method = get_method(params.method)
     # Translated frames: a method modelling the PSF (a "frames" method: NCC's template, deconvolution's
     # kernel) gets the MB-only PSF; an ROI kernel keeps ULM.fwhm, which sizes its ROI (PALA's meaning),
     # and an ROI of the data's width holds the narrower MB-only bubble (radial symmetry fails on
     # 3 x 3 ROIs of a 1.5-pixel PSF).
     fwhm = params.translator[2:] if params.translator and method.kind == "frames" else params.fwhm
-    locs = localize(amplitude, params.method, fwhm=fwhm, number_of_particles=params.number_of_particles,
-                    n_local_max=params.n_local_max, pala_compat=True, **dict(params.method_options))
+    locs = _localize(amplitude, params.method, fwhm, params.number_of_particles, params.n_local_max, None, True,
+                     dict(params.method_options), finite=finite)
     if not len(locs):
         return np.zeros((0, 4))
     # PALA's example goes through 1-based pixels, (pos - 1) * PDelta: the same arithmetic

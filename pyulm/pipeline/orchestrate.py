@@ -14,7 +14,7 @@ from .._parallel import default_workers, limit_threads
 from .._version import __version__
 from ..config import Config, ConfigError
 from ..io import FormatError, SourceInfo, inspect, read_frames
-from .block import run_stages
+from .block import filter_checks_input, run_stages
 from .checks import check_metadata, memory_limit, split_frames
 from .cluster import release_free_memory, run_on_cluster
 from .lock import OutputLock, describe_owner
@@ -101,7 +101,7 @@ def run_block(spec: BlockSpec, info: SourceInfo, params: BlockParams, out_path: 
     t0 = time.perf_counter()
     emit("read")
     # The block read here is handed over (no reference kept): its |IQ| is written over it.
-    holder = [V.as_frames(read_frames(info, spec.start, spec.stop))]
+    holder = [V.as_frames(read_frames(info, spec.start, spec.stop), check_finite=not filter_checks_input(params))]
     t_read = time.perf_counter() - t0
     emit("filter")
     # in a worker's thread (Dask): one thread, BLAS included, whatever the worker's environment
