@@ -179,7 +179,8 @@ def _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, changed, passes: int 
         if e.size == 0:
             break
         pe = _within(pr, ring)
-        Zs, Xs, idx, geom = block.basis(t[e], z[e], x[e], a[e])
+        geom = block.geometry(z[e], x[e])
+        Zs, Xs = block.factors(*geom, z[e], x[e], a[e])
         A = gram(Zs, Xs, Zs, Xs)[:, :1, :1] * (1.0 + 1e-9) + 1e-300  # a ridge: coincident bubbles
         C = None
         if pe.size:
@@ -199,7 +200,7 @@ def _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, changed, passes: int 
         first = np.ones(cand.size, bool)
         first[1:] = cp.lab[cand[1:]] != cp.lab[cand[:-1]]
         cand = cand[first]
-        block.add(Zs[cand], Xs[cand], idx[cand], ae[cand])
+        block.add(Zs[cand], Xs[cand], block.index(te[cand], geom[0][cand], geom[1][cand]), ae[cand])
         drop = np.zeros(t.size, bool)
         drop[e[cand]] = True
         keep = ~drop

@@ -178,8 +178,8 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
         lab = cp.lab[act]
         n, _, Kz, R = Za.shape
         W = flat[ia] @ Xa.transpose(0, 2, 1, 3).reshape(n, -1, 2 * R)  # residual patch times X factors
-        B = (Za.transpose(0, 1, 3, 2).reshape(n, 2 * R, Kz) @ W).reshape(n, 2, R, 2, R)
-        b_all[act] = np.einsum("nirir->ni", B[:, _P][:, :, :, _Q])  # Jᵀ r (n, 3)
+        B = (Za.transpose(0, 1, 3, 2).reshape(n, 2 * R, Kz) @ W).reshape(n, 2, R, 2, R)  # Jᵀ r (n, 3) from it:
+        b_all[act] = B.reshape(n, 4)[:, 2 * _P + _Q] if R == 1 else np.einsum("nirir->ni", B[:, _P][:, :, :, _Q])
         A = gram(Za, Xa, Za, Xa)
         diag = A.reshape(n, 9)[:, ::4]  # a view
         diag += mu[lab][:, None] * diag + 1e-12 * diag.max(axis=1, keepdims=True)
