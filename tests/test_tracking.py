@@ -425,3 +425,41 @@ def test_stable_argsort_equals_numpy():
     keys = rng.integers(-5, 5, 100)  # negative keys: numpy's own sort
     np.testing.assert_array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
     assert stable_argsort(np.zeros(0, np.int64)).size == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_crowded_blocks_link_as_munkres_per_frame_pair(seed):
+    """An oracle independent of the batched solver: Yi Cao's munkres on every whole frame-pair
+    matrix, then greedy gap closing. Crowded frames make components of every size class;
+    odd seeds use integer positions (exact ties, deferred to munkres)."""
+    from pyulm.tracking import link
+
+    rng = np.random.default_rng(100 + seed)
+    n_frames, max_d, gap = 8, [1.5, 2.0, 2.5, 3.0][seed], [0, 2, 3, 2][seed]
+    points = [rng.uniform(0, 9, (int(rng.integers(15, 40)), 2)) for _ in range(n_frames)]
+    if seed % 2:
+        points = [np.round(p) for p in points]
+    starts = np.concatenate([[0], np.cumsum([p.shape[0] for p in points])])
+    want = np.full(int(starts[-1]), -1)
+    free_src = [np.ones(p.shape[0], bool) for p in points]
+    free_tgt = [np.ones(p.shape[0], bool) for p in points]
+    for i in range(n_frames - 1):
+        d = squared_distances(points[i], points[i + 1])
+        for s_, t_ in enumerate(munkres(np.where(d <= max_d * max_d, d, INF))[0]):
+            if t_ >= 0:
+                want[starts[i] + s_] = starts[i + 1] + t_
+                free_src[i][s_] = free_tgt[i + 1][t_] = False
+    for i in range(n_frames - 2):
+        for j in range(i + 2, min(i + gap, n_frames - 1) + 1):
+            us, ut = np.flatnonzero(free_src[i]), np.flatnonzero(free_tgt[j])
+            if us.size and ut.size:
+                idx = nearest_neighbor_linker(points[i][us], points[j][ut], max_d)[0]
+                for s_, t_ in zip(us[idx >= 0], ut[idx[idx >= 0]]):
+                    want[starts[i] + s_] = starts[j] + t_
+                    free_src[i][s_] = free_tgt[j][t_] = False
+    pts = np.concatenate(points)
+    frames = np.repeat(np.arange(n_frames), np.diff(starts))
+    got = np.full(pts.shape[0], -1)
+    for t in link(pts[:, 0], pts[:, 1], frames, max_linking_distance=max_d, max_gap_closing=gap):
+        got[t[:-1]] = t[1:]
+    np.testing.assert_array_equal(got, want)
