@@ -142,16 +142,17 @@ def test_simpletracker_gap_closing_and_empty_frames():
     assert [a.tolist() for a in adj] == [[0, 1, 2]]
 
 
-def _simpletracker_oracle(points, max_d, gap):
-    """simpletracker as its MATLAB code reads: one Hungarian linker per frame pair, then greedy gap
-    closing from frame i to i+2 .. i+gap between the still-unmatched points, in that order."""
+def _simpletracker_oracle(points, max_d, gap, pair_links=None):
+    """simpletracker as its MATLAB code reads: one Hungarian linker per frame pair (``pair_links``,
+    default pyulm's hungarian_linker), then greedy gap closing from frame i to i+2 .. i+gap between
+    the still-unmatched points, in that order."""
     starts = np.concatenate([[0], np.cumsum([p.shape[0] for p in points])])
     nxt = np.full(int(starts[-1]), -1)
     free_src = [np.ones(p.shape[0], bool) for p in points]
     free_tgt = [np.ones(p.shape[0], bool) for p in points]
     for i in range(len(points) - 1):
         if points[i].shape[0] and points[i + 1].shape[0]:
-            idx = hungarian_linker(points[i], points[i + 1], max_d)[0]
+            idx = (pair_links or hungarian_linker)(points[i], points[i + 1], max_d)[0]
             for s_, t_ in enumerate(idx):
                 if t_ >= 0:
                     nxt[starts[i] + s_] = starts[i + 1] + t_
@@ -439,26 +440,9 @@ def test_crowded_blocks_link_as_munkres_per_frame_pair(seed):
     points = [rng.uniform(0, 9, (int(rng.integers(15, 40)), 2)) for _ in range(n_frames)]
     if seed % 2:
         points = [np.round(p) for p in points]
-    starts = np.concatenate([[0], np.cumsum([p.shape[0] for p in points])])
-    want = np.full(int(starts[-1]), -1)
-    free_src = [np.ones(p.shape[0], bool) for p in points]
-    free_tgt = [np.ones(p.shape[0], bool) for p in points]
-    for i in range(n_frames - 1):
-        d = squared_distances(points[i], points[i + 1])
-        for s_, t_ in enumerate(munkres(np.where(d <= max_d * max_d, d, INF))[0]):
-            if t_ >= 0:
-                want[starts[i] + s_] = starts[i + 1] + t_
-                free_src[i][s_] = free_tgt[i + 1][t_] = False
-    for i in range(n_frames - 2):
-        for j in range(i + 2, min(i + gap, n_frames - 1) + 1):
-            us, ut = np.flatnonzero(free_src[i]), np.flatnonzero(free_tgt[j])
-            if us.size and ut.size:
-                idx = nearest_neighbor_linker(points[i][us], points[j][ut], max_d)[0]
-                for s_, t_ in zip(us[idx >= 0], ut[idx[idx >= 0]]):
-                    want[starts[i] + s_] = starts[j] + t_
-                    free_src[i][s_] = free_tgt[j][t_] = False
+    want = _simpletracker_oracle(points, max_d, gap, lambda src, tgt, md: (_reference_links(src, tgt, md),))
     pts = np.concatenate(points)
-    frames = np.repeat(np.arange(n_frames), np.diff(starts))
+    frames = np.repeat(np.arange(n_frames), [p.shape[0] for p in points])
     got = np.full(pts.shape[0], -1)
     for t in link(pts[:, 0], pts[:, 1], frames, max_linking_distance=max_d, max_gap_closing=gap):
         got[t[:-1]] = t[1:]
