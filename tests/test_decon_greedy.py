@@ -29,3 +29,25 @@ def test_local_maxima_are_the_3x3_maxima_of_each_frame():
     c = rng.integers(0, 4, size=(3, 9, 11)).astype(np.float32)  # many ties
     ref = c >= ndimage.maximum_filter(c, size=(1, 3, 3), mode="constant", cval=-np.inf)
     np.testing.assert_array_equal(_local_max(c), ref)
+
+
+def test_coupled_pairs_are_those_of_a_kd_tree():
+    """Bubbles of one frame closer than the coupling (FWHM units): the pairs a k-d tree finds, ties included."""
+    from scipy.spatial import cKDTree
+
+    from pyulm.localization.decon_psf import PatchPSF
+    from pyulm.localization.decon_refine import Block
+
+    rng = np.random.default_rng(5)
+    block = Block(np.zeros((6, 40, 48)), PatchPSF((3.0, 2.5)), 2.0)
+    for lattice in (False, True):
+        n = 400
+        t, z, x = rng.integers(0, 6, n), rng.uniform(-0.5, 39.5, n), rng.uniform(-0.5, 47.5, n)
+        if lattice:  # distances exactly at the coupling radius
+            z, x = np.round(z) * 1.5, np.round(x) * 1.25
+        pts = np.column_stack([t * 1e3, z / 3.0, x / 2.5])
+        ref = cKDTree(pts).query_pairs(2.0, output_type="ndarray")
+        got = block.pairs(t, z, x)
+        assert got.shape == ref.shape and np.all(got[:, 0] < got[:, 1])
+        key = lambda p: set(map(tuple, p.tolist()))
+        assert key(got) == key(ref)

@@ -11,7 +11,6 @@ inner product of two columns is a product of 1-D inner products.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from .decon_blocks import Coupling
 
@@ -57,8 +56,7 @@ class Block:
             sz, sx, r = self.psf.fwhm[0], self.psf.fwhm[1], self.coupling
         else:
             sz, sx, r = 1.0, 1.0, float(pixels)
-        pts = np.column_stack([t * ((self.Z / sz + self.X / sx) + 4.0 * r), z / sz, x / sx])
-        return cKDTree(pts).query_pairs(r, output_type="ndarray")
+        return _close_pairs(t, z / sz, x / sx, r, self.Z / sz + 4.0 * r)
 
     def _rows(self, z, axis):
         n_ax, off = (self.Z, self.oz) if axis == 0 else (self.X, self.ox)
@@ -106,10 +104,34 @@ def _stack(u, du, a):
     return out
 
 
+def _close_pairs(t, z, x, r, frame_span):
+    """Index pairs (i < j) of points of one frame ``t`` with ``(z_i − z_j)² + (x_i − x_j)² <= r²``.
+
+    The points sorted along z (frames ``frame_span`` apart, more than z's
+    range plus ``r``), each one's candidates are those that follow it within
+    ``r`` in z; the test is the distance itself, the same as a k-d tree's
+    (``scipy.spatial.cKDTree.query_pairs``), at half its cost.
+    """
+    key = t * frame_span + z
+    o = np.argsort(key, kind="stable")
+    ks = key[o]
+    n = ks.size
+    # the window's end with a margin for the rounding of the keys (the distance test decides)
+    hi = np.searchsorted(ks, ks + r * (1.0 + 1e-9) + 1e-9 * np.abs(ks), side="right")
+    cnt = np.maximum(hi - np.arange(1, n + 1), 0)
+    first = np.repeat(np.arange(n), cnt)
+    second = first + 1 + np.arange(first.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    i, j = o[first], o[second]
+    dz, dx = z[i] - z[j], x[i] - x[j]
+    ok = (t[i] == t[j]) & (dz * dz + dx * dx <= r * r)
+    i, j = i[ok], j[ok]
+    return np.column_stack([np.minimum(i, j), np.maximum(i, j)])
+
+
 def _image(Zs, Xs, w):
     """Images ``w Σ_r u_r ⊗ v_r`` (n, Kz, Kx) of bubbles from their value factors."""
-    if Zs.shape[3] == 1:  # broadcasting is 3x faster than einsum here
-        return (Zs[:, 0, :, 0] * w[:, None])[:, :, None] * Xs[:, 0, :, 0][:, None, :]
+    if Zs.shape[3] == 1:  # einsum's outer product: 1.8x faster than broadcasting (inner loops of one row)
+        return np.einsum("nk,nl->nkl", Zs[:, 0, :, 0] * w[:, None], Xs[:, 0, :, 0])
     return np.einsum("nkr,nlr->nkl", Zs[:, 0], Xs[:, 0]) * w[:, None, None]
 
 
