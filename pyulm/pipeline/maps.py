@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._parallel import default_workers, map_chunks
 from ..render import SuperResolutionGrid, TrackPixels, accumulate, velocity_values
 
 
@@ -56,10 +57,13 @@ class MapAccumulator:
         if self.dtype is not None:
             pts = pts.astype(self.dtype, copy=False)
         z, x, sr_shape = pts[:, 0], pts[:, 1], self.grid.sr_shape
-        # The three maps visit the same (track, SR pixel) pairs: found once.
-        pairs = TrackPixels(z, x, offsets, sr_shape)
+        # The three maps visit the same (track, SR pixel) pairs: found once, on one thread while
+        # the other smooths the speeds and signs the tracks (independent work: the same bits).
+        pairs, (speed, sign) = map_chunks(
+            lambda i, _: TrackPixels(z, x, offsets, sr_shape) if i == 0 else
+            velocity_values("direction", offsets, vz=pts[:, 2], vx=pts[:, 3], pala_compat=True),
+            [(0, 1), (1, 2)], default_workers())
         accumulate(z, x, offsets, sr_shape, "tracks", totals=(self._density, None), pairs=pairs)
-        speed, sign = velocity_values("direction", offsets, vz=pts[:, 2], vx=pts[:, 3], pala_compat=True)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir, pairs=pairs)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel, pairs=pairs)
 
