@@ -92,7 +92,7 @@ def top_eigenvectors(C: np.ndarray, k: int, *, block: int | None = None, max_dim
     H = np.zeros((max_dim + b, max_dim + b), dt, order="F")  # Q^H C Q, upper triangle
     Q[:, :b] = np.linalg.qr(S.astype(dt))[0]
     d = b
-    check = 4 * b  # where the next Rayleigh-Ritz check is
+    check, last = 4 * b, None  # where the next Rayleigh-Ritz check is; the last one's (d, ratio)
     while True:
         W = hemm(1.0, C, Q[:, d - b:d])                 # C times the newest block
         Qd = Q[:, :d]
@@ -111,8 +111,9 @@ def top_eigenvectors(C: np.ndarray, k: int, *, block: int | None = None, max_dim
             # rows), against the target
             est = np.linalg.norm((r2 @ r1) @ Y[d - b:d, :k], axis=0).max()
             ratio = est / (_STOP * eps * max(theta[0], np.finfo(float).tiny))
-            if ratio <= 1 or d + b > max_dim:
-                break
+            if ratio <= 1 or d + b > max_dim or _hopeless(last, d, ratio, b, max_dim):
+                break  # converged, or out of room: the certificate decides
+            last = (d, ratio)
             # Far from the target, check every other step (the rate of a Krylov method grows
             # as it goes, so no prediction from the rate so far is safe)
             check = d + (2 * b if ratio > 1e3 else b)
@@ -123,6 +124,16 @@ def top_eigenvectors(C: np.ndarray, k: int, *, block: int | None = None, max_dim
     F = V.conj().T @ V - np.eye(k)
     V = np.asfortranarray(V - V @ (F / 2))
     return theta[:k], V, _certify(C, V, float(theta[k]), d)
+
+
+def _hopeless(last, d: int, ratio: float, b: int, max_dim: int) -> bool:
+    """Whether the residual's progress since the last check, kept up (Krylov methods speed up
+    as they go, so this is pessimistic), would need a space over twice ``max_dim``: then the
+    iteration stops early and LAPACK answers (a flat spectrum at the cutoff, e.g. white noise)."""
+    if last is None:
+        return False
+    rate = (last[1] / ratio) ** (b / (d - last[0]))  # per step
+    return rate <= 1 or d + b * np.log(ratio) / np.log(rate) > 2 * max_dim
 
 
 def _frobenius_upper(C: np.ndarray) -> float:
