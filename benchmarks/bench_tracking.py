@@ -177,6 +177,10 @@ def main(argv=None):
     unknown = sorted(set(names) - set(params))
     if unknown:
         ap.error(f"--blocks: unknown {unknown}, expected a subset of {sorted(params)}")
+    if args.repeat < 1 or args.burst < 1:
+        ap.error(f"--repeat and --burst: expected whole numbers >= 1, got {args.repeat} and {args.burst}")
+    if args.baseline and not (Path(args.baseline) / "pyulm" / "__init__.py").is_file():
+        ap.error(f"--baseline: expected a pyulm source tree (DIR/pyulm/__init__.py), got {args.baseline!r}")
     data = {n: (dense_block() if n == "dense" else reference_block(n)) for n in names}
     here = str(Path(pyulm.__file__).resolve().parents[1])
     upy = _ulmtools_python(args.ulmtools_python)
