@@ -447,3 +447,19 @@ def test_crowded_blocks_link_as_munkres_per_frame_pair(seed):
     for t in link(pts[:, 0], pts[:, 1], frames, max_linking_distance=max_d, max_gap_closing=gap):
         got[t[:-1]] = t[1:]
     np.testing.assert_array_equal(got, want)
+
+
+def test_link_n_frames_same_for_sorted_and_shuffled_rows():
+    """Frame-sorted rows skip the sort; shuffled rows give the same tracks (continuous positions: no ties)."""
+    from pyulm.tracking import link
+
+    rng = np.random.default_rng(9)
+    frame = np.sort(rng.integers(0, 20, 200))
+    z, x = rng.uniform(0, 10, (2, 200))
+    perm = rng.permutation(200)
+    row_of = perm[np.argsort(frame[perm], kind="stable")]  # shuffled input's sorted index -> original row
+    for n_frames in (None, 0, 7, 25):
+        a = link(z, x, frame, max_linking_distance=1.5, n_frames=n_frames)
+        b = link(z[perm], x[perm], frame[perm], max_linking_distance=1.5, n_frames=n_frames)
+        assert sum(t.size for t in a) == (200 if n_frames is None else int(np.count_nonzero(frame < n_frames)))
+        assert {tuple(t.tolist()) for t in a} == {tuple(row_of[t].tolist()) for t in b}

@@ -83,11 +83,14 @@ def link(z, x, frame, *, max_linking_distance, max_gap_closing=0, n_frames=None,
     z = np.asarray(z, dtype=float).ravel()
     x = np.asarray(x, dtype=float).ravel()
     frame = np.asarray(frame).ravel().astype(np.int64)
-    order = stable_argsort(frame)
-    keep = order if n_frames is None else order[frame[order] < n_frames]
-    if keep.size == 0:
-        return (np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)) if flat else []
+    if np.all(frame[1:] >= frame[:-1]):  # rows already in frame order (the usual case): no sort, no gather
+        keep = slice(0, frame.size if n_frames is None else int(np.searchsorted(frame, n_frames)))
+    else:
+        order = stable_argsort(frame)
+        keep = order if n_frames is None else order[frame[order] < n_frames]
     f = frame[keep]
+    if f.size == 0:
+        return (np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)) if flat else []
     pts = np.column_stack([z[keep], x[keep]])
     nxt = link_points(pts, f - f[0], float(max_linking_distance), int(max_gap_closing))
     return track_order(nxt) if flat else assemble_tracks(nxt)
