@@ -193,10 +193,15 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
         if fortran and X.dtype == dt:
             return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1), False
         step = min(m, max(256, step_bytes // (n * item)))
-        buf = np.empty((step, n), dtype=dt, order="F" if fortran else "C")  # one buffer for the blocks
+        same = X.dtype == dt and X.flags.c_contiguous  # C-ordered rows of the working class: no copy
+        # otherwise one buffer for the converted blocks
+        buf = None if same else np.empty((step, n), dtype=dt, order="F" if fortran else "C")
         for lo in range(0, m, step):
-            blk = buf if lo + step <= m else np.empty((m - lo, n), dtype=dt, order="F" if fortran else "C")
-            _convert(X[lo:lo + step], blk, fortran, threads)
+            if same:
+                blk = X[lo:lo + step]
+            else:
+                blk = buf if lo + step <= m else np.empty((m - lo, n), dtype=dt, order="F" if fortran else "C")
+                _convert(X[lo:lo + step], blk, fortran, threads)
             if fortran:
                 C = rank_k(1.0, blk, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
             else:
