@@ -124,7 +124,9 @@ def _localize_kernel(arr, m, fwhm, n_part, n_local_max, meta, options, has_nan, 
     # Chunks of ~1 MB of frames also keep the detection's temporaries in cache, which is what
     # lets several worker processes share the memory bus.
     nz, nx, nt = arr.shape
-    per_chunk = max(8, (1 << 20) // max(1, nz * nx * 8))
+    # (the detection runs in the magnitude's class: single data fits twice the frames)
+    item = 4 if np.abs(np.empty(0, arr.dtype)).dtype == np.float32 else 8
+    per_chunk = max(8, (1 << 20) // max(1, nz * nx * item))
     bounds = chunk_bounds(nt, max(default_workers(), -(-nt // per_chunk)), min_chunk=min(per_chunk, nt))
     parts = map_chunks(lambda lo, hi: _localize_frames(arr[:, :, lo:hi], m, fwhm, n_part, n_local_max, options, has_nan,
                                                         pala_compat),
