@@ -5,7 +5,9 @@
     this kind of machine (filter 0.15 s, radial localization 1.9 s, four tracking modes
     4.9 s, rendering 3.3 s; see the issue and shared/reference);
 (b) a generated 78 x 118 x 800 block (PALA's rat-brain block size) with 90 bubbles per
-    frame, the radial pipeline end to end as `pyulm process` runs it per block.
+    frame, the radial pipeline end to end through the PALA-style functions;
+(c) the same block through pyulm.pipeline, as `pyulm process` runs it per block;
+(d) where the filter's time goes in (c): Gram matrix, eigenvectors, projection.
 
 Run: python benchmarks/bench_pipeline.py [--repeat N]
 Timings are the best of N runs (default 3) on whatever the machine is doing.
@@ -150,6 +152,44 @@ def through_pipeline(iq, repeat):
     return min((run() for _ in range(repeat)), key=lambda r: r["end to end"])
 
 
+def filter_stages(iq, repeat):
+    """Where the SVD filter's time goes on the block, as ``pyulm process`` filters it
+    (``filter_amplitude``): the Gram matrix (BLAS herk), its strongest eigenvectors (the
+    certified Krylov route or LAPACK), and the projection with the band-pass, |IQ| and
+    power Doppler of each row block. Timers wrap pyulm's internal steps (this is a benchmark)."""
+    from pyulm import _svd, filtering
+
+    spent = {}
+
+    def timed(mod, name, label):
+        fn = getattr(mod, name)
+
+        def wrapper(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+        setattr(mod, name, wrapper)
+        return fn
+
+    originals = [(_svd, "_gram", timed(_svd, "_gram", "Gram matrix (herk)")),
+                 (_svd, "top_eigenvectors", timed(_svd, "top_eigenvectors", "eigenvectors: Krylov + certificate")),
+                 (_svd, "_lapack_eigenvectors", timed(_svd, "_lapack_eigenvectors", "eigenvectors: LAPACK")),
+                 (_svd, "_project", timed(_svd, "_project", "projection + band-pass + |IQ|"))]
+    try:
+        runs = []
+        for _ in range(repeat):
+            spent.clear()
+            t0 = time.perf_counter()
+            filtering.filter_amplitude(iq, [5, iq.shape[2]], [50, 249], 1000)
+            runs.append({**spent, "filter (total)": time.perf_counter() - t0})
+    finally:
+        for mod, name, fn in originals:
+            setattr(mod, name, fn)
+    return min(runs, key=lambda r: r["filter (total)"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -182,6 +222,12 @@ def main():
     for k, v in r.items():
         print(f"| {k:<22} | {v:7.3f} | {iq.shape[2] / v:9.0f} |")
     c_fps = iq.shape[2] / r["end to end"]
+    r = filter_stages(iq, args.repeat)
+    print("\n(d) inside the filter of (c), the same block (filter_amplitude)")
+    print(f"| {'step':<36} | {'s':>7} |")
+    print(f"|{'-' * 38}|{'-' * 9}|")
+    for k, v in r.items():
+        print(f"| {k:<36} | {v:7.3f} |")
     print(f"\nend to end, 78 x 118 x 800 on {os.cpu_count()} cores (target >= {TARGET_FPS:,} frames/s on 2 quiet cores, "
           f"issue 21): (b) {b_fps:,.0f}: {'met' if b_fps >= TARGET_FPS else 'NOT met'}; "
           f"(c) {c_fps:,.0f}: {'met' if c_fps >= TARGET_FPS else 'NOT met'}")
