@@ -31,7 +31,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .decon_blocks import Coupling
-from .decon_refine import Block, gram, refine
+from .decon_refine import Block, _image, gram, refine
 
 __all__ = ["greedy_deconvolve"]
 RESIDUAL_PEAK = 2.5  # residual maxima are candidates above this many times a threshold bubble's peak
@@ -145,14 +145,15 @@ def greedy_deconvolve(y, psf, thr, *, coupling: float = 2.0, rounds: int = 3, n_
             tc, zc, xc, ac = (np.concatenate([u, v[keep]]) for u, v in zip((tc, zc, xc, ac), rp))
         if tc.size == 0:
             break
-        Zs, Xs, idx, _ = block.basis(tc, zc, xc, ac)
-        block.add(Zs, Xs, idx, -ac)
+        Zs, Xs, idx, geom = block.basis(tc, zc, xc, ac)
+        img = _image(Zs, Xs, ac)
+        np.add.at(block.r.reshape(-1), idx.reshape(-1), -img.reshape(-1))
         new = np.zeros(t.size + tc.size, bool)
         new[t.size:] = True
         t, z, x, a = np.concatenate([t, tc]), np.concatenate([z, zc]), np.concatenate([x, xc]), np.concatenate([a, ac])
         pr = block.pairs(t, z, x)
         dirty = _grow(new, pr)
-        refine(block, t, z, x, a, np.nonzero(dirty)[0], pr, a_tol, n_newton, merge)
+        refine(block, t, z, x, a, np.nonzero(dirty)[0], pr, a_tol, n_newton, merge, (Zs, Xs, idx, geom, img))
         t, z, x, a = _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, dirty)
     o = np.argsort(t, kind="stable")
     return t[o], z[o], x[o], a[o]

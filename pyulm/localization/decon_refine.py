@@ -160,7 +160,7 @@ def _subset_pairs(pr, keep, n):
     return ren[q]
 
 
-def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
+def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0, last=None):
     """Damped Gauss-Newton on (a, z, x) of the bubbles ``sel`` jointly; arrays and residual updated in place.
 
     ``pr`` are the coupled pairs among all bubbles (those with both ends in
@@ -173,6 +173,8 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
     bubble whose amplitude reaches 0 is pruned afterwards; the weaker of two
     bubbles closer than ``merge`` pixels leaves the fit at once (amplitude 0,
     out of the system: left in, it could grow back and the two trade places).
+    ``last``: the factors, patch indices, geometry and images (:meth:`Block.basis`,
+    :func:`_image`) of the last bubbles of ``sel``, already computed (the new ones).
     """
     if sel.size == 0:
         return
@@ -193,8 +195,12 @@ def refine(block, t, z, x, a, sel, pr, a_tol, n_iter, merge=0.0):
     # the order of ``act``; the rows of converged groups are dropped (nothing reads them again).
     act = np.arange(n_all)
     loc = np.arange(n_all)  # row of each moving bubble in those arrays
-    Za, Xa, ia, geom = block.basis(ts, zs, xs, as_)
-    img = _image(Za, Xa, as_)
+    known = 0 if last is None else last[0].shape[0]
+    Za, Xa, ia, geom = block.basis(ts[:n_all - known], zs[:n_all - known], xs[:n_all - known], as_[:n_all - known])
+    img = _image(Za, Xa, as_[:n_all - known])
+    if known:
+        Za, Xa, ia, img = (np.concatenate([u, v]) for u, v in zip((Za, Xa, ia, img), (*last[:3], last[4])))
+        geom = [np.concatenate([u, v]) for u, v in zip(geom, last[3])]
     merged = np.zeros(n_all, bool)  # left the fit (its rows: the identity, no couplings, so its step is 0)
     for it in range(n_iter):
         lab = cp.lab[act]
