@@ -51,3 +51,20 @@ def test_coupled_pairs_are_those_of_a_kd_tree():
         assert got.shape == ref.shape and np.all(got[:, 0] < got[:, 1])
         key = lambda p: set(map(tuple, p.tolist()))
         assert key(got) == key(ref)
+
+
+def test_bubbles_do_not_depend_on_chunks_or_threads(monkeypatch):
+    """The greedy solver runs chunks of frames on threads: any chunking and thread count gives the same bubbles."""
+    from pyulm._parallel import limit_threads
+    from pyulm.localization import decon
+    from pyulm.sim import free_motion
+
+    sim = free_motion((32, 32), n_frames=40, n_bubbles=(8, 8), psf_fwhm=(3.0, 3.0), snr_db=20.0, seed=9)
+    with limit_threads(1):
+        ref = decon.greedy_localize(sim.iq)
+    for chunk, threads in ((8, 2), (13, 2), (64, 1)):
+        monkeypatch.setattr(decon, "CHUNK", chunk)
+        with limit_threads(threads):
+            got = decon.greedy_localize(sim.iq)
+        for u, v in zip(ref, got):
+            np.testing.assert_array_equal(u, v)
