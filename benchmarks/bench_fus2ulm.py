@@ -125,21 +125,23 @@ def main(argv=None):
     for mdir in args.models:
         kind, model, cfg = model_dir.load(mdir, "cpu")
         opts = inference_options(cfg)  # the model directory's (validated) defaults, as enhance uses them
-        runs.append((kind, kind, model, opts))
+        # a second model of a kind (e.g. fus2ulm_diffusion_more) gets its own row, named by its directory
+        name = kind if all(r[1] != kind for r in runs) else f"{kind} ({Path(mdir).name})"
+        runs.append((name, kind, model, opts))
         if kind == "diffusion":
-            runs += [(f"{kind} (steps={n})", kind, model, inference_options(cfg, steps=n)) for n in args.diffusion_steps]
+            runs += [(f"{name} (steps={n})", kind, model, inference_options(cfg, steps=n)) for n in args.diffusion_steps]
     for name, kind, model, opts in runs:
         for s, d in (("test", test), ("heldout", held)):
             t0 = time.perf_counter()
             preds = [predict(model, kind, f, **opts) for f in d["fus"]]
-            r = score(kind, preds, d["fus"], d["ulm"])
+            r = score(name, preds, d["fus"], d["ulm"])
             r["seconds_per_image"] = (time.perf_counter() - t0) / len(preds)
             results["models"].setdefault(name, {})[s] = r
             if kind == "diffusion":
                 r["inference"] = opts
                 r["seam_ratio"] = seam_ratio(preds, model.cfg.patch, opts["stride"] or model.cfg.patch // 2)
-            if s == "test" and name == kind:
-                outputs[kind] = np.stack(preds)
+            if s == "test" and "(steps=" not in name:
+                outputs[name] = np.stack(preds)
             print(f"{name:10s} {s:8s} MSE {r['mse'][0]:.4f}±{r['mse'][1]:.4f}  SSIM {r['ssim'][0]:.3f}±{r['ssim'][1]:.3f}"
                   f"  PSNR {r['psnr'][0]:.2f}±{r['psnr'][1]:.2f}  FRC {r['frc'][0]:.2f} px (x{r['frc_gain'][0]:.2f})"
                   f"  thinnest {r['width'][0]:.2f} px (x{r['width_gain'][0]:.2f})"
