@@ -20,7 +20,9 @@ from torchvision at run time (no package ships those weights).
 
 The diffusion model runs with its model directory's ``inference`` defaults (chosen on a
 validation set by ``benchmarks/tune_fus2ulm.py``); ``--diffusion-steps 25`` adds a row with
-25 DDIM steps (the sampled, sharper output).
+25 DDIM steps (the sampled, sharper output). The second shipped diffusion model,
+``fus2ulm_diffusion_more`` (same network, trained on 299 pairs of seed 20263), is the row
+``diffusion (fus2ulm_diffusion_more)``.
 
     python benchmarks/bench_fus2ulm.py [--models DIR ...] [--heldout 30] [--diffusion-steps N ...]
                                        [--json OUT] [--figure PNG]
@@ -94,7 +96,8 @@ def score(name, preds, fus, ulm):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="*", type=Path,
-                    default=[ROOT / "pyulm/nn/weights" / f"fus2ulm_{k}" for k in ("pix2pix", "mhvae", "diffusion")])
+                    default=[ROOT / "pyulm/nn/weights" / f"fus2ulm_{k}"
+                             for k in ("pix2pix", "mhvae", "diffusion", "diffusion_more")])
     ap.add_argument("--pairs", type=Path, help="the 35 training pairs (default: simulate them, seed 20260)")
     ap.add_argument("--heldout", type=int, default=30, help="held-out pairs (seed 20261)")
     ap.add_argument("--heldout-pairs", type=Path, help="a pair file to use instead of simulating the held-out set")

@@ -280,3 +280,35 @@ def test_inference_options_come_from_the_model_directory(trained, pairs_file, tm
         enhance(fus, weights=two)
     shipped = json.loads((model_dir.shipped("diffusion") / "config.json").read_text())
     assert set(shipped["inference"]) == {"steps", "stride", "seed", "samples", "eta"}
+
+
+def test_more_pairs_diffusion_model_loads_runs_and_its_checksums_hold(tmp_path, capsys):
+    """The second shipped diffusion model (trained on 299 pairs of seed 20263, docs/fus2ulm.md): same
+    network sizes and inference default as the poster-regime model, every file checksummed, usable from
+    Python and the CLI, and it sharpens a held-out pair."""
+    import hashlib
+
+    from pyulm.nn.fus2ulm import model_dir
+    from pyulm.nn.fus2ulm.evaluation import image_metrics
+    from pyulm.sim.doppler import simulate_pair
+
+    d = model_dir.SHIPPED / "fus2ulm_diffusion_more"
+    sums = dict(line.split()[::-1] for line in (d / "SHA256SUMS").read_text().splitlines())
+    assert set(sums) == {p.name for p in d.iterdir()} - {"SHA256SUMS"}  # every file is covered ...
+    assert all(hashlib.sha256((d / f).read_bytes()).hexdigest() == h for f, h in sums.items())  # ... and holds
+    assert {"weights.pt", "config.json", "train.toml", "metrics.json", "README.md", "log.jsonl"} <= set(sums)
+    assert (d / "weights.pt").stat().st_size < 10 * 2 ** 20
+    kind, model, cfg = model_dir.load(d, "cpu")
+    _, _, poster = model_dir.load(model_dir.shipped("diffusion"), "cpu")
+    assert kind == "diffusion" and cfg["model"] == poster["model"] and cfg["inference"] == poster["inference"]
+    tiny = np.random.default_rng(0).random((24, 20))
+    out = enhance(tiny, weights=d)
+    assert out.shape == (128, 128) and np.all(np.isfinite(out)) and 0 <= out.min() and out.max() <= 1
+    assert not np.allclose(out, enhance(tiny))  # other weights than the default model's
+    np.save(tmp_path / "in.npy", tiny)
+    assert main(["fus2ulm", str(tmp_path / "in.npy"), "--weights", str(d), "--out", str(tmp_path / "o.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), out, atol=1e-6)
+    capsys.readouterr()
+    pair = simulate_pair((20261, 0))  # held-out namespace: never trained on
+    base, got = image_metrics(pair.fus, pair.ulm), image_metrics(enhance(pair.fus, weights=d), pair.ulm)
+    assert got["ssim"] > base["ssim"] + 0.3 and got["mse"] < base["mse"] / 5
