@@ -31,6 +31,23 @@ def test_local_maxima_are_the_3x3_maxima_of_each_frame():
     np.testing.assert_array_equal(_local_max(c), ref)
 
 
+def test_peaks_of_a_sparse_mask_are_its_local_maxima(monkeypatch):
+    """The sparse path (neighbours of the masked pixels only) finds the dense path's pixels, borders included."""
+    from pyulm.localization import decon_greedy as g
+
+    rng = np.random.default_rng(5)
+    c = rng.integers(0, 4, size=(3, 9, 11)).astype(np.float32)  # many ties
+    for density in (0.05, 0.3, 1.0):
+        mask = rng.random(c.shape) < density
+        mask[:, 0, 0] = mask[:, -1, -1] = True  # corners: neighbours outside the frame
+        ref = g._nonzero(g._local_max(c) & mask)
+        assert ref[0].size > 0
+        for sparse in (0, 1e9):  # always the sparse path, then never
+            monkeypatch.setattr(g, "SPARSE", sparse)
+            for u, v in zip(g._peaks(c, mask), ref):
+                np.testing.assert_array_equal(u, v)
+
+
 def test_coupled_pairs_are_those_of_a_kd_tree():
     """Bubbles of one frame closer than the coupling (FWHM units): the pairs a k-d tree finds, ties included."""
     from scipy.spatial import cKDTree
