@@ -85,3 +85,14 @@ def test_bubbles_do_not_depend_on_chunks_or_threads(monkeypatch):
             got = decon.greedy_localize(sim.iq)
         for u, v in zip(ref, got):
             np.testing.assert_array_equal(u, v)
+
+
+def test_amplitude_blocks_are_the_first_entry_of_the_jacobian_blocks():
+    """Pruning's value-only Gram blocks equal the amplitude entry of the full 3 x 3 blocks, rank 1 and 2."""
+    from pyulm.localization.decon_refine import gram, gram_values
+
+    rng = np.random.default_rng(6)
+    for R in (1, 2):
+        Zi, Xi, Zj, Xj = (rng.normal(size=(7, 2, 9, R)) for _ in range(4))
+        np.testing.assert_allclose(gram_values(Zi[:, :1], Xi[:, :1], Zj[:, :1], Xj[:, :1]),
+                                   gram(Zi, Xi, Zj, Xj)[:, :1, :1], rtol=1e-13)

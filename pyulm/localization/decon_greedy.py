@@ -31,7 +31,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .decon_blocks import Coupling
-from .decon_refine import Block, _image, gram, refine
+from .decon_refine import Block, _image, gram_values, refine
 
 __all__ = ["greedy_deconvolve"]
 RESIDUAL_PEAK = 2.5  # residual maxima are candidates above this many times a threshold bubble's peak
@@ -200,13 +200,13 @@ def _prune(block, t, z, x, a, thr, merge, a_tol, n_newton, changed, passes: int 
             break
         pe = _within(pr, ring)
         geom = block.geometry(z[e], x[e])
-        Zs, Xs = block.factors(*geom, z[e], x[e], a[e])
-        A = gram(Zs, Xs, Zs, Xs)[:, :1, :1] * (1.0 + 1e-9) + 1e-300  # a ridge: coincident bubbles
+        Zs, Xs = block.values(*geom, z[e], x[e])  # amplitudes only: no derivative factors
+        A = gram_values(Zs, Xs, Zs, Xs) * (1.0 + 1e-9) + 1e-300  # a ridge: coincident bubbles
         C = None
         if pe.size:
             j = e[pe[:, 1]]
-            Zj, Xj = block.on_patch(geom, pe[:, 0], z[j], x[j], a[j])
-            C = gram(Zs[pe[:, 0]], Xs[pe[:, 0]], Zj, Xj)[:, :1, :1]
+            Zj, Xj = block.values(*(g[pe[:, 0]] for g in geom), z[j], x[j])
+            C = gram_values(Zs[pe[:, 0]], Xs[pe[:, 0]], Zj, Xj)
         cp = Coupling(e.size, pe)
         ae, te, ze, xe = a[e], t[e], z[e], x[e]
         worth = ae / cp.inverse_diagonal(A, C)[:, 0] / thr[te]

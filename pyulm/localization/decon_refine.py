@@ -14,7 +14,7 @@ import numpy as np
 
 from .decon_blocks import Coupling
 
-__all__ = ["Block", "refine", "gram"]
+__all__ = ["Block", "refine", "gram", "gram_values"]
 
 _P, _Q = np.array([0, 1, 0]), np.array([0, 0, 1])  # Jacobian column c = (a, z, x) is Z[_P[c]] ⊗ X[_Q[c]]
 MAX_STEP = 0.5  # longest position step of one iteration, pixels (a group's step is shortened as a whole)
@@ -67,6 +67,10 @@ class Block:
         """Factors ``Zs``, ``Xs`` (see :meth:`basis`) of bubbles (z, x, a) on patches of the geometry given."""
         return (_stack(*self.psf.along(0, rz - z[:, None], inz), a),
                 _stack(*self.psf.along(1, rx - x[:, None], inx), a))
+
+    def values(self, rz, rx, inz, inx, z, x):
+        """Value factors ``u`` (n, 1, Kz, R), ``v`` (n, 1, Kx, R) alone (pruning needs no derivatives)."""
+        return (self.psf.along(0, rz - z[:, None], inz)[0][:, None], self.psf.along(1, rx - x[:, None], inx)[0][:, None])
 
     def geometry(self, z, x):
         """Patch rows and columns of bubbles at ``z, x`` and their masks inside the frame: [rz, rx, inz, inx]."""
@@ -150,6 +154,14 @@ def gram(Zi, Xi, Zj, Xj):
         return G[:, sel[:, None], sel[None, :]]  # (n, 3, 3, R, R)
 
     return (g(Zi, Zj, _P) * g(Xi, Xj, _Q)).sum(axis=(3, 4))
+
+
+def gram_values(Zi, Xi, Zj, Xj):
+    """The amplitude blocks ``hᵢᵀ hⱼ`` (n, 1, 1) from value factors (n, 1, K, R): :func:`gram`'s first entry."""
+    R = Zi.shape[3]
+    GZ = Zi[:, 0].transpose(0, 2, 1) @ Zj[:, 0]  # (n, R, R) per axis
+    GX = Xi[:, 0].transpose(0, 2, 1) @ Xj[:, 0]
+    return (GZ * GX).sum(axis=(1, 2))[:, None, None] if R > 1 else GZ * GX
 
 
 def _subset_pairs(pr, keep, n):
