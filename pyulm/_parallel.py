@@ -113,8 +113,8 @@ def _cpu_sample(now: float):
                 busy += user + nice + system + irq + softirq + steal
     except (OSError, ValueError, AttributeError):
         return None
-    t = os.times()
-    return now, busy / _TICK, t.user + t.system
+    t = os.times()  # children: processes it forked and reaped (decon's chunks) are its own work, not others'
+    return now, busy / _TICK, t.user + t.system + t.children_user + t.children_system
 
 
 def _runnable_others() -> float:
