@@ -87,6 +87,33 @@ def test_bubbles_do_not_depend_on_chunks_or_threads(monkeypatch):
             np.testing.assert_array_equal(u, v)
 
 
+def test_bubbles_from_forked_processes_are_those_of_one_thread(monkeypatch):
+    """Chunks on forked processes (large jobs, Linux) give the bubbles of one thread, bit for bit."""
+    import pytest
+
+    from pyulm._parallel import limit_threads
+    from pyulm.localization import decon, decon_fork
+    from pyulm.sim import free_motion
+
+    if not decon_fork._fork_ok():
+        pytest.skip("no fork here (not Linux, or other threads running)")
+    sim = free_motion((32, 32), n_frames=40, n_bubbles=(8, 8), psf_fwhm=(3.0, 3.0), snr_db=20.0, seed=9)
+    with limit_threads(1):
+        ref = decon.greedy_localize(sim.iq)
+
+    def no_threads(*args):
+        raise AssertionError("the chunks ran on threads, not on forked processes")
+
+    monkeypatch.setattr(decon_fork, "MIN_PIXELS", 0)
+    monkeypatch.setattr(decon_fork, "available_cpus", lambda: 2)
+    monkeypatch.setattr(decon_fork, "map_chunks", no_threads)
+    monkeypatch.setattr(decon, "CHUNK", 7)
+    with limit_threads(2):
+        got = decon.greedy_localize(sim.iq)
+    for u, v in zip(ref, got):
+        np.testing.assert_array_equal(u, v)
+
+
 def test_amplitude_blocks_are_the_first_entry_of_the_jacobian_blocks():
     """Pruning's value-only Gram blocks equal the amplitude entry of the full 3 x 3 blocks, rank 1 and 2."""
     from pyulm.localization.decon_refine import gram, gram_values

@@ -28,8 +28,9 @@ import numpy as np
 
 from .. import _validate as V
 from ..tables import Localizations
-from .._parallel import chunk_bounds, default_workers, map_chunks
+from .._parallel import chunk_bounds, default_workers
 from .decon_greedy import greedy_deconvolve
+from .decon_fork import map_chunks_forked
 from .decon_model import (_amplitude, _check_lam, _column_norm, _options, _prepare, _universal_lambda, default_lambda,
                           fine_psf)
 from .decon_ops import PolyphaseOperator, SeparableOperator, make_operator
@@ -193,7 +194,7 @@ def localize_decon(frames, *, fwhm=(3, 3), number_of_particles: int = 40, n_loca
 
 def greedy_localize(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=None, lam_factor: float = 1.0,
                     background: str = "median"):
-    """Every bubble the greedy solver finds (no cap per frame), frames on threads.
+    """Every bubble the greedy solver finds (no cap per frame), chunks of frames on forked processes or threads.
 
     Parameters
     ----------
@@ -228,10 +229,11 @@ def greedy_localize(frames, *, fwhm=(3, 3), psf=None, upsample: int = 3, lam=Non
         lam_c = _universal_lambda(y, norm, Nz * u * Nx * u, lam_factor) if lam is None else lam_t[lo:hi]
         return greedy_deconvolve(y.transpose(2, 0, 1), model, 0.5 * lam_c)  # contiguous (_amplitude)
 
-    # Chunks of about CHUNK frames, at least one per thread: the threads pull them from a queue, so one
-    # that another process slows down takes fewer (a frame's bubbles do not depend on its chunk).
+    # Chunks of about CHUNK frames, at least one per worker: the workers pull them from a queue, so one
+    # that another process slows down takes fewer (a frame's bubbles do not depend on its chunk). Forked
+    # processes where safe (.decon_fork: threads would hand the GIL to each other thousands of times).
     workers = default_workers()
     bounds = chunk_bounds(Nt, max(workers, -(-Nt // CHUNK)), min_chunk=4)
-    parts = map_chunks(chunk, bounds, workers)
+    parts = map_chunks_forked(chunk, bounds, workers, Nt * Nz * Nx)
     t = np.concatenate([p[0] + lo for p, (lo, _) in zip(parts, bounds)])
     return t, *(np.concatenate([p[k] for p in parts]) for k in (1, 2, 3))
