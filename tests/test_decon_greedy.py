@@ -114,6 +114,27 @@ def test_bubbles_from_forked_processes_are_those_of_one_thread(monkeypatch):
         np.testing.assert_array_equal(u, v)
 
 
+def test_chunks_fall_back_to_threads_when_no_process_starts(monkeypatch):
+    """A pool that cannot start (process limits) leaves the chunks to threads, with the same results."""
+    import multiprocessing
+    import types
+
+    from pyulm.localization import decon_fork
+
+    def no_pool(n):
+        raise OSError("no more processes")
+
+    calls = []
+    fake = types.SimpleNamespace(get_context=lambda method: types.SimpleNamespace(Pool=no_pool),
+                                 get_all_start_methods=lambda: ["fork"], current_process=multiprocessing.current_process)
+    monkeypatch.setattr(decon_fork, "mp", fake)
+    monkeypatch.setattr(decon_fork, "available_cpus", lambda: 2)
+    monkeypatch.setattr(decon_fork, "_fork_ok", lambda: True)
+    monkeypatch.setattr(decon_fork, "map_chunks", lambda fn, b, w: calls.append(w) or [fn(*x) for x in b])
+    out = decon_fork.map_chunks_forked(lambda lo, hi: hi - lo, [(0, 3), (3, 8)], 2, decon_fork.MIN_PIXELS)
+    assert out == [3, 5] and calls == [2] and decon_fork._task is None
+
+
 def test_amplitude_blocks_are_the_first_entry_of_the_jacobian_blocks():
     """Pruning's value-only Gram blocks equal the amplitude entry of the full 3 x 3 blocks, rank 1 and 2."""
     from pyulm.localization.decon_refine import gram, gram_values

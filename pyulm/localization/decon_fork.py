@@ -21,6 +21,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import sys
 import threading
+import warnings
 
 from .._parallel import available_cpus, map_chunks
 
@@ -61,10 +62,15 @@ def map_chunks_forked(fn, bounds, workers: int, pixels: int):
         with _lock:
             _task = fn
             try:
-                with mp.get_context("fork").Pool(n) as pool:
-                    return pool.map(_run, bounds, chunksize=1)
-            except OSError:  # no process could start (limits): threads
-                pass
+                try:
+                    with warnings.catch_warnings():  # Python >= 3.12 warns of any native thread (BLAS pools fork safely)
+                        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+                        pool = mp.get_context("fork").Pool(n)
+                except OSError:  # no process could start (limits): threads
+                    pool = None
+                if pool is not None:
+                    with pool:
+                        return pool.map(_run, bounds, chunksize=1)
             finally:
                 _task = None
     return map_chunks(fn, bounds, workers)
