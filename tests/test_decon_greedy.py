@@ -144,3 +144,13 @@ def test_amplitude_blocks_are_the_first_entry_of_the_jacobian_blocks():
         Zi, Xi, Zj, Xj = (rng.normal(size=(7, 2, 9, R)) for _ in range(4))
         np.testing.assert_allclose(gram_values(Zi[:, :1], Xi[:, :1], Zj[:, :1], Xj[:, :1]),
                                    gram(Zi, Xi, Zj, Xj)[:, :1, :1], rtol=1e-13)
+
+
+def test_no_fork_inside_a_program_embedding_python(monkeypatch):
+    """MATLAB's InProcess py.* (or Octave's pythonic) embeds Python: its process is never forked."""
+    from pyulm.localization import decon_fork
+
+    monkeypatch.setattr(decon_fork.os, "readlink", lambda path: "/usr/local/MATLAB/R2024b/bin/glnxa64/MATLAB")
+    assert not decon_fork._python_is_the_program() and not decon_fork._fork_ok()
+    monkeypatch.setattr(decon_fork.os, "readlink", lambda path: "/usr/bin/python3.11")
+    assert decon_fork._python_is_the_program()

@@ -12,13 +12,15 @@ do not depend on its chunk, so the results are identical.
 Forking is only done where it is safe and pays: Linux, the main thread of a
 process with no other Python thread (a fork copies only the calling thread:
 locks another thread holds would stay held in the child), not inside a
-daemonic process (a pool worker cannot have children), and at least
+daemonic process (a pool worker cannot have children), only when the process is a
+Python interpreter (never a MATLAB/Octave process embedding one), and at least
 ``MIN_PIXELS`` pixels to share (a pool costs 8-16 ms). Otherwise, or if the
 pool cannot start, the chunks run on threads (:func:`pyulm._parallel.map_chunks`).
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 import threading
 import warnings
@@ -36,10 +38,20 @@ def _run(bounds):
     return _task(*bounds)
 
 
+def _python_is_the_program() -> bool:
+    """The process is a Python interpreter, not a program embedding one (MATLAB's InProcess
+    ``py.``, Octave's pythonic, a JVM): forking those copies a host whose own threads and
+    state a child must not inherit. Linux's /proc/self/exe names the running binary."""
+    try:
+        return os.path.basename(os.readlink("/proc/self/exe")).startswith(("python", "pypy"))
+    except OSError:
+        return False
+
+
 def _fork_ok() -> bool:
     return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
             and threading.current_thread() is threading.main_thread() and threading.active_count() == 1
-            and not mp.current_process().daemon)
+            and not mp.current_process().daemon and _python_is_the_program())
 
 
 def map_chunks_forked(fn, bounds, workers: int, pixels: int):
