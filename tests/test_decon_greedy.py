@@ -87,31 +87,47 @@ def test_bubbles_do_not_depend_on_chunks_or_threads(monkeypatch):
             np.testing.assert_array_equal(u, v)
 
 
-def test_bubbles_from_forked_processes_are_those_of_one_thread(monkeypatch):
-    """Chunks on forked processes (large jobs, Linux) give the bubbles of one thread, bit for bit."""
+_FORK_CHECK = """
+import numpy as np
+from pyulm._parallel import limit_threads
+from pyulm.localization import decon, decon_fork
+from pyulm.sim import free_motion
+
+assert decon_fork._fork_ok(), "a fresh interpreter on Linux must be allowed to fork"
+sim = free_motion((32, 32), n_frames=40, n_bubbles=(8, 8), psf_fwhm=(3.0, 3.0), snr_db=20.0, seed=9)
+with limit_threads(1):
+    ref = decon.greedy_localize(sim.iq)
+
+def no_threads(*args):
+    raise AssertionError("the chunks ran on threads, not on forked processes")
+
+decon_fork.MIN_PIXELS = 0
+decon_fork.available_cpus = lambda: 2
+decon_fork.map_chunks = no_threads
+decon.CHUNK = 7
+with limit_threads(2):
+    got = decon.greedy_localize(sim.iq)
+assert len(ref) == len(got)
+for u, v in zip(ref, got):
+    np.testing.assert_array_equal(u, v)
+print("forked ok")
+"""
+
+
+def test_bubbles_from_forked_processes_are_those_of_one_thread():
+    """Chunks on forked processes (large jobs, Linux) give the bubbles of one thread, bit for bit.
+
+    Run in a fresh interpreter: inside the test session other tests leave threads running,
+    where decon (rightly) does not fork."""
+    import subprocess
+    import sys
+
     import pytest
 
-    from pyulm._parallel import limit_threads
-    from pyulm.localization import decon, decon_fork
-    from pyulm.sim import free_motion
-
-    if not decon_fork._fork_ok():
-        pytest.skip("no fork here (not Linux, or other threads running)")
-    sim = free_motion((32, 32), n_frames=40, n_bubbles=(8, 8), psf_fwhm=(3.0, 3.0), snr_db=20.0, seed=9)
-    with limit_threads(1):
-        ref = decon.greedy_localize(sim.iq)
-
-    def no_threads(*args):
-        raise AssertionError("the chunks ran on threads, not on forked processes")
-
-    monkeypatch.setattr(decon_fork, "MIN_PIXELS", 0)
-    monkeypatch.setattr(decon_fork, "available_cpus", lambda: 2)
-    monkeypatch.setattr(decon_fork, "map_chunks", no_threads)
-    monkeypatch.setattr(decon, "CHUNK", 7)
-    with limit_threads(2):
-        got = decon.greedy_localize(sim.iq)
-    for u, v in zip(ref, got):
-        np.testing.assert_array_equal(u, v)
+    if not sys.platform.startswith("linux"):
+        pytest.skip("decon forks on Linux only")
+    run = subprocess.run([sys.executable, "-c", _FORK_CHECK], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "forked ok" in run.stdout, run.stderr[-3000:]
 
 
 def test_chunks_fall_back_to_threads_when_no_process_starts(monkeypatch):
