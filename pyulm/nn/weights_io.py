@@ -203,6 +203,17 @@ def load_state(weights_file: Path, what: str) -> dict:
     return state
 
 
+def load_strict(model, state: dict, mismatch: str, limit: int = 300):
+    """``model.load_state_dict(state, strict=True)``; a state that does not fit the network is a
+    ``ValueError`` reading ``"{mismatch}: {torch's reason, on one line, at most limit characters}"``
+    (``mismatch`` names the weights file and the network). Returns ``model``."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{mismatch}: {' '.join(str(exc).split())[:limit]}") from None
+    return model
+
+
 def load_checkpoint(path: Path, device="cpu") -> dict:
     """The training state saved in ``path`` (``torch.load(weights_only=True)`` onto ``device``),
     for ``--resume``; a missing file is a ``FileNotFoundError`` naming it."""
@@ -258,13 +269,8 @@ def load_model(architecture: str, weights=None, device=None, *, verify: bool = T
         model = build_model(architecture, cfg.get("model"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{architecture}: {cf}: invalid model sizes: {exc}") from None
-    state = load_state(wf, architecture)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        msg = " ".join(str(exc).split())[:400]
-        raise ValueError(f"{architecture}: weights {wf} do not fit the {architecture} network described by {cf} "
-                         f"(another architecture or version?): {msg}") from None
+    load_strict(model, load_state(wf, architecture), f"{architecture}: weights {wf} do not fit the {architecture} "
+                f"network described by {cf} (another architecture or version?)", limit=400)
     model.eval()
     fuse_batchnorm(model)
     model.to(dev)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, NORMALIZATION, WEIGHTS_FILE, load_state,
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, NORMALIZATION, WEIGHTS_FILE, load_state, load_strict,
                           read_config_json, verify_checksums, write_checksums)
 
 ARCHITECTURE = "mbdt"
@@ -87,13 +87,8 @@ def load_translator(directory, device=None):
         net = build_generator(MBDTConfig(**cfg["model"]))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"weights: {d / CONFIG_FILE}: invalid model sizes: {exc}") from None
-    state = load_state(d / WEIGHTS_FILE, WHAT)
-    try:
-        net.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        msg = " ".join(str(exc).split())[:300]
-        raise ValueError(f"weights: {d / WEIGHTS_FILE} does not fit the MB-DT network of {d / CONFIG_FILE}: {msg}"
-                         ) from None
+    load_strict(net, load_state(d / WEIGHTS_FILE, WHAT),
+                f"weights: {d / WEIGHTS_FILE} does not fit the MB-DT network of {d / CONFIG_FILE}")
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return net.eval().to(dev), cfg
 

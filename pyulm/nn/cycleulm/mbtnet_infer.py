@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, read_config_json, resolve,
-                          verify_checksums, write_checksums)
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, load_strict, read_config_json,
+                          resolve, verify_checksums, write_checksums)
 from .mbtnet_data import UPSAMPLE, normalise_frames
 
 ARCHITECTURE = "mbtnet"
@@ -75,12 +75,7 @@ def load_model(weights=None, device=None):
         net = MBTNet(MBTNetConfig.from_dict(cfg.get("model")))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{ARCHITECTURE}: {cf}: invalid model sizes: {exc}") from None
-    state = load_state(wf, ARCHITECTURE)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{ARCHITECTURE}: weights {wf} do not fit the network of {cf}: "
-                         f"{' '.join(str(exc).split())[:300]}") from None
+    load_strict(net, load_state(wf, ARCHITECTURE), f"{ARCHITECTURE}: weights {wf} do not fit the network of {cf}")
     net.eval().to(dev)
     net.source = str(wf)
     net.threshold = float(thr)

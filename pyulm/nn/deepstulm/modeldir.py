@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, SUMS_FILE, WEIGHTS_FILE, load_state,
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, SUMS_FILE, WEIGHTS_FILE, load_state, load_strict,
                           read_config_json, resolve, verify_checksums, write_checksums)
 from .config import DataConfig, ModelConfig
 
@@ -82,12 +82,8 @@ def load_model_dir(weights=None, device=None):
     cfg = read_model_config(cf)
     state = load_state(wf, ARCHITECTURE)
     model = DeepSTULM(cfg["model"])
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        msg = " ".join(str(exc).split())[:300]
-        raise ValueError(f"{ARCHITECTURE}: weights {wf} do not fit the network described by {cf} (weights of "
-                         f"another r, size or architecture?): {msg}") from None
+    load_strict(model, state, f"{ARCHITECTURE}: weights {wf} do not fit the network described by {cf} (weights of "
+                f"another r, size or architecture?)")
     model.eval().to(dev)
     model.source = str(wf)
     if len(_cache) >= 4:

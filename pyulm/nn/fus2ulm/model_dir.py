@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, read_config_json,
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, load_strict, read_config_json,
                           verify_checksums, write_checksums)
 
 KINDS = ("pix2pix", "mhvae", "diffusion")
@@ -83,12 +83,8 @@ def load(directory, device=None):
         model = build(kind, cfg.get("model"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"fus2ulm: {d / CONFIG_FILE}: invalid model sizes: {exc}") from None
-    state = load_state(wf, "fus2ulm")
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        msg = " ".join(str(exc).split())[:300]
-        raise ValueError(f"fus2ulm: weights {wf} do not fit the {kind} network of {d / CONFIG_FILE}: {msg}") from None
+    load_strict(model, load_state(wf, "fus2ulm"), f"fus2ulm: weights {wf} do not fit the {kind} network of "
+                f"{d / CONFIG_FILE}")
     model.eval()
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return kind, model.to(dev), cfg

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, read_config_json,
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, load_strict, read_config_json,
                           verify_checksums, write_checksums)
 from .model import ARCHITECTURE
 from .physics import FIELDS, RANGES
@@ -100,12 +100,7 @@ def load(weights=None, device=None):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{WHAT}: {d / CONFIG_FILE}: invalid model sizes: {exc}") from None
     wf = d / WEIGHTS_FILE
-    state = load_state(wf, WHAT)
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        msg = " ".join(str(exc).split())[:300]
-        raise ValueError(f"{WHAT}: weights {wf} do not fit the network of {d / CONFIG_FILE}: {msg}") from None
+    load_strict(model, load_state(wf, WHAT), f"{WHAT}: weights {wf} do not fit the network of {d / CONFIG_FILE}")
     model.eval().to(dev)
     if len(_cache) >= 4:
         _cache.clear()
