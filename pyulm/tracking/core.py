@@ -34,6 +34,19 @@ def _number(v, name: str, *, low: float = 0.0, strict: bool = True, allow_inf: b
     return v
 
 
+def link_parameters(locs, max_linking_distance, max_gap_closing, min_length) -> tuple[float, int, float]:
+    """The checks every linker of a Localizations table shares (``track``, CycleULM's ``decode_tracks``):
+    ``locs`` a table, ``max_linking_distance`` > 0, ``max_gap_closing`` a whole number >= 0,
+    ``min_length`` >= 0. Returns them as (float, int, float); each error names its argument."""
+    if not isinstance(locs, Localizations):
+        raise ValueError(f"locs: expected a pyulm.tables.Localizations, got {type(locs).__name__}")
+    mld = _number(max_linking_distance, "max_linking_distance")
+    gap = _number(max_gap_closing, "max_gap_closing", strict=False)
+    if gap != int(gap):
+        raise ValueError(f"max_gap_closing: expected a whole number >= 0, got {max_gap_closing!r}")
+    return mld, int(gap), _number(min_length, "min_length", strict=False)
+
+
 def default_interp_factor(max_linking_distance: float, res: float) -> float:
     """PALA's step of the interpolation grid, ``((1 / max_linking_distance) / res) * 0.8``.
 
@@ -165,16 +178,10 @@ def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_l
     >>> round(float(tr[0][0, 2]), 6)   # vz in pixels/s
     500.0
     """
-    if not isinstance(locs, Localizations):
-        raise ValueError(f"locs: expected a pyulm.tables.Localizations, got {type(locs).__name__}")
+    mld, gap, min_length = link_parameters(locs, max_linking_distance, max_gap_closing, min_length)
     if not isinstance(mode, str) or mode.lower() not in MODES:
         raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
     mode = mode.lower()
-    mld = _number(max_linking_distance, "max_linking_distance")
-    gap = _number(max_gap_closing, "max_gap_closing", strict=False)
-    if gap != int(gap):
-        raise ValueError(f"max_gap_closing: expected a whole number >= 0, got {max_gap_closing!r}")
-    min_length = _number(min_length, "min_length", strict=False)
     res = _number(res, "res")
     smooth_span = _number(smooth_span, "smooth_span", low=1.0, strict=False)
     interp_factor = default_interp_factor(mld, res) if interp_factor is None else _number(interp_factor, "interp_factor")
@@ -195,13 +202,13 @@ def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_l
     if frame.size and frame.min() < 0:
         raise ValueError(f"locs.frame: expected frame indices >= 0, got minimum {int(frame.min())}")
 
-    params = dict(max_linking_distance=mld, max_gap_closing=int(gap), min_length=min_length, mode=mode,
+    params = dict(max_linking_distance=mld, max_gap_closing=gap, min_length=min_length, mode=mode,
                   frame_rate=frame_rate, res=res, smooth_span=smooth_span, interp_factor=interp_factor,
                   pala_compat=bool(pala_compat))
     meta = dataclasses.replace(locs.meta, params={**locs.meta.params, "track": params},
                                frame_rate=frame_rate if frame_rate is not None else locs.meta.frame_rate)
 
-    idx, offsets = link(z, x, frame, max_linking_distance=mld, max_gap_closing=int(gap), n_frames=n_frames, flat=True)
+    idx, offsets = link(z, x, frame, max_linking_distance=mld, max_gap_closing=gap, n_frames=n_frames, flat=True)
     order = stable_argsort(frame)
     if n_frames is not None:
         order = order[frame[order] < n_frames]

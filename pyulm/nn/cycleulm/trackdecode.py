@@ -28,7 +28,7 @@ import numpy as np
 
 from ...tables import Localizations, Tracks
 from ...tracking.assignment import hungarian_batch
-from ...tracking.core import COLUMNS, interpolate_tracks, _number, default_interp_factor
+from ...tracking.core import COLUMNS, _number, default_interp_factor, interpolate_tracks, link_parameters
 from ...tracking.linkers import nearest_neighbor_linker, squared_distances
 from ...tracking.simpletracker import assemble_tracks
 from .mbtnet_data import UPSAMPLE
@@ -127,15 +127,9 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
     >>> len(decode_tracks(locs, np.zeros((24, 24, 20)), min_length=10))
     1
     """
-    if not isinstance(locs, Localizations):
-        raise ValueError(f"locs: expected a pyulm.tables.Localizations, got {type(locs).__name__}")
+    mld, gap, min_length = link_parameters(locs, max_linking_distance, max_gap_closing, min_length)
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
-    mld = _number(max_linking_distance, "max_linking_distance")
-    gap = _number(max_gap_closing, "max_gap_closing", strict=False)
-    if gap != int(gap):
-        raise ValueError(f"max_gap_closing: expected a whole number >= 0, got {max_gap_closing!r}")
-    min_length = _number(min_length, "min_length", strict=False)
     radius = _number(prior_radius, "prior_radius")
     pmin = _number(min_probability, "min_probability", strict=False)
     if pmin > 1:
@@ -165,10 +159,10 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
     pts = np.column_stack([z[order], x[order]])
     f = frame[order]
     vel = v[order]
-    nxt = link_with_prior(pts, f, vel, mld, int(gap), a.shape[2])
+    nxt = link_with_prior(pts, f, vel, mld, gap, a.shape[2])
     kept = [t for t in assemble_tracks(nxt) if t.size > min_length]
     raw = [np.column_stack([pts[t], f[t].astype(float)]) for t in kept]
-    params = dict(max_linking_distance=mld, max_gap_closing=int(gap), min_length=min_length, mode=mode,
+    params = dict(max_linking_distance=mld, max_gap_closing=gap, min_length=min_length, mode=mode,
                   prior_radius=radius, min_probability=pmin, weights=str(weights) if weights else "shipped")
     meta = dataclasses.replace(locs.meta, params={**locs.meta.params, "decode_tracks": params})
     if mode == "nointerp" or not raw:
