@@ -190,6 +190,15 @@ def filter_stages(iq, repeat):
     return min(runs, key=lambda r: r["filter (total)"])
 
 
+def print_stages(times, n_frames, label="stage", width=22):
+    """A markdown table of seconds per stage, with frames/s when ``n_frames`` is given."""
+    fps = n_frames is not None
+    print(f"| {label:<{width}} | {'s':>7} |" + (f" {'frames/s':>9} |" if fps else ""))
+    print(f"|{'-' * (width + 2)}|{'-' * 9}|" + (f"{'-' * 11}|" if fps else ""))
+    for k, v in times.items():
+        print(f"| {k:<{width}} | {v:7.3f} |" + (f" {n_frames / v:9.0f} |" if fps else ""))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -209,25 +218,16 @@ def main():
     r = end_to_end(iq, args.repeat)
     nloc, ntr = r.pop("_n")
     print(f"\n(b) generated block 78 x 118 x 800, 90 bubbles/frame ({nloc} localizations, {ntr} tracks), radial, end to end")
-    print(f"| {'stage':<22} | {'s':>7} | {'frames/s':>9} |")
-    print(f"|{'-' * 24}|{'-' * 9}|{'-' * 11}|")
-    for k, v in r.items():
-        print(f"| {k:<22} | {v:7.3f} | {iq.shape[2] / v:9.0f} |")
+    print_stages(r, iq.shape[2])
 
     b_fps = iq.shape[2] / r["end to end"]
     r = through_pipeline(iq, args.repeat)
     print("\n(c) the same block through pyulm.pipeline (process_frames, MapAccumulator)")
-    print(f"| {'stage':<22} | {'s':>7} | {'frames/s':>9} |")
-    print(f"|{'-' * 24}|{'-' * 9}|{'-' * 11}|")
-    for k, v in r.items():
-        print(f"| {k:<22} | {v:7.3f} | {iq.shape[2] / v:9.0f} |")
+    print_stages(r, iq.shape[2])
     c_fps = iq.shape[2] / r["end to end"]
     r = filter_stages(iq, args.repeat)
     print("\n(d) inside the filter of (c), the same block (filter_amplitude)")
-    print(f"| {'step':<36} | {'s':>7} |")
-    print(f"|{'-' * 38}|{'-' * 9}|")
-    for k, v in r.items():
-        print(f"| {k:<36} | {v:7.3f} |")
+    print_stages(r, None, label="step", width=36)
     print(f"\nend to end, 78 x 118 x 800 on {os.cpu_count()} cores (target >= {TARGET_FPS:,} frames/s on 2 quiet cores, "
           f"issue 21): (b) {b_fps:,.0f}: {'met' if b_fps >= TARGET_FPS else 'NOT met'}; "
           f"(c) {c_fps:,.0f}: {'met' if c_fps >= TARGET_FPS else 'NOT met'}")
