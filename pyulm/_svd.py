@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._krylov import top_eigenvectors
-from ._parallel import available_cpus, blas_limit, default_workers, map_chunks
+from ._parallel import available_cpus, blas_limit, chunk_bounds, default_workers, map_chunks
 from ._validate import as_frames
 
 PRECISIONS = ("double", "pala_single")
@@ -214,7 +214,7 @@ def _convert(src: np.ndarray, out: np.ndarray, fortran: bool, threads: int) -> N
     ``threads`` threads: the copy releases the GIL, and BLAS's threads would otherwise wait
     for it between two products."""
     n = src.shape[1 if fortran else 0]
-    bounds = [(lo, min(n, lo + max(1, -(-n // (4 * threads))))) for lo in range(0, n, max(1, -(-n // (4 * threads))))]
+    bounds = chunk_bounds(n, 4 * threads, 1)
     if fortran:
         map_chunks(lambda a, b: np.copyto(out[:, a:b], src[:, a:b]), bounds, threads)
     else:
