@@ -47,3 +47,17 @@ def test_noise_level_robust_to_sparse_bubbles():
     a = 0.5 * rng.normal(size=(100, 100, 2))
     a[::10, ::10, :] += 50.0
     assert noise_level(a) == pytest.approx([0.5, 0.5], rel=0.05)
+
+
+@pytest.mark.parametrize("n", [63, 64])
+def test_noise_level_is_numpys_median_absolute_deviation_exactly(n):
+    """The one-partition row median gives numpy's medians bit for bit (odd and even counts),
+    so noise_level is 1.4826 * MAD as np.median computes it."""
+    from pyulm.denoise import row_median
+
+    rng = np.random.default_rng(n)
+    block = rng.standard_normal((7, n, 5)) + 1j * rng.standard_normal((7, n, 5))  # 441 or 448 pixels
+    rows = np.abs(block).reshape(-1, 5).T
+    np.testing.assert_array_equal(row_median(rows), np.median(rows, axis=1))
+    mad = np.median(np.abs(rows - np.median(rows, axis=1)[:, None]), axis=1)
+    np.testing.assert_array_equal(noise_level(block), 1.4826 * mad)

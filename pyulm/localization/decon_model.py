@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from .. import _validate as V
+from ..denoise import noise_level_rows, row_median
 from ..psf import check_psf
 from .decon_ops import make_operator
 
@@ -99,25 +100,9 @@ def default_lambda(y, h, upsample: int, lam_factor: float = 1.0) -> np.ndarray:
 
 def _universal_lambda(y, column_norm, p, factor):
     rows = y.transpose(2, 0, 1).reshape(y.shape[2], -1)  # a view for the (t, z, x) layout of _amplitude
-    # σ = pyulm.denoise.noise_level(y) (1.4826 · MAD of each frame), the same values with the faster median
-    sigma = 1.4826 * _row_median(np.abs(rows - _row_median(rows)[:, None]))
+    sigma = noise_level_rows(rows)  # pyulm.denoise.noise_level(y), from the frames as rows
     lam = factor * 2.0 * sigma * column_norm * np.sqrt(2.0 * np.log(p))
     return np.maximum(lam, 1e-6 * np.abs(rows).max(axis=1) + np.finfo(float).tiny)
-
-
-def _row_median(rows):
-    """``np.median(rows, axis=1)`` of a 2-D array, the same values from one partition.
-
-    numpy's median of an even count partitions at the two middle ranks,
-    several times slower than at one (2.4 vs 25 ms for 64 rows of 128 x 128):
-    the lower middle value is the largest value below the upper one, and
-    their mean is formed as numpy forms it.
-    """
-    k = rows.shape[1] // 2
-    part = np.partition(rows, k, axis=1)
-    if rows.shape[1] % 2:
-        return part[:, k].copy()
-    return (part[:, :k].max(axis=1) + part[:, k]) / 2.0
 
 
 def _column_norm(h, u: int) -> float:
@@ -151,7 +136,7 @@ def _amplitude(arr, background):
     Nz, Nx, Nt = arr.shape
     yb = np.ascontiguousarray(np.abs(arr).transpose(2, 0, 1), dtype=np.float64)  # frames contiguous
     if background == "median":  # the median of contiguous rows is faster (same values)
-        yb -= _row_median(yb.reshape(Nt, -1))[:, None, None]
+        yb -= row_median(yb.reshape(Nt, -1))[:, None, None]
     return yb.transpose(1, 2, 0)
 
 
