@@ -15,7 +15,8 @@ below that cap) and the conventional ones the true PSF FWHM. The networks run
 with their shipped decode settings (``config.json``: the cutoffs chosen on
 validation simulations by ``python -m pyulm.nn.calibrate``); the rows
 "(no cutoff)" run them without the cutoff (``max_sigma=inf``,
-``min_probability=0``), to show what the cutoff trades.
+``min_probability=0``), to show what the cutoff trades; the rows "(bf16)" run
+them with ``precision="bf16"`` (bfloat16 autocast), beside float32.
 
     python benchmarks/bench_nn.py [--quick] [--json out.json]
 """
@@ -43,8 +44,10 @@ ONLY: list | None = None  # --methods: restrict the rows to these methods
 def methods():
     """{row label: (method, extra options)}."""
     avail = pyulm.available_methods()
-    rows = {"mblnet": ("mblnet", {}), "mblnet (no cutoff)": ("mblnet", {"max_sigma": math.inf}),
-            "3dml": ("3dml", {}), "3dml (no cutoff)": ("3dml", {"min_probability": 0.0}), "radial": ("radial", {})}
+    rows = {"mblnet": ("mblnet", {}), "mblnet (bf16)": ("mblnet", {"precision": "bf16"}),
+            "mblnet (no cutoff)": ("mblnet", {"max_sigma": math.inf}),
+            "3dml": ("3dml", {}), "3dml (bf16)": ("3dml", {"precision": "bf16"}),
+            "3dml (no cutoff)": ("3dml", {"min_probability": 0.0}), "radial": ("radial", {})}
     rows.update({m: (m, {}) for m in ("ncc", "decon") if m in avail})
     if ONLY:
         rows = {k: v for k, v in rows.items() if v[0] in ONLY or k in ONLY}

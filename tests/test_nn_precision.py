@@ -1,0 +1,60 @@
+"""pyulm.nn: the ``precision`` option of MBL-Net / 3DML inference (fp32, bf16 autocast)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import pyulm  # noqa: E402
+from pyulm.metrics import detection_scores, match  # noqa: E402
+from pyulm.nn.options import PRECISIONS, check_precision  # noqa: E402
+from pyulm.sim.free import free_motion  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return free_motion((48, 48), n_frames=6, n_bubbles=8, psf_fwhm=(3, 3.5), snr_db=20, seed=123)
+
+
+@pytest.mark.parametrize("name", ["mblnet", "3dml"])
+def test_bf16_is_deterministic_and_matches_fp32(sim, name):
+    fp32 = pyulm.localize(sim.iq, name, number_of_particles=30)
+    same32 = pyulm.localize(sim.iq, name, number_of_particles=30, precision="fp32")
+    bf = pyulm.localize(sim.iq, name, number_of_particles=30, precision="bf16")
+    again = pyulm.localize(sim.iq, name, number_of_particles=30, precision="bf16")
+    assert np.array_equal(fp32.z, same32.z) and np.array_equal(fp32.x, same32.x)  # fp32 is the default
+    assert np.array_equal(bf.z, again.z) and np.array_equal(bf.x, again.x) and np.array_equal(bf.frame, again.frame)
+    s32, s16 = detection_scores(match(sim.gt, fp32, 1.0)), detection_scores(match(sim.gt, bf, 1.0))
+    assert s16["f1"] >= s32["f1"] - 0.05, (s32, s16)
+    assert s16["mean_error"] <= s32["mean_error"] + 0.05, (s32, s16)
+    # the same bubbles, found at nearly the same places: pair the two outputs with the one matcher
+    pairs = match(fp32, bf, 0.2)
+    assert pairs.gt_index.size >= 0.9 * len(fp32)
+    assert float(np.mean(pairs.distance)) < 0.05
+
+
+@pytest.mark.parametrize("name", ["mblnet", "3dml"])
+@pytest.mark.parametrize("bad", ["fp16", "BF16", 16, None])
+def test_unknown_precision_is_an_error(sim, name, bad):
+    if bad is None:  # None means the default, fp32; it is no error
+        pyulm.localize(sim.iq[:, :, :2], name, number_of_particles=3, precision=bad)
+        return
+    with pytest.raises(ValueError, match=rf"{name}: precision: expected one of 'fp32', 'bf16', got {bad!r}"):
+        pyulm.localize(sim.iq, name, number_of_particles=3, precision=bad)
+
+
+def test_precision_reaches_pala_parameters(sim):
+    from pyulm.pala import ULM_localization2D
+
+    ULM = {"numberOfParticles": 10, "fwhm": [3, 3], "LocMethod": "mblnet", "parameters": {"precision": "bf16"}}
+    a, b = ULM_localization2D(sim.iq, ULM), ULM_localization2D(sim.iq, ULM)
+    assert a.shape[0] > 0 and np.array_equal(a, b)
+    ULM["parameters"]["precision"] = "int8"
+    with pytest.raises(ValueError, match="precision"):
+        ULM_localization2D(sim.iq, ULM)
+
+
+def test_check_precision():
+    assert PRECISIONS == ("fp32", "bf16")
+    assert check_precision(None) == "fp32" and check_precision("bf16") == "bf16"
+    with pytest.raises(ValueError, match=r"^x: precision"):
+        check_precision("double", "x: ")
