@@ -58,3 +58,21 @@ def test_check_precision():
     assert check_precision(None) == "fp32" and check_precision("bf16") == "bf16"
     with pytest.raises(ValueError, match=r"^x: precision"):
         check_precision("double", "x: ")
+
+
+def test_training_in_bf16_writes_a_model_and_refuses_unknown_precisions(tmp_path):
+    from pyulm.nn.train import load_config, parse_config, train
+
+    toml = ("seed = 3\n[model]\nwidth = 4\nhead_width = 4\nn_res = 1\n[data]\npatch = 24\n[train]\nepochs = 1\n"
+            "steps_per_epoch = 2\nsims_per_step = 1\nframes_per_sim = 2\nval_sims = 1\nval_frames = 2\nthreads = 1\n"
+            "precision = \"bf16\"\n")
+    (tmp_path / "t.toml").write_text(toml)
+    cfg = load_config(tmp_path / "t.toml")
+    assert cfg["train"].precision == "bf16"
+    out = train("mblnet", cfg, tmp_path / "m", log=lambda m: None)
+    locs = pyulm.localize(free_motion((32, 32), n_frames=2, n_bubbles=3, seed=1).iq, "mblnet", weights=out,
+                          number_of_particles=5)
+    assert len(locs) <= 10
+    assert 'precision = "bf16"' in (out / "train.toml").read_text()
+    with pytest.raises(ValueError, match=r"\[train\]\.precision: expected one of 'fp32', 'bf16', got 'half'"):
+        parse_config({"train": {"precision": "half"}}, "x")

@@ -39,6 +39,8 @@ from .losses import dml3_loss, mblnet_loss
 from .models import build_model, model_config
 from .weights_io import save_model, sha256, write_checksums
 from .configcheck import top_level
+from .inference import autocast
+from .options import check_precision
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class TrainConfig:
     threshold: float = 0.5
     # fine-tuning: start from the weights of this model directory (or weights.pt file); "" = random init
     init: str = ""
+    # arithmetic of the forward pass: "fp32", or "bf16" (torch.autocast bfloat16; losses, gradients and
+    # weights stay float32): ~2x faster on CPUs with AMX / AVX-512 BF16
+    precision: str = "fp32"
 
     @classmethod
     def from_dict(cls, d, where="[train]"):
@@ -78,7 +83,9 @@ class TrainConfig:
             raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
         for k, v in d.items():
             default = getattr(cls, k)
-            if isinstance(default, str):
+            if k == "precision":
+                check_precision(v, f"{where}.")
+            elif isinstance(default, str):
                 if not isinstance(v, str):
                     raise ValueError(f"{where}.{k}: expected a string, got {v!r}")
             elif isinstance(default, int):
@@ -111,12 +118,16 @@ def _device(name: str):
 
 def _forward_loss(arch, model, x, t, tc: TrainConfig, fps: int):
     if arch == "mblnet":
-        out = model(x)
+        with autocast(tc.precision, x.device):
+            out = model(x)
+        out = out.float()
         return mblnet_loss(out, t, bce_weight=tc.bce_weight, gmm_weight=tc.gmm_weight,
                            offset_weight=tc.mbl_offset_weight)
     B = x.shape[0] // fps
     clips = x.reshape(B, fps, 1, *x.shape[-2:]).permute(0, 2, 1, 3, 4)
-    maps, counts = model(clips)
+    with autocast(tc.precision, x.device):
+        maps, counts = model(clips)
+    maps, counts = maps.float(), counts.float()
     return dml3_loss(maps, counts, t, bce_weight=tc.bce_weight, blur_weight=tc.blur_weight,
                      offset_weight=tc.offset_weight, count_weight=tc.count_weight, blur_sigma=tc.blur_sigma)
 
