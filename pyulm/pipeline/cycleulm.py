@@ -36,7 +36,8 @@ def before_localization(amplitude: np.ndarray, params: BlockParams, step, timing
 
         t0 = time.perf_counter()
         step("translate")
-        amplitude = translate(amplitude, params.translator[0]).astype(np.float64, copy=False)
+        amplitude = translate(amplitude, params.translator[0], precision=params.precision)
+        amplitude = amplitude.astype(np.float64, copy=False)
         timings["translate"] = time.perf_counter() - t0
     if params.denoise == "bradley_roth":
         from ..denoise import bradley_roth
@@ -81,6 +82,6 @@ def e2e_stages(arr: np.ndarray, params: BlockParams, step, mat_tracking, timings
     t0 = time.perf_counter()
     step("track")
     maps = e2e_maps(mbonly, weights=params.e2e_model[0], res=params.res, frame_rate=params.frame_rate,
-                    pixel_size=params.pixel_size)
+                    pixel_size=params.pixel_size, precision=params.precision)
     timings["e2e"] = time.perf_counter() - t0
     return mat, powdop, np.stack([np.asarray(maps[k], np.float64) for k in E2E_MAPS], axis=-1)

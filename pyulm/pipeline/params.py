@@ -70,6 +70,9 @@ class BlockParams:
         ``"cycleulm-e2e"``: the block's maps come from MBT-Net (:mod:`pyulm.pipeline.cycleulm`).
     e2e_model : tuple
         ``(directory, SHA-256)`` of the MBT-Net model of ``cycleulm-e2e``, ``()`` otherwise.
+    precision : str
+        Arithmetic of the CycleULM networks (``[ulm] precision``: "fp32" or "bf16",
+        :mod:`pyulm.nn.cycleulm.precision`); set only with a translator.
     """
 
     shape: tuple
@@ -95,6 +98,7 @@ class BlockParams:
     denoise: str = ""
     pipeline: str = ""
     e2e_model: tuple = ()
+    precision: str = "fp32"
 
     def for_frames(self, n_frames: int, where: str = "") -> "BlockParams":
         """The same parameters for a block of ``n_frames`` frames (the SVD's last component clipped)."""
@@ -169,7 +173,7 @@ def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
     if u.tracking == "deepstulm":
         p = dataclasses.replace(p, tracking="deepstulm", tracking_model=deepstulm_model(u.deepstulm_weights, p, where))
     if u.translate is not None:
-        p = dataclasses.replace(p, translator=cycleulm_model("translate", u.translate, where))
+        p = dataclasses.replace(p, translator=cycleulm_model("translate", u.translate, where), precision=u.precision)
     if u.pipeline is not None:
         p = pipeline_params(p, u.pipeline, u.mbtnet_weights, where)
     return p.for_frames(n_frames, where)

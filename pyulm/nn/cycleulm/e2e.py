@@ -29,7 +29,7 @@ def _pixel_size(pixel_size) -> tuple[float, float] | None:
 
 
 def e2e_maps(mbonly, *, weights=None, res=4, stride: int = 7, frame_rate=None, pixel_size=None, threshold=None,
-             device=None, batch_size: int = 4) -> dict:
+             device=None, batch_size: int = 4, precision: str = "fp32") -> dict:
     """Super-resolved density and velocity maps from MB-only frames (CycleULM-E2E), under PALA's names.
 
     Parameters
@@ -53,8 +53,8 @@ def e2e_maps(mbonly, *, weights=None, res=4, stride: int = 7, frame_rate=None, p
         A window marks an SR pixel as crossed when its trajectory probability is at least
         this; default the model's own (``config.json`` ``"threshold"``, chosen on validation
         data when it was trained). ``"soft"`` adds the probabilities themselves.
-    device, batch_size
-        As :func:`pyulm.nn.cycleulm.mbtnet_infer.predict`.
+    device, batch_size, precision
+        As :func:`pyulm.nn.cycleulm.mbtnet_infer.predict` (``precision``: "fp32" or "bf16").
 
     Returns
     -------
@@ -92,7 +92,8 @@ def e2e_maps(mbonly, *, weights=None, res=4, stride: int = 7, frame_rate=None, p
     if threshold is None:
         threshold = load_model(weights, device).threshold
     n = 0
-    for _, prob, vz, vx in iter_predict(mbonly, weights, stride=stride, device=device, batch_size=batch_size):
+    for _, prob, vz, vx in iter_predict(mbonly, weights, stride=stride, device=device, batch_size=batch_size,
+                                        precision=precision):
         w = prob.astype(np.float64) if soft else (prob >= threshold).astype(np.float64)
         speed = np.hypot(vz * dz, vx * dx) * scale_t
         sl = (slice(_OFFSET, None), slice(_OFFSET, None))

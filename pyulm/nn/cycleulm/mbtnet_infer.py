@@ -110,10 +110,13 @@ def window_starts(n_frames: int, frames: int, stride: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
-def iter_predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: int = 4):
+def iter_predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: int = 4, precision: str = "fp32"):
     """Yield ``(start, trajectory, vz, vx)`` per window, in window order (see :func:`predict`)."""
     import torch
 
+    from .precision import as_input, check_precision, inference_net
+
+    check_precision(precision, "mbtnet: ")
     net = load_model(weights, device)
     T = net.cfg.frames
     a = check_frames(mbonly, T)
@@ -125,19 +128,21 @@ def iter_predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_si
     pz, px = -Z % 4, -X % 4  # two 2x2 poolings: pad with zeros (no signal), crop the output
     starts = window_starts(a.shape[2], T, int(stride))
     dev = next(net.parameters()).device
+    run = inference_net(net, precision)
     for b0 in range(0, starts.size, batch_size):
         sb = starts[b0:b0 + batch_size]
         x = np.zeros((sb.size, T, Z + pz, X + px), np.float32)
         for i, s in enumerate(sb):
             x[i, :, :Z, :X] = normalise_frames(np.moveaxis(a[:, :, s:s + T], 2, 0).astype(np.float64))
         with torch.no_grad():
-            out = net(torch.as_tensor(x, device=dev)).cpu().numpy()[:, :, :UPSAMPLE * Z, :UPSAMPLE * X]
+            out = run(as_input(torch.as_tensor(x, device=dev), precision)).float().cpu().numpy()
+        out = out[:, :, :UPSAMPLE * Z, :UPSAMPLE * X]
         prob = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
         for i, s in enumerate(sb):
             yield int(s), prob[i].astype(np.float32), out[i, 1], out[i, 2]
 
 
-def predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: int = 4) -> dict:
+def predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: int = 4, precision: str = "fp32") -> dict:
     """MBT-Net's trajectory probability and velocity maps over sliding 8-frame windows.
 
     Parameters
@@ -156,6 +161,9 @@ def predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: i
         Torch device; default CUDA when available, else CPU.
     batch_size : int, optional
         Windows per network call (memory: about 10 MB per window of 128 x 128 pixels).
+    precision : {"fp32", "bf16"}, optional
+        Arithmetic of the network (:mod:`pyulm.nn.cycleulm.precision`): float32 (the
+        reference) or a bfloat16 channels-last copy (~1.8x faster on one thread with AMX).
 
     Returns
     -------
@@ -171,7 +179,8 @@ def predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: i
     >>> out["trajectory"].shape, out["start"].tolist()
     ((1, 48, 40), [0])
     """
-    parts = list(iter_predict(mbonly, weights, stride=stride, device=device, batch_size=batch_size))
+    parts = list(iter_predict(mbonly, weights, stride=stride, device=device, batch_size=batch_size,
+                              precision=precision))
     return {"start": np.array([p[0] for p in parts], dtype=np.int64),
             **{k: np.stack([p[i] for p in parts]) for i, k in ((1, "trajectory"), (2, "vz"), (3, "vx"))}}
 

@@ -96,6 +96,48 @@ class ConvLSTM(nn.Module):
         return hid
 
 
+class FastConvLSTM(nn.Module):
+    """The same function as a trained :class:`ConvLSTM`, arranged for fast inference (bf16 copies).
+
+    The gate convolution over ``[x_k, h]`` is the sum of a convolution of ``x_k`` (no recurrence:
+    one call over all ``t`` frames) and one of ``h`` (zero at the first step: skipped); the
+    sigmoid gates (i, f, o) and the tanh gate are separate convolutions, so each nonlinearity
+    runs on a whole tensor rather than a strided channel slice (slow in channels-last bfloat16).
+    """
+
+    def __init__(self, cin: int, hidden: int):
+        super().__init__()
+        self.hidden = hidden
+        self.x_sig, self.x_tanh = _conv(cin, 3 * hidden), _conv(cin, hidden)
+        self.h_sig = nn.Conv2d(hidden, 3 * hidden, 3, padding=1, bias=False)
+        self.h_tanh = nn.Conv2d(hidden, hidden, 3, padding=1, bias=False)
+
+    @classmethod
+    def from_convlstm(cls, m: ConvLSTM) -> "FastConvLSTM":
+        hd, w, b = m.hidden, m.gates.weight.data, m.gates.bias.data
+        cin = w.shape[1] - hd
+        f = cls(cin, hd).to(w.device)
+        f.x_sig.weight.data, f.x_sig.bias.data = w[:3 * hd, :cin].clone(), b[:3 * hd].clone()
+        f.x_tanh.weight.data, f.x_tanh.bias.data = w[3 * hd:, :cin].clone(), b[3 * hd:].clone()
+        f.h_sig.weight.data, f.h_tanh.weight.data = w[:3 * hd, cin:].clone(), w[3 * hd:, cin:].clone()
+        return f
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = x.shape
+        xf = x.reshape(b * t, c, h, w).contiguous(memory_format=torch.channels_last)
+        xs = self.x_sig(xf).reshape(b, t, 3 * self.hidden, h, w)
+        xt = self.x_tanh(xf).reshape(b, t, self.hidden, h, w)
+        hid = cell = None
+        for k in range(t):
+            sg, tg = xs[:, k], xt[:, k]
+            if hid is not None:
+                sg, tg = sg + self.h_sig(hid), tg + self.h_tanh(hid)
+            i, f, o = torch.sigmoid(sg).chunk(3, 1)
+            cell = i * torch.tanh(tg) if cell is None else f * cell + i * torch.tanh(tg)
+            hid = o * torch.tanh(cell)
+        return hid
+
+
 class Up(nn.Module):
     """Bilinear x2 up-sampling followed by a 3x3 conv + ReLU (the paper's up-sampling layer)."""
 

@@ -33,6 +33,7 @@ from ...tracking.linkers import nearest_neighbor_linker, squared_distances
 from ...tracking.simpletracker import assemble_tracks
 from .mbtnet_data import UPSAMPLE
 from .mbtnet_infer import check_frames, iter_predict
+from .precision import check_precision
 
 MODES = ("nointerp", "velocityinterp")
 
@@ -59,7 +60,7 @@ def _sample_prior(prob, vz, vx, z, x, radius: float, min_probability: float) -> 
 
 
 def motion_prior(locs: Localizations, mbonly, *, weights=None, prior_radius: float = 0.25,
-                 min_probability: float = 0.05, device=None) -> np.ndarray:
+                 min_probability: float = 0.05, device=None, precision: str = "fp32") -> np.ndarray:
     """MBT-Net's predicted displacement (v_z, v_x) in pixels/frame for every row of ``locs`` (frame t -> t+1).
 
     Rows whose frame is the last one, or where no trajectory passes, get (0, 0).
@@ -68,7 +69,7 @@ def motion_prior(locs: Localizations, mbonly, *, weights=None, prior_radius: flo
     frame = locs.frame
     out = np.zeros((len(locs), 2))
     done = np.zeros(len(locs), dtype=bool)
-    for start, prob, vz, vx in iter_predict(a, weights, stride=7, device=device):
+    for start, prob, vz, vx in iter_predict(a, weights, stride=7, device=device, precision=precision):
         # this window serves the pairs (t, t+1) with start <= t < start + 7 not yet served
         sel = np.flatnonzero(~done & (frame >= start) & (frame < start + 7))
         if sel.size:
@@ -79,7 +80,7 @@ def motion_prior(locs: Localizations, mbonly, *, weights=None, prior_radius: flo
 
 def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_distance=2.0, max_gap_closing=0,
                   min_length=15, mode: str = "nointerp", frame_rate=None, prior_radius: float = 0.25,
-                  min_probability: float = 0.05, prior=None, device=None):
+                  min_probability: float = 0.05, prior=None, device=None, precision: str = "fp32"):
     """Tracks from per-frame detections, linked with MBT-Net's velocity maps as a motion prior.
 
     Parameters
@@ -114,6 +115,8 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
         Precomputed :func:`motion_prior` (pixels/frame); then MBT-Net is not run again.
     device : str, optional
         Torch device for MBT-Net.
+    precision : {"fp32", "bf16"}
+        MBT-Net's arithmetic (:mod:`pyulm.nn.cycleulm.precision`).
 
     Returns
     -------
@@ -141,8 +144,10 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
     if frame.size and (frame.min() < 0 or frame.max() >= a.shape[2]):
         raise ValueError(f"locs.frame: expected frame indices in [0, {a.shape[2] - 1}] (the frames of mbonly), "
                          f"got [{int(frame.min())}, {int(frame.max())}]")
+    check_precision(precision, "decode_tracks: ")
     if prior is None:
-        v = motion_prior(locs, a, weights=weights, prior_radius=radius, min_probability=pmin, device=device)
+        v = motion_prior(locs, a, weights=weights, prior_radius=radius, min_probability=pmin, device=device,
+                         precision=precision)
     else:
         v = np.asarray(prior, dtype=float)
         if v.shape != (len(locs), 2) or not np.all(np.isfinite(v)):

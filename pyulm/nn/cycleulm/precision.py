@@ -1,0 +1,88 @@
+"""Arithmetic of CycleULM's inference (MB-DT's translate step, MBT-Net's windows): ``precision``.
+
+* ``"fp32"`` (the default): the trained networks as they are, float32 throughout. The
+  reference: its outputs are those of every earlier pyulm release.
+* ``"bf16"``: an inference copy of the network, made once per loaded model: batch norms folded
+  into the convolutions before them (eval mode: an affine map per channel), every weight in
+  bfloat16, tensors in channels-last order, and MBT-Net's ConvLSTM gates computed by
+  :class:`pyulm.nn.cycleulm.mbtnet_model.FastConvLSTM` (the input half of each gate
+  convolution batched over the 8 frames, gate groups as separate convolutions so the
+  nonlinearities run on whole tensors). On CPUs with AMX / AVX-512 BF16 the convolutions run on
+  the bfloat16 units, and channels-last max pooling is ~5x faster than channels-first; the
+  outputs come back as float32. Deterministic (same input, same output); the small rounding
+  differences against fp32 and what they change downstream are measured in docs/cycleulm.md.
+
+Why not ``torch.autocast``: autocast re-casts every weight at every call and leaves the
+nonlinearities on strided channel slices in bfloat16, which this CPU runs slower than the
+convolutions they follow (measured: MBT-Net 185 ms fp32, 140-154 ms under autocast, ~100 ms
+with this copy, 4 windows of 8 frames of 96 x 96, one thread).
+
+There is no "auto": whether bfloat16 is faster depends on the CPU (without AMX / AVX-512 BF16
+it is emulated and slower), and it changes results slightly, so it is the caller's choice.
+"""
+from __future__ import annotations
+
+import copy
+import weakref
+
+from ..options import PRECISIONS, check_precision  # one option, one check, for every network of pyulm
+
+__all__ = ["PRECISIONS", "check_precision", "inference_net", "as_input"]
+
+_copies: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # network -> its bf16 inference copy
+
+
+def _fold_batch_norms(net) -> None:
+    """Fold every eval-mode ``BatchNorm2d`` that follows a ``Conv2d`` in an ``nn.Sequential`` into that
+    convolution (in place): ``bn(conv(x)) = conv'(x)`` with ``w' = w s``, ``b' = (b - mean) s + beta``,
+    ``s = gamma / sqrt(var + eps)``."""
+    import torch
+    from torch import nn
+
+    for mod in net.modules():
+        if not isinstance(mod, nn.Sequential):
+            continue
+        for k in range(len(mod) - 1):
+            conv, bn = mod[k], mod[k + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+                conv.weight.data = conv.weight.data * s[:, None, None, None]
+                conv.bias = nn.Parameter((bias.data - bn.running_mean) * s + bn.bias.data)
+                mod[k + 1] = nn.Identity()
+
+
+def inference_net(net, precision: str):
+    """The network to run at ``precision``: ``net`` itself for fp32, else its bf16 inference copy
+    (made once per network object and kept while ``net`` lives; ``net`` is never modified)."""
+    if check_precision(precision) == "fp32":
+        return net
+    if net in _copies:
+        return _copies[net]
+    import torch
+    from torch import nn
+
+    from .mbtnet_model import ConvLSTM, FastConvLSTM
+
+    fast = copy.deepcopy(net).eval()
+    _fold_batch_norms(fast)
+    for mod in list(fast.modules()):
+        for name, child in list(mod.named_children()):
+            if isinstance(child, ConvLSTM):
+                setattr(mod, name, FastConvLSTM.from_convlstm(child))
+    fast = fast.to(torch.bfloat16).to(memory_format=torch.channels_last)
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    fast.source = getattr(net, "source", None)
+    if isinstance(fast, nn.Module):
+        _copies[net] = fast
+    return fast
+
+
+def as_input(x, precision: str):
+    """A float32 (n, c, h, w) tensor as the input of :func:`inference_net`'s network at ``precision``."""
+    import torch
+
+    if precision == "fp32":
+        return x
+    return x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
