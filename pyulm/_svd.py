@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._krylov import top_eigenvectors
-from ._parallel import available_cpus, blas_limit, chunk_bounds, default_workers, map_chunks
+from ._parallel import blas_limit, default_workers, map_chunks
 from ._validate import as_frames
 
 PRECISIONS = ("double", "pala_single")
@@ -124,17 +124,15 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
     """``X - X V V^H`` (``subtract``) or ``X V V^H`` in ``V``'s class, handed to
     ``write(lo, hi, rows)`` row block by row block (blocks a multiple of ``align`` rows).
 
-    Both products go through scipy's BLAS ``gemm``, the library (and thread pool) that
-    just built the Gram matrix and ran the eigensolver: handing its worker threads the
-    next job keeps them busy, where numpy's BLAS (a second pool) would have its threads
-    wait on cores the first pool's idle workers still spin on (measured: 5x slower).
-    Each block is handed over in the layout it already has (a C-ordered block as its
-    Fortran transpose), so BLAS copies nothing.
+    The row blocks are spread over pyulm's threads; both products of a block go through
+    :mod:`pyulm._blas` (BLAS ``gemm`` on the calling thread, the GIL released, no BLAS
+    thread pool), so the threads' products, band-passes and magnitudes overlap. Each
+    block is handed over in the layout it already has (a C-ordered block as its Fortran
+    transpose), so BLAS copies nothing.
     """
-    from scipy import linalg  # imported on use: ~0.3 s, paid by every MATLAB file-transport call
+    from . import _blas
 
     n, k = V.shape
-    gemm = linalg.blas.get_blas_funcs("gemm", (V,))
     Vc = np.asfortranarray(V.conj())  # (n, k)
     Vh = np.asfortranarray(Vc.T)      # (k, n)
     alpha, beta = (-1.0, 1.0) if subtract else (1.0, 0.0)
@@ -146,12 +144,16 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
         hi = min(X.shape[0], lo + step)
         if fortran:
             B = np.array(X[lo:hi], dtype=V.dtype, order="F")           # (m, n)
-            P = gemm(1.0, B, V)                                          # X_b V
-            write(lo, hi, gemm(alpha, P, Vh, beta=beta, c=B, overwrite_c=1))  # B -/+ P V^H
+            P = np.empty((hi - lo, k), V.dtype, order="F")
+            _blas.gemm(B, V, P)                                          # X_b V
+            _blas.gemm(P, Vh, B, alpha=alpha, beta=beta)                 # B -/+ P V^H
+            write(lo, hi, B)
         else:
             Bt = np.array(X[lo:hi], dtype=V.dtype, order="C").T          # (n, m), Fortran
-            Pt = gemm(1.0, V, Bt, trans_a=1)                             # (X_b V)^T
-            write(lo, hi, gemm(alpha, Vc, Pt, beta=beta, c=Bt, overwrite_c=1).T)
+            Pt = np.empty((k, hi - lo), V.dtype, order="F")
+            _blas.gemm(Vc, Bt, Pt, trans_a=True)                         # V^T X_b^T = (X_b V)^T
+            _blas.gemm(Vc, Pt, Bt, alpha=alpha, beta=beta)               # (B -/+ P V^H)^T
+            write(lo, hi, Bt.T)
 
     # The row blocks are the same whatever the thread count and each is one single-threaded
     # product (the caller holds BLAS at one thread), so spreading whole blocks over threads
@@ -159,11 +161,14 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
     map_chunks(lambda lo, _: block(lo), [(lo, lo + 1) for lo in range(0, X.shape[0], step)], default_workers())
 
 
-#: Gram products smaller than this (bytes of the working class) run on one BLAS thread:
-#: PALA's reference blocks (64 x 80 x 200, 56 x 72 x 240) take tens of ms, less than
-#: BLAS's threads would spin. Larger ones run on BLAS's threads, as many as the CPUs that
-#: other processes leave (:func:`pyulm._parallel.available_cpus`).
+#: Gram products smaller than this (bytes of the working class) run on one thread as one
+#: sum: PALA's reference blocks (64 x 80 x 200, 56 x 72 x 240) take tens of ms, less than
+#: handing work to threads costs. Larger ones are :data:`GRAM_PIECES` partial sums.
 _GRAM_THREADED_BYTES = 1 << 24
+#: The rows of a large block are summed in this many contiguous pieces, each on one of
+#: pyulm's threads (as many as the CPUs other processes leave, at most this many), then
+#: added in order: a fixed split, so the bits do not depend on the thread count.
+GRAM_PIECES = 2
 
 
 def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, bool]:
@@ -171,54 +176,57 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, boo
     and whether it is the conjugate (a C-ordered ``X`` is handed over as its transpose
     ``A = X_b^T``, whose ``A A^H`` is ``conj(X_b^H X_b)``).
 
-    Row blocks of a fixed number of rows (``step_bytes``) are summed one after another, so
-    the summation order, and so the result, depends only on the block's shape and layout.
-    Each product runs on BLAS's own threads: OpenBLAS splits a rank-k update by its output
-    columns, not its sums, so the bits are the same on any number of them. (Splitting the
-    rows over pyulm's threads instead does not run in parallel: scipy's BLAS wrappers hold
-    the GIL; 2 threads took 0.58 s against 0.42 s on the 78 x 118 x 800 block.) The thread
-    count is what other processes leave, so a busy machine gets one thread, not two that
-    wait for each other.
+    Row blocks of a fixed number of rows (``step_bytes``) are summed one after another, in
+    :data:`GRAM_PIECES` pieces for a large block, so the summation order, and so the
+    result, depends only on the block's shape and layout. Each piece runs on one of
+    pyulm's threads through :mod:`pyulm._blas` (one BLAS thread each, the GIL released),
+    converting its own rows to ``dt`` as it goes: no BLAS thread pool wakes up, whose
+    workers would then spin for ~0.1 s on the cores the eigensolver and the projection
+    need next, and no thread waits for another's copy (through BLAS's threads the block
+    took 0.23 s on 2 cores and left the next 0.1 s to one; scipy's BLAS wrappers hold the
+    GIL, so threads calling them take turns). A busy machine gets one thread, which sums
+    the pieces in turn.
     """
-    from scipy import linalg
+    from . import _blas
 
     m, n = X.shape
     item = np.dtype(dt).itemsize
     cplx = np.dtype(dt).kind == "c"
-    rank_k = linalg.blas.get_blas_funcs("herk" if cplx else "syrk", (np.empty(0, dt),))
     fortran = X.flags.f_contiguous and not X.flags.c_contiguous
-    threads = min(default_workers(), available_cpus()) if m * n * item >= _GRAM_THREADED_BYTES else 1
-    with blas_limit(threads):
+    big = m * n * item >= _GRAM_THREADED_BYTES
+    step = min(m, max(256, step_bytes // (n * item)))
+    pieces = min(GRAM_PIECES, m) if big else 1
+    edges = [round(i * m / pieces) for i in range(pieces + 1)]
+    order = "F" if fortran else "C"
+
+    def piece(lo: int, hi: int) -> np.ndarray:
         C = np.zeros((n, n), dtype=dt, order="F")
-        if fortran and X.dtype == dt:
-            return rank_k(1.0, X, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1), False
-        step = min(m, max(256, step_bytes // (n * item)))
-        same = X.dtype == dt and X.flags.c_contiguous  # C-ordered rows of the working class: no copy
-        # otherwise one buffer for the converted blocks
-        buf = None if same else np.empty((step, n), dtype=dt, order="F" if fortran else "C")
-        for lo in range(0, m, step):
-            if same:
-                blk = X[lo:lo + step]
+        if fortran and X.dtype == dt:  # whole columns of the working class: one product, read in place
+            _blas.rank_k(X[lo:hi], C, trans=True)
+            return C
+        buf = None
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            if X.dtype == dt:  # C-ordered rows of the working class: read in place
+                blk = X[a:b]
             else:
-                blk = buf if lo + step <= m else np.empty((m - lo, n), dtype=dt, order="F" if fortran else "C")
-                _convert(X[lo:lo + step], blk, fortran, threads)
+                if buf is None:
+                    buf = np.empty((min(step, hi - lo), n), dtype=dt, order=order)
+                blk = buf[:b - a]
+                np.copyto(blk, X[a:b])
             if fortran:
-                C = rank_k(1.0, blk, beta=1.0, c=C, trans=2 if cplx else 1, overwrite_c=1)
+                _blas.rank_k(blk, C, trans=True)          # X_b^H X_b
             else:
-                C = rank_k(1.0, blk.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # conj(X_b^H X_b)
+                _blas.rank_k(blk.T, C, trans=False)       # A A^H = conj(X_b^H X_b)
+        return C
+
+    threads = min(default_workers(), pieces)
+    with blas_limit(1):
+        parts = map_chunks(piece, list(zip(edges[:-1], edges[1:])), threads)
+    C = parts[0]
+    for P in parts[1:]:
+        C += P
     return C, cplx and not fortran
-
-
-def _convert(src: np.ndarray, out: np.ndarray, fortran: bool, threads: int) -> None:
-    """``out[...] = src`` (to the working class), in column (Fortran) or row slices on up to
-    ``threads`` threads: the copy releases the GIL, and BLAS's threads would otherwise wait
-    for it between two products."""
-    n = src.shape[1 if fortran else 0]
-    bounds = chunk_bounds(n, 4 * threads, 1)
-    if fortran:
-        map_chunks(lambda a, b: np.copyto(out[:, a:b], src[:, a:b]), bounds, threads)
-    else:
-        map_chunks(lambda a, b: np.copyto(out[a:b], src[a:b]), bounds, threads)
 
 
 #: The Krylov route (:mod:`pyulm._krylov`) is tried for the strongest ``k`` components of a
