@@ -25,8 +25,13 @@ Per density:
   way and scaled to N localizations: RMSE (localizations per SR pixel) and SSIM. CycleULM-E2E's
   map is MBT-Net's trajectory density (it has no localizations), scaled to the same total N;
   a method without localizations has no map (NaN, a failed target);
-* **throughput** of each stage and each pipeline, frames/s on this machine, one thread (the
-  SVD filter, common to all, excluded).
+* **throughput** of each stage and each pipeline, frames/s on this machine, one thread for
+  everything (``torch.set_num_threads(1)`` and pyulm's own threads and BLAS pools,
+  ``pyulm._parallel.limit_threads(1)``, so deconvolution does not fork or thread either; the
+  SVD filter, common to all, excluded);
+* **precision**: the learned pipelines (and plain MBL-Net) run twice, ``precision="fp32"`` (the
+  reference rows) and ``"bf16"`` (rows ``... (bf16)``, :mod:`pyulm.nn.cycleulm.precision`),
+  scored the same way; the SR maps' N is set by the fp32 and conventional rows.
 
 The translators see the whole 400-frame acquisition in training (label-free); the scores use its
 first ``--frames`` frames (the SVD filter runs on all 400).
@@ -114,7 +119,10 @@ def recall_at_precision(curve, p0) -> float:
     return max(ok) if ok else 0.0
 
 
-def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
+BF16 = " (bf16)"
+
+
+def evaluate(density, translator, mbtnet, n_frames, log, precisions=("fp32", "bf16")) -> dict:
     from scipy.ndimage import gaussian_filter
 
     from pyulm.denoise import bradley_roth
@@ -143,39 +151,44 @@ def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
     log(f"  {density}: CNR {res['contrast']['cnr_gain_db']:+.1f} dB, FWHM x{res['contrast']['fwhm_shrink']:.2f}")
 
     locsets, maps = {}, {}
-    for m in PLAIN:
+    runs = [(m, "fp32") for m in PLAIN] + [("mblnet", p) for p in precisions if p != "fp32"]
+    for m, prec in runs:
+        row = m + (BF16 if prec == "bf16" else "")
         t0 = time.perf_counter()
-        kw = {"psf": "gaussian"} if m == "ncc" else {"device": "cpu"} if m == "mblnet" else {}
-        locsets[m] = pyulm.localize(amp, m, fwhm=fwhm, number_of_particles=n_part, **kw)
-        res["throughput"][f"{m} (localize |IQ|)"] = n_frames / (time.perf_counter() - t0)
-        log(f"  {density}: {m} done")
-    for name in PIPELINE_NAMES:
+        kw = {"psf": "gaussian"} if m == "ncc" else {"device": "cpu", "precision": prec} if m == "mblnet" else {}
+        locsets[row] = pyulm.localize(amp, m, fwhm=fwhm, number_of_particles=n_part, **kw)
+        res["throughput"][f"{row} (localize |IQ|)"] = n_frames / (time.perf_counter() - t0)
+        log(f"  {density}: {row} done")
+    runs = [(n, p) for n in PIPELINE_NAMES for p in (precisions if n.startswith("cycleulm") else ("fp32",))]
+    for name, prec in runs:
         tr = translator if name.startswith("cycleulm") else None
+        row = name + (BF16 if prec == "bf16" else "")
+        kw = {"precision": prec} if tr else {}
         if name == "cycleulm-e2e":
             if mbtnet is False:
                 continue
-            out = run_pipeline(iq, name, translator=tr, mbtnet_weights=mbtnet, **common)
-            maps[name] = gaussian_filter(out.maps["MatOut"], 1.0)  # MBT-Net's trajectory density
+            out = run_pipeline(iq, name, translator=tr, mbtnet_weights=mbtnet, **common, **kw)
+            maps[row] = gaussian_filter(out.maps["MatOut"], 1.0)  # MBT-Net's trajectory density
         else:
-            out = run_pipeline(iq, name, translator=tr, **common)
-            locsets[name] = out.localizations
-        res["throughput"][name] = n_frames / out.seconds
+            out = run_pipeline(iq, name, translator=tr, **common, **kw)
+            locsets[row] = out.localizations
+        res["throughput"][row] = n_frames / out.seconds
         res["stages"] = res.get("stages", {})
-        res["stages"][name] = {k: n_frames / v for k, v in out.timings.items() if v > 0}
-        log(f"  {density}: {name} done ({n_frames / out.seconds:.1f} frames/s)")
+        res["stages"][row] = {k: n_frames / v for k, v in out.timings.items() if v > 0}
+        log(f"  {density}: {row} done ({n_frames / out.seconds:.1f} frames/s)")
 
     for m, locs in locsets.items():
         s = pooled_scores([(gt, locs)], MAX_DISTANCE)
-        score = SCORE[LOCALIZER.get(m, m)]
+        score = SCORE[LOCALIZER.get(base_name(m), base_name(m))]
         res["methods"][m] = {k: float(s[k]) for k in ("precision", "recall", "f1", "mean_error")}
         res["methods"][m]["n_loc"] = len(locs)
         res["methods"][m]["curve"] = sweep(gt, locs, score)
-    counts = [len(v) for v in locsets.values() if len(v)]
+    counts = [len(v) for k, v in locsets.items() if len(v) and not k.endswith(BF16)]
     n_eq = min(counts) if counts else 0  # a method that found nothing has no map (NaN: it fails)
     ref = with_total(sr_map(gt, shape), n_eq)  # the ground truth at the same number of localizations
     res["n_equal_localizations"] = n_eq
     for m, locs in locsets.items():
-        maps[m] = sr_map(top(locs, n_eq, SCORE[LOCALIZER.get(m, m)]), shape)
+        maps[m] = sr_map(top(locs, n_eq, SCORE[LOCALIZER.get(base_name(m), base_name(m))]), shape)
     for m, mp in maps.items():
         res["methods"].setdefault(m, {})
         mp = with_total(mp, n_eq)  # E2E's density scaled to the same mass; the others already hold n_eq
@@ -187,28 +200,41 @@ def evaluate(density, translator, mbtnet, n_frames, log) -> dict:
     return res
 
 
+def base_name(row: str) -> str:
+    """The method of a row ("cycleulm-ncc (bf16)" -> "cycleulm-ncc")."""
+    return row[:-len(BF16)] if row.endswith(BF16) else row
+
+
 def targets(r) -> dict:
     M = r["methods"]
     c = r["contrast"]
     # a non-finite gain (MB-DT's output black where the background is measured) is a failure
     out = {"mbdt_cnr_gain_ge_6db": (c["cnr_gain_db"], math.isfinite(c["cnr_gain_db"]) and c["cnr_gain_db"] >= 6.0),
            "mbdt_fwhm_shrink_ge_1.8": (c["fwhm_shrink"], c["fwhm_shrink"] >= 1.8)}
-    if "cycleulm-ncc" in M and "ncc" in M:
+    for sfx in ("", BF16):  # each precision's learned rows against the same conventional rows
+        rows = {m: v for m, v in M.items()
+                if not m.startswith(("cycleulm", "mblnet")) or m.endswith(BF16) == (sfx == BF16)}
+        out.update(_method_targets(rows, r["throughput"], sfx))
+    return out
+
+
+def _method_targets(M, T, sfx) -> dict:
+    out = {}
+    if "cycleulm-ncc" + sfx in M and "ncc" in M:
         p0, r0 = M["ncc"]["precision"], M["ncc"]["recall"]
-        ratio = recall_at_precision(M["cycleulm-ncc"]["curve"], p0) / r0 if r0 > 0 else math.inf
-        out["cycleulm_ncc_recall_at_ncc_precision_ge_1.2x"] = (ratio, ratio >= 1.2)
+        ratio = recall_at_precision(M["cycleulm-ncc" + sfx]["curve"], p0) / r0 if r0 > 0 else math.inf
+        out["cycleulm_ncc_recall_at_ncc_precision_ge_1.2x" + sfx] = (ratio, ratio >= 1.2)
     f1 = {m: v["f1"] for m, v in M.items() if "f1" in v}
-    if "cycleulm-loc" in f1:
+    if "cycleulm-loc" + sfx in f1:
         best = max(f1, key=f1.get)
-        out["cycleulm_loc_best_f1"] = (f1["cycleulm-loc"], best == "cycleulm-loc")
+        out["cycleulm_loc_best_f1" + sfx] = (f1["cycleulm-loc" + sfx], best == "cycleulm-loc" + sfx)
     base = min(M[b]["sr_rmse"] for b in ("baseline1", "baseline2"))
     for v in ("cycleulm-ncc", "cycleulm-decon", "cycleulm-loc", "cycleulm-e2e"):
-        if v in M and "sr_rmse" in M[v]:
-            out[f"{v}_sr_rmse_below_baselines"] = (M[v]["sr_rmse"], M[v]["sr_rmse"] < base)
-    T = r["throughput"]
-    if "cycleulm-e2e" in T:
-        sp = T["cycleulm-e2e"] / T["baseline2"]
-        out["e2e_5x_faster_than_baseline2"] = (sp, sp >= 5.0)
+        if v + sfx in M and "sr_rmse" in M[v + sfx]:
+            out[f"{v}_sr_rmse_below_baselines" + sfx] = (M[v + sfx]["sr_rmse"], M[v + sfx]["sr_rmse"] < base)
+    if "cycleulm-e2e" + sfx in T:
+        sp = T["cycleulm-e2e" + sfx] / T["baseline2"]
+        out["e2e_5x_faster_than_baseline2" + sfx] = (sp, sp >= 5.0)
     return out
 
 
@@ -222,13 +248,13 @@ def print_tables(all_res):
             v = c[tag]
             print(f"{tag:8}{v['cnr_paper_db']:13.1f}{v['cnr_db']:14.1f}{v['fwhm_z']:8.2f}{v['fwhm_x']:8.2f}{v['n_bubbles']:8d}")
         print(f"MB-DT: CNR {c['cnr_gain_db']:+.1f} dB, FWHM {c['fwhm_shrink']:.2f}x smaller")
-        print(f"{'method':16}{'precision':>10}{'recall':>8}{'F1':>7}{'err px':>8}{'n_loc':>8}"
+        print(f"{'method':22}{'precision':>10}{'recall':>8}{'F1':>7}{'err px':>8}{'n_loc':>8}"
               f"{'SR RMSE':>9}{'SSIM':>7}{'frames/s':>10}")
         for m, v in r["methods"].items():
             fps = r["throughput"].get(m, r["throughput"].get(f"{m} (localize |IQ|)", math.nan))
             row = "".join(f"{v[k]:{w}.3f}" if k in v else " " * (w - 1) + "-"
                           for k, w in (("precision", 10), ("recall", 8), ("f1", 7), ("mean_error", 8)))
-            print(f"{m:16}{row}{v.get('n_loc', 0):8d}{v['sr_rmse']:9.4f}{v['sr_ssim']:7.3f}{fps:10.1f}")
+            print(f"{m:22}{row}{v.get('n_loc', 0):8d}{v['sr_rmse']:9.4f}{v['sr_ssim']:7.3f}{fps:10.1f}")
         print("stages (frames/s): " + "; ".join(f"{n}: " + ", ".join(f"{k} {x:.0f}" for k, x in s.items())
                                              for n, s in r.get("stages", {}).items()))
         print("targets:")
@@ -328,6 +354,8 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=100,
                     help="first frames of each 400-frame acquisition evaluated (default 100: deconvolution on "
                          "thresholded or MB-only frames costs ~1 s a frame on one core)")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both",
+                    help="arithmetic of the learned pipelines; both: fp32 rows and '(bf16)' rows")
     ap.add_argument("--json", default=None)
     ap.add_argument("--plot", default=None, help="precision-recall / error-recall figure (PNG)")
     ap.add_argument("--maps", default=None, help="MIP and SR maps figure of the last density (PNG)")
@@ -335,16 +363,20 @@ def main(argv=None):
     a = ap.parse_args(argv)
     import torch
 
+    from pyulm._parallel import limit_threads
+
     torch.set_num_threads(1)
     n_frames = 30 if a.quick else a.frames
     if not 8 <= n_frames <= 400:
         ap.error(f"--frames: expected 8 to 400 (the acquisition's length), got {n_frames}")
     mbtnet = False if a.mbtnet == "none" else a.mbtnet
+    precisions = ("fp32", "bf16") if a.precision == "both" else (a.precision,)
     all_res = []
     for d in a.densities.split(","):
         print(f"density {d} ...", flush=True)
-        all_res.append(evaluate(d, a.translators.format(density=d), mbtnet, n_frames,
-                                lambda s: print(s, flush=True)))
+        with limit_threads(1):  # one thread for every step, deconvolution's chunks included
+            all_res.append(evaluate(d, a.translators.format(density=d), mbtnet, n_frames,
+                                    lambda s: print(s, flush=True), precisions))
     print_tables(all_res)
     if a.plot:
         plot(all_res, a.plot)
