@@ -171,7 +171,7 @@ _GRAM_THREADED_BYTES = 1 << 24
 GRAM_PIECES = 2
 
 
-def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 23) -> tuple[np.ndarray, bool]:
+def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 22) -> tuple[np.ndarray, bool]:
     """Upper triangle of the Gram matrix ``X^H X`` in class ``dt`` (BLAS ``herk``/``syrk``),
     and whether it is the conjugate (a C-ordered ``X`` is handed over as its transpose
     ``A = X_b^T``, whose ``A A^H`` is ``conj(X_b^H X_b)``).
