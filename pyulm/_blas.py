@@ -1,5 +1,6 @@
-"""BLAS products that release the GIL, on the caller's thread: the SVD filter's Gram matrix
-and projection spread over pyulm's own threads.
+"""BLAS products (and LAPACK's Cholesky) that release the GIL, on the caller's thread: the
+SVD filter's Gram matrix, projection and eigenvector certificate spread over pyulm's own
+threads.
 
 scipy's Python BLAS wrappers (``scipy.linalg.blas``) hold the GIL while they compute, so
 two Python threads calling them take turns; their only parallelism is BLAS's own thread
@@ -26,11 +27,12 @@ _P = ctypes.c_void_p
 
 
 @functools.lru_cache(maxsize=None)
-def _routine(name: str, n_args: int):
-    """The ``scipy.linalg.cython_blas`` routine ``name`` as a ctypes function (GIL released)."""
-    from scipy.linalg import cython_blas
+def _routine(name: str, n_args: int, library: str = "blas"):
+    """The ``scipy.linalg.cython_blas`` (or ``cython_lapack``) routine ``name`` as a ctypes
+    function (GIL released)."""
+    from scipy.linalg import cython_blas, cython_lapack
 
-    capsule = cython_blas.__pyx_capi__[name]
+    capsule = (cython_blas if library == "blas" else cython_lapack).__pyx_capi__[name]
     # private prototypes: ctypes.pythonapi's shared function objects are left as they are
     get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
     get_pointer = ctypes.PYFUNCTYPE(_P, ctypes.py_object, ctypes.c_char_p)(("PyCapsule_GetPointer", ctypes.pythonapi))
@@ -103,3 +105,43 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, alpha=1.0, beta=0.0, tr
     fn(ctypes.c_char_p(t if trans_a else b"N"), ctypes.c_char_p(t if trans_b else b"N"), _int(m), _int(n), _int(k),
        al.ctypes.data, a.ctypes.data, _int(_lead(a)), b.ctypes.data, _int(_lead(b)), be.ctypes.data,
        c.ctypes.data, _int(_lead(c)))
+
+
+def hemm(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
+    """``c = a b`` for a Hermitian (real symmetric) ``a`` given by its upper triangle (BLAS
+    ``hemm``/``symm``, ``a`` on the left); column-major arrays of one class."""
+    p = _prefix(a, b, c)
+    m, n = c.shape
+    if a.shape != (m, m) or b.shape != (m, n):
+        raise ValueError(f"shapes do not match: a {a.shape}, b {b.shape}, c {c.shape}")
+    al, be = _scalar(1.0, c.dtype), _scalar(0.0, c.dtype)
+    fn = _routine(p + ("hemm" if p in "cz" else "symm"), 12)
+    fn(ctypes.c_char_p(b"L"), ctypes.c_char_p(b"U"), _int(m), _int(n), al.ctypes.data, a.ctypes.data, _int(_lead(a)),
+       b.ctypes.data, _int(_lead(b)), be.ctypes.data, c.ctypes.data, _int(_lead(c)))
+
+
+def rank_2k(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, beta: float) -> None:
+    """``c = a b^H + b a^H + beta c`` in place, upper triangle only (BLAS ``her2k``/``syr2k``)."""
+    p = _prefix(a, b, c)
+    n, k = a.shape
+    if b.shape != (n, k) or c.shape != (n, n):
+        raise ValueError(f"shapes do not match: a {a.shape}, b {b.shape}, c {c.shape}")
+    real = np.float32 if p in "sc" else np.float64
+    al, be = _scalar(1.0, c.dtype), _scalar(beta, real if p in "cz" else c.dtype)
+    fn = _routine(p + ("her2k" if p in "cz" else "syr2k"), 12)
+    fn(ctypes.c_char_p(b"U"), ctypes.c_char_p(b"N"), _int(n), _int(k), al.ctypes.data, a.ctypes.data, _int(_lead(a)),
+       b.ctypes.data, _int(_lead(b)), be.ctypes.data, c.ctypes.data, _int(_lead(c)))
+
+
+def cholesky_upper(a: np.ndarray) -> int:
+    """LAPACK ``potrf`` on the upper triangle of the square column-major ``a``, in place
+    (``a = G^H G``, ``G`` upper; the strict lower triangle is not touched). Returns LAPACK's
+    ``info``: 0, or the order of the first leading minor that is not positive definite."""
+    p = _prefix(a)
+    n = a.shape[0]
+    if a.shape != (n, n):
+        raise ValueError(f"a: expected a square matrix, got {a.shape}")
+    info = ctypes.c_int(0)
+    fn = _routine(p + "potrf", 5, "lapack")
+    fn(ctypes.c_char_p(b"U"), _int(n), a.ctypes.data, _int(_lead(a)), ctypes.byref(info))
+    return int(info.value)

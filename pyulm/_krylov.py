@@ -77,7 +77,17 @@ def top_eigenvectors(C: np.ndarray, k: int, *, block: int | None = None, max_dim
 
     Returns ``(w, V, certificate)``: ``w`` descending, ``V`` (n, k) orthonormal; use them
     only when ``certificate.accepted``. ``C`` is not modified. Run on one BLAS thread.
+    The two steps, :func:`iterate` and :func:`certify`, may also be run apart (the SVD
+    filter starts projecting on ``V`` while another thread certifies it).
     """
+    w, V, theta_next, dim = iterate(C, k, block=block, max_dim=max_dim)
+    return w, V, certify(C, V, theta_next, dim)
+
+
+def iterate(C: np.ndarray, k: int, *, block: int | None = None, max_dim: int | None = None):
+    """The block Krylov iteration of :func:`top_eigenvectors`: ``(w, V, theta_next, dim)``,
+    the ``k`` largest Ritz pairs (``V`` (n, k) Fortran-ordered), the next Ritz value and the
+    size of the space, for :func:`certify`. Not to be used uncertified."""
     from scipy.linalg import blas, eigh
 
     n = C.shape[0]
@@ -127,7 +137,7 @@ def top_eigenvectors(C: np.ndarray, k: int, *, block: int | None = None, max_dim
     # Restore orthonormality lost to rounding (V <- V (V^H V)^(-1/2), to first order)
     F = V.conj().T @ V - np.eye(k)
     V = np.asfortranarray(V - V @ (F / 2))
-    return theta[:k], V, _certify(C, V, float(theta[k]), d)
+    return theta[:k], V, float(theta[k]), d
 
 
 def _hopeless(last, d: int, ratio: float, b: int, max_dim: int) -> bool:
@@ -140,23 +150,28 @@ def _hopeless(last, d: int, ratio: float, b: int, max_dim: int) -> bool:
     return rate <= 1 or d + b * np.log(ratio) / np.log(rate) > 2 * max_dim
 
 
-def _frobenius_upper(C: np.ndarray) -> float:
-    """||C||_F of the Hermitian matrix whose upper triangle ``C`` holds (column by column)."""
+def _frobenius_upper(C: np.ndarray, hermitian: bool = True) -> float:
+    """||C||_F of the Hermitian matrix whose upper triangle ``C`` holds (column by column), or
+    of that upper triangle itself (``hermitian=False``)."""
     total = 0.0
+    twice = 2 if hermitian else 1
     for j in range(C.shape[0]):
         col = C[:j, j]
-        total += 2 * float(np.vdot(col, col).real) + abs(C[j, j]) ** 2
+        total += twice * float(np.vdot(col, col).real) + abs(C[j, j]) ** 2
     return float(np.sqrt(total))
 
 
-def _certify(C, V, theta_next: float, dim: int) -> Certificate:
-    """The a-posteriori check of the module docstring on ``V`` (n, k)."""
-    from scipy.linalg import blas, lapack
+def certify(C, V, theta_next: float, dim: int) -> Certificate:
+    """The a-posteriori check of the module docstring on ``V`` (n, k), with ``theta_next`` and
+    ``dim`` from :func:`iterate`. Its large products and the Cholesky factorisation release
+    the GIL (:mod:`pyulm._blas`), so it can run beside other threads' work."""
+    from . import _blas
 
     n, k = V.shape
     eps = np.finfo(float).eps
-    cplx = C.dtype.kind == "c"
-    W = blas.get_blas_funcs("hemm" if cplx else "symm", (C,))(1.0, C, V)   # C V
+    V = np.asfortranarray(V)
+    W = np.empty((n, k), C.dtype, order="F")
+    _blas.hemm(C, V, W)                                   # C V
     M = V.conj().T @ W                                    # Theta = V^H C V
     M = (M + M.conj().T) / 2
     th = np.linalg.eigvalsh(M)[::-1]
@@ -169,20 +184,19 @@ def _certify(C, V, theta_next: float, dim: int) -> Certificate:
         return refused
     # P C P = C - V Y^H - Y V^H with Y = W - V M / 2, upper triangle (one her2k)
     Y = np.asfortranarray(W - V @ (M / 2))
-    her2k = blas.get_blas_funcs("her2k" if cplx else "syr2k", (C,))
-    A = her2k(1.0, V, Y, beta=-1.0, c=np.array(C, order="F"), overwrite_c=1)  # -(P C P)
+    A = np.array(C, order="F")
+    _blas.rank_2k(V, Y, A, beta=-1.0)                     # -(P C P)
     theta_k = float(th[-1])
     tau = theta_next + 0.25 * (theta_k - theta_next)      # between the Ritz values k+1 and k
     A[np.diag_indices(n)] += tau
-    G, info = lapack.get_lapack_funcs("potrf", (A,))(A, lower=0, clean=1, overwrite_a=1)
-    if info != 0:
+    if _blas.cholesky_upper(A) != 0:                      # A = G^H G, G in A's upper triangle
         return refused
     # Rounding bounds, generous (Higham's gamma_m = m eps / (1 - m eps), complex arithmetic
     # counted as 4 real operations): Cholesky's backward error (Demmel 1989), then forming
     # P C P: C V (gamma_n sqrt(k) ||C||_F, entering three times), V^H W, Y, her2k and tau;
     # V's departure from orthonormality moves P C P by at most ~3 omega ||C||.
     gam = lambda m: 4 * m * eps / (1 - 4 * m * eps)  # noqa: E731
-    chol = gam(n + 1) * float(np.sum(np.abs(G) ** 2))
+    chol = gam(n + 1) * _frobenius_upper(A, hermitian=False) ** 2
     forming = gam(n + 2 * k + 2) * ((1 + 4 * k) * normC + 4 * np.sqrt(k) * float(np.linalg.norm(Y)) + tau)
     upper = tau + chol + forming + 3 * omega * normC
     gap = theta_k - upper

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._krylov import top_eigenvectors
+from ._krylov import certify, iterate
 from ._parallel import blas_limit, default_workers, map_chunks
 from ._validate import as_frames
 
@@ -54,7 +54,7 @@ def check_precision(precision) -> str:
 
 
 def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", name: str = "cutoff",
-               check_finite: str | None = None) -> None:
+               check_finite: str | None = None, rewrite: bool = False) -> None:
     """PALA's SVD filter of ``arr`` (..., t), handed over in row blocks of ~4 MB in double.
 
     ``write(key, R)`` receives each block: for a Fortran-ordered (z, x, t) block, as
@@ -70,6 +70,12 @@ def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", nam
     looked for. A non-finite value makes its column of the Gram matrix's diagonal
     non-finite, so it is looked for there, before any block is handed over, at no cost
     (then :func:`pyulm._validate.as_frames` on ``arr`` raises its usual error).
+
+    ``rewrite``: ``write`` leaves ``arr`` alone and may receive a block again (the later
+    one stands). The projection then starts on the Krylov eigenvectors while another
+    thread certifies them, and in the rare case the certificate refuses them, every block
+    is computed again from LAPACK's (see :func:`_double_route`). The blocks handed over
+    last are the same, bit for bit, either way.
     """
     n = arr.shape[-1]
     keep = normalize_svd_cutoff(cutoff, n, name)
@@ -106,23 +112,23 @@ def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", nam
         return
     if single:
         V = np.asfortranarray(_gram_eigenvectors_single(X, keep, work, gram_check))
-        side, subtract = keep, False  # PALA projects on the kept side: X*U_K*U_K'
-    else:
-        comp = np.setdiff1d(np.arange(n), keep)
-        # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
-        # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
-        side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
-        V = np.asfortranarray(_gram_eigenvectors(X, side, work, gram_check))
-    # One BLAS thread: OpenBLAS splits these thin products differently with each thread
-    # count (the output moved by ~1e-15 between 1 and 2 threads); with few components they
-    # are a small part of the filter (the Gram matrix, threaded and exact, is most of it).
-    with blas_limit(1):
-        _project(X, V, subtract, hand, align)
+        with blas_limit(1):  # see _double_route
+            _project(X, V, False, hand, align)  # PALA projects on the kept side: X*U_K*U_K'
+        return
+    comp = np.setdiff1d(np.arange(n), keep)
+    # X U_K U_K^H == X - X U_R U_R^H for the complement R: project on the smaller side,
+    # and compute only those eigenvectors of the (Hermitian) Gram matrix X^H X.
+    side, subtract = (keep, False) if keep.size <= comp.size else (comp, True)
+    _double_route(X, side, subtract, hand, align, work, gram_check, rewrite)
 
 
-def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1) -> None:
+def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1, first=None) -> bool:
     """``X - X V V^H`` (``subtract``) or ``X V V^H`` in ``V``'s class, handed to
     ``write(lo, hi, rows)`` row block by row block (blocks a multiple of ``align`` rows).
+
+    ``first()``, when given, is the first task of the threads, beside the blocks (the
+    certificate of ``V``); once it returns False no further block is computed, and the
+    result is False (the blocks already handed over are to be redone). Otherwise True.
 
     The row blocks are spread over pyulm's threads; both products of a block go through
     :mod:`pyulm._blas` (BLAS ``gemm`` on the calling thread, the GIL released, no BLAS
@@ -155,10 +161,21 @@ def _project(X: np.ndarray, V: np.ndarray, subtract: bool, write, align: int = 1
             _blas.gemm(Vc, Pt, Bt, alpha=alpha, beta=beta)               # (B -/+ P V^H)^T
             write(lo, hi, Bt.T)
 
+    refused = []
+
+    def task(lo, _):
+        if lo < 0:
+            if not first():
+                refused.append(True)
+        elif not refused:
+            block(lo)
+
     # The row blocks are the same whatever the thread count and each is one single-threaded
     # product (the caller holds BLAS at one thread), so spreading whole blocks over threads
     # keeps results bitwise identical; the blocks' rows are disjoint, and so are their writes.
-    map_chunks(lambda lo, _: block(lo), [(lo, lo + 1) for lo in range(0, X.shape[0], step)], default_workers())
+    tasks = ([(-1, 0)] if first is not None else []) + [(lo, lo + 1) for lo in range(0, X.shape[0], step)]
+    map_chunks(task, tasks, default_workers())
+    return not refused
 
 
 #: Gram products smaller than this (bytes of the working class) run on one thread as one
@@ -236,32 +253,47 @@ def _gram(X: np.ndarray, dt, step_bytes: int = 1 << 22) -> tuple[np.ndarray, boo
 KRYLOV_MIN_FRAMES = 400
 
 
-def _gram_eigenvectors(X: np.ndarray, components: np.ndarray, work=np.float64, check=None) -> np.ndarray:
-    """Eigenvectors of ``X^H X`` for the given 0-based components in descending order.
+def _double_route(X: np.ndarray, components: np.ndarray, subtract: bool, hand, align: int, work, check,
+                  rewrite: bool) -> None:
+    """The double route's Gram matrix ``X^H X``, its eigenvectors for the given 0-based
+    ``components`` (descending order) and the projection on them (:func:`_project`).
 
-    Two routes, the same answer to working precision. The strongest few components of a
-    long block (the tissue: ``components`` = 0..k-1, see :data:`KRYLOV_MIN_FRAMES`) come from
-    a block Krylov iteration, used when its a-posteriori certificate proves them as
-    accurate as LAPACK's (:mod:`pyulm._krylov`); otherwise, and for any other set,
-    LAPACK's subset eigensolver, which covers only the contiguous index range that holds
-    the requested components. Only the span of the vectors is defined (the filter uses
-    ``V V^H``): their phases differ between the routes. ``check(C)`` sees the Gram matrix first.
+    Two routes to the eigenvectors, the same answer to working precision. The strongest few
+    components of a long block (the tissue: ``components`` = 0..k-1, see
+    :data:`KRYLOV_MIN_FRAMES`) come from a block Krylov iteration, used when its
+    a-posteriori certificate proves them as accurate as LAPACK's (:mod:`pyulm._krylov`);
+    otherwise, and for any other set, LAPACK's subset eigensolver, which covers only the
+    contiguous index range that holds the requested components. Only the span of the
+    vectors is defined (the filter uses ``V V^H``): their phases differ between the routes.
+    ``check(C)`` sees the Gram matrix first.
+
+    With ``rewrite`` (see :func:`svd_blocks`) the certificate (~20 ms of one core on an
+    800-frame block) runs beside the projection's first row blocks instead of before
+    them; were it to refuse, the blocks are projected again on LAPACK's vectors.
     """
     n = X.shape[1]
     cplx = np.iscomplexobj(X) or np.issubdtype(work, np.complexfloating)
     C, conj = _gram(X, np.complex128 if cplx else np.float64)
     if check is not None:
         check(C)
-    U = None
     k = components.size
-    with blas_limit(1):  # threaded reductions round differently with each thread count
+    # One BLAS thread: threaded reductions round differently with each thread count, and
+    # OpenBLAS splits the projection's thin products differently with each (the output
+    # moved by ~1e-15 between 1 and 2 threads); the projection's row blocks run on
+    # pyulm's threads instead.
+    with blas_limit(1):
         if n >= KRYLOV_MIN_FRAMES and 32 * k <= n and np.array_equal(components, np.arange(k)):
-            _, V, certificate = top_eigenvectors(C, k)
-            if certificate.accepted:
-                U = V
-        if U is None:
-            U = _lapack_eigenvectors(C, components)
-    return U.conj() if conj else U  # eigenvectors of conj(G) are the conjugates of G's
+            _, V, theta_next, dim = iterate(C, k)
+            # eigenvectors of conj(G) are the conjugates of G's
+            U = np.asfortranarray(V.conj()) if conj else V
+            if rewrite:
+                if _project(X, U, subtract, hand, align, first=lambda: certify(C, V, theta_next, dim).accepted):
+                    return
+            elif certify(C, V, theta_next, dim).accepted:
+                _project(X, U, subtract, hand, align)
+                return
+        U = _lapack_eigenvectors(C, components)
+        _project(X, np.asfortranarray(U.conj() if conj else U), subtract, hand, align)
 
 
 def _lapack_eigenvectors(C: np.ndarray, components: np.ndarray) -> np.ndarray:

@@ -90,7 +90,9 @@ def _svd_filter(arr: np.ndarray, cutoff, out: np.ndarray | None = None, *, preci
             finish(block)
             out[key] = block
 
-    svd_blocks(arr, cutoff, write, precision=precision, name=name, check_finite=check_finite)
+    # a block may be handed over twice (see svd_blocks) unless the result overwrites the input
+    svd_blocks(arr, cutoff, write, precision=precision, name=name, check_finite=check_finite,
+               rewrite=not np.may_share_memory(out, arr))
     return out
 
 
@@ -289,7 +291,8 @@ def filter_amplitude(frames, svd_cutoff, band=None, frame_rate=None, *, out=None
         else:  # rows of the C-ordered (z * x, n) block
             pd_rows[key] = finish(np.ascontiguousarray(R).reshape(1, -1, n), amp_rows[key][None])[0]
 
-    svd_blocks(frames, svd_cutoff, write, precision=svd_precision, name="svd_cutoff", check_finite=check_finite)
+    svd_blocks(frames, svd_cutoff, write, precision=svd_precision, name="svd_cutoff", check_finite=check_finite,
+               rewrite=not np.may_share_memory(out, frames))
     return out, powdop
 
 

@@ -7,6 +7,7 @@ from scipy import linalg
 import pyulm
 from pyulm import _krylov, _svd
 from pyulm._parallel import blas_limit, limit_threads
+from pyulm.filtering import _svd_filter
 
 EPS = np.finfo(float).eps
 
@@ -80,7 +81,7 @@ def test_a_wrong_invariant_subspace_is_refused():
     C, _ = clutter_gram(seed=3)
     lam, U = np.linalg.eigh(full(C))
     V = np.asfortranarray(U[:, -5:-1][:, ::-1])  # eigenvectors 2..5 of the strongest
-    cert = _krylov._certify(C, V, float(lam[-6]), 0)
+    cert = _krylov.certify(C, V, float(lam[-6]), 0)
     assert cert.residual <= _krylov.RESIDUAL_TOL * EPS
     assert not cert.accepted
 
@@ -114,34 +115,46 @@ def test_near_degenerate_cutoff(split):
 def test_filter_routes_agree_and_refusal_falls_back_to_lapack(monkeypatch):
     """The filter's output through the Krylov route and through LAPACK (forced by refusing
     every certificate) agree to rounding; a refused certificate means LAPACK's result, bit
-    for bit."""
+    for bit, whether the certificate ran before the projection or beside it (an output
+    apart from the input: the blocks projected meanwhile are redone)."""
     shape = (30, 40, 480)
     x = clutter_gram(n=shape[2], m=shape[0] * shape[1], seed=5, tissue=30)[1].reshape(shape)
     routes = []
-    real = _krylov.top_eigenvectors
+    real = _krylov.certify
 
     def spy(*a, **kw):
         out = real(*a, **kw)
-        routes.append(out[2].accepted)
+        routes.append(out.accepted)
         return out
 
-    monkeypatch.setattr(_svd, "top_eigenvectors", spy)
+    monkeypatch.setattr(_svd, "certify", spy)
     krylov = pyulm.svd_filter(x, [5, shape[2]])
     assert routes == [True]
+    in_place = x.copy()
+    _svd_filter(in_place, [5, shape[2]], out=in_place)  # no block may be redone: certified first
+    np.testing.assert_array_equal(in_place, krylov)
     monkeypatch.setattr(_krylov, "RESIDUAL_TOL", -1.0)
-    lapack = pyulm.svd_filter(x, [5, shape[2]])
-    assert routes == [True, False]
+    lapack = {}
+    for n in (1, 2):
+        with limit_threads(n):
+            lapack[n] = pyulm.svd_filter(x, [5, shape[2]])
+    in_place = x.copy()
+    _svd_filter(in_place, [5, shape[2]], out=in_place)
+    assert routes == [True, True, False, False, False]
     monkeypatch.setattr(_svd, "KRYLOV_MIN_FRAMES", 10 ** 9)  # LAPACK without asking Krylov
-    np.testing.assert_array_equal(pyulm.svd_filter(x, [5, shape[2]]), lapack)
-    assert np.abs(krylov - lapack).max() <= 1e-9 * np.abs(lapack).max()
+    want = pyulm.svd_filter(x, [5, shape[2]])
+    assert len(routes) == 5
+    for got in (lapack[1], lapack[2], in_place):
+        np.testing.assert_array_equal(got, want)
+    assert np.abs(krylov - want).max() <= 1e-9 * np.abs(want).max()
 
 
 def test_krylov_route_same_bits_with_any_thread_count(monkeypatch):
     shape = (24, 30, 512)
     x = clutter_gram(n=shape[2], m=shape[0] * shape[1], seed=6, tissue=30)[1].reshape(shape).astype(np.complex64)
     routes = []
-    real = _krylov.top_eigenvectors
-    monkeypatch.setattr(_svd, "top_eigenvectors", lambda *a, **kw: routes.append(1) or real(*a, **kw))
+    real = _krylov.certify
+    monkeypatch.setattr(_svd, "certify", lambda *a, **kw: routes.append(1) or real(*a, **kw))
     out = {}
     for n in (1, 2, 3):
         with limit_threads(n):
