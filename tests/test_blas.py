@@ -113,3 +113,29 @@ def test_gram_pieces_match_one_sum(monkeypatch, layout, dt):
     ref = ref.conj() if conj else ref
     for g in (one, got[1]):
         np.testing.assert_allclose(np.triu(g), np.triu(ref), rtol=0, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.complex128])
+def test_hemm_rank_2k_and_cholesky_match_numpy(dt):
+    rng = np.random.default_rng(3)
+    g = _rand(rng, (40, 40), dt)
+    h = g @ g.conj().T + 40 * np.eye(40)           # Hermitian positive definite
+    upper = np.asfortranarray(np.triu(h))          # only the upper triangle is read
+    b = np.asfortranarray(_rand(rng, (40, 3), dt))
+    c = np.empty((40, 3), dt, order="F")
+    _blas.hemm(upper, b, c)
+    np.testing.assert_allclose(c, h @ b, rtol=0, atol=1e-12 * np.abs(h @ b).max())
+    a = np.asfortranarray(_rand(rng, (40, 3), dt))
+    r = upper.copy(order="F")
+    _blas.rank_2k(a, b, r, beta=-1.0)
+    want = a @ b.conj().T + b @ a.conj().T - h
+    np.testing.assert_allclose(np.triu(r), np.triu(want), rtol=0, atol=1e-12 * np.abs(want).max())
+    f = upper.copy(order="F")
+    f[np.tril_indices(40, -1)] = 7.0               # the strict lower triangle is left alone
+    assert _blas.cholesky_upper(f) == 0
+    np.testing.assert_allclose(np.triu(f), np.linalg.cholesky(h).conj().T, rtol=0, atol=1e-12 * np.abs(h).max())
+    assert np.all(f[np.tril_indices(40, -1)] == 7.0)
+    bad = np.asfortranarray(-upper)
+    assert _blas.cholesky_upper(bad) == 1          # LAPACK's info: the first minor is not positive
+    with pytest.raises(ValueError, match="square"):
+        _blas.cholesky_upper(np.zeros((3, 4), dt, order="F"))
