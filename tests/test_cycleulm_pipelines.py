@@ -117,6 +117,29 @@ def test_cycleulm_pipelines_run_end_to_end(sim, translator, name):
     assert PIPELINES[name].localizer in ("ncc", "decon", "mblnet")
 
 
+def test_mblnet_on_mb_only_frames_is_the_mb_only_model(translator):
+    """CycleULM-Loc (and mblnet after [ulm] translate) use MBL-Net's MB-only model at its validated
+    threshold; weights given by the user win, with their own model's threshold."""
+    from pyulm.io import inspect
+    from pyulm.nn.cycleulm.pipelines import MBONLY_MBLNET, MBONLY_THRESHOLD, mbonly_options
+    from pyulm.nn.weights_io import SHIPPED
+    from pyulm.pipeline import block_params
+
+    sim = free_motion((48, 48), n_frames=6, n_bubbles=(6, 8), seed=5, psf_fwhm=1.8)
+    frames = np.abs(sim.iq)
+    out = run_pipeline(frames, "cycleulm-loc", translator=translator, number_of_particles=10, min_length=0)
+    want = pyulm.localize(out.frames, "mblnet", weights=str(SHIPPED / MBONLY_MBLNET), threshold=MBONLY_THRESHOLD,
+                          number_of_particles=10)
+    np.testing.assert_array_equal(out.localizations.z, want.z)
+    assert mbonly_options("mblnet", (("weights", "mine"),)) == () and mbonly_options("ncc") == ()
+    assert dict(mbonly_options("mblnet", (("threshold", 0.3),))) == {"weights": str(SHIPPED / MBONLY_MBLNET)}
+    info = inspect(EXAMPLE)
+    for ulm in ({"pipeline": "cycleulm-loc"}, {"LocMethod": "mblnet"}):
+        p = block_params(Config.from_dict({"ulm": {"translate": str(translator), **ulm}}), info)
+        assert dict(p.method_options) == {"weights": str(SHIPPED / MBONLY_MBLNET), "threshold": MBONLY_THRESHOLD}
+    assert block_params(Config.from_dict({"ulm": {"LocMethod": "mblnet"}}), info).method_options == ()
+
+
 @pytest.mark.filterwarnings("ignore:ncc. PSF estimation failed")  # two bubbles, none isolated: the Gaussian is used
 def test_translated_frames_are_localized_with_the_mb_only_psf(translator):
     """After the translate step a PSF-modelling localizer gets the translator's MB-only PSF, not ULM.fwhm."""

@@ -173,7 +173,10 @@ def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
     if u.tracking == "deepstulm":
         p = dataclasses.replace(p, tracking="deepstulm", tracking_model=deepstulm_model(u.deepstulm_weights, p, where))
     if u.translate is not None:
-        p = dataclasses.replace(p, translator=cycleulm_model("translate", u.translate, where), precision=u.precision)
+        from ..nn.cycleulm.pipelines import mbonly_options  # MBL-Net on MB-only frames: its MB-only model
+
+        p = dataclasses.replace(p, translator=cycleulm_model("translate", u.translate, where), precision=u.precision,
+                                method_options=p.method_options + mbonly_options(p.method, p.method_options))
     if u.pipeline is not None:
         p = pipeline_params(p, u.pipeline, u.mbtnet_weights, where)
     return p.for_frames(n_frames, where)
@@ -182,14 +185,14 @@ def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
 def pipeline_params(p: BlockParams, name: str, mbtnet_weights, where: str) -> BlockParams:
     """``p`` set up for the named pipeline ``name`` (localizer, thresholding, MBT-Net for E2E);
     the config has already checked the name and the translator (:class:`pyulm.config.ULMParams`)."""
-    from ..nn.cycleulm.pipelines import PIPELINES
+    from ..nn.cycleulm.pipelines import PIPELINES, mbonly_options
 
     spec = PIPELINES[name]
     method = spec.localizer or "mblnet"  # E2E: MBL-Net on the MB-only frames gives its localizations
     return dataclasses.replace(
         p, pipeline=spec.name, denoise=spec.denoise or "", method=method,
         # the NCC template: the Gaussian of the PSF (MB-only PSF after MB-DT), as run_pipeline
-        method_options=(("psf", "gaussian"),) if method == "ncc" else (),
+        method_options=(("psf", "gaussian"),) if method == "ncc" else mbonly_options(method) if spec.translate else (),
         e2e_model=cycleulm_model("mbtnet_weights", mbtnet_weights, where) if spec.localizer is None else ())
 
 

@@ -51,6 +51,28 @@ PIPELINES = {p.name: p for p in (
     PipelineSpec("baseline2", False, "bradley_roth", "decon", "Bradley-Roth thresholding + deconvolution + tracking"),
 )}
 
+#: MBL-Net for the MB-only domain (CycleULM-Loc, E2E's explicit tracks, ``mblnet`` on translated frames in
+#: ``pyulm process``): the shipped MBL-Net fine-tuned on synthetic MB-only frames, as the paper trains its
+#: MBL-Net, chosen among three candidates by the highest mean validation F1 of CycleULM-Loc
+#: (benchmarks/cycleulm_validate.py, seeds 1000-1001; docs/cycleulm.md "Choices made on validation data").
+MBONLY_MBLNET = "mblnet_mbonly"
+#: Its decode threshold on MB-DT's output, chosen on the same validation acquisitions (mean F1 0.740 vs 0.736
+#: at the model's own 0.25, calibrated on synthetic MB-only frames; docs/cycleulm_validation.json).
+MBONLY_THRESHOLD = 0.05
+
+
+def mbonly_options(method: str, options=()) -> tuple:
+    """Localizer options for MB-only frames: MBL-Net's MB-only weights and threshold unless ``options``
+    (name, value pairs) name other weights; nothing for the other methods."""
+    names = {k for k, _ in options}
+    if method != "mblnet" or "weights" in names:
+        return ()
+    from ..weights_io import SHIPPED
+
+    return (("weights", str(SHIPPED / MBONLY_MBLNET)),) + (
+        () if "threshold" in names else (("threshold", MBONLY_THRESHOLD),))
+
+
 #: PALA's map names for pyulm.render's kinds.
 PALA_MAPS = {"density": "MatOut", "direction": "MatOut_zdir", "velocity_norm": "MatOut_vel"}
 
@@ -150,7 +172,9 @@ def run_pipeline(frames, name: str, *, translator=None, fwhm=(3.0, 3.0), number_
     localizer_options : dict, optional
         More options of the localizer (checked by the localizer: unknown names are errors).
         NCC defaults to ``psf="gaussian"`` (the MB-only domain's PSF is a Gaussian by
-        construction; the baselines use the Gaussian of ``fwhm``), deconvolution to its Gaussian PSF.
+        construction; the baselines use the Gaussian of ``fwhm``), deconvolution to its Gaussian PSF,
+        MBL-Net (CycleULM-Loc, E2E's tracks) to the MB-only model :data:`MBONLY_MBLNET` at
+        :data:`MBONLY_THRESHOLD` unless ``weights`` are given.
     threshold_options : dict, optional
         ``window`` and ``t`` of :func:`pyulm.denoise.bradley_roth` (baselines only).
     mbtnet_weights : str or Path, optional
@@ -263,7 +287,8 @@ def _localize(method, x, fwhm, number_of_particles, options, batch_size, device,
     opts = dict(options or {})
     if method == "ncc":  # decon's default PSF is already the Gaussian of fwhm
         opts.setdefault("psf", "gaussian")
-    elif method == "mblnet":
+    elif method == "mblnet":  # the frames here are MB-DT's output: the MB-only MBL-Net (unless weights are given)
+        opts.update(mbonly_options(method, tuple(opts.items())))
         opts.setdefault("batch_size", int(batch_size))
         opts.setdefault("device", device)
         if precision != "fp32":  # MBL-Net's own option of the same name and values
