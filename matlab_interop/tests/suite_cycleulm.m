@@ -70,6 +70,9 @@ iq = moving_bubbles();
 mb = pyulm.translate(iq, model);
 check(isequal(size(mb), size(iq)) && isa(mb, 'single'), 'translate: %s %s', class(mb), mat2str(size(mb)));
 check(all(isfinite(mb(:))), 'translate: non-finite output');
+mb16 = pyulm.translate(iq, model, 'precision', 'bf16');  % the bfloat16 copy: same size, close values
+check(isequal(size(mb16), size(iq)) && max(abs(double(mb16(:)) - double(mb(:)))) < 0.05, 'translate bf16');
+expect_error(@() pyulm.translate(iq, model, 'precision', 'fp16'), 'pyulm:Python:ValueError', 'precision');
 for name = {'cycleulm-ncc', 'cycleulm-loc'}
     res = pyulm.cycleulm(iq, name{1}, 'translator', model, 'number_of_particles', 5, 'min_length', 2);
     check(isequal(size(res.maps.MatOut), [4 * 32 + 1, 4 * 40 + 1]), '%s: MatOut of size %s', name{1}, ...
