@@ -40,41 +40,12 @@ def smooth_tracks(values, offsets, span: int = SMOOTH_SPAN) -> np.ndarray:
     >>> smooth_tracks([1, 2, 4, 8, 16, 32, 64], [0, 7], span=20).round(4).tolist()
     [1.0, 2.3333, 6.2, 18.1429, 24.8, 37.3333, 64.0]
     """
-    from .tracking.matlab import smooth_rows
+    from .tracking.matlab import smooth_segments
 
     y = np.asarray(values, dtype=float).ravel()
     offsets = np.asarray(offsets, dtype=np.int64).ravel()
     span = int(positive(span, "span", integer=True))
-    lengths = np.diff(offsets)
-    out = y.copy()
-    # Tracks shorter than the span have their own (odd) window: few lengths, one
-    # matrix each, through tracking's implementation of MATLAB's smooth.
-    short = (lengths > 0) & (lengths < span)
-    for n in np.unique(lengths[short]):
-        idx = offsets[:-1][lengths == n][:, None] + np.arange(n)
-        out[idx] = smooth_rows(y[idx], span)
-    w = span - 1 + span % 2  # MATLAB forces the window odd (10 -> 9)
-    long_ = np.flatnonzero(lengths >= span)
-    if w <= 1 or long_.size == 0:
-        return out
-    # Every other track has the same window: one pass over all points, with the
-    # same arithmetic as smooth_rows (w-sample window sums, sequential end sums),
-    # so the result is identical and the cost no longer grows with the number of
-    # distinct track lengths.
-    h = (w - 1) // 2
-    starts, ends = offsets[:-1][long_], offsets[1:][long_]
-    sums = np.lib.stride_tricks.sliding_window_view(y, w).sum(axis=-1) / w  # window starting at each point
-    inner = np.zeros(y.size + 1, np.int64)
-    np.add.at(inner, starts + h, 1)
-    np.add.at(inner, ends - h, -1)
-    centre = np.flatnonzero(np.cumsum(inner[:-1]) > 0)  # points whose centred window lies in their track
-    out[centre] = sums[centre - h]
-    odd = 2 * np.arange(h) + 1
-    head = np.cumsum(y[starts[:, None] + np.arange(2 * h - 1)], axis=1)[:, odd - 1] / odd
-    out[starts[:, None] + np.arange(h)] = head
-    tail = np.cumsum(y[ends[:, None] - 1 - np.arange(2 * h - 1)], axis=1)[:, odd - 1] / odd
-    out[ends[:, None] - 1 - np.arange(h)] = tail
-    return out
+    return smooth_segments(y, offsets, span)
 
 
 def _pixel_index(z_sr, x_sr, sr_shape):

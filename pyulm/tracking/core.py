@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..tables import Localizations, Metadata, Tracks  # noqa: F401 (Metadata: docstring example)
-from .matlab import matlab_colon, smooth_rows
+from .interpolate import interpolate_flat, interpolate_tracks  # noqa: F401 (interpolate_tracks: CycleULM's decoder)
 from .batchlink import link_points
 from .radix import stable_argsort
 from .simpletracker import assemble_tracks, track_order
@@ -215,66 +215,22 @@ def track(locs: Localizations, *, max_linking_distance, max_gap_closing=0, min_l
     # PALA reads the frame of the k-th frame-sorted point from row k of its unsorted input
     frame_src = frame if pala_compat else frame[order]
     zs, xs = z[order], x[order]
+    lengths = np.diff(offsets)
+    long_enough = lengths > min_length
+    if mode in ("interp", "velocityinterp"):
+        # the kept tracks' points, flat, one track after another
+        flat = idx[np.repeat(long_enough, lengths)]
+        kept_offsets = np.concatenate([[0], np.cumsum(lengths[long_enough])]).astype(np.int64)
+        # PALA returns velocityinterp tracks in single: computed in double, stored in single
+        # directly (the same rounding as a cast afterwards, without a double-size copy)
+        single = mode == "velocityinterp" and pala_compat
+        out = interpolate_flat(zs[flat], xs[flat], frame_src[flat].astype(float), kept_offsets, mode, interp_factor,
+                               smooth_span, dt, pala_compat, np.float32 if single else np.float64)
+        return Tracks(out[0], out[1], COLUMNS[mode], meta)
     bounds = offsets.tolist()
-    kept = [idx[bounds[i]:bounds[i + 1]] for i in np.flatnonzero(np.diff(offsets) > min_length).tolist()]
-
+    kept = [idx[bounds[i]:bounds[i + 1]] for i in np.flatnonzero(long_enough).tolist()]
     raw = [np.column_stack([zs[t], xs[t], frame_src[t].astype(float)]) for t in kept]
     if mode == "nointerp":
         return Tracks.from_list(raw, COLUMNS["nointerp"], meta)
-    # PALA returns velocityinterp tracks in single: computed in double, stored in single
-    # directly (the same rounding as a cast afterwards, without a double-size copy)
-    single = mode == "velocityinterp" and pala_compat
-    out = interpolate_tracks(raw, mode, interp_factor, smooth_span, dt, pala_compat, np.float32 if single else np.float64)
-    if mode == "pala":
-        return Tracks.from_list(raw, COLUMNS["nointerp"], meta), Tracks(out[0], out[1], COLUMNS["pala_interp"], meta)
-    return Tracks(out[0], out[1], COLUMNS[mode], meta)
-
-
-def interpolate_tracks(raw, mode, interp_factor, smooth_span, dt, pala_compat, dtype=np.float64):
-    """Smooth and interpolate every track; tracks of equal length are processed together.
-
-    Returns ``(points, offsets)``; positions are interpolated in point-index
-    space on the grid ``1 : interp_factor : n`` (MATLAB colon), as PALA does.
-    """
-    ncol = {"interp": 3, "velocityinterp": 5, "pala": 3}[mode]
-    lengths = np.array([r.shape[0] for r in raw], dtype=np.int64)
-    grids = {int(n): matlab_colon(1.0, interp_factor, float(n)) for n in np.unique(lengths)}
-    m = np.array([grids[int(n)].size for n in lengths], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(m)]).astype(np.int64)
-    points = np.empty((int(offsets[-1]), ncol), dtype=dtype)
-    for n, q in grids.items():
-        ks = np.flatnonzero(lengths == n)
-        block = np.stack([raw[k] for k in ks])  # (K, n, 3)
-        j = np.clip(np.floor(q).astype(np.int64) - 1, 0, max(n - 2, 0))
-        w = q - (j + 1)
-        j1 = np.minimum(j + 1, n - 1)
-
-        def lin(y):  # linear interpolation on 1..n, as interp1 / np.interp
-            return y[:, j] + (y[:, j1] - y[:, j]) * w
-
-        zu = lin(smooth_rows(block[:, :, 0], smooth_span))
-        xu = lin(smooth_rows(block[:, :, 1], smooth_span))
-        if mode == "interp":
-            cols = [zu, xu, lin(block[:, :, 2])]
-        else:
-            dzu, dxu = np.diff(zu, axis=1), np.diff(xu, axis=1)
-            if mode == "pala":
-                path = np.sqrt(dzu ** 2 + dxu ** 2).sum(axis=1)
-                # PALA divides by the number of points; the duration spans n - 1 frame intervals (more with gaps)
-                vmean = path / n / dt if pala_compat else path / ((block[:, -1, 2] - block[:, 0, 2]) * dt)
-                cols = [zu, xu, np.repeat(vmean[:, None], q.size, axis=1)]
-            else:
-                # PALA's time axis is the point index, blind to gap-closed frames
-                t = np.broadcast_to(np.arange(n) * dt, (ks.size, n)) if pala_compat else block[:, :, 2] * dt
-                tu = lin(t)
-                dtu = np.diff(tu, axis=1)
-                if q.size > 1:
-                    vz, vx = dzu / dtu, dxu / dtu
-                    vz, vx = np.concatenate([vz[:, :1], vz], axis=1), np.concatenate([vx[:, :1], vx], axis=1)
-                else:  # a one-point grid (n == 1): no displacement to measure
-                    vz = vx = np.full((ks.size, 1), np.nan)
-                cols = [zu, xu, vz, vx, tu]
-        dest = (offsets[ks][:, None] + np.arange(q.size)).ravel()
-        for c, col in enumerate(cols):
-            points[dest, c] = col.ravel()
-    return points, offsets
+    out = interpolate_tracks(raw, mode, interp_factor, smooth_span, dt, pala_compat)
+    return Tracks.from_list(raw, COLUMNS["nointerp"], meta), Tracks(out[0], out[1], COLUMNS["pala_interp"], meta)
