@@ -57,3 +57,24 @@ def test_no_track():
     pts, offs = interpolate_flat(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(1, np.int64), "velocityinterp",
                                  0.04, 20, 1e-3, True, np.float32)
     assert pts.shape == (0, 5) and pts.dtype == np.float32 and offs.tolist() == [0]
+
+
+def test_chunks_over_threads_give_the_same_bits():
+    """Many tracks (several chunks of rows): the same points on 1 and 2 threads, and as the
+    per-track loop."""
+    from pyulm._parallel import limit_threads
+
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(16, 80, 400)
+    offsets = np.r_[0, np.cumsum(lengths)]
+    z, x = rng.normal(size=(2, offsets[-1])).cumsum(axis=1)
+    frame = np.concatenate([np.arange(n, dtype=float) for n in lengths])
+    got = {}
+    for n in (1, 2):
+        with limit_threads(n):
+            got[n] = interpolate_flat(z, x, frame, offsets, "velocityinterp", 0.04, 20, 1e-3, True, np.float32)
+    assert got[1][0].shape[0] > 3 * (1 << 16)
+    np.testing.assert_array_equal(got[1][0], got[2][0])
+    raw = [np.column_stack([z[a:b], x[a:b], frame[a:b]]) for a, b in zip(offsets[:-1], offsets[1:])]
+    want = np.concatenate(per_track(raw[:50], "velocityinterp", 0.04, 20, 1e-3, True)).astype(np.float32)
+    np.testing.assert_array_equal(got[2][0][:want.shape[0]], want)

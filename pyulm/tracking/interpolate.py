@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._parallel import default_workers, map_chunks
 from .matlab import matlab_colon, smooth_rows, smooth_segments
 
 _NCOL = {"interp": 3, "velocityinterp": 5, "pala": 3}
@@ -77,47 +78,63 @@ def interpolate_flat(z, x, frame, offsets, mode, interp_factor, smooth_span, dt,
     points = np.empty((total, _NCOL[mode]), dtype=dtype)
     if total == 0:
         return points, out_off
-    # each output point's place in the pool of grids, then its two neighbours among the points
-    first = np.concatenate([[0], np.cumsum(sizes)])[which]       # where each track's grid starts in the pool
-    place = np.arange(total) - np.repeat(out_off[:-1] - first, m)
     pool_j, pool_j1, pool_w = (np.concatenate([g[i] for g in grids]) for i in (1, 2, 3))
-    start = np.repeat(offsets[:-1], m)
-    J = pool_j[place]
-    J += start
-    J1 = pool_j1[place]
-    J1 += start
-    W = pool_w[place]
-    # z, x and the time axis as the rows of one array: one gather each for the interpolation,
-    # y[j] + (y[j1] - y[j]) * w per row, as interp1 / np.interp
-    Y = np.empty((3, z.size))
-    Y[0] = smooth_segments(np.asarray(z, dtype=float), offsets, smooth_span)
-    Y[1] = smooth_segments(np.asarray(x, dtype=float), offsets, smooth_span)
-    if mode == "interp":
-        Y[2] = frame
-    elif pala_compat:  # PALA's time axis is the point index, blind to gap-closed frames
-        Y[2] = (np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)) * dt
-    else:
-        Y[2] = np.asarray(frame, dtype=float) * dt
-    A = np.take(Y, J, axis=1)
-    U = np.take(Y, J1, axis=1)
-    U -= A
-    U *= W
-    U += A
-    points[:, 0] = U[0]
-    points[:, 1] = U[1]
-    if mode == "interp":
-        points[:, 2] = U[2]
-        return points, out_off
-    heads = out_off[:-1]
-    # Velocities from consecutive grid points; a track's first point takes its second's
-    # (the steps across two tracks are computed, then overwritten or unused).
-    D = np.subtract(U[:, 1:], U[:, :-1], out=A[:, :-1])  # A is spent: its memory holds the steps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        D[:2] /= D[2]
-    points[1:, 2] = D[0]
-    points[1:, 3] = D[1]
-    single = m == 1
-    points[heads[~single], 2:4] = points[heads[~single] + 1, 2:4]
-    points[heads[single], 2:4] = np.nan  # a one-point grid: no displacement to measure
-    points[:, 4] = U[2]
+    pool_first = np.concatenate([[0], np.cumsum(sizes)])  # where each length's grid starts in the pool
+    z, x, frame = (np.asarray(a, dtype=float) for a in (z, x, frame))
+
+    def fill(t0: int, t1: int) -> None:
+        """Tracks t0..t1-1 into their rows of ``points`` (each row depends on its own track only)."""
+        offs = offsets[t0:t1 + 1] - offsets[t0]
+        lens, mm = lengths[t0:t1], m[t0:t1]
+        oo = out_off[t0:t1 + 1] - out_off[t0]
+        rows = slice(int(out_off[t0]), int(out_off[t1]))
+        pts, size = points[rows], int(oo[-1])
+        zc, xc, fc = (a[offsets[t0]:offsets[t1]] for a in (z, x, frame))
+        # each output point's place in the pool of grids, then its two neighbours among the points
+        place = np.arange(size) - np.repeat(oo[:-1] - pool_first[which[t0:t1]], mm)
+        start = np.repeat(offs[:-1], mm)
+        J = pool_j[place]
+        J += start
+        J1 = pool_j1[place]
+        J1 += start
+        W = pool_w[place]
+        # z, x and the time axis as the rows of one array: one gather each for the interpolation,
+        # y[j] + (y[j1] - y[j]) * w per row, as interp1 / np.interp
+        Y = np.empty((3, zc.size))
+        Y[0] = smooth_segments(zc, offs, smooth_span)
+        Y[1] = smooth_segments(xc, offs, smooth_span)
+        if mode == "interp":
+            Y[2] = fc
+        elif pala_compat:  # PALA's time axis is the point index, blind to gap-closed frames
+            Y[2] = (np.arange(offs[-1]) - np.repeat(offs[:-1], lens)) * dt
+        else:
+            Y[2] = fc * dt
+        A = np.take(Y, J, axis=1)
+        U = np.take(Y, J1, axis=1)
+        U -= A
+        U *= W
+        U += A
+        pts[:, 0] = U[0]
+        pts[:, 1] = U[1]
+        if mode == "interp":
+            pts[:, 2] = U[2]
+            return
+        heads = oo[:-1]
+        # Velocities from consecutive grid points; a track's first point takes its second's
+        # (the steps across two tracks are computed, then overwritten or unused).
+        D = np.subtract(U[:, 1:], U[:, :-1], out=A[:, :-1])  # A is spent: its memory holds the steps
+        with np.errstate(divide="ignore", invalid="ignore"):
+            D[:2] /= D[2]
+        pts[1:, 2] = D[0]
+        pts[1:, 3] = D[1]
+        single = mm == 1
+        pts[heads[~single], 2:4] = pts[heads[~single] + 1, 2:4]
+        pts[heads[single], 2:4] = np.nan  # a one-point grid: no displacement to measure
+        pts[:, 4] = U[2]
+
+    # Tracks in chunks of ~64k output points over threads: the rows are disjoint, and each
+    # row's value does not depend on the chunk (nor, so, on the thread count).
+    cuts = np.searchsorted(out_off, np.arange(1, total // (1 << 16) + 1) * (1 << 16))
+    edges = sorted({0, n_tracks, *cuts.tolist()})
+    map_chunks(fill, list(zip(edges[:-1], edges[1:])), default_workers())
     return points, out_off
