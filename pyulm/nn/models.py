@@ -277,6 +277,37 @@ def model_config(model: nn.Module) -> dict:
     return asdict(model.config)
 
 
+def grow_state(model: nn.Module, state: dict) -> list:
+    """Load the state of a shallower MBL-Net into ``model`` (same sizes but more bottleneck
+    residual blocks): the blocks ``state`` holds are copied, each extra block starts as the
+    identity (the weight of its last BatchNorm zeroed: its body outputs 0 and the block passes
+    its non-negative input through), so the grown network computes what the shallower one did
+    and training continues from there. Returns the names of the new blocks' tensors.
+
+    Raises
+    ------
+    ValueError
+        ``model`` is not an MBL-Net, or ``state`` differs in anything but missing trailing
+        bottleneck blocks (naming the first offending tensor).
+    """
+    if not isinstance(model, MBLNet):
+        raise ValueError(f"grow_state: only an MBL-Net's bottleneck can grow, not a {type(model).__name__}")
+    own = model.state_dict()
+    new = [k for k in own if k not in state]
+    bad = [k for k in state if k not in own or own[k].shape != state[k].shape]
+    bad += [k for k in new if not k.startswith("bottleneck.")]
+    if bad:
+        raise ValueError(f"grow_state: {bad[0]!r} does not fit (only missing bottleneck blocks can be added)")
+    n_old = len({k.split(".")[1] for k in state if k.startswith("bottleneck.")})
+    if any(int(k.split(".")[1]) < n_old for k in new):
+        raise ValueError("grow_state: the state's bottleneck blocks must be the first ones of the grown network")
+    model.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        for block in list(model.bottleneck)[n_old:]:
+            block.body[-1].weight.zero_()  # last BatchNorm: the body outputs its bias, 0
+    return new
+
+
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every BatchNorm that follows a convolution into that convolution (in
     place, eval mode only): same outputs, one pass fewer over the data."""

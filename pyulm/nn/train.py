@@ -36,7 +36,7 @@ from . import data as D
 from .decode import decode_3dml, decode_mblnet
 from ..metrics.detection import pooled_scores
 from .losses import dml3_loss, mblnet_loss
-from .models import build_model, model_config
+from .models import build_model, grow_state, model_config
 from .weights_io import save_model, sha256, write_checksums
 from .configcheck import top_level
 from .inference import autocast
@@ -267,11 +267,16 @@ def train(architecture: str, config: dict, out, *, resume: bool = False, command
         p = p / "weights.pt" if p.is_dir() else p
         if not p.is_file():
             raise FileNotFoundError(f"[train].init: no weights file {p}")
+        state = torch.load(p, map_location=dev, weights_only=True)
         try:
-            model.load_state_dict(torch.load(p, map_location=dev, weights_only=True))
+            model.load_state_dict(state)
+            log(f"initialised from {p}")
         except RuntimeError as exc:
-            raise ValueError(f"[train].init: {p} does not fit the [model] of the config: {exc}") from None
-        log(f"initialised from {p}")
+            try:  # a deeper MBL-Net bottleneck than the init's: grow it, the new blocks as identities
+                grown = grow_state(model, state)
+            except ValueError:
+                raise ValueError(f"[train].init: {p} does not fit the [model] of the config: {exc}") from None
+            log(f"initialised from {p}, grown by {len(grown)} tensors (new bottleneck blocks start as identities)")
     t0 = time.perf_counter() - wall0
     for epoch in range(start_epoch, tc.epochs):
         model.train()
