@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._parallel import default_workers, map_chunks
-from ..render import SuperResolutionGrid, TrackPixels, accumulate, velocity_values
+from ..render import SuperResolutionGrid, TrackPixels, accumulate, track_sign, velocity_values
 
 
 class MapAccumulator:
@@ -57,12 +57,18 @@ class MapAccumulator:
         if self.dtype is not None:
             pts = pts.astype(self.dtype, copy=False)
         z, x, sr_shape = pts[:, 0], pts[:, 1], self.grid.sr_shape
-        # The three maps visit the same (track, SR pixel) pairs: found once, on one thread while
-        # the other smooths the speeds and signs the tracks (independent work: the same bits).
-        pairs, (speed, sign) = map_chunks(
-            lambda i, _: TrackPixels(z, x, offsets, sr_shape) if i == 0 else
-            velocity_values("direction", offsets, vz=pts[:, 2], vx=pts[:, 3], pala_compat=True),
-            [(0, 1), (1, 2)], default_workers())
+        # The three maps visit the same (track, SR pixel) pairs: found once (and PALA's pairing of
+        # them), and the tracks signed, on one thread while the other smooths the speeds (the
+        # larger half: 8 + 5 ms against 10 ms on the 78 x 118 x 800 block). Independent work:
+        # the same bits as one after the other.
+        def part(i, _):
+            if i == 0:
+                p = TrackPixels(z, x, offsets, sr_shape)
+                p.take  # noqa: B018 - computed here, on this thread
+                return p, track_sign(pts[:, 2], offsets, pala_compat=True)
+            return velocity_values("velocity_norm", offsets, vz=pts[:, 2], vx=pts[:, 3])[0]
+
+        (pairs, sign), speed = map_chunks(part, [(0, 1), (1, 2)], default_workers())
         accumulate(z, x, offsets, sr_shape, "tracks", totals=(self._density, None), pairs=pairs)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, sign, pala_compat=True, totals=self._zdir, pairs=pairs)
         accumulate(z, x, offsets, sr_shape, "velocity", speed, None, pala_compat=True, totals=self._vel, pairs=pairs)
