@@ -179,7 +179,8 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
         if totals[0] is not None:
             np.add.at(totals[0], upix, 1.0)  # whole counts: exact in any order; no map-sized temporaries
     else:
-        density = np.bincount(upix, minlength=npix).astype(float)
+        # float64 counts straight from bincount (sums of ones: exact), no int64 map to convert
+        density = np.bincount(upix, weights=np.ones(upix.size), minlength=npix).astype(np.float64, copy=False)
     if mode == "tracks":
         return (totals[0], None) if totals is not None else (_to_map(density, sr_shape), None)
 
@@ -197,8 +198,7 @@ def accumulate(z_sr, x_sr, offsets, sr_shape, mode: str, values=None, sign=None,
         return totals
     # float64 even with no points (bincount gives int64 for empty input, weights or not)
     vel = np.bincount(upix, weights=paired, minlength=npix).astype(np.float64, copy=False)
-    hit = density > 0
-    vel[hit] /= density[hit]
+    np.divide(vel, density, out=vel, where=density > 0)
     return _to_map(density, sr_shape), _to_map(vel, sr_shape)
 
 
