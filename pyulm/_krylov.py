@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._parallel import chunk_pool, default_workers
+
 #: Accepted residual ``||R||_F``, in units of ``eps * ||C||_F``, and departure from
 #: orthonormality ``||V^H V - I||_F``, in units of ``sqrt(n) eps`` (see the module docstring).
 RESIDUAL_TOL = 16.0
@@ -88,16 +90,10 @@ def iterate(C: np.ndarray, k: int, *, block: int | None = None, max_dim: int | N
     """The block Krylov iteration of :func:`top_eigenvectors`: ``(w, V, theta_next, dim)``,
     the ``k`` largest Ritz pairs (``V`` (n, k) Fortran-ordered), the next Ritz value and the
     size of the space, for :func:`certify`. Not to be used uncertified."""
-    from scipy.linalg import blas, eigh
-
     n = C.shape[0]
     dt = C.dtype
-    eps = np.finfo(float).eps
     b = block or max(12, k + 8)
     max_dim = min(max_dim or 192, n // 3)
-    hemm = blas.get_blas_funcs("hemm" if dt.kind == "c" else "symm", (C,))
-    gemm = blas.get_blas_funcs("gemm", (C,))
-    ct = 2 if dt.kind == "c" else 1  # BLAS's conjugate transpose
     rng = np.random.default_rng(_SEED)
     S = rng.standard_normal((n, b))
     if dt.kind == "c":
@@ -105,10 +101,22 @@ def iterate(C: np.ndarray, k: int, *, block: int | None = None, max_dim: int | N
     Q = np.empty((n, max_dim + b), dt, order="F")
     H = np.zeros((max_dim + b, max_dim + b), dt, order="F")  # Q^H C Q, upper triangle
     Q[:, :b] = np.linalg.qr(S.astype(dt))[0]
+    with chunk_pool(default_workers()) as run:
+        return _iterate(C, k, b, max_dim, Q, H, run)
+
+
+def _iterate(C, k, b, max_dim, Q, H, run):
+    """:func:`iterate`'s loop; ``run`` spreads its largest product over threads."""
+    from scipy.linalg import blas, eigh
+
+    n, dt = C.shape[0], C.dtype
+    eps = np.finfo(float).eps
+    gemm = blas.get_blas_funcs("gemm", (C,))
+    ct = 2 if dt.kind == "c" else 1  # BLAS's conjugate transpose
     d = b
     check, last = 4 * b, None  # where the next Rayleigh-Ritz check is; the last one's (d, ratio)
     while True:
-        W = hemm(1.0, C, Q[:, d - b:d])                 # C times the newest block
+        W = _times(C, Q[:, d - b:d], run)               # C times the newest block
         Qd = Q[:, :d]
         h = gemm(1.0, Qd, W, trans_a=ct)                # (d, b): Q^H C Q_new
         H[:d, d - b:d] = h
@@ -138,6 +146,30 @@ def iterate(C: np.ndarray, k: int, *, block: int | None = None, max_dim: int | N
     F = V.conj().T @ V - np.eye(k)
     V = np.asfortranarray(V - V @ (F / 2))
     return theta[:k], V, float(theta[k]), d
+
+
+def _times(C: np.ndarray, B: np.ndarray, run) -> np.ndarray:
+    """``C B`` for the Hermitian ``C`` given by its upper triangle, in two fixed halves of rows
+    (BLAS ``hemm`` and ``gemm`` through :mod:`pyulm._blas`, one BLAS thread each, the GIL
+    released) spread by ``run`` (:func:`pyulm._parallel.chunk_pool`): the iteration's
+    largest product, otherwise one core's work while the other idles. The split is fixed,
+    so the bits do not depend on the thread count."""
+    from . import _blas
+
+    n = C.shape[0]
+    h = n // 2
+    W = np.empty(B.shape, C.dtype, order="F")
+
+    def half(i, _):
+        if i == 0:   # rows :h  = C[:h, :h] B[:h] + C[:h, h:] B[h:]
+            _blas.hemm(C[:h, :h], B[:h], W[:h])
+            _blas.gemm(C[:h, h:], B[h:], W[:h], beta=1.0)
+        else:        # rows h:  = C[:h, h:]^H B[:h] + C[h:, h:] B[h:]
+            _blas.hemm(C[h:, h:], B[h:], W[h:])
+            _blas.gemm(C[:h, h:], B[:h], W[h:], beta=1.0, trans_a=True)
+
+    run(half, [(0, 1), (1, 2)])
+    return W
 
 
 def _hopeless(last, d: int, ratio: float, b: int, max_dim: int) -> bool:

@@ -186,3 +186,28 @@ def test_available_cpus_is_the_quota_under_a_binding_cgroup_quota(tmp_path, monk
     monkeypatch.setattr(P, "_LOADAVG", str(load))
     assert P.cpu_budget() == n - 1
     assert P.available_cpus() == n - 1
+
+
+def test_chunk_pool_runs_like_map_chunks(monkeypatch):
+    """chunk_pool: the results of map_chunks, in order, on one set of threads for many calls;
+    serial with one worker or inside a worker thread."""
+    import threading
+
+    from pyulm import _parallel as P
+
+    monkeypatch.setattr(P, "available_cpus", lambda: 2)
+    seen = set()
+
+    def fn(lo, hi):
+        seen.add(threading.get_ident())
+        return lo * 10 + hi
+
+    bounds = [(i, i + 1) for i in range(6)]
+    with P.chunk_pool(2) as run:
+        for _ in range(3):
+            assert run(fn, bounds) == [fn(lo, hi) for lo, hi in bounds]
+    assert len(seen - {threading.get_ident()}) >= 1
+    seen.clear()
+    with P.chunk_pool(1) as run:
+        assert run(fn, bounds) == [i * 10 + i + 1 for i in range(6)]
+    assert seen == {threading.get_ident()}
