@@ -78,3 +78,18 @@ def test_chunks_over_threads_give_the_same_bits():
     raw = [np.column_stack([z[a:b], x[a:b], frame[a:b]]) for a, b in zip(offsets[:-1], offsets[1:])]
     want = np.concatenate(per_track(raw[:50], "velocityinterp", 0.04, 20, 1e-3, True)).astype(np.float32)
     np.testing.assert_array_equal(got[2][0][:want.shape[0]], want)
+
+
+@pytest.mark.parametrize("w", [1, 2, 5, 7, 8, 9, 15, 16, 19, 24, 41, 129, 200])
+def test_window_sums_are_numpys_window_reductions(w):
+    """MATLAB smooth's window sums by vector additions: the bits of numpy's reduction of each
+    window (what smooth_rows computed before), in 1-D and along the rows of a 2-D array."""
+    from pyulm.tracking.matlab import window_sums
+
+    rng = np.random.default_rng(w)
+    for shape in ((5000,), (6, 700)):
+        y = rng.standard_normal(shape) * rng.uniform(1e-3, 1e4, shape)
+        before = y.copy()
+        want = np.lib.stride_tricks.sliding_window_view(y, w, axis=-1).sum(axis=-1)
+        np.testing.assert_array_equal(window_sums(y, w), want)
+        np.testing.assert_array_equal(y, before)

@@ -47,6 +47,49 @@ def matlab_smooth(y, span=5) -> np.ndarray:
     return smooth_rows(y[None, :], span)[0]
 
 
+def _pairwise(parts: list) -> np.ndarray:
+    """The elementwise sum of equal-shape arrays in numpy's pairwise order for a reduction of
+    that many values (eight running sums for up to 128 values, halves above): the sums
+    ``sliding_window_view(...).sum(axis=-1)`` gives, bit for bit (tested), from len(parts)
+    vector additions into a few buffers instead of a short reduction per window."""
+    n = len(parts)
+    if n < 8:
+        out = parts[0] + 0.0
+        for a in parts[1:]:
+            np.add(out, a, out=out)
+        return out
+    if n <= 128:
+        if n < 16:  # one sum per running sum: no buffer of their own
+            r = parts[:8]
+        else:
+            r = [parts[j] + 0.0 for j in range(8)]
+            for i in range(8, n - n % 8, 8):
+                for j in range(8):
+                    np.add(r[j], parts[i + j], out=r[j])
+        out = r[0] + r[1]
+        tmp = r[2] + r[3]
+        np.add(out, tmp, out=out)
+        right = r[4] + r[5]
+        np.add(r[6], r[7], out=tmp)
+        np.add(right, tmp, out=right)
+        np.add(out, right, out=out)
+        for a in parts[n - n % 8:]:
+            np.add(out, a, out=out)
+        return out
+    half = n // 2
+    half -= half % 8
+    out = _pairwise(parts[:half])
+    np.add(out, _pairwise(parts[half:]), out=out)
+    return out
+
+
+def window_sums(Y: np.ndarray, w: int) -> np.ndarray:
+    """Sums of every ``w`` consecutive values along the last axis of ``Y`` (shape ``(..., n - w + 1)``),
+    equal bit for bit to ``sliding_window_view(Y, w, axis=-1).sum(axis=-1)``."""
+    m = Y.shape[-1] - w + 1
+    return _pairwise([Y[..., i:i + m] for i in range(w)])
+
+
 def smooth_rows(Y: np.ndarray, span: float) -> np.ndarray:
     """:func:`matlab_smooth` applied to every row of a 2-D array (rows of equal length)."""
     k, n = Y.shape
@@ -57,7 +100,7 @@ def smooth_rows(Y: np.ndarray, span: float) -> np.ndarray:
     h = (w - 1) // 2
     out = np.empty((k, n))
     # interior: centred window of w samples (MATLAB runs filter(ones(w,1)/w, 1, y))
-    out[:, h:n - h] = np.lib.stride_tricks.sliding_window_view(Y, w, axis=1).sum(axis=-1) / w
+    out[:, h:n - h] = window_sums(Y, w) / w
     lengths = 2 * np.arange(h) + 1
     out[:, :h] = np.cumsum(Y[:, : 2 * h - 1], axis=1)[:, lengths - 1] / lengths
     out[:, n - h:] = (np.cumsum(Y[:, ::-1][:, : 2 * h - 1], axis=1)[:, lengths - 1] / lengths)[:, ::-1]
@@ -87,7 +130,7 @@ def smooth_segments(y: np.ndarray, offsets: np.ndarray, span: float) -> np.ndarr
         return out
     h = (w - 1) // 2
     starts, ends = offsets[:-1][long_], offsets[1:][long_]
-    sums = np.lib.stride_tricks.sliding_window_view(y, w).sum(axis=-1) / w  # window starting at each point
+    sums = window_sums(y, w) / w  # window starting at each point
     inner = np.zeros(y.size + 1, np.int64)
     np.add.at(inner, starts + h, 1)
     np.add.at(inner, ends - h, -1)
