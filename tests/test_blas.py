@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from pyulm import _blas, _svd
+from pyulm import _blas, _gram, _svd
 from pyulm._parallel import limit_threads
 
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
@@ -101,7 +101,7 @@ def test_gram_pieces_match_one_sum(monkeypatch, layout, dt):
     x = np.asfortranarray(x) if layout == "F" else x
     work = np.complex128 if np.dtype(dt).kind == "c" else np.float64
     one, conj = _svd._gram(x, work, step_bytes=64 * 40 * 16)
-    monkeypatch.setattr(_svd, "_GRAM_THREADED_BYTES", 0)
+    monkeypatch.setattr(_gram, "_GRAM_THREADED_BYTES", 0)
     got = {}
     for n in (1, 2, 3):
         with limit_threads(n):
@@ -109,6 +109,10 @@ def test_gram_pieces_match_one_sum(monkeypatch, layout, dt):
     assert conj_n == conj == (layout == "C" and work == np.complex128)
     np.testing.assert_array_equal(got[2], got[1])
     np.testing.assert_array_equal(got[3], got[1])
+    # split=False (PALA's single route): one sum over all rows however large the block
+    whole, _ = _svd._gram(x, work, step_bytes=1 << 62, split=False)
+    monkeypatch.setattr(_gram, "_GRAM_THREADED_BYTES", 1 << 62)
+    np.testing.assert_array_equal(whole, _svd._gram(x, work, step_bytes=1 << 62)[0])
     ref = x.astype(work).conj().T @ x.astype(work)
     ref = ref.conj() if conj else ref
     for g in (one, got[1]):
