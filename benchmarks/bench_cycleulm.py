@@ -279,7 +279,7 @@ def markdown(all_res) -> str:
                 "|---|---|---|---|---|---|---|---|"]
         for m, v in r["methods"].items():
             fps = r["throughput"].get(m, r["throughput"].get(f"{m} (localize |IQ|)", math.nan))
-            cells = [f"{v[k]:.3f}" if k in v and math.isfinite(v[k]) else "-"
+            cells = [f"{v[k]:.{4 if k == 'sr_rmse' else 3}f}" if k in v and math.isfinite(v[k]) else "-"
                      for k in ("precision", "recall", "f1", "mean_error", "sr_rmse", "sr_ssim")]
             out.append(f"| {m} | " + " | ".join(cells) + f" | {fps:.1f} |")
     out += ["", "| target | " + " | ".join(r["density"] for r in all_res) + " |",
