@@ -184,7 +184,7 @@ def table(rows) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 scene per family and density, 4 frames")
-    ap.add_argument("--scenes", type=int, default=2, help="scenes per family and density")
+    ap.add_argument("--scenes", type=int, default=3, help="scenes per family and density")
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--methods", help="comma-separated methods/rows to run")
     ap.add_argument("--weights", help="mblnet=DIR,3dml=DIR: also run these model directories, rows '<name> (<dir name>)'")
