@@ -81,6 +81,10 @@ def interpolate_flat(z, x, frame, offsets, mode, interp_factor, smooth_span, dt,
     pool_j, pool_j1, pool_w = (np.concatenate([g[i] for g in grids]) for i in (1, 2, 3))
     pool_first = np.concatenate([[0], np.cumsum(sizes)])  # where each length's grid starts in the pool
     z, x, frame = (np.asarray(a, dtype=float) for a in (z, x, frame))
+    # Smoothed once over all tracks (each point's value depends on its own track alone, so the
+    # same bits as chunk by chunk): its many small steps hold the GIL, which two threads
+    # smoothing their own chunks only fought over.
+    zs, xs = smooth_segments(z, offsets, smooth_span), smooth_segments(x, offsets, smooth_span)
 
     def fill(t0: int, t1: int) -> None:
         """Tracks t0..t1-1 into their rows of ``points`` (each row depends on its own track only)."""
@@ -89,7 +93,7 @@ def interpolate_flat(z, x, frame, offsets, mode, interp_factor, smooth_span, dt,
         oo = out_off[t0:t1 + 1] - out_off[t0]
         rows = slice(int(out_off[t0]), int(out_off[t1]))
         pts, size = points[rows], int(oo[-1])
-        zc, xc, fc = (a[offsets[t0]:offsets[t1]] for a in (z, x, frame))
+        fc = frame[offsets[t0]:offsets[t1]]
         # each output point's place in the pool of grids, then its two neighbours among the points
         place = np.arange(size) - np.repeat(oo[:-1] - pool_first[which[t0:t1]], mm)
         start = np.repeat(offs[:-1], mm)
@@ -100,9 +104,9 @@ def interpolate_flat(z, x, frame, offsets, mode, interp_factor, smooth_span, dt,
         W = pool_w[place]
         # z, x and the time axis as the rows of one array: one gather each for the interpolation,
         # y[j] + (y[j1] - y[j]) * w per row, as interp1 / np.interp
-        Y = np.empty((3, zc.size))
-        Y[0] = smooth_segments(zc, offs, smooth_span)
-        Y[1] = smooth_segments(xc, offs, smooth_span)
+        Y = np.empty((3, fc.size))
+        Y[0] = zs[offsets[t0]:offsets[t1]]
+        Y[1] = xs[offsets[t0]:offsets[t1]]
         if mode == "interp":
             Y[2] = fc
         elif pala_compat:  # PALA's time axis is the point index, blind to gap-closed frames
