@@ -1,20 +1,17 @@
 """glibc's heap thresholds for block processing (the SVD filter's and the pipeline's temporaries).
 
-A 78 x 118 x 800 block allocates and frees tens of MB of temporaries of 1-30 MB (the
-projection's row blocks, the band-pass's and the localization's chunks, the tracks and
-the maps). Under glibc's adaptive defaults the mmap threshold only follows the largest
+A 78 x 118 x 800 block allocates and frees tens of MB of temporaries of 1-30 MB in turn
+(the projection's row blocks, the band-pass's and the localization's chunks, the tracks
+and the maps). Under glibc's adaptive defaults the mmap threshold only follows the largest
 chunk freed so far (~4 MB there) and the heap is trimmed whenever ~8 MB lie free at its
-top, so each block called in turn in one process faults all of that memory in (and the
-kernel zeroes it) again: 7,600-10,600 minor faults per ``process_frames`` + maps run.
-:func:`tune_heap` fixes the thresholds at glibc's own ceiling for the adaptive mmap
-threshold (32 MB) and twice that for the trim threshold, as the adaptive rule would set
-them after a 32 MB chunk: the next block reuses the freed memory (~600 faults per run;
-the process keeps up to 64 MB of free heap between blocks). Chunks above 32 MB (a block's
-amplitude) are still mapped and unmapped on their own. ``pyulm process`` gives the freed
-memory back after each block (:func:`pyulm.pipeline.cluster.release_free_memory`, for its
-peak memory), so there each block faults its temporaries in again (7,600-8,100 faults);
-the gain is for blocks processed one after another without that trim (the Python API in
-a loop, the MATLAB worker, benchmarks).
+top: about 10,000 page faults per block, each page of a temporary faulted in and zeroed
+again (measured: 8,200-10,600 minor faults per run of ``process_frames`` + maps, 18-23 ms
+of CPU in the kernel with 32 MB / 64 MB below). :func:`tune_heap` fixes the thresholds at
+glibc's own ceiling for the adaptive mmap threshold (32 MB) and twice that for the trim
+threshold, as the adaptive rule would set them: freed temporaries are reused in place
+(~600 faults per run). Blocks larger than 32 MB (the amplitude) are still mapped and
+unmapped on their own. ``pyulm process`` trims the heap after each block
+(:func:`pyulm.pipeline.cluster.release_free_memory`), so its peak memory is unchanged.
 """
 from __future__ import annotations
 

@@ -80,10 +80,9 @@ def local_cluster(n_workers: int, **kwargs):
     ``MALLOC_TRIM_THRESHOLD_=65536``, which fixes glibc's mmap threshold at 128 kB: every
     larger temporary (row blocks, band-pass and localization chunks) is then a fresh
     mapping, ~150 000 page faults per 78 x 118 x 800 block and a quarter of the worker's
-    CPU time spent in the kernel (measured). pyulm's workers get the user's setting instead
-    (:data:`USER_MALLOC_TRIM`; unset: glibc's adaptive defaults, then the thresholds of
-    :func:`pyulm._heap.tune_heap` from the first large block on), and
-    :func:`release_free_memory` trims the heap after each block, which keeps the same peak memory.
+    CPU time spent in the kernel (measured). pyulm's workers keep glibc's adaptive
+    defaults instead (:data:`USER_MALLOC_TRIM`), and :func:`release_free_memory` trims the
+    heap after each block, which keeps the same peak memory.
     """
     require("distributed", "a local Dask cluster")
     import dask
