@@ -18,16 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._gram import gram as _gram
-from ._heap import tune_heap
 from ._krylov import certify, iterate
 from ._parallel import blas_limit, default_workers, map_chunks
 from ._validate import as_frames
 
 PRECISIONS = ("double", "pala_single")
-#: Blocks from this size on (PALA's in vivo blocks: 59 MB of complex64) set glibc's heap
-#: thresholds for the process (:func:`pyulm._heap.tune_heap`); PALA's small reference blocks
-#: (a few MB) leave them alone.
-HEAP_TUNING_BYTES = 1 << 24
 
 
 def normalize_svd_cutoff(cutoff, n_frames: int, name: str = "cutoff") -> np.ndarray:
@@ -94,8 +89,6 @@ def svd_blocks(arr: np.ndarray, cutoff, write, *, precision: str = "double", nam
     if arr.ndim > 2 and not fortran and not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
     X = arr.reshape(-1, n, order="F" if fortran else "C")  # the Casorati matrix, a view
-    if X.nbytes >= HEAP_TUNING_BYTES:  # MB-size temporaries follow: reused, not faulted in again
-        tune_heap()
     if fortran and arr.ndim == 3:
         nz = arr.shape[0]
 
