@@ -32,6 +32,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: the localization methods that are networks (``[ulm] precision`` reaches them)
+LEARNED_LOCALIZERS = ("mblnet", "3dml")
+
+
 class ULMParams(_Strict):
     """PALA's ``ULM`` struct fields (names as in PALA).
 
@@ -65,8 +69,8 @@ class ULMParams(_Strict):
     mbtnet_weights: str | None = Field(None, description='MBT-Net model directory for pipeline = "cycleulm-e2e"; '
                                        "default the shipped model")
     precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="arithmetic of CycleULM's networks (MB-DT translate step, MBT-Net): fp32 (reference) or "
-        "bf16 (bfloat16 copies, ~2-3x faster on CPUs with AMX / AVX-512 BF16; docs/cycleulm.md)")
+        "fp32", description="arithmetic of the learned networks (MB-DT translate step, MBT-Net, LocMethod mblnet/3dml): "
+        "fp32 (reference) or bf16 (~2-3x faster on CPUs with AMX / AVX-512 BF16; docs/cycleulm.md, docs/nn.md)")
 
     @field_validator("fwhm", mode="before")
     @classmethod
@@ -176,6 +180,15 @@ class ULMParams(_Strict):
             raise ValueError(f'pipeline {self.pipeline!r} runs its own tracking: drop tracking = "{self.tracking}"')
         if self.pipeline == "cycleulm-e2e" and self.res != 4:
             raise ValueError(f"pipeline 'cycleulm-e2e' makes its maps on MBT-Net's x4 grid: set res = 4 (got {self.res:g})")
+        return self
+
+    @model_validator(mode="after")
+    def _precision_needs_a_network(self):
+        if self.precision != "fp32" and self.translate is None and self.pipeline is None \
+                and self.LocMethod not in LEARNED_LOCALIZERS:
+            raise ValueError(f"precision = {self.precision!r} sets the arithmetic of the learned networks (translate, "
+                             f"pipeline, LocMethod {' or '.join(LEARNED_LOCALIZERS)}); LocMethod = {self.LocMethod!r} "
+                             "without a translator runs none: drop precision")
         return self
 
     @model_validator(mode="after")
@@ -316,7 +329,7 @@ tracking = "hungarian"          # "hungarian" (PALA: localize + link) or "deepst
 # translate = "mbdt_dir"        # CycleULM MB-DT model: frames -> MB-only domain before any LocMethod (needs pyulm[nn])
 # pipeline = "cycleulm-ncc"     # named pipeline: cycleulm-ncc/-decon/-loc/-e2e (need translate), baseline1, baseline2
 # mbtnet_weights = "dir"        # MBT-Net model directory for cycleulm-e2e (default: the shipped model; e2e needs res = 4)
-# precision = "fp32"           # CycleULM networks' arithmetic: fp32 or bf16 (faster on CPUs with AMX)
+# precision = "fp32"           # learned networks' arithmetic (MB-DT, MBT-Net, mblnet, 3dml): fp32 or bf16 (faster with AMX)
 
 [input]
 # variable = "IQ"               # variable holding the frames, e.g. "IQ" or "IQData{2}" (auto-detected)

@@ -1,4 +1,6 @@
 """pyulm.nn: the ``precision`` option of MBL-Net / 3DML inference (fp32, bf16 autocast)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -76,3 +78,20 @@ def test_training_in_bf16_writes_a_model_and_refuses_unknown_precisions(tmp_path
     assert 'precision = "bf16"' in (out / "train.toml").read_text()
     with pytest.raises(ValueError, match=r"\[train\]\.precision: expected one of 'fp32', 'bf16', got 'half'"):
         parse_config({"train": {"precision": "half"}}, "x")
+
+
+def test_config_precision_reaches_the_learned_localizers_and_is_refused_without_a_network():
+    from pyulm.config import Config, ConfigError
+    from pyulm.io import inspect
+    from pyulm.pipeline import block_params
+
+    info = inspect(Path(pyulm.__file__).parent / "data" / "example_block.mat")
+    for name in ("mblnet", "3dml"):
+        p = block_params(Config.from_dict({"ulm": {"LocMethod": name, "precision": "bf16"}}), info)
+        assert dict(p.method_options)["precision"] == "bf16"
+        p32 = block_params(Config.from_dict({"ulm": {"LocMethod": name}}), info)
+        assert "precision" not in dict(p32.method_options)  # the default leaves the block key as it was
+    with pytest.raises(ConfigError, match=r"precision = 'bf16' sets the arithmetic of the learned networks.*"
+                                          r"LocMethod = 'radial' without a translator runs none"):
+        Config.from_dict({"ulm": {"LocMethod": "radial", "precision": "bf16"}})
+    Config.from_dict({"ulm": {"LocMethod": "radial", "precision": "fp32"}})  # the default is no error

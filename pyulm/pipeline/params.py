@@ -12,7 +12,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from ..config import Config, ConfigError
+from ..config import LEARNED_LOCALIZERS, Config, ConfigError
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ class BlockParams:
         ``(directory, SHA-256)`` of the MBT-Net model of ``cycleulm-e2e``, ``()`` otherwise.
     precision : str
         Arithmetic of the CycleULM networks (``[ulm] precision``: "fp32" or "bf16",
-        :mod:`pyulm.nn.cycleulm.precision`); set only with a translator.
+        :mod:`pyulm.nn.cycleulm.precision`); set only with a translator. MBL-Net and 3DML get
+        a non-default ``[ulm] precision`` in ``method_options`` instead.
     """
 
     shape: tuple
@@ -179,6 +180,8 @@ def block_params(cfg: Config, info, n_frames: int | None = None) -> BlockParams:
                                 method_options=p.method_options + mbonly_options(p.method, p.method_options))
     if u.pipeline is not None:
         p = pipeline_params(p, u.pipeline, u.mbtnet_weights, where)
+    if u.precision != "fp32" and p.method in LEARNED_LOCALIZERS:  # fp32 adds nothing: the block keys stay
+        p = dataclasses.replace(p, method_options=p.method_options + (("precision", u.precision),))
     return p.for_frames(n_frames, where)
 
 
