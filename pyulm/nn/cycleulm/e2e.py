@@ -94,13 +94,22 @@ def e2e_maps(mbonly, *, weights=None, res=4, stride: int = 7, frame_rate=None, p
     n = 0
     for _, prob, vz, vx in iter_predict(mbonly, weights, stride=stride, device=device, batch_size=batch_size,
                                         precision=precision):
-        w = prob.astype(np.float64) if soft else (prob >= threshold).astype(np.float64)
-        speed = np.hypot(vz * dz, vx * dx) * scale_t
         sl = (slice(_OFFSET, None), slice(_OFFSET, None))
         crop = (slice(0, nz - _OFFSET), slice(0, nx - _OFFSET))  # the last x4 pixel falls off PALA's grid
-        density[sl] += w[crop]
-        vel[sl] += (w * speed)[crop]
-        zdir[sl] += (w * speed * np.sign(vz))[crop]
+        prob, vz, vx = prob[crop], vz[crop], vx[crop]
+        if soft:
+            w = prob.astype(np.float64)
+            speed = np.hypot(vz * dz, vx * dx) * scale_t
+            density[sl] += w
+            vel[sl] += w * speed
+            zdir[sl] += w * speed * np.sign(vz)
+        else:  # weights 0 or 1: the speeds of the crossed pixels alone (the same sums, ~4x less work)
+            on = np.nonzero(prob >= threshold)
+            vz_on = vz[on]
+            speed = np.hypot(vz_on * dz, vx[on] * dx) * scale_t
+            density[sl][on] += 1.0
+            vel[sl][on] += speed
+            zdir[sl][on] += speed * np.sign(vz_on)
         n += 1
     hit = density > 0
     vel[hit] /= density[hit]

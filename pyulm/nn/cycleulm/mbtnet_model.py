@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .fastops import conv_add, pointwise, tanh
+
 ARCHITECTURE = "mbtnet"
 UPSAMPLE = 4  # output grid refinement (two extra x2 up-sampling layers)
 DIVISOR = 4  # input sizes must be multiples of this (two 2x2 poolings)
@@ -131,10 +133,10 @@ class FastConvLSTM(nn.Module):
         for k in range(t):
             sg, tg = xs[:, k], xt[:, k]
             if hid is not None:
-                sg, tg = sg + self.h_sig(hid), tg + self.h_tanh(hid)
-            i, f, o = torch.sigmoid(sg).chunk(3, 1)
-            cell = i * torch.tanh(tg) if cell is None else f * cell + i * torch.tanh(tg)
-            hid = o * torch.tanh(cell)
+                sg, tg = conv_add(self.h_sig, hid, sg), conv_add(self.h_tanh, hid, tg)
+            i, f, o = pointwise(torch.sigmoid, sg).chunk(3, 1)
+            cell = i * tanh(tg) if cell is None else f * cell + i * tanh(tg)
+            hid = o * tanh(cell)
         return hid
 
 

@@ -7,9 +7,12 @@
   bfloat16, tensors in channels-last order, and MBT-Net's ConvLSTM gates computed by
   :class:`pyulm.nn.cycleulm.mbtnet_model.FastConvLSTM` (the input half of each gate
   convolution batched over the 8 frames, gate groups as separate convolutions so the
-  nonlinearities run on whole tensors). On CPUs with AMX / AVX-512 BF16 the convolutions run on
-  the bfloat16 units, and channels-last max pooling is ~5x faster than channels-first; the
-  outputs come back as float32. Deterministic (same input, same output); the small rounding
+  nonlinearities run on whole tensors), MBT-Net's last up-sampling layer and 1x1 head by one
+  sub-pixel convolution at 2H x 2W (:class:`pyulm.nn.cycleulm.fastops.SubPixelUp`: nothing at
+  4H x 4W but the 3-channel output), and every convolution + (leaky) ReLU, and the ConvLSTM's
+  ``gates + conv(h)``, by one fused oneDNN call (:mod:`pyulm.nn.cycleulm.fastops`). On CPUs
+  with AMX / AVX-512 BF16 the convolutions run on the bfloat16 units, and channels-last max
+  pooling is ~5x faster than channels-first; the outputs come back as float32. Deterministic (same input, same output); the small rounding
   differences against fp32 and what they change downstream are measured in docs/cycleulm.md.
 
 Why not ``torch.autocast``: autocast re-casts every weight at every call and leaves the
@@ -62,14 +65,22 @@ def inference_net(net, precision: str):
     import torch
     from torch import nn
 
-    from .mbtnet_model import ConvLSTM, FastConvLSTM
+    from .fastops import SubPixelUp, fuse_activations
+    from .mbtnet_model import ConvLSTM, FastConvLSTM, MBTNet
 
     fast = copy.deepcopy(net).eval()
     _fold_batch_norms(fast)
+    if isinstance(fast, MBTNet):  # the last up-sampling layer and the 1x1 head: one sub-pixel convolution
+        # (the only one that pays: it alone avoids a 4H x 4W intermediate; on the others the pixel
+        # shuffle costs what the bilinear up-sampling did)
+        sr2 = fast.sr2.conv
+        fast.sr2 = SubPixelUp(sr2[0], sr2[2], nn.Sequential(fast.sr2, fast.head), head=fast.head)
+        fast.head = nn.Identity()
     for mod in list(fast.modules()):
         for name, child in list(mod.named_children()):
             if isinstance(child, ConvLSTM):
                 setattr(mod, name, FastConvLSTM.from_convlstm(child))
+    fuse_activations(fast)
     fast = fast.to(torch.bfloat16).to(memory_format=torch.channels_last)
     for p in fast.parameters():
         p.requires_grad_(False)

@@ -1,0 +1,112 @@
+"""The building blocks of CycleULM's bf16 inference copies (pyulm.nn.cycleulm.fastops): each the same
+function as the layers it replaces (exactly in float32, to bfloat16 rounding in bfloat16)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from pyulm.nn.cycleulm.e2e import e2e_maps  # noqa: E402
+from pyulm.nn.cycleulm.fastops import ConvAct, SubPixelUp, conv_add, fuse_activations, pointwise, tanh  # noqa: E402
+from pyulm.nn.cycleulm.mbtnet_model import MBTNet, MBTNetConfig, Up  # noqa: E402
+from pyulm.nn.cycleulm.precision import as_input, inference_net  # noqa: E402
+
+BF = torch.bfloat16
+
+
+def _cl(x):
+    return x.to(BF).contiguous(memory_format=torch.channels_last)
+
+
+def _up(cin, cout):
+    up = Up(cin, cout)
+    bn = up.conv[1]
+    bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0), bn.weight.data.uniform_(0.5, 1.5)
+    up.eval()
+    conv = up.conv[0]  # fold by hand (precision does the same), so SubPixelUp sees conv, identity, ReLU
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    conv.weight.data *= s[:, None, None, None]
+    conv.bias.data = ((conv.bias - bn.running_mean) * s + bn.bias).detach()
+    up.conv[1] = nn.Identity()
+    return up
+
+
+@pytest.mark.parametrize("with_head", [False, True])
+@pytest.mark.parametrize("shape", [(2, 5, 8, 12), (1, 5, 2, 3), (1, 5, 1, 4)])
+def test_subpixel_up_is_bilinear_conv_relu_head(with_head, shape):
+    torch.manual_seed(0)
+    up = _up(5, 6)
+    head = nn.Conv2d(6, 3, 1) if with_head else None
+    exact = nn.Sequential(up, head) if with_head else up
+    fast = SubPixelUp(up.conv[0], up.conv[2], exact, head=head)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        ref, out = exact(x), fast(x)
+    assert out.shape == ref.shape
+    assert float((out - ref).abs().max()) < 1e-5 * float(ref.abs().max() + 1)  # the borders included
+
+
+def test_subpixel_up_refuses_other_convolutions():
+    with pytest.raises(ValueError, match="3x3"):
+        SubPixelUp(nn.Conv2d(2, 2, 5, padding=2), nn.ReLU(), nn.Identity())
+
+
+def test_pointwise_and_tanh_are_bit_for_bit():
+    x = _cl(torch.randn(2, 6, 5, 7) * 4)
+    s = pointwise(torch.sigmoid, x)
+    assert s.is_contiguous(memory_format=torch.channels_last) and torch.equal(s, torch.sigmoid(x))
+    assert torch.equal(tanh(x), torch.tanh(x)) and torch.equal(tanh(x.float()), torch.tanh(x.float()))
+
+
+def test_fused_conv_act_and_add_match_the_plain_operations():
+    torch.manual_seed(2)
+    conv = nn.Conv2d(4, 6, 3, padding=1)
+    x, other = torch.randn(2, 4, 9, 10), torch.randn(2, 6, 9, 10)
+    for act, ref_fn in ((nn.ReLU(), torch.relu), (nn.LeakyReLU(0.1), lambda y: nn.functional.leaky_relu(y, 0.1))):
+        m = ConvAct(conv, act)
+        with torch.no_grad():
+            assert torch.allclose(m(x), ref_fn(conv(x)), atol=1e-6)  # float32: the plain path
+            cb = ConvAct(nn.Conv2d(4, 6, 3, padding=1).to(BF), act)
+            cb.conv.load_state_dict({k: v.to(BF) for k, v in conv.state_dict().items()})
+            got, ref = cb(_cl(x)).float(), ref_fn(conv(x))
+        assert float((got - ref).abs().max()) < 0.05 * float(ref.abs().max())
+    with torch.no_grad():
+        cb = conv.to(BF)
+        got, ref = conv_add(cb, _cl(x), _cl(other)).float(), other + cb.float()(x)
+    assert float((got - ref).abs().max()) < 0.05 * float(ref.abs().max())
+    with pytest.raises(ValueError, match="ReLU"):
+        ConvAct(conv, nn.Tanh())
+
+
+def test_fuse_activations_keeps_the_function():
+    torch.manual_seed(3)
+    seq = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Identity(), nn.ReLU(), nn.Conv2d(3, 2, 1), nn.LeakyReLU(0.2))
+    x = torch.randn(1, 2, 6, 6)
+    with torch.no_grad():
+        ref = seq(x)
+        fuse_activations(seq)
+        assert isinstance(seq[0], ConvAct) and isinstance(seq[3], ConvAct)
+        assert torch.allclose(seq(x), ref, atol=1e-6)
+
+
+def test_bf16_mbtnet_copy_uses_the_fast_blocks_and_stays_close():
+    torch.manual_seed(4)
+    net = MBTNet(MBTNetConfig(c1=4, c2=4, c3=4, cu=4)).eval()
+    fast = inference_net(net, "bf16")
+    assert isinstance(fast.sr2, SubPixelUp) and isinstance(fast.head, nn.Identity)
+    x = torch.rand(2, 8, 12, 16)
+    with torch.no_grad():
+        ref, got = net(x), fast(as_input(x, "bf16")).float()
+    assert got.shape == ref.shape
+    assert float((got - ref).abs().max()) < 0.05 * float(ref.abs().max())
+
+
+def test_e2e_maps_threshold_and_soft_sums_agree():
+    frames = np.zeros((12, 16, 9))
+    frames[4:6, 5:7, :] = 1.0
+    hard, soft = e2e_maps(frames, threshold=1e-6), e2e_maps(frames, threshold="soft")
+    assert hard["MatOut"].shape == soft["MatOut"].shape
+    assert np.all((hard["MatOut"] > 0) >= (soft["MatOut"] > 1e-3))  # every pixel with mass is counted
+    assert np.all(hard["MatOut"] == np.round(hard["MatOut"]))  # whole window counts
