@@ -110,3 +110,18 @@ def test_e2e_maps_threshold_and_soft_sums_agree():
     assert hard["MatOut"].shape == soft["MatOut"].shape
     assert np.all((hard["MatOut"] > 0) >= (soft["MatOut"] > 1e-3))  # every pixel with mass is counted
     assert np.all(hard["MatOut"] == np.round(hard["MatOut"]))  # whole window counts
+
+
+def test_without_onednn_the_plain_operations_give_the_same_copy(monkeypatch):
+    import pyulm.nn.cycleulm.fastops as fastops
+
+    torch.manual_seed(5)
+    net = MBTNet(MBTNetConfig(c1=4, c2=4, c3=4, cu=4)).eval()
+    x = torch.rand(1, 8, 12, 16)
+    with torch.no_grad():
+        fused = inference_net(net, "bf16")(as_input(x, "bf16")).float()
+        monkeypatch.setattr(fastops, "_FUSED", None)
+        net2 = MBTNet(MBTNetConfig(c1=4, c2=4, c3=4, cu=4)).eval()
+        net2.load_state_dict(net.state_dict())
+        plain = inference_net(net2, "bf16")(as_input(x, "bf16")).float()
+    assert float((fused - plain).abs().max()) < 0.05 * float(plain.abs().max())

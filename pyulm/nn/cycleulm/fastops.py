@@ -35,6 +35,9 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
 
 
 def _onednn():
+    """The fused op, or None where this torch build has no usable oneDNN (then the plain operations run)."""
+    if not torch.backends.mkldnn.is_available():
+        return None
     try:
         return torch.ops.mkldnn._convolution_pointwise
     except (AttributeError, RuntimeError):
