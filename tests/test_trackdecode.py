@@ -114,6 +114,9 @@ def test_bad_input(tiny):
         (dict(max_linking_distance=-1), "max_linking_distance"),
         (dict(max_gap_closing=1.5), "max_gap_closing"),
         (dict(min_probability=2), "min_probability"),
+        (dict(min_probability=-0.1), "min_probability"),
+        (dict(prior_radius=0), "prior_radius: expected a value > 0"),
+        (dict(prior_radius="wide"), "prior_radius: expected a number"),
         (dict(prior=np.zeros((3, 2))), "prior"),
         (dict(mode="velocityinterp", locs=Localizations(z=[1.0], x=[1.0], frame=[0])), "frame_rate"),
     ]

@@ -26,9 +26,10 @@ import dataclasses
 
 import numpy as np
 
+from ..._validate import positive
 from ...tables import Localizations, Tracks
 from ...tracking.assignment import hungarian_batch
-from ...tracking.core import COLUMNS, _number, default_interp_factor, interpolate_tracks, link_parameters
+from ...tracking.core import COLUMNS, default_interp_factor, interpolate_tracks, link_parameters
 from ...tracking.linkers import nearest_neighbor_linker, squared_distances
 from ...tracking.simpletracker import assemble_tracks
 from .mbtnet_data import UPSAMPLE
@@ -133,8 +134,8 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
     mld, gap, min_length = link_parameters(locs, max_linking_distance, max_gap_closing, min_length)
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
-    radius = _number(prior_radius, "prior_radius")
-    pmin = _number(min_probability, "min_probability", strict=False)
+    radius = float(positive(prior_radius, "prior_radius"))
+    pmin = float(positive(min_probability, "min_probability", allow_zero=True))
     if pmin > 1:
         raise ValueError(f"min_probability: expected a probability in [0, 1], got {min_probability!r}")
     a = check_frames(mbonly)
@@ -159,7 +160,7 @@ def decode_tracks(locs: Localizations, mbonly, *, weights=None, max_linking_dist
         if fr is None:
             raise ValueError("frame_rate: mode 'velocityinterp' needs the frame rate (Hz); got None and "
                              "locs.meta.frame_rate is None")
-        dt = 1.0 / _number(fr, "frame_rate")
+        dt = 1.0 / float(positive(fr, "frame_rate"))
     order = np.argsort(frame, kind="stable")
     pts = np.column_stack([z[order], x[order]])
     f = frame[order]
