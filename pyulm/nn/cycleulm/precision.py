@@ -35,26 +35,6 @@ __all__ = ["PRECISIONS", "check_precision", "inference_net", "as_input"]
 _copies: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # network -> its bf16 inference copy
 
 
-def _fold_batch_norms(net) -> None:
-    """Fold every eval-mode ``BatchNorm2d`` that follows a ``Conv2d`` in an ``nn.Sequential`` into that
-    convolution (in place): ``bn(conv(x)) = conv'(x)`` with ``w' = w s``, ``b' = (b - mean) s + beta``,
-    ``s = gamma / sqrt(var + eps)``."""
-    import torch
-    from torch import nn
-
-    for mod in net.modules():
-        if not isinstance(mod, nn.Sequential):
-            continue
-        for k in range(len(mod) - 1):
-            conv, bn = mod[k], mod[k + 1]
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
-                s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-                conv.weight.data = conv.weight.data * s[:, None, None, None]
-                conv.bias = nn.Parameter((bias.data - bn.running_mean) * s + bn.bias.data)
-                mod[k + 1] = nn.Identity()
-
-
 def inference_net(net, precision: str):
     """The network to run at ``precision``: ``net`` itself for fp32, else its bf16 inference copy
     (made once per network object and kept while ``net`` lives; ``net`` is never modified)."""
@@ -65,11 +45,11 @@ def inference_net(net, precision: str):
     import torch
     from torch import nn
 
+    from ..models import fuse_batchnorm
     from .fastops import SubPixelUp, fuse_activations
     from .mbtnet_model import ConvLSTM, FastConvLSTM, MBTNet
 
-    fast = copy.deepcopy(net).eval()
-    _fold_batch_norms(fast)
+    fast = fuse_batchnorm(copy.deepcopy(net).eval())
     if isinstance(fast, MBTNet):  # the last up-sampling layer and the 1x1 head: one sub-pixel convolution
         # (the only one that pays: it alone avoids a 4H x 4W intermediate; on the others the pixel
         # shuffle costs what the bilinear up-sampling did)
