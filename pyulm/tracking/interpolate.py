@@ -27,12 +27,11 @@ def interpolate_tracks(raw, mode, interp_factor, smooth_span, dt, pala_compat, d
     ``velocityinterp`` go through :func:`interpolate_flat`; ``pala`` (whose mean speed sums
     each track's steps) through tracks of equal length together.
     """
+    lengths = np.array([r.shape[0] for r in raw], dtype=np.int64)
     if mode != "pala":
-        lengths = np.array([r.shape[0] for r in raw], dtype=np.int64)
         flat = np.concatenate(raw) if raw else np.zeros((0, 3))
         return interpolate_flat(flat[:, 0], flat[:, 1], flat[:, 2], np.concatenate([[0], np.cumsum(lengths)]),
                                 mode, interp_factor, smooth_span, dt, pala_compat, dtype)
-    lengths = np.array([r.shape[0] for r in raw], dtype=np.int64)
     grids = {int(n): _grid(int(n), interp_factor) for n in np.unique(lengths)}
     m = np.array([grids[int(n)][0].size for n in lengths], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(m)]).astype(np.int64)
