@@ -83,10 +83,7 @@ class MapAccumulator:
             tracks = [t for t in tracks if t.shape[0] > 0]
             pts = np.concatenate([t[:, :4] for t in tracks], axis=0) if tracks else np.zeros((0, 4))
             lengths = [t.shape[0] for t in tracks]
-            dt = pts.dtype.type
-            for k in (0, 1):
-                if self.pixel_size[k] != 1:
-                    pts[:, k] = pts[:, k] / dt(self.pixel_size[k])
+            self._divide_by_pixel(pts)
             pts[:, 0], pts[:, 1] = self.grid.to_sr(pts[:, 0], pts[:, 1])
         else:
             arrays = [a for a in self.grid.tracks_to_sr([self._in_pixels(t) for t in tracks], 4) if a.shape[0] > 0]
@@ -122,10 +119,13 @@ class MapAccumulator:
         if self.pixel_size == (1.0, 1.0):
             return tr
         dt = tr.dtype if np.issubdtype(tr.dtype, np.floating) else np.dtype(np.float64)
-        a = tr.astype(dt, copy=True)
+        return self._divide_by_pixel(tr.astype(dt, copy=True))
+
+    def _divide_by_pixel(self, a: np.ndarray) -> np.ndarray:
+        """Columns z and x of the floating ``a`` divided by the pixel size, in place, in ``a``'s class."""
         for k in (0, 1):
             if self.pixel_size[k] != 1:
-                a[:, k] = a[:, k] / dt.type(self.pixel_size[k])
+                a[:, k] = a[:, k] / a.dtype.type(self.pixel_size[k])
         return a
 
     def add_powdop(self, powdop) -> None:
