@@ -17,8 +17,11 @@ Per density:
 * **localization**: precision, recall, F1 and mean error of every pipeline and of plain NCC,
   deconvolution, MBL-Net and radial symmetry on |IQ|, by the one matcher
   (:func:`pyulm.metrics.pooled_scores`, Hungarian per frame, ≤ 2 px = λ/2), each method allowed
-  as many detections per frame as the most crowded ground-truth frame holds; precision-recall
-  and error-recall curves by sweeping each method's own score (:func:`pyulm.metrics.score_sweep`);
+  as many detections per frame (N) as the most crowded ground-truth frame holds, at its default
+  threshold (the table rows); precision-recall and error-recall curves by sweeping each method's
+  own score over a *permissive* run of the same method (detection threshold lowered, at most
+  2 N a frame; :mod:`cycleulm_curves`), so that a curve reaches past its default point to the
+  precision of the others (the recall-at-NCC's-precision target compares two such sweeps);
 * **SR maps** with an equal number N of localizations per method (the N most confident of
   each method, N = the fewest any method made), rendered at ``res = 4`` and blurred by a
   Gaussian of σ = 1 SR pixel, against the ground-truth localizations' map treated the same
@@ -51,13 +54,15 @@ from pathlib import Path
 import numpy as np
 
 import pyulm
-from pyulm.metrics import map_rmse, map_ssim, pooled_scores, score_sweep
+from pyulm.metrics import map_rmse, map_ssim, pooled_scores
+
+from cycleulm_curves import (CURVE_CAP, PERMISSIVE, PURE, SCORE, UNCAPPED, curve, default_from_permissive,
+                             same_localizations, top_per_frame)
 
 MAX_DISTANCE = 2.0  # px = λ/2 with the simulation's λ/4 pixels
 RES = 4
 PIPELINE_NAMES = ("cycleulm-ncc", "cycleulm-decon", "cycleulm-loc", "cycleulm-e2e", "baseline1", "baseline2")
 PLAIN = ("ncc", "decon", "mblnet", "radial")
-SCORE = {"ncc": "score", "decon": "score", "mblnet": "probability", "radial": "intensity"}
 LOCALIZER = {"cycleulm-ncc": "ncc", "cycleulm-decon": "decon", "cycleulm-loc": "mblnet", "baseline1": "ncc",
              "baseline2": "decon"}
 
@@ -108,15 +113,30 @@ def top(locs, n, score):
     return locs.select(keep)
 
 
-def sweep(gt, locs, score) -> dict:
-    sw = score_sweep(gt, locs, MAX_DISTANCE, score=score)
-    idx = np.unique(np.linspace(0, len(sw["recall"]) - 1, min(200, len(sw["recall"]))).astype(int))
-    return {k: [float(v) for v in np.asarray(sw[k])[idx]] for k in ("precision", "recall", "mean_error")}
+def general_mblnet_threshold() -> float:
+    """The shipped general MBL-Net's own decode threshold (its config.json; the plain row's default)."""
+    from pyulm.nn.weights_io import SHIPPED
+
+    return float(json.loads((SHIPPED / "mblnet" / "config.json").read_text())["decode"].get("threshold", 0.5))
 
 
-def recall_at_precision(curve, p0) -> float:
-    ok = [r for p, r in zip(curve["precision"], curve["recall"]) if p >= p0]
-    return max(ok) if ok else 0.0
+def permissive_pipeline_run(name, iq, out, translator, fwhm, n_part, n_cap, precision):
+    """The permissive run of pipeline ``name``'s localizer on the frames its default run ``out``
+    translated or thresholded (no second translation): ``(the curve's localizations, whether the
+    permissive run filtered at the default threshold is ``out``'s localizations)`` (None where the
+    knob is not a pure threshold and the permissive run is separate)."""
+    from pyulm.nn.cycleulm.pipelines import pipeline_localizer
+
+    method = LOCALIZER[name]
+    method, loc_fwhm, opts = pipeline_localizer(name, iq, translator=translator, fwhm=fwhm, batch_size=16,
+                                                device="cpu", precision=precision,
+                                                localizer_options=dict(PERMISSIVE[method]))
+    if method in PURE:
+        dflt = pipeline_localizer(name, iq, translator=translator, device="cpu")[2].get(PURE[method][0])
+        perm = pyulm.localize(out.frames, method, fwhm=loc_fwhm, number_of_particles=UNCAPPED, **opts)
+        same = same_localizations(default_from_permissive(method, perm, n_part, dflt), out.localizations)
+        return top_per_frame(perm, n_cap, SCORE[method]), same
+    return pyulm.localize(out.frames, method, fwhm=loc_fwhm, number_of_particles=n_cap, **opts), None
 
 
 BF16 = " (bf16)"
@@ -150,14 +170,24 @@ def evaluate(density, translator, mbtnet, n_frames, log, precisions=("fp32", "bf
     res["throughput"]["bradley_roth"] = n_frames / (time.perf_counter() - t0)
     log(f"  {density}: CNR {res['contrast']['cnr_gain_db']:+.1f} dB, FWHM x{res['contrast']['fwhm_shrink']:.2f}")
 
-    locsets, maps = {}, {}
+    locsets, permsets, maps = {}, {}, {}
+    res["curve_cap_per_frame"] = n_cap = CURVE_CAP * n_part
+    res["derived_default_matches_run"] = {}  # the pipelines' default runs against their permissive runs filtered
     runs = [(m, "fp32") for m in PLAIN] + [("mblnet", p) for p in precisions if p != "fp32"]
     for m, prec in runs:
         row = m + (BF16 if prec == "bf16" else "")
-        t0 = time.perf_counter()
         kw = {"psf": "gaussian"} if m == "ncc" else {"device": "cpu", "precision": prec} if m == "mblnet" else {}
-        locsets[row] = pyulm.localize(amp, m, fwhm=fwhm, number_of_particles=n_part, **kw)
-        res["throughput"][f"{row} (localize |IQ|)"] = n_frames / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        if m in PURE:  # one uncapped permissive run: the default row is it filtered at the default threshold
+            perm = pyulm.localize(amp, m, fwhm=fwhm, number_of_particles=UNCAPPED, **kw, **PERMISSIVE[m])
+            res["throughput"][f"{row} (localize |IQ|)"] = n_frames / (time.perf_counter() - t0)
+            dflt = general_mblnet_threshold() if m == "mblnet" else None
+            locsets[row] = default_from_permissive(m, perm, n_part, dflt)
+            permsets[row] = top_per_frame(perm, n_cap, SCORE[m])
+        else:
+            locsets[row] = pyulm.localize(amp, m, fwhm=fwhm, number_of_particles=n_part, **kw)
+            res["throughput"][f"{row} (localize |IQ|)"] = n_frames / (time.perf_counter() - t0)
+            permsets[row] = pyulm.localize(amp, m, fwhm=fwhm, number_of_particles=n_cap, **kw, **PERMISSIVE[m])
         log(f"  {density}: {row} done")
     runs = [(n, p) for n in PIPELINE_NAMES for p in (precisions if n.startswith("cycleulm") else ("fp32",))]
     for name, prec in runs:
@@ -172,6 +202,12 @@ def evaluate(density, translator, mbtnet, n_frames, log, precisions=("fp32", "bf
         else:
             out = run_pipeline(iq, name, translator=tr, **common, **kw)
             locsets[row] = out.localizations
+            permsets[row], same = permissive_pipeline_run(name, iq, out, tr, fwhm, n_part, n_cap, prec)
+            if same is not None:
+                res["derived_default_matches_run"][row] = same
+                if not same:
+                    log(f"  WARNING {density}: {row}: the permissive run filtered at the default threshold "
+                        "differs from the default run")
         res["throughput"][row] = n_frames / out.seconds
         res["stages"] = res.get("stages", {})
         res["stages"][row] = {k: n_frames / v for k, v in out.timings.items() if v > 0}
@@ -179,10 +215,17 @@ def evaluate(density, translator, mbtnet, n_frames, log, precisions=("fp32", "bf
 
     for m, locs in locsets.items():
         s = pooled_scores([(gt, locs)], MAX_DISTANCE)
-        score = SCORE[LOCALIZER.get(base_name(m), base_name(m))]
         res["methods"][m] = {k: float(s[k]) for k in ("precision", "recall", "f1", "mean_error")}
         res["methods"][m]["n_loc"] = len(locs)
-        res["methods"][m]["curve"] = sweep(gt, locs, score)
+    p0 = res["methods"]["ncc"]["precision"] if "ncc" in res["methods"] else None  # the target's comparison point
+    res["recall_at_ncc_precision"] = {"ncc_precision": p0}
+    for m in locsets:
+        c = curve([(gt, permsets[m])], SCORE[LOCALIZER.get(base_name(m), base_name(m))], MAX_DISTANCE,
+                  at=() if p0 is None else (p0,))
+        if p0 is not None:
+            res["recall_at_ncc_precision"][m] = c["recall_at"][float(p0)]
+        res["methods"][m]["curve"] = {k: v for k, v in c.items() if k != "recall_at"}
+        res["methods"][m]["curve_n_loc"] = len(permsets[m])
     counts = [len(v) for k, v in locsets.items() if len(v) and not k.endswith(BF16)]
     n_eq = min(counts) if counts else 0  # a method that found nothing has no map (NaN: it fails)
     ref = with_total(sr_map(gt, shape), n_eq)  # the ground truth at the same number of localizations
@@ -215,15 +258,16 @@ def targets(r) -> dict:
     for sfx in ("", BF16):  # each precision's learned rows against the same conventional rows
         rows = {m: v for m, v in M.items()
                 if not m.startswith(("cycleulm", "mblnet")) or m.endswith(BF16) == (sfx == BF16)}
-        out.update(_method_targets(rows, r["throughput"], sfx))
+        out.update(_method_targets(rows, r["throughput"], sfx, r.get("recall_at_ncc_precision", {})))
     return out
 
 
-def _method_targets(M, T, sfx) -> dict:
+def _method_targets(M, T, sfx, rap) -> dict:
     out = {}
-    if "cycleulm-ncc" + sfx in M and "ncc" in M:
-        p0, r0 = M["ncc"]["precision"], M["ncc"]["recall"]
-        ratio = recall_at_precision(M["cycleulm-ncc" + sfx]["curve"], p0) / r0 if r0 > 0 else math.inf
+    if "cycleulm-ncc" + sfx in rap and "ncc" in rap:
+        # both recalls along the permissive runs' sweeps, at NCC's default precision (equal precision)
+        r0 = rap["ncc"]
+        ratio = rap["cycleulm-ncc" + sfx] / r0 if r0 > 0 else math.inf
         out["cycleulm_ncc_recall_at_ncc_precision_ge_1.2x" + sfx] = (ratio, ratio >= 1.2)
     f1 = {m: v["f1"] for m, v in M.items() if "f1" in v}
     if "cycleulm-loc" + sfx in f1:
@@ -258,6 +302,10 @@ def print_tables(all_res):
             print(f"{m:22}{row}{v.get('n_loc', 0):8d}{v['sr_rmse']:9.4f}{v['sr_ssim']:7.3f}{fps:10.1f}")
         print("stages (frames/s): " + "; ".join(f"{n}: " + ", ".join(f"{k} {x:.0f}" for k, x in s.items())
                                              for n, s in r.get("stages", {}).items()))
+        rap = r.get("recall_at_ncc_precision", {})
+        if rap.get("ncc_precision") is not None:
+            print(f"recall at NCC's precision {rap['ncc_precision']:.3f} (permissive sweeps, <= {r['curve_cap_per_frame']}"
+                  " per frame): " + ", ".join(f"{m} {x:.3f}" for m, x in rap.items() if m != "ncc_precision"))
         print("targets:")
         for k, (val, ok) in r["targets"].items():
             print(f"  {'PASS' if ok else 'FAIL'}  {k}: {val:.3g}")
@@ -283,6 +331,15 @@ def markdown(all_res) -> str:
             cells = [f"{v[k]:.{4 if k == 'sr_rmse' else 3}f}" if k in v and math.isfinite(v[k]) else "-"
                      for k in ("precision", "recall", "f1", "mean_error", "sr_rmse", "sr_ssim")]
             out.append(f"| {m} | " + " | ".join(cells) + f" | {fps:.1f} |")
+    rows = [m for m in all_res[0].get("recall_at_ncc_precision", {}) if m != "ncc_precision"]
+    if rows:
+        out += ["", "Recall at NCC's precision, along each method's sweep of its permissive run (at most "
+                f"{CURVE_CAP} x N detections a frame):", "",
+                "| method | " + " | ".join(f"{r['density']} (precision {r['recall_at_ncc_precision']['ncc_precision']:.3f})"
+                                          for r in all_res) + " |", "|---|" + "---|" * len(all_res)]
+        for m in rows:
+            out.append(f"| {m} | " + " | ".join(f"{r['recall_at_ncc_precision'].get(m, math.nan):.3f}"
+                                                for r in all_res) + " |")
     out += ["", "| target | " + " | ".join(r["density"] for r in all_res) + " |",
             "|---|" + "---|" * len(all_res)]
     for k in all_res[0]["targets"]:
@@ -315,15 +372,22 @@ def plot(all_res, path):
     fig, axes = plt.subplots(2, len(all_res), figsize=(5 * len(all_res), 8), squeeze=False)
     for j, r in enumerate(all_res):
         for m, v in r["methods"].items():
-            if "curve" not in v:
+            if "curve" not in v or m.endswith(BF16):  # the bf16 rows lie on the fp32 ones (tables)
                 continue
             style = "-" if m.startswith("cycleulm") else "--" if m.startswith("baseline") else ":"
-            axes[0, j].plot(v["curve"]["recall"], v["curve"]["precision"], style, label=m)
+            line, = axes[0, j].plot(v["curve"]["recall"], v["curve"]["precision"], style, label=m)
             axes[1, j].plot(v["curve"]["recall"], v["curve"]["mean_error"], style, label=m)
+            # the table's row: the default operating point (the curves come from permissive runs)
+            axes[0, j].plot(v["recall"], v["precision"], "o", color=line.get_color(), ms=4)
+            axes[1, j].plot(v["recall"], v["mean_error"], "o", color=line.get_color(), ms=4)
+        p0 = r.get("recall_at_ncc_precision", {}).get("ncc_precision")  # None without an NCC row
+        if p0 is not None:
+            axes[0, j].axhline(p0, color="0.6", lw=0.8)
         axes[0, j].set(title=f"density {r['density']}", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1))
         axes[1, j].set(xlabel="recall", ylabel="mean error (px, λ/4)", xlim=(0, 1))
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"CycleULM threshold sweeps (one matcher, ≤ {MAX_DISTANCE:g} px)")
+    fig.suptitle(f"CycleULM threshold sweeps of permissive runs (one matcher, ≤ {MAX_DISTANCE:g} px); dots: "
+                 "default operating points (table rows); grey line: NCC's precision", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 

@@ -6,7 +6,8 @@ label-free on the test acquisition, as a lab would translate its next acquisitio
 one matcher (:func:`pyulm.metrics.pooled_scores`, <= 2 px), pooled over the seeds. For each set of
 translators it reports the MB-DT contrast/resolution targets and the precision, recall and F1 of
 CycleULM-NCC, -Decon and -Loc, CycleULM-Loc once per candidate MBL-Net and per decode threshold,
-and NCC on |IQ| (the reference of the recall-at-precision target). The rules that pick among the
+and NCC on |IQ| (the reference of the recall-at-precision target, measured as the benchmark does:
+along sweeps of permissive runs, :mod:`cycleulm_curves`). The rules that pick among the
 candidates are written in docs/cycleulm.md ("Choices made on validation data").
 
     python benchmarks/cycleulm_validate.py --translators '/work/cycleulm_runs/mbdt_{density}' \\
@@ -24,8 +25,12 @@ import numpy as np
 import pyulm
 from pyulm.metrics import pooled_scores
 
+from cycleulm_curves import CURVE_CAP, PERMISSIVE, SCORE, UNCAPPED, curve, default_from_permissive, top_per_frame
+
 MAX_DISTANCE = 2.0
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+#: MBL-Net decode thresholds scored on MB-only frames (0.01-0.04 added 2026-12-05; below 0.05, the decoder's
+#: candidate floor, they keep what 0.05 keeps: every presence maximum above 0.05)
+THRESHOLDS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
 
 def scores(sets) -> dict:
@@ -42,6 +47,7 @@ def validate_density(density, translator, mblnets, seeds, n_frames, precision="f
 
     fw = translator_fwhm(translator)
     sets: dict = {}
+    curve_sets: dict = {}
     contrast = []
     for seed in seeds:
         acq = ceus_acquisition(density, seed=seed)
@@ -51,9 +57,13 @@ def validate_density(density, translator, mblnets, seeds, n_frames, precision="f
         amp = np.abs(iq)
         mb = translate(iq, translator, device="cpu", precision=precision)
         contrast.append(contrast_resolution(gt, amp.astype(np.float64), mb))
-        runs = {"ncc": pyulm.localize(amp, "ncc", fwhm=acq.psf_fwhm, number_of_particles=n, psf="gaussian"),
-                "cycleulm-ncc": pyulm.localize(mb, "ncc", fwhm=fw, number_of_particles=n, psf="gaussian"),
-                "cycleulm-decon": pyulm.localize(mb, "decon", fwhm=fw, number_of_particles=n)}
+        runs = {}
+        for name, x, f in (("ncc", amp, acq.psf_fwhm), ("cycleulm-ncc", mb, fw)):
+            # the permissive run (bench_cycleulm's curves): the default row is it filtered at NCC's threshold
+            perm = pyulm.localize(x, "ncc", fwhm=f, number_of_particles=UNCAPPED, psf="gaussian", **PERMISSIVE["ncc"])
+            runs[name] = default_from_permissive("ncc", perm, n)
+            curve_sets.setdefault(name, []).append((gt, top_per_frame(perm, CURVE_CAP * n, SCORE["ncc"])))
+        runs["cycleulm-decon"] = pyulm.localize(mb, "decon", fwhm=fw, number_of_particles=n)
         for name in mblnets:
             w = None if name == "shipped" else name
             loose = pyulm.localize(mb, "mblnet", weights=w, number_of_particles=n, device="cpu", precision=precision,
@@ -67,6 +77,11 @@ def validate_density(density, translator, mblnets, seeds, n_frames, precision="f
     out = {"contrast": {"cnr_gain_db": [round(c["cnr_gain_db"], 2) for c in contrast],
                         "fwhm_shrink": [round(c["fwhm_shrink"], 3) for c in contrast]},
            "methods": {k: scores(v) for k, v in sets.items()}}
+    # issue 14's recall-at-NCC's-precision target, as the benchmark measures it (permissive sweeps, <= 2 N a frame)
+    p0 = out["methods"]["ncc"]["precision"]
+    rap = {k: curve(v, SCORE["ncc"], MAX_DISTANCE, at=(p0,))["recall_at"][p0] for k, v in curve_sets.items()}
+    out["recall_at_ncc_precision"] = {"ncc_precision": p0, **{k: round(v, 4) for k, v in rap.items()},
+                                      "ratio": round(rap["cycleulm-ncc"] / rap["ncc"], 4) if rap["ncc"] > 0 else None}
     return out
 
 
@@ -92,7 +107,8 @@ def main(argv=None):
     with limit_threads(1):
         for d in a.densities.split(","):
             res[d] = validate_density(d, a.translators.format(density=d), mblnets, seeds, a.frames)
-            print(d, json.dumps(res[d]["contrast"]), flush=True)
+            print(d, json.dumps(res[d]["contrast"]), "recall at NCC's precision:",
+                  json.dumps(res[d]["recall_at_ncc_precision"]), flush=True)
             for k, v in res[d]["methods"].items():
                 print(f"  {k:45} P {v['precision']:.3f} R {v['recall']:.3f} F1 {v['f1']:.3f} err {v['mean_error']:.3f}")
     means = {}

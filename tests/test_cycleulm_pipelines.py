@@ -117,6 +117,27 @@ def test_cycleulm_pipelines_run_end_to_end(sim, translator, name):
     assert PIPELINES[name].localizer in ("ncc", "decon", "mblnet")
 
 
+@pytest.mark.parametrize("name", ["baseline2", "cycleulm-ncc", "cycleulm-loc"])
+def test_pipeline_localizer_is_the_pipelines_localization_step(sim, translator, name):
+    """pipeline_localizer's (method, fwhm, options) on PipelineResult.frames reproduce the pipeline's
+    localizations (the benchmark reruns that step permissively without translating again)."""
+    from pyulm.nn.cycleulm.pipelines import pipeline_localizer
+
+    tr = translator if name.startswith("cycleulm") else None
+    before = sim.iq.copy()
+    out = run_pipeline(sim.iq, name, translator=tr, fwhm=3, number_of_particles=10, min_length=2)
+    method, fwhm, opts = pipeline_localizer(name, sim.iq, translator=tr, fwhm=3)
+    assert np.array_equal(sim.iq, before)
+    assert method == PIPELINES[name].localizer
+    again = pyulm.localize(out.frames, method, fwhm=fwhm, number_of_particles=10, **opts)
+    for c in ("frame", "z", "x"):
+        np.testing.assert_array_equal(getattr(again, c), getattr(out.localizations, c))
+    if name == "baseline2":  # the sparsity weight from the frames before thresholding, per frame
+        assert opts["lam"].shape == (sim.iq.shape[2],)
+        looser = pipeline_localizer(name, sim.iq, fwhm=3, localizer_options={"lam_factor": 0.5})[2]
+        np.testing.assert_allclose(looser["lam"], 0.5 * opts["lam"])
+
+
 def test_mblnet_on_mb_only_frames_is_the_mb_only_model(translator):
     """CycleULM-Loc (and mblnet after [ulm] translate) use MBL-Net's MB-only model at its validated
     threshold; weights given by the user win, with their own model's threshold."""

@@ -232,30 +232,27 @@ def run_pipeline(frames, name: str, *, translator=None, fwhm=(3.0, 3.0), number_
     if spec.translate:
         from .translate import translate
 
-        loc_fwhm = translator_fwhm(translator)
         x = translate(arr, translator, batch_size=int(batch_size), device=device, precision=precision)
         t["translate"] = time.perf_counter() - t0
     else:
         from ...denoise import bradley_roth
 
-        loc_fwhm = fwhm
         x = bradley_roth(arr, **(threshold_options or {}))
         t["denoise"] = time.perf_counter() - t0
 
     if spec.localizer is None:
-        return _e2e(spec, x, t, want_tracks, mbtnet_weights=mbtnet_weights, stride=stride, res=res, precision=precision,
-                    frame_rate=frame_rate, pixel_size=(dz, dx), number_of_particles=number_of_particles,
+        return _e2e(spec, x, t, want_tracks, translator=translator, mbtnet_weights=mbtnet_weights, stride=stride,
+                    res=res, precision=precision, frame_rate=frame_rate, pixel_size=(dz, dx), number_of_particles=number_of_particles,
                     localizer_options=localizer_options, batch_size=batch_size, device=device,
                     link=dict(max_linking_distance=max_linking_distance, max_gap_closing=max_gap_closing,
                               min_length=min_length))
-    if spec.denoise and spec.localizer == "decon" and "lam" not in (localizer_options or {}):
-        t0 = time.perf_counter()
-        lam = threshold_lam(arr, fwhm, **{k: v for k, v in (localizer_options or {}).items()
-                                          if k in ("upsample", "lam_factor")})
+    t0 = time.perf_counter()
+    method, loc_fwhm, opts = pipeline_localizer(spec.name, arr, translator=translator, fwhm=fwhm,
+                                                localizer_options=localizer_options, batch_size=batch_size,
+                                                device=device, precision=precision)
+    if spec.denoise:  # Baseline 2's sparsity weight, from the frames before thresholding
         t["denoise"] += time.perf_counter() - t0
-        localizer_options = {**(localizer_options or {}), "lam": lam}
-    locs = _localize(spec.localizer, x, loc_fwhm, number_of_particles, localizer_options, batch_size, device, t,
-                     precision)
+    locs = _localize(method, x, loc_fwhm, number_of_particles, opts, t)
     tr = _track(locs, t, frame_rate=frame_rate, res=res, max_linking_distance=max_linking_distance,
                 max_gap_closing=max_gap_closing, min_length=min_length)
     t0 = time.perf_counter()
@@ -281,10 +278,43 @@ def threshold_lam(frames, fwhm, upsample: int = 3, lam_factor: float = 1.0) -> n
     return default_lambda(amp, fine_psf(V.pair(fwhm, "fwhm"), int(upsample)), int(upsample), lam_factor)
 
 
-def _localize(method, x, fwhm, number_of_particles, options, batch_size, device, t, precision="fp32"):
-    from ...localization import localize
+def pipeline_localizer(name: str, frames, *, translator=None, fwhm=(3.0, 3.0), localizer_options: dict | None = None,
+                       batch_size: int = 16, device=None, precision: str = "fp32") -> tuple:
+    """The localization step of pipeline ``name`` as :func:`run_pipeline` runs it.
 
-    opts = dict(options or {})
+    ``pyulm.localize(x, method, fwhm=loc_fwhm, number_of_particles=n, **options)`` on the
+    frames ``x`` the pipeline translated or thresholded (``PipelineResult.frames``) gives its
+    localizations; a benchmark can so rerun the same step with other options (a lowered
+    detection threshold) without translating again.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`PIPELINES`; ``cycleulm-e2e``: the MBL-Net of its explicit tracks.
+    frames : array_like (z, x, t)
+        The pipeline's *input* (clutter-filtered IQ or its amplitude), not modified: Baseline 2's
+        sparsity weight is computed from it (:func:`threshold_lam`).
+    translator, fwhm, localizer_options, batch_size, device, precision
+        As :func:`run_pipeline`.
+
+    Returns
+    -------
+    method : str
+        The registered localizer.
+    loc_fwhm : (float, float)
+        The PSF FWHM given to it (pixels): the translator's MB-only PSF after MB-DT, ``fwhm`` for
+        the baselines.
+    options : dict
+        Its other options (NCC's Gaussian template, the MB-only MBL-Net and its threshold,
+        Baseline 2's ``lam``), ``localizer_options`` included.
+    """
+    spec = pipeline_spec(name, translator)
+    method = spec.localizer or "mblnet"
+    opts = dict(localizer_options or {})
+    if spec.translate:
+        loc_fwhm = (1.0, 1.0) if spec.localizer is None else translator_fwhm(translator)
+    else:
+        loc_fwhm = V.pair(fwhm, "fwhm")
     if method == "ncc":  # decon's default PSF is already the Gaussian of fwhm
         opts.setdefault("psf", "gaussian")
     elif method == "mblnet":  # the frames here are MB-DT's output: the MB-only MBL-Net (unless weights are given)
@@ -293,8 +323,16 @@ def _localize(method, x, fwhm, number_of_particles, options, batch_size, device,
         opts.setdefault("device", device)
         if precision != "fp32":  # MBL-Net's own option of the same name and values
             opts.setdefault("precision", precision)
+    if spec.denoise and method == "decon" and "lam" not in opts:
+        opts["lam"] = threshold_lam(frames, loc_fwhm, **{k: v for k, v in opts.items() if k in ("upsample", "lam_factor")})
+    return method, loc_fwhm, opts
+
+
+def _localize(method, x, fwhm, number_of_particles, options, t):
+    from ...localization import localize
+
     t0 = time.perf_counter()
-    locs = localize(x, method, fwhm=fwhm, number_of_particles=int(number_of_particles), **opts)
+    locs = localize(x, method, fwhm=fwhm, number_of_particles=int(number_of_particles), **options)
     t["localize"] = time.perf_counter() - t0
     return locs
 
@@ -329,7 +367,7 @@ def track_maps(tracks, shape, res: float, pixel_size=(1.0, 1.0)) -> dict:
     return {PALA_MAPS[k]: v for k, v in maps.items()}
 
 
-def _e2e(spec, x, t, want_tracks, *, mbtnet_weights, stride, res, precision, frame_rate, pixel_size,
+def _e2e(spec, x, t, want_tracks, *, translator, mbtnet_weights, stride, res, precision, frame_rate, pixel_size,
          number_of_particles, localizer_options, batch_size, device, link):
     from .e2e import e2e_maps
 
@@ -343,8 +381,10 @@ def _e2e(spec, x, t, want_tracks, *, mbtnet_weights, stride, res, precision, fra
     if want_tracks:
         from .trackdecode import decode_tracks
 
-        locs = _localize("mblnet", x, (1.0, 1.0), number_of_particles, localizer_options, batch_size, device, t,
-                         precision)
+        method, loc_fwhm, opts = pipeline_localizer(spec.name, x, translator=translator,
+                                                    localizer_options=localizer_options, batch_size=batch_size,
+                                                    device=device, precision=precision)
+        locs = _localize(method, x, loc_fwhm, number_of_particles, opts, t)
         t0 = time.perf_counter()
         tr = decode_tracks(locs, x, weights=mbtnet_weights, mode="velocityinterp", frame_rate=frame_rate,
                            device=device, precision=precision, **link)
