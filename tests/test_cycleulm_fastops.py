@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from pyulm.nn.cycleulm.e2e import e2e_maps  # noqa: E402
-from pyulm.nn.cycleulm.fastops import ConvAct, SubPixelUp, conv_add, fuse_activations, pointwise, tanh  # noqa: E402
+from pyulm.nn.cycleulm.fastops import (ConvAct, MaxPool, SubPixelUp, conv_add, fuse_activations,  # noqa: E402
+                                      pointwise, tanh)
 from pyulm.nn.cycleulm.mbtnet_model import MBTNet, MBTNetConfig, Up  # noqa: E402
 from pyulm.nn.cycleulm.precision import as_input, inference_net  # noqa: E402
 
@@ -125,3 +126,55 @@ def test_without_onednn_the_plain_operations_give_the_same_copy(monkeypatch):
         net2.load_state_dict(net.state_dict())
         plain = inference_net(net2, "bf16")(as_input(x, "bf16")).float()
     assert float((fused - plain).abs().max()) < 0.05 * float(plain.abs().max())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, BF])
+@pytest.mark.parametrize("kernel", [(2, 2, 0), (4, 2, 1)])
+@pytest.mark.parametrize("shape", [(3, 5, 8, 12), (1, 16, 2, 4), (2, 3, 7, 6)])
+def test_maxpool_is_torch_max_pooling_bit_for_bit(dtype, kernel, shape):
+    torch.manual_seed(6)
+    x = (torch.randn(shape) * 3).round()  # many ties
+    ref_pool = nn.MaxPool2d(kernel[0], kernel[1], kernel[2])
+    fast = MaxPool.from_module(ref_pool)
+    for t in (x.to(dtype), x.to(dtype).contiguous(memory_format=torch.channels_last)):  # odd sizes: torch's path
+        got = fast(t)
+        assert torch.equal(got, ref_pool(t)) and got.dtype == t.dtype
+        if shape[2] % 2 == 0 and shape[3] % 2 == 0:
+            assert got.is_contiguous(memory_format=torch.channels_last) == t.is_contiguous(
+                memory_format=torch.channels_last)
+
+
+def test_maxpool_refuses_what_it_does_not_compute():
+    with pytest.raises(ValueError, match="kernel"):
+        MaxPool(3, 2, 1)
+    with pytest.raises(ValueError, match="ceil_mode"):
+        MaxPool.from_module(nn.MaxPool2d(2, ceil_mode=True))
+
+
+def test_bf16_mbdt_copy_uses_the_sub_pixel_up_sampling_and_stays_close():
+    from pyulm.nn.cycleulm.mbdt_model import MBDTConfig, build_generator
+
+    torch.manual_seed(7)
+    net = build_generator(MBDTConfig(width=4)).eval()
+    fast = inference_net(net, "bf16")
+    assert isinstance(fast.up1.fast, SubPixelUp) and isinstance(fast.pool, MaxPool) and net.up1.fast is None
+    x = torch.rand(2, 3, 16, 20)
+    with torch.no_grad():
+        ref, got = net(x), fast(as_input(x, "bf16")).float()
+        ref_bf = fast.up1.up_x2(as_input(torch.rand(1, 8, 8, 10), "bf16"))  # the reference path still runs
+    assert got.shape == ref.shape and ref_bf.shape == (1, 4, 16, 20)
+    assert float((got - ref).abs().max()) < 0.05
+
+
+def test_e2e_maps_hard_threshold_counts_the_pixels_of_the_probability_map():
+    from pyulm.nn.cycleulm import mbtnet_predict
+
+    rng = np.random.default_rng(8)
+    frames = rng.random((12, 16, 15)) ** 8
+    out = mbtnet_predict(frames)
+    for thr in (0.3, 0.6, float(np.median(out["trajectory"])), 1.0):
+        m = e2e_maps(frames, threshold=thr)
+        count = np.zeros_like(m["MatOut"])
+        for p in out["trajectory"]:
+            count[2:, 2:] += (p >= thr)[:count.shape[0] - 2, :count.shape[1] - 2]
+        assert np.array_equal(m["MatOut"], count), thr

@@ -28,6 +28,18 @@ def _pixel_size(pixel_size) -> tuple[float, float] | None:
     return float(ps[0]), float(ps[1])
 
 
+def _crossed(logit: np.ndarray, threshold) -> tuple:
+    """Indices of the pixels whose probability, computed as :func:`~pyulm.nn.cycleulm.mbtnet_infer.predict`
+    computes it (float64 sigmoid of the logit, rounded to float32), is ``>= threshold``: the same pixels as
+    thresholding the probability map, with the sigmoid evaluated only near and above the threshold (the
+    logit bound is lowered by more than the float32 rounding of the probability can move it)."""
+    t = float(threshold) - 2.0 ** -20
+    cand = np.nonzero(logit >= (np.log(t / (1.0 - t)) - 1e-6 if 0 < t < 1 else -np.inf))
+    p = (1.0 / (1.0 + np.exp(-logit[cand].astype(np.float64)))).astype(np.float32)
+    keep = p >= threshold
+    return tuple(c[keep] for c in cand)
+
+
 def e2e_maps(mbonly, *, weights=None, res=4, stride: int = 7, frame_rate=None, pixel_size=None, threshold=None,
              device=None, batch_size: int = 4, precision: str = "fp32") -> dict:
     """Super-resolved density and velocity maps from MB-only frames (CycleULM-E2E), under PALA's names.
@@ -93,7 +105,7 @@ def e2e_maps(mbonly, *, weights=None, res=4, stride: int = 7, frame_rate=None, p
         threshold = load_model(weights, device).threshold
     n = 0
     for _, prob, vz, vx in iter_predict(mbonly, weights, stride=stride, device=device, batch_size=batch_size,
-                                        precision=precision):
+                                        precision=precision, logits=not soft):
         sl = (slice(_OFFSET, None), slice(_OFFSET, None))
         crop = (slice(0, nz - _OFFSET), slice(0, nx - _OFFSET))  # the last x4 pixel falls off PALA's grid
         prob, vz, vx = prob[crop], vz[crop], vx[crop]
@@ -104,7 +116,7 @@ def e2e_maps(mbonly, *, weights=None, res=4, stride: int = 7, frame_rate=None, p
             vel[sl] += w * speed
             zdir[sl] += w * speed * np.sign(vz)
         else:  # weights 0 or 1: the speeds of the crossed pixels alone (the same sums, ~4x less work)
-            on = np.nonzero(prob >= threshold)
+            on = _crossed(prob, threshold)  # prob holds logits here
             vz_on = vz[on]
             speed = np.hypot(vz_on * dz, vx[on] * dx) * scale_t
             density[sl][on] += 1.0

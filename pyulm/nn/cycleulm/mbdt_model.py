@@ -79,9 +79,18 @@ class _Up(nn.Module):
         super().__init__()
         self.up = _conv(cin, cout)
         self.merge = _conv(cout + cskip, cout)
+        #: inference copies only (pyulm.nn.cycleulm.precision): a module computing ``up_x2`` faster
+        self.fast = None
+
+    def up_x2(self, x):
+        """Bilinear x2 then the up convolution (the ``fast`` module's reference, also on edge strips)."""
+        return self.up(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
 
     def forward(self, x, skip):
-        x = self.up(F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False))
+        if self.fast is not None and tuple(skip.shape[-2:]) == (2 * x.shape[-2], 2 * x.shape[-1]):
+            x = self.fast(x)
+        else:
+            x = self.up(F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False))
         return self.merge(torch.cat([x, skip], 1))
 
 

@@ -110,8 +110,13 @@ def window_starts(n_frames: int, frames: int, stride: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
-def iter_predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: int = 4, precision: str = "fp32"):
-    """Yield ``(start, trajectory, vz, vx)`` per window, in window order (see :func:`predict`)."""
+def iter_predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: int = 4, precision: str = "fp32",
+                 logits: bool = False):
+    """Yield ``(start, trajectory, vz, vx)`` per window, in window order (see :func:`predict`).
+
+    ``logits=True`` yields the trajectory logit (float32, as the network gives it) instead of the
+    probability: callers that only threshold it skip the sigmoid over every x4 pixel
+    (:func:`pyulm.nn.cycleulm.e2e.e2e_maps`)."""
     import torch
 
     from .precision import as_input, check_precision, inference_net
@@ -131,15 +136,17 @@ def iter_predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_si
     run = inference_net(net, precision)
     for b0 in range(0, starts.size, batch_size):
         sb = starts[b0:b0 + batch_size]
-        x = np.zeros((sb.size, T, Z + pz, X + px), np.float32)
-        for i, s in enumerate(sb):
-            x[i, :, :Z, :X] = normalise_frames(np.moveaxis(a[:, :, s:s + T], 2, 0).astype(np.float64))
+        # every frame of the batch normalised once (windows share frames; per frame, so the same values)
+        f0 = int(sb[0])
+        fr = np.zeros((int(sb[-1]) + T - f0, Z + pz, X + px), np.float32)
+        fr[:, :Z, :X] = normalise_frames(np.moveaxis(a[:, :, f0:f0 + fr.shape[0]], 2, 0).astype(np.float64))
+        x = fr[(sb - f0)[:, None] + np.arange(T)[None, :]]
         with torch.no_grad():
             out = run(as_input(torch.as_tensor(x, device=dev), precision)).float().cpu().numpy()
         out = out[:, :, :UPSAMPLE * Z, :UPSAMPLE * X]
-        prob = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
+        traj = out[:, 0] if logits else (1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))).astype(np.float32)
         for i, s in enumerate(sb):
-            yield int(s), prob[i].astype(np.float32), out[i, 1], out[i, 2]
+            yield int(s), traj[i], out[i, 1], out[i, 2]
 
 
 def predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_size: int = 4, precision: str = "fp32") -> dict:

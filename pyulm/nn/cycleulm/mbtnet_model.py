@@ -172,6 +172,7 @@ class MBTNet(nn.Module):
         self.cfg = cfg = cfg or MBTNetConfig()
         self.enc1 = _double(1, cfg.c1)
         self.enc2 = _double(cfg.c1, cfg.c2)
+        self.pool = nn.MaxPool2d(2)  # no parameters: a module so that inference copies can replace it
         self.skip1 = ConvLSTM(cfg.c1, cfg.c1)
         self.skip2 = ConvLSTM(cfg.c2, cfg.c2)
         self.bottleneck = ConvLSTM(cfg.c2, cfg.c3)
@@ -190,8 +191,8 @@ class MBTNet(nn.Module):
                              f"got {tuple(frames.shape)}")
         x = frames.reshape(b * t, 1, h, w)
         e1 = self.enc1(x)
-        e2 = self.enc2(F.max_pool2d(e1, 2))
-        e3 = F.max_pool2d(e2, 2)
+        e2 = self.enc2(self.pool(e1))
+        e3 = self.pool(e2)
         seq = lambda a: a.reshape(b, t, *a.shape[1:])  # noqa: E731
         s1, s2, bott = self.skip1(seq(e1)), self.skip2(seq(e2)), self.bottleneck(seq(e3))
         d = self.fuse1(torch.cat([self.up1(bott), s2], 1))

@@ -46,7 +46,8 @@ def inference_net(net, precision: str):
     from torch import nn
 
     from ..models import fuse_batchnorm
-    from .fastops import SubPixelUp, fuse_activations
+    from .fastops import MaxPool, SubPixelUp, fuse_activations
+    from .mbdt_model import _Up
     from .mbtnet_model import ConvLSTM, FastConvLSTM, MBTNet
 
     fast = fuse_batchnorm(copy.deepcopy(net).eval())
@@ -57,9 +58,13 @@ def inference_net(net, precision: str):
         fast.sr2 = SubPixelUp(sr2[0], sr2[2], nn.Sequential(fast.sr2, fast.head), head=fast.head)
         fast.head = nn.Identity()
     for mod in list(fast.modules()):
+        if isinstance(mod, _Up):  # MB-DT's bilinear x2 + convolution: a sub-pixel convolution and a shuffle
+            mod.fast = SubPixelUp(mod.up[0], mod.up[1], mod.up_x2)
         for name, child in list(mod.named_children()):
             if isinstance(child, ConvLSTM):
                 setattr(mod, name, FastConvLSTM.from_convlstm(child))
+            elif isinstance(child, nn.MaxPool2d):
+                setattr(mod, name, MaxPool.from_module(child))
     fuse_activations(fast)
     fast = fast.to(torch.bfloat16).to(memory_format=torch.channels_last)
     for p in fast.parameters():
