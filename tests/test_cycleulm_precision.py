@@ -24,7 +24,12 @@ def test_fast_convlstm_is_the_same_function():
     m = ConvLSTM(3, 4).eval()
     x = torch.randn(2, 5, 3, 8, 12)
     with torch.no_grad():
-        assert torch.allclose(m(x), FastConvLSTM.from_convlstm(m)(x), atol=1e-5)
+        fast = FastConvLSTM.from_convlstm(m)
+        assert torch.allclose(m(x), fast(x), atol=1e-5)
+        assert torch.equal(fast(x), fast(x.transpose(0, 1).contiguous(), time_major=True))
+        xb = x.to(torch.bfloat16)  # the bf16 copy's arithmetic: the time-major order changes no value
+        fb = fast.to(torch.bfloat16)
+        assert torch.equal(fb(xb), fb(xb.transpose(0, 1).contiguous(), time_major=True))
 
 
 def test_bf16_copy_folds_batch_norm_and_leaves_the_network_untouched():
@@ -46,6 +51,10 @@ def test_bf16_copy_folds_batch_norm_and_leaves_the_network_untouched():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert torch.equal(y1, y2)  # deterministic
+    fast.time_major = False  # the copy runs its frames time-major; batch-major gives the same values
+    with torch.no_grad():
+        assert torch.equal(fast(as_input(x, "bf16")).float(), y1)
+    fast.time_major = True
     assert float((y1 - ref).abs().max()) < 0.05 * float(ref.abs().max())  # bfloat16: ~3 significant digits
 
 

@@ -6,10 +6,10 @@ Each computes the same function as the trained layers it replaces, arranged for 
   seen as a plain NHWC tensor, and bfloat16 tanh through float32 (bit for bit the same values:
   PyTorch's CPU sigmoid takes a ~4x slower path on channels-last tensors, its bfloat16 tanh is ~2x
   slower than float32's);
-* :class:`ConvAct`, :func:`conv_add`: a convolution with its ReLU / leaky ReLU, or with the tensor it is
-  added to, as one oneDNN call (``torch.ops.mkldnn._convolution_pointwise``, the fused kernel
-  torch.compile emits on CPU), so the result is written once; the plain operations where the op is
-  missing or the tensor is not bfloat16 on the CPU;
+* :class:`ConvAct`: a convolution with its ReLU / leaky ReLU as one oneDNN call
+  (``torch.ops.mkldnn._convolution_pointwise``, the fused kernel torch.compile emits on CPU), so the
+  result is written once; the plain operations where the op is missing or the tensor is not bfloat16
+  on the CPU;
 * :class:`SubPixelUp`: bilinear x2 up-sampling + 3x3 convolution + activation (+ a 1x1 head) as one
   convolution at the input's resolution and a pixel shuffle (phase-major channels, so the shuffle is one
   permuted copy of the channels-last tensor, ~3x faster than ``F.pixel_shuffle`` there);
@@ -58,13 +58,6 @@ def _fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
 
 def _geometry(conv: nn.Conv2d):
     return list(conv.padding), list(conv.stride), list(conv.dilation), 1
-
-
-def conv_add(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """``other + conv(x)`` (in bfloat16 on CPU one call, the sum rounded once)."""
-    if not _fusable(conv, x):
-        return other + conv(x)
-    return _FUSED.binary(x, other, conv.weight, conv.bias, *_geometry(conv), "add", None, None, [], None)
 
 
 class ConvAct(nn.Module):

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .fastops import conv_add, pointwise, tanh
+from .fastops import pointwise, tanh
 
 ARCHITECTURE = "mbtnet"
 UPSAMPLE = 4  # output grid refinement (two extra x2 up-sampling layers)
@@ -101,18 +101,19 @@ class ConvLSTM(nn.Module):
 class FastConvLSTM(nn.Module):
     """The same function as a trained :class:`ConvLSTM`, arranged for fast inference (bf16 copies).
 
-    The gate convolution over ``[x_k, h]`` is the sum of a convolution of ``x_k`` (no recurrence:
-    one call over all ``t`` frames) and one of ``h`` (zero at the first step: skipped); the
-    sigmoid gates (i, f, o) and the tanh gate are separate convolutions, so each nonlinearity
-    runs on a whole tensor rather than a strided channel slice (slow in channels-last bfloat16).
+    The gate convolution over ``[x_k, h]`` is split by output: the sigmoid gates (i, f, o) and the
+    tanh gate are separate convolutions, so each nonlinearity runs on a whole tensor rather than a
+    strided channel slice (slow in channels-last bfloat16); at the first step, where ``h`` is zero,
+    only the ``x_k`` half of the weights runs. Each step reads its frame's input while it is in cache
+    (one convolution over ``[x_k, h]``, the sum rounded once: measured ~20 % faster per ConvLSTM than
+    the input halves batched over all frames and the hidden halves added with a fused convolution).
     """
 
     def __init__(self, cin: int, hidden: int):
         super().__init__()
         self.hidden = hidden
         self.x_sig, self.x_tanh = _conv(cin, 3 * hidden), _conv(cin, hidden)
-        self.h_sig = nn.Conv2d(hidden, 3 * hidden, 3, padding=1, bias=False)
-        self.h_tanh = nn.Conv2d(hidden, hidden, 3, padding=1, bias=False)
+        self.xh_sig, self.xh_tanh = _conv(cin + hidden, 3 * hidden), _conv(cin + hidden, hidden)
 
     @classmethod
     def from_convlstm(cls, m: ConvLSTM) -> "FastConvLSTM":
@@ -121,19 +122,22 @@ class FastConvLSTM(nn.Module):
         f = cls(cin, hd).to(w.device)
         f.x_sig.weight.data, f.x_sig.bias.data = w[:3 * hd, :cin].clone(), b[:3 * hd].clone()
         f.x_tanh.weight.data, f.x_tanh.bias.data = w[3 * hd:, :cin].clone(), b[3 * hd:].clone()
-        f.h_sig.weight.data, f.h_tanh.weight.data = w[:3 * hd, cin:].clone(), w[3 * hd:, cin:].clone()
+        f.xh_sig.weight.data, f.xh_sig.bias.data = w[:3 * hd].clone(), b[:3 * hd].clone()
+        f.xh_tanh.weight.data, f.xh_tanh.bias.data = w[3 * hd:].clone(), b[3 * hd:].clone()
         return f
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, c, h, w = x.shape
-        xf = x.reshape(b * t, c, h, w).contiguous(memory_format=torch.channels_last)
-        xs = self.x_sig(xf).reshape(b, t, 3 * self.hidden, h, w)
-        xt = self.x_tanh(xf).reshape(b, t, self.hidden, h, w)
+    def forward(self, x: torch.Tensor, time_major: bool = False) -> torch.Tensor:
+        """The last hidden state of ``x`` (B, T, C, H, W), or (T, B, C, H, W) with ``time_major`` (then
+        each step's input is contiguous)."""
+        if not time_major:
+            x = x.transpose(0, 1)
         hid = cell = None
-        for k in range(t):
-            sg, tg = xs[:, k], xt[:, k]
-            if hid is not None:
-                sg, tg = conv_add(self.h_sig, hid, sg), conv_add(self.h_tanh, hid, tg)
+        for xk in x:
+            if hid is None:  # h = 0: the input half of the weights alone
+                sg, tg = self.x_sig(xk), self.x_tanh(xk)
+            else:
+                xh = torch.cat([xk, hid], 1)
+                sg, tg = self.xh_sig(xh), self.xh_tanh(xh)
             i, f, o = pointwise(torch.sigmoid, sg).chunk(3, 1)
             cell = i * tanh(tg) if cell is None else f * cell + i * tanh(tg)
             hid = o * tanh(cell)
@@ -166,6 +170,9 @@ class MBTNet(nn.Module):
     """
 
     architecture = ARCHITECTURE
+    #: inference copies (pyulm.nn.cycleulm.precision) set this: the frames run through the encoder in
+    #: time-major order (t, b), so the FastConvLSTM steps read contiguous memory; same values
+    time_major = False
 
     def __init__(self, cfg: MBTNetConfig | None = None):
         super().__init__()
@@ -189,12 +196,18 @@ class MBTNet(nn.Module):
         if t != self.cfg.frames or h % DIVISOR or w % DIVISOR:
             raise ValueError(f"mbtnet: expected (B, {self.cfg.frames}, H, W) with H, W multiples of {DIVISOR}, "
                              f"got {tuple(frames.shape)}")
-        x = frames.reshape(b * t, 1, h, w)
+        tm = self.time_major
+        x = (frames.transpose(0, 1) if tm else frames).reshape(b * t, 1, h, w)
         e1 = self.enc1(x)
         e2 = self.enc2(self.pool(e1))
         e3 = self.pool(e2)
-        seq = lambda a: a.reshape(b, t, *a.shape[1:])  # noqa: E731
-        s1, s2, bott = self.skip1(seq(e1)), self.skip2(seq(e2)), self.bottleneck(seq(e3))
+        if tm:
+            seq = lambda a: a.reshape(t, b, *a.shape[1:])  # noqa: E731
+            s1, s2, bott = (m(seq(e), time_major=True) for m, e in ((self.skip1, e1), (self.skip2, e2),
+                                                                     (self.bottleneck, e3)))
+        else:
+            seq = lambda a: a.reshape(b, t, *a.shape[1:])  # noqa: E731
+            s1, s2, bott = self.skip1(seq(e1)), self.skip2(seq(e2)), self.bottleneck(seq(e3))
         d = self.fuse1(torch.cat([self.up1(bott), s2], 1))
         d = self.fuse2(torch.cat([self.up2(d), s1], 1))
         return self.head(self.sr2(self.sr1(d)))

@@ -4,16 +4,20 @@
   reference: its outputs are those of every earlier pyulm release.
 * ``"bf16"``: an inference copy of the network, made once per loaded model: batch norms folded
   into the convolutions before them (eval mode: an affine map per channel), every weight in
-  bfloat16, tensors in channels-last order, and MBT-Net's ConvLSTM gates computed by
-  :class:`pyulm.nn.cycleulm.mbtnet_model.FastConvLSTM` (the input half of each gate
-  convolution batched over the 8 frames, gate groups as separate convolutions so the
-  nonlinearities run on whole tensors), MBT-Net's last up-sampling layer and 1x1 head by one
-  sub-pixel convolution at 2H x 2W (:class:`pyulm.nn.cycleulm.fastops.SubPixelUp`: nothing at
-  4H x 4W but the 3-channel output), and every convolution + (leaky) ReLU, and the ConvLSTM's
-  ``gates + conv(h)``, by one fused oneDNN call (:mod:`pyulm.nn.cycleulm.fastops`). On CPUs
-  with AMX / AVX-512 BF16 the convolutions run on the bfloat16 units, and channels-last max
-  pooling is ~5x faster than channels-first; the outputs come back as float32. Deterministic (same input, same output); the small rounding
-  differences against fp32 and what they change downstream are measured in docs/cycleulm.md.
+  bfloat16, tensors in channels-last order, and (:mod:`pyulm.nn.cycleulm.fastops`):
+
+  - MBT-Net's ConvLSTM gates computed by :class:`pyulm.nn.cycleulm.mbtnet_model.FastConvLSTM`
+    (sigmoid and tanh gates as separate convolutions over ``[x_k, h]`` so the nonlinearities run
+    on whole tensors, the ``x_k`` half alone at the first step), the frames in time-major order;
+  - the bilinear x2 up-sampling + 3x3 convolution layers of both networks (MBT-Net's two x4
+    layers, its last one with the 1x1 head; MB-DT's two decoder layers) as sub-pixel
+    convolutions at the input's resolution and a pixel shuffle (``SubPixelUp``);
+  - max pooling as maxima of strided channels-last views (``MaxPool``, the same values);
+  - every convolution + (leaky) ReLU as one fused oneDNN call (``ConvAct``).
+
+  On CPUs with AMX / AVX-512 BF16 the convolutions run on the bfloat16 units; the outputs come
+  back as float32. Deterministic (same input, same output); the small rounding differences
+  against fp32 and what they change downstream are measured in docs/cycleulm.md.
 
 Why not ``torch.autocast``: autocast re-casts every weight at every call and leaves the
 nonlinearities on strided channel slices in bfloat16, which this CPU runs slower than the
@@ -57,6 +61,9 @@ def inference_net(net, precision: str):
         sr2 = fast.sr2.conv
         fast.sr2 = SubPixelUp(sr2[0], sr2[2], nn.Sequential(fast.sr2, fast.head), head=fast.head)
         fast.head = nn.Identity()
+        sr1 = fast.sr1.conv
+        fast.sr1 = SubPixelUp(sr1[0], sr1[2], fast.sr1)
+        fast.time_major = True
     for mod in list(fast.modules()):
         if isinstance(mod, _Up):  # MB-DT's bilinear x2 + convolution: a sub-pixel convolution and a shuffle
             mod.fast = SubPixelUp(mod.up[0], mod.up[1], mod.up_x2)
