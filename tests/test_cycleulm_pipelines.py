@@ -161,6 +161,25 @@ def test_mblnet_on_mb_only_frames_is_the_mb_only_model(translator):
     assert block_params(Config.from_dict({"ulm": {"LocMethod": "mblnet"}}), info).method_options == ()
 
 
+def test_mb_only_mblnet_directory_is_complete_and_finds_mb_only_bubbles():
+    """The shipped MB-only MBL-Net: every file under its checksums, its training config readable, and on
+    clean MB-only frames (Gaussian PSF of FWHM 2 px, the translators' domain) it finds the bubbles."""
+    from pyulm.metrics import pooled_scores
+    from pyulm.nn.cycleulm.pipelines import MBONLY_MBLNET, MBONLY_THRESHOLD
+    from pyulm.nn.train import load_config
+    from pyulm.nn.weights_io import SHIPPED, sha256, verify_checksums
+
+    d = SHIPPED / MBONLY_MBLNET
+    verify_checksums(d, "mblnet_mbonly")
+    listed = dict(reversed(line.split()) for line in (d / "SHA256SUMS").read_text().splitlines())
+    assert listed == {f.name: sha256(f) for f in d.iterdir() if f.name != "SHA256SUMS"}
+    assert load_config(d / "train.toml")["data"].psf_families == ("gaussian",)
+    mb = free_motion((48, 48), n_frames=4, n_bubbles=(4, 6), seed=7, psf_fwhm=2.0, snr_db=40.0, complex_iq=False)
+    locs = pyulm.localize(np.abs(mb.iq), "mblnet", weights=str(d), threshold=MBONLY_THRESHOLD, number_of_particles=10)
+    s = pooled_scores([(mb.gt, locs)], 1.0)
+    assert s["recall"] > 0.7 and s["precision"] > 0.8
+
+
 @pytest.mark.filterwarnings("ignore:ncc. PSF estimation failed")  # two bubbles, none isolated: the Gaussian is used
 def test_translated_frames_are_localized_with_the_mb_only_psf(translator):
     """After the translate step a PSF-modelling localizer gets the translator's MB-only PSF, not ULM.fwhm."""

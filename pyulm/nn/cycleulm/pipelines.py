@@ -53,11 +53,12 @@ PIPELINES = {p.name: p for p in (
 
 #: MBL-Net for the MB-only domain (CycleULM-Loc, E2E's explicit tracks, ``mblnet`` on translated frames in
 #: ``pyulm process``): the shipped MBL-Net fine-tuned on synthetic MB-only frames, as the paper trains its
-#: MBL-Net, chosen among three candidates by the highest mean validation F1 of CycleULM-Loc
+#: MBL-Net, then on data closer to MB-DT's output; chosen by the highest mean validation F1 of CycleULM-Loc
 #: (benchmarks/cycleulm_validate.py, seeds 1000-1001; docs/cycleulm.md "Choices made on validation data").
 MBONLY_MBLNET = "mblnet_mbonly"
-#: Its decode threshold on MB-DT's output, chosen on the same validation acquisitions (mean F1 0.740 vs 0.736
-#: at the model's own 0.25, calibrated on synthetic MB-only frames; docs/cycleulm_validation.json).
+#: Its decode threshold on MB-DT's output, chosen on the same validation acquisitions (mean F1 0.748 vs 0.747
+#: at the model's own 0.2, calibrated on synthetic MB-only frames; docs/cycleulm_validation.json). It is the
+#: decoder's candidate floor: a lower threshold keeps nothing more (0.01-0.04 scored the same).
 MBONLY_THRESHOLD = 0.05
 
 
