@@ -175,6 +175,10 @@ def test_predict_shapes_windows_and_determinism(tiny):
     q = mbtnet_predict(np.asfortranarray(x.astype(np.float32)), out, device="cpu", batch_size=1)
     assert np.allclose(p["vz"], q["vz"], atol=1e-5)
     assert window_starts(8, 8, 7).tolist() == [0] and window_starts(22, 8, 7).tolist() == [0, 7, 14]
+    # float32 frames are normalised in float32: the very inputs of float64 frames holding the same values
+    x32 = x.astype(np.float32)
+    a, b = mbtnet_predict(x32, out, device="cpu"), mbtnet_predict(x32.astype(np.float64), out, device="cpu")
+    assert all(np.array_equal(a[k], b[k]) for k in ("trajectory", "vz", "vx"))
 
 
 def test_e2e_maps_names_grid_and_units(tiny):

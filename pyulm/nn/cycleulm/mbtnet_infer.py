@@ -16,7 +16,7 @@ import numpy as np
 
 from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, load_strict, read_config_json,
                           resolve, verify_checksums, write_checksums)
-from .mbtnet_data import UPSAMPLE, normalise_frames
+from .mbtnet_data import UPSAMPLE
 
 ARCHITECTURE = "mbtnet"
 NORMALIZATION = "frame_max"  # each frame divided by its maximum (mbtnet_data.normalise_frames)
@@ -102,6 +102,15 @@ def check_frames(mbonly, frames: int = 8, name: str = "mbonly") -> np.ndarray:
     return a
 
 
+def _normalised(frames: np.ndarray, dtype) -> np.ndarray:
+    """``frames`` (z, x, t) each clipped at 0 and divided by its maximum (frames without signal stay 0),
+    computed in ``dtype``; float32 (:func:`pyulm.nn.cycleulm.mbtnet_data.normalise_frames` per frame)."""
+    f = np.clip(frames, 0.0, None, dtype=dtype)
+    m = f.max(axis=(0, 1))
+    f /= np.where(m > 0, m, 1.0).astype(dtype)
+    return f.astype(np.float32, copy=False)
+
+
 def window_starts(n_frames: int, frames: int, stride: int) -> np.ndarray:
     """First frame of every window: 0, stride, ... plus a last one ending at the last frame (all frames covered)."""
     starts = list(range(0, n_frames - frames + 1, stride))
@@ -134,15 +143,21 @@ def iter_predict(mbonly, weights=None, *, stride: int = 7, device=None, batch_si
     starts = window_starts(a.shape[2], T, int(stride))
     dev = next(net.parameters()).device
     run = inference_net(net, precision)
+    # float32 frames are normalised in float32: the same values as through float64 (a quotient of two
+    # float32 numbers rounded to float64 and then to float32 is the correctly rounded float32 quotient)
+    work = np.float32 if a.dtype == np.float32 else np.float64
     for b0 in range(0, starts.size, batch_size):
         sb = starts[b0:b0 + batch_size]
-        # every frame of the batch normalised once (windows share frames; per frame, so the same values)
+        # every frame of the batch normalised once (windows share frames; per frame, so the same values),
+        # in (z, x, t) order: a window's frames are then the channels-last memory of its network input
         f0 = int(sb[0])
-        fr = np.zeros((int(sb[-1]) + T - f0, Z + pz, X + px), np.float32)
-        fr[:, :Z, :X] = normalise_frames(np.moveaxis(a[:, :, f0:f0 + fr.shape[0]], 2, 0).astype(np.float64))
-        x = fr[(sb - f0)[:, None] + np.arange(T)[None, :]]
+        fr = _normalised(a[:, :, f0:int(sb[-1]) + T], work)
+        x = np.zeros((sb.size, Z + pz, X + px, T), np.float32)
+        for i, s in enumerate(sb - f0):
+            x[i, :Z, :X] = fr[:, :, s:s + T]
+        xt = torch.as_tensor(x, device=dev).permute(0, 3, 1, 2)  # (n, T, z, x), channels-last memory
         with torch.no_grad():
-            out = run(as_input(torch.as_tensor(x, device=dev), precision)).float().cpu().numpy()
+            out = run(as_input(xt if precision != "fp32" else xt.contiguous(), precision)).float().cpu().numpy()
         out = out[:, :, :UPSAMPLE * Z, :UPSAMPLE * X]
         traj = out[:, 0] if logits else (1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))).astype(np.float32)
         for i, s in enumerate(sb):
