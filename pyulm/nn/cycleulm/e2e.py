@@ -34,7 +34,8 @@ def _crossed(logit: np.ndarray, threshold) -> tuple:
     thresholding the probability map, with the sigmoid evaluated only near and above the threshold (the
     logit bound is lowered by more than the float32 rounding of the probability can move it)."""
     t = float(threshold) - 2.0 ** -20
-    cand = np.nonzero(logit >= (np.log(t / (1.0 - t)) - 1e-6 if 0 < t < 1 else -np.inf))
+    mask = logit >= (np.log(t / (1.0 - t)) - 1e-6 if 0 < t < 1 else -np.inf)
+    cand = np.divmod(np.flatnonzero(mask), mask.shape[1])  # np.nonzero's indices, in half its time
     p = (1.0 / (1.0 + np.exp(-logit[cand].astype(np.float64)))).astype(np.float32)
     keep = p >= threshold
     return tuple(c[keep] for c in cand)

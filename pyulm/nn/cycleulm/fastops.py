@@ -106,13 +106,13 @@ _BILINEAR = torch.tensor([[[.75, .25, 0.], [.25, .75, 0.], [0., .75, .25]],
 class SubPixelUp(nn.Module):
     """``head(act(conv(bilinear_x2(x))))`` as one sub-pixel convolution at the input's resolution.
 
-    Bilinear x2 up-sampling followed by a 3x3 convolution is linear, so it equals a 3x3 convolution
-    of the edge-replicated input with ``4 cout`` outputs (one per output phase) and a pixel
-    shuffle; the activation and a 1x1 ``head`` act per pixel, so they run before the shuffle (the
-    head as a block-diagonal 1x1 convolution). The one difference is at the outermost output rows
-    and columns, where the 3x3 convolution's zero padding falls inside the phase kernels: those are
-    recomputed by ``exact`` (the original layers) on two-pixel strips of the input (the outermost output rows
-    and columns depend on those alone).
+    Bilinear x2 up-sampling followed by a 3x3 convolution is linear, so away from the borders it
+    equals a 3x3 convolution of the input with ``4 cout`` outputs (one per output phase) and a
+    pixel shuffle; the activation and a 1x1 ``head`` act per pixel, so they run before the shuffle
+    (the head as a block-diagonal 1x1 convolution). The two outermost output rows and columns on
+    each side, where the bilinear edge rule and the convolution's zero padding differ from the
+    sub-pixel convolution's zero padding, are recomputed by ``exact`` (the original layers) on the
+    strips of the first two and last two input rows (columns), which they depend on alone.
 
     Parameters
     ----------
@@ -135,7 +135,7 @@ class SubPixelUp(nn.Module):
         cout, cin = w.shape[:2]
         # phase-major channels: p * cout + o for output phase p = 2 a + b (a: row, b: column)
         k = torch.einsum("ocyx,ayk,bxl->abockl", w, _BILINEAR, _BILINEAR).reshape(4 * cout, cin, 3, 3)
-        sub = nn.Conv2d(cin, 4 * cout, 3)
+        sub = nn.Conv2d(cin, 4 * cout, 3, padding=1)
         sub.weight.data, sub.bias.data = k.float(), b.repeat(4).float()
         self.sub = ConvAct(sub, act)
         self.tail, self.cout = None, cout
@@ -149,14 +149,14 @@ class SubPixelUp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < 2:
             return self.exact(x)
-        y = self.sub(F.pad(x, (1, 1, 1, 1), mode="replicate"))
+        y = self.sub(x)
         y = _shuffle(self.tail(y) if self.tail is not None else y, self.cout)
-        # the outermost output row depends on the first two input rows only (the last: the last two), so
-        # one call on the 4-row strip [first two, last two] gives both (the rows between are not used)
+        # output rows 0 and 1 depend on the first two input rows only (the last two on the last two), so
+        # one call on the 4-row strip [first two, last two] gives all four (the rows between are not used)
         e = self.exact(torch.cat([x[..., :2, :], x[..., -2:, :]], 2))
-        y[..., :1, :], y[..., -1:, :] = e[..., :1, :], e[..., -1:, :]
+        y[..., :2, :], y[..., -2:, :] = e[..., :2, :], e[..., -2:, :]
         e = self.exact(torch.cat([x[..., :2], x[..., -2:]], 3))
-        y[..., :1], y[..., -1:] = e[..., :1], e[..., -1:]
+        y[..., :2], y[..., -2:] = e[..., :2], e[..., -2:]
         return y
 
 

@@ -43,6 +43,13 @@ def _psf_check(amp: np.ndarray, trained, where) -> None:
                       f"was trained for; retrain MB-DT on this data (pyulm train mbdt)", stacklevel=3)
 
 
+def _context_nhwc(amp: np.ndarray, t: np.ndarray, context: int) -> np.ndarray:
+    """:func:`~pyulm.nn.cycleulm.mbdt_domain.context_stack`'s inputs as (len(t), z, x, context)."""
+    k = context // 2
+    idx = np.clip(t[:, None] + np.arange(-k, k + 1)[None, :], 0, amp.shape[-1] - 1)
+    return np.ascontiguousarray(np.moveaxis(amp[:, :, idx], 2, 0))
+
+
 def translate(frames, weights, *, batch_size: int = 16, device=None, check_psf: bool = True,
               precision: str = "fp32") -> np.ndarray:
     """Translate CEUS frames into MB-only frames with a trained MB-DT (CycleULM's G_AB).
@@ -115,7 +122,11 @@ def translate(frames, weights, *, batch_size: int = 16, device=None, check_psf: 
     with torch.inference_mode():
         for t0 in range(0, nt, int(batch_size)):
             t = np.arange(t0, min(nt, t0 + int(batch_size)))
-            x = as_input(torch.as_tensor(context_stack(amp, t, context), device=dev), precision)
+            if precision == "fp32":
+                x = torch.as_tensor(context_stack(amp, t, context), device=dev)
+            else:  # the frames gathered straight into channels-last memory (no transposing copy)
+                x = torch.as_tensor(_context_nhwc(amp, t, context), device=dev).permute(0, 3, 1, 2)
+            x = as_input(x, precision)
             y = run(x)[:, 0, :nz, :nx].float().cpu().numpy()
             out[:, :, t] = np.moveaxis(y, 0, 2)
     return out
