@@ -947,3 +947,17 @@ def test_every_trainer_checks_the_config_top_level_alike(raw, match):
     with pytest.raises(ValueError, match=match):
         parse_config(raw, "cfg.toml")
     assert top_level({"seed": 7, "model": {}}, "cfg.toml", ("seed",), ("model",)) == 7
+
+
+def test_select_mblnet_breaks_probability_ties_by_intensity():
+    """The per-frame cap keeps the most probable candidates; probabilities are capped at 1, so equal ones go
+    brightest first (as PALA keeps the brightest maxima), whatever their order in the table."""
+    from pyulm.nn.decode import select_mblnet
+
+    cols = {"frame": np.array([0, 0, 0, 1, 1]), "probability": np.array([1.0, 1.0, 0.9, 1.0, 1.0]),
+            "intensity": np.array([2.0, 5.0, 9.0, 7.0, 3.0]), "sigma_z": np.zeros(5), "sigma_x": np.zeros(5),
+            "z": np.arange(5.0)}
+    kept = select_mblnet(cols, np.zeros(2), max_per_frame=1)
+    assert kept["z"].tolist() == [1.0, 3.0]  # frame 0: the brighter of the two at 1, not the first; frame 1: first
+    kept = select_mblnet(cols, np.zeros(2), max_per_frame=2)
+    assert kept["z"].tolist() == [1.0, 0.0, 3.0, 4.0]  # the more probable before the brighter (0.9, 9.0 dropped)

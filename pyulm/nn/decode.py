@@ -105,12 +105,16 @@ def mblnet_candidates(out: torch.Tensor, scale: torch.Tensor, *, threshold: floa
 def select_mblnet(cols: dict, density: np.ndarray, *, max_sigma=None, max_per_frame: int | None = None) -> dict:
     """Second stage of :func:`decode_mblnet`: drop the candidates whose predicted
     uncertainty ``sqrt(sigma_z**2 + sigma_x**2)`` is above the frame's
-    ``max_sigma``, then keep at most ``max_per_frame`` per frame, most probable first."""
+    ``max_sigma``, then keep at most ``max_per_frame`` per frame, most probable first.
+
+    The probability is capped at 1, so many candidates tie at 1 where the network is sure of
+    several bubbles; among equal probabilities the brighter (predicted intensity) goes first, as
+    PALA keeps the brightest maxima, rather than the table's order (position in the frame)."""
     if max_sigma is not None:
         cut = cutoff_per_frame(max_sigma, density)
         ok = np.hypot(cols["sigma_z"], cols["sigma_x"]) <= cut[cols["frame"]]
         cols = {k: v[ok] for k, v in cols.items()}
-    sel = _top_per_frame(cols["frame"], cols["probability"], max_per_frame)
+    sel = _top_per_frame(cols["frame"], cols["probability"], max_per_frame, tiebreak=cols["intensity"])
     return {k: v[sel] for k, v in cols.items()}
 
 
@@ -189,10 +193,12 @@ def decode_3dml(maps: torch.Tensor, counts: torch.Tensor, *, max_per_frame: int 
     return cols
 
 
-def _top_per_frame(frame: np.ndarray, score: np.ndarray, limit) -> np.ndarray:
+def _top_per_frame(frame: np.ndarray, score: np.ndarray, limit, tiebreak: np.ndarray | None = None) -> np.ndarray:
     """Indices of the ``limit`` (scalar or per-frame array) highest scores of
-    each frame, in (frame, descending score) order."""
-    order = np.lexsort((-score, frame))
+    each frame, in (frame, descending score) order; equal scores in descending
+    ``tiebreak`` order (None: the input order)."""
+    keys = (-score, frame) if tiebreak is None else (-np.asarray(tiebreak), -score, frame)
+    order = np.lexsort(keys)
     if limit is None:
         return order
     f = frame[order]
