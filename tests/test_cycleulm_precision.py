@@ -116,3 +116,19 @@ def test_pipeline_and_config_reach_bf16(sim, translator, tmp_path):
     p16 = block_params(cfg, info)
     assert (p32.precision, p16.precision) == ("fp32", "bf16")
     assert p32.as_dict() != p16.as_dict()  # the block key hashes it: bf16 blocks are not fp32 blocks
+
+
+def test_translate_reuses_its_translator_until_a_file_changes(sim, translator, tmp_path):
+    import shutil
+
+    d = tmp_path / "mbdt"
+    shutil.copytree(translator, d)
+    iq = sim.iq[:, :, :6]
+    a = translate(iq, d, precision="bf16", check_psf=False)
+    np.testing.assert_array_equal(a, translate(iq, d, precision="bf16", check_psf=False))  # the kept copy
+    w = d / "weights.pt"
+    raw = bytearray(w.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    w.write_bytes(bytes(raw))  # same size, new content: verified again, refused
+    with pytest.raises(ValueError, match="checksum"):
+        translate(iq, d, precision="bf16", check_psf=False)
