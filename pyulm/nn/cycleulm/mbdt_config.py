@@ -16,7 +16,8 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
     shrink = 0.5             # domain-B PSF = data PSF x shrink (both axes)
     psf_fwhm = "auto"        # data PSF (z, x) pixels, or "auto": fitted to isolated bubbles
     n_bubbles = "auto"       # bubbles per MB-only patch [lo, hi], or "auto" (matched to the data)
-    intensity = [0.2, 1.0]   # MB-only peak amplitudes (frames are normalised to a maximum of 1)
+    intensity = [0.2, 1.0]   # MB-only peak amplitudes [low, high] (frames are normalised to a maximum of 1),
+                             # or "auto": [low, 1] with low estimated from the data (mbdt_domain.auto_intensity)
     [loss]
     adversarial = 1.0        # weight of each LSGAN generator loss
     cycle = 10.0             # weight of each cycle-consistency L1 loss
@@ -123,10 +124,8 @@ def _table(cls, raw, where):
     for k, v in raw.items():
         at = f"{where}.{k}"
         default = known[k].default
-        if k in ("psf_fwhm", "n_bubbles"):
+        if k in ("psf_fwhm", "n_bubbles", "intensity"):
             out[k] = "auto" if v == "auto" else _pair(v, at, integer=k == "n_bubbles")
-        elif k == "intensity":
-            out[k] = _pair(v, at, integer=False)
         elif isinstance(default, bool):
             if not isinstance(v, bool):
                 raise ValueError(f"{at}: expected true or false, got {v!r}")

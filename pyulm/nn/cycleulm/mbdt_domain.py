@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["normalize_frames", "context_stack", "estimate_data_psf", "domain_b_fwhm", "mb_only_patches",
-           "auto_n_bubbles"]
+           "auto_n_bubbles", "auto_intensity"]
 
 
 def normalize_frames(frames) -> np.ndarray:
@@ -80,6 +80,22 @@ def domain_b_fwhm(data_fwhm, shrink: float = 0.5) -> list[float]:
     return [float(f) * float(shrink) for f in data_fwhm]
 
 
+def _bubble_maxima(amp: np.ndarray, noise_factor: float, max_frames: int):
+    """Strict 3 x 3 regional maxima at or above ``noise_factor`` x each frame's median, on up to
+    ``max_frames`` frames spread over the block: (frames (z, x, k), maxima mask, per-frame max, noise level)."""
+    from scipy import ndimage
+
+    nt = amp.shape[-1]
+    sel = np.unique(np.linspace(0, nt - 1, min(nt, max_frames)).round().astype(int))
+    a = amp[:, :, sel]
+    nb = np.ones((3, 3, 1), bool)
+    nb[1, 1, 0] = False
+    neigh = ndimage.maximum_filter(a, footprint=nb, mode="constant", cval=-np.inf)
+    flat = a.reshape(-1, a.shape[-1])
+    noise = noise_factor * np.median(flat, axis=0)
+    return a, (a > neigh) & (a >= noise), flat.max(axis=0), noise
+
+
 def auto_n_bubbles(amp: np.ndarray, size: int, *, rel_threshold: float = 0.3, noise_factor: float = 3.0,
                    max_frames: int = 100) -> list[int]:
     """Range of bubbles per ``size`` × ``size`` MB-only patch matched to the data.
@@ -90,19 +106,59 @@ def auto_n_bubbles(amp: np.ndarray, size: int, *, rel_threshold: float = 0.3, no
     not counted as bubbles), scales the mean count to the patch area, and returns ``[0, 2 * mean]`` (at least ``[0, 3]``), so the uniform
     draw has the data's mean density.
     """
-    from scipy import ndimage
-
-    nt = amp.shape[-1]
-    sel = np.unique(np.linspace(0, nt - 1, min(nt, max_frames)).round().astype(int))
-    a = amp[:, :, sel]
-    nb = np.ones((3, 3, 1), bool)
-    nb[1, 1, 0] = False
-    neigh = ndimage.maximum_filter(a, footprint=nb, mode="constant", cval=-np.inf)
-    flat = a.reshape(-1, a.shape[-1])
-    level = np.maximum(rel_threshold * flat.max(axis=0), noise_factor * np.median(flat, axis=0))
-    count = ((a > neigh) & (a >= level)).sum(axis=(0, 1)).mean()
+    a, peaks, top, _ = _bubble_maxima(amp, noise_factor, max_frames)
+    count = (peaks & (a >= rel_threshold * top)).sum(axis=(0, 1)).mean()
     per_patch = count * size * size / (amp.shape[0] * amp.shape[1])
     return [0, int(max(3, round(2 * per_patch)))]
+
+
+#: bounds of the estimated lower end of the MB-only peak amplitudes ([data].intensity = "auto")
+INTENSITY_BOUNDS = (0.03, 0.5)
+
+
+def auto_intensity(amp, *, quantile: float = 0.25, noise_factor: float = 3.0, max_frames: int = 100,
+                   bounds=INTENSITY_BOUNDS, min_maxima: int = 20) -> dict:
+    """MB-only peak-amplitude range ``[low, 1]`` matched to the data (``[data].intensity = "auto"``).
+
+    The bubble-like maxima are :func:`auto_n_bubbles`' (strict 3 x 3 regional maxima at or
+    above ``noise_factor`` x the frame's median, without its relative floor). Each one's
+    height above that noise level, as a fraction of the frame maximum's,
+    ``h = (peak - L) / (max - L)`` with ``L = noise_factor x median``, is what a bubble can keep
+    in the MB-only frame: the translator has to remove every noise peak, and noise peaks reach
+    ``L``. ``low`` is the ``quantile`` (lower quartile) of ``h`` over all maxima, clipped to
+    ``bounds``: a lower quartile rather than a low percentile because the lowest heights are
+    where the noise maxima that pass the rule pile up.
+
+    Parameters
+    ----------
+    amp : ndarray (z, x, t) or list of them
+        Frames normalised to a maximum of 1 each (:func:`normalize_frames`); the maxima of
+        several blocks are pooled (up to ``max_frames`` frames of each).
+    quantile, noise_factor, max_frames, bounds, min_maxima
+        The rule above; fewer than ``min_maxima`` maxima is an error.
+
+    Returns
+    -------
+    dict
+        ``range`` [low, 1.0]; ``estimate`` (the quantile before clipping); ``n_maxima``.
+
+    Raises
+    ------
+    ValueError
+        Too few bubble-like maxima (all-zero or flat frames): give ``[data].intensity`` as a pair.
+    """
+    heights = []
+    for block in amp if isinstance(amp, (list, tuple)) else [amp]:
+        a, peaks, top, noise = _bubble_maxima(block, noise_factor, max_frames)
+        room = top - noise
+        peaks &= (room > 0)[None, None, :]  # a frame whose maximum is at the noise level has no bubble above it
+        heights.append(((a - noise) / np.where(room > 0, room, 1.0))[peaks])
+    h = np.concatenate(heights)
+    if h.size < min_maxima:
+        raise ValueError(f"[data].intensity = \"auto\": only {h.size} bubble-like maxima in the frames (at least "
+                         f"{min_maxima} needed to estimate the faintest bubbles); give a pair [low, high]")
+    est = float(np.quantile(h, quantile))
+    return {"range": [float(np.clip(est, *bounds)), 1.0], "estimate": est, "n_maxima": int(h.size)}
 
 
 def mb_only_patches(rng: np.random.Generator, n: int, size: int, fwhm, *, n_bubbles=(0, 10),

@@ -128,13 +128,20 @@ def _device(name: str):
     return dev
 
 
-def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = False, command: str | None = None,
-        config_text: str = "", sources: list | None = None, log=print) -> Path:
+def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict | None = None, resume: bool = False,
+        command: str | None = None, config_text: str = "", sources: list | None = None, log=print) -> Path:
     """Train on prepared blocks (normalised amplitude, (z, x, t) float32 each) into ``out``.
 
-    ``psf`` holds the data PSF (``data_fwhm``, ``n_used``); ``n_bubbles`` the MB-only range.
+    ``psf`` holds the data PSF (``data_fwhm``, ``n_used``); ``n_bubbles`` the MB-only range;
+    ``intensity`` the MB-only peak-amplitude range (``range``, ``source``, ...; default: the
+    config's pair, which must then not be ``"auto"``).
     """
     seed, mc, dc, lw, tc = cfg["seed"], cfg["model"], cfg["data"], cfg["loss"], cfg["train"]
+    if intensity is None:
+        if dc.intensity == "auto":
+            raise ValueError("[data].intensity = \"auto\": estimate it first (train_mbdt does) and pass intensity=")
+        intensity = {"range": list(dc.intensity), "source": "config"}
+    amp_range = tuple(intensity["range"])
     out = Path(out)
     torch.set_num_threads(tc.threads)
     dev = _device(tc.device)
@@ -152,7 +159,7 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = Fa
     vrng = np.random.default_rng(np.random.SeedSequence([seed, 2 ** 31]))
     val_a = torch.as_tensor(val_p.draw(vrng, tc.val_patches), device=dev)
     val_b = torch.as_tensor(mb_only_patches(vrng, tc.val_patches, dc.patch, b_fwhm, n_bubbles=n_bubbles,
-                                            intensity=dc.intensity)[:, None], device=dev)
+                                            intensity=amp_range)[:, None], device=dev)
 
     torch.manual_seed(seed)
     nets = build_cycle(mc).to(dev)
@@ -189,7 +196,7 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = Fa
         torch.manual_seed(int(rng.integers(2 ** 62)))
         a = torch.as_tensor(train_p.draw(rng, tc.batch), device=dev)
         b = torch.as_tensor(mb_only_patches(rng, tc.batch, dc.patch, b_fwhm, n_bubbles=n_bubbles,
-                                            intensity=dc.intensity)[:, None], device=dev)
+                                            intensity=amp_range)[:, None], device=dev)
         for p in disc_params:
             p.requires_grad_(False)
         ramp = min(1.0, (step + 1) / tc.warmup_steps) if tc.warmup_steps else 1.0
@@ -216,7 +223,8 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, resume: bool = Fa
                 "n_used": int(psf.get("n_used", 0)), "source": psf.get("source", "estimated")}
     full = config_dict(cfg)
     training = {"steps": step, "planned_steps": total_steps, "stopped_by": stopped, "wall_s": round(wall, 1),
-                "cpu_s": round(cpu, 1), "n_bubbles": list(n_bubbles), "device": str(dev), "config": full}
+                "cpu_s": round(cpu, 1), "n_bubbles": list(n_bubbles), "intensity": intensity, "device": str(dev),
+                "config": full}
     last = _last_val(out)
     metrics = {"architecture": "mbdt", "steps": step, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                "final_validation": last, "command": command, "sources": sources or [],
@@ -302,7 +310,7 @@ def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, com
     """
     from ..._optional import load_toml
     from .mbdt_config import parse_config
-    from .mbdt_domain import auto_n_bubbles, estimate_data_psf
+    from .mbdt_domain import auto_intensity, auto_n_bubbles, estimate_data_psf
     from .mbdt_sources import load_blocks
 
     text = ""
@@ -331,8 +339,13 @@ def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, com
     if nb == "auto":
         counts = [auto_n_bubbles(b, dc.patch)[1] for b in blocks]
         nb = (0, int(round(np.mean(counts))))
+    if dc.intensity == "auto":
+        inten = {**auto_intensity(blocks), "source": "estimated"}
+    else:
+        inten = {"range": list(dc.intensity), "source": "config"}
     log(f"mbdt: {len(blocks)} block(s) {[list(b.shape) for b in blocks]}; data PSF FWHM (z, x) "
         f"{[round(f, 2) for f in psf['data_fwhm']]} px from {psf['n_used']} bubbles -> MB-only PSF "
-        f"{[round(f * dc.shrink, 2) for f in psf['data_fwhm']]} px; {nb[0]}-{nb[1]} bubbles per patch")
-    return fit(blocks, cfg, psf, nb, out, resume=resume, command=command, config_text=text,
+        f"{[round(f * dc.shrink, 2) for f in psf['data_fwhm']]} px; {nb[0]}-{nb[1]} bubbles per patch; peak amplitudes "
+        f"U({inten['range'][0]:.3f}, {inten['range'][1]:.3f}) ({inten['source']})")
+    return fit(blocks, cfg, psf, nb, out, intensity=inten, resume=resume, command=command, config_text=text,
                sources=[n for n in names], log=log)
