@@ -2,9 +2,13 @@
 
 Every ``pyulm train`` config (MBL-Net/3DML, Deep-stULM, fUS -> ULM, MB-DT, MBT-Net, PgD)
 is a TOML file with a few plain keys (``seed`` and, for some, ``architecture`` or
-``model``) and a few tables; each trainer checks its own tables' fields.
+``model``) and a few tables: :func:`top_level` checks the first, :func:`check_fields` each
+table's fields against its trainer's settings dataclass.
 """
 from __future__ import annotations
+
+import math
+from dataclasses import fields
 
 
 def top_level(raw: dict, where: str, keys=("seed",), tables=()) -> int:
@@ -38,3 +42,98 @@ def top_level(raw: dict, where: str, keys=("seed",), tables=()) -> int:
         if not isinstance(raw.get(t, {}), dict):
             raise ValueError(f"{where}: [{t}] must be a table")
     return seed
+
+
+def check_fields(cls, d, where: str, *, zero_ok=(), positive: bool = False, numeric_tuples: bool = False,
+                 variable_length=(), special=None) -> dict:
+    """Check one table of a training config against the frozen dataclass ``cls`` of its settings.
+
+    Every trainer's tables go through here, so a value is judged by the type of its default the
+    same way everywhere: a list for a tuple, true/false for a bool, a whole number >= 1 for an int
+    (>= 0 for the fields in ``zero_ok``), a finite number >= 0 for a float (> 0 with
+    ``positive``), a string for a str.
+
+    Parameters
+    ----------
+    cls : dataclass type
+        The settings; its defaults give each field's type.
+    d : dict
+        The table as read from TOML (never modified).
+    where : str
+        Start of every message (file and table, e.g. ``"cfg.toml [train]"``).
+    zero_ok : collection of str
+        Whole-number fields where 0 is allowed (0 meaning "none" or "off").
+    positive : bool
+        Floats must be > 0 rather than >= 0.
+    numeric_tuples : bool
+        Tuples hold finite numbers, as many as the default holds (any number for the fields in
+        ``variable_length``); float entries of the default make float entries. Otherwise any list
+        becomes a tuple, unchecked (the caller checks its contents).
+    variable_length : collection of str
+        See ``numeric_tuples``.
+    special : dict, optional
+        ``field -> check(value, name)`` returning the value, for fields with their own rule.
+
+    Returns
+    -------
+    dict
+        The checked values (only the fields given), ready for ``cls(**...)``.
+
+    Raises
+    ------
+    ValueError
+        ``where`` is not a table, a field is unknown (listing the known ones), or a value is
+        of the wrong kind or out of range (naming ``where.field``).
+    """
+    reject_unknown(cls, d, where)
+    out = {}
+    for k, v in d.items():
+        default, name = getattr(cls, k), f"{where}.{k}"
+        if special and k in special:
+            v = special[k](v, name)
+        elif isinstance(default, tuple):
+            v = _tuple(v, default, name, numeric_tuples, k in variable_length)
+        elif isinstance(default, bool):
+            if not isinstance(v, bool):
+                raise ValueError(f"{name}: expected true or false, got {v!r}")
+        elif isinstance(default, int):
+            low = 0 if k in zero_ok else 1
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise ValueError(f"{name}: expected a whole number >= {low}, got {v!r}")
+        elif isinstance(default, str):
+            if not isinstance(v, str):
+                raise ValueError(f"{name}: expected a string, got {v!r}")
+        elif not _number(v) or v < 0 or (positive and v == 0):
+            raise ValueError(f"{name}: expected a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
+        else:
+            v = float(v)
+        out[k] = v
+    return out
+
+
+def reject_unknown(cls, d, where: str) -> None:
+    """One error naming ``where`` when ``d`` is not a table or holds a field ``cls`` does not have
+    (listing the fields it has)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a table, got {type(d).__name__}")
+    known = {f.name for f in fields(cls)}
+    bad = sorted(set(d) - known)
+    if bad:
+        raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _tuple(v, default: tuple, name: str, numeric: bool, variable: bool) -> tuple:
+    if not isinstance(v, (list, tuple)):
+        raise ValueError(f"{name}: expected a list, got {v!r}")
+    if not numeric:
+        return tuple(v)
+    n = None if variable else len(default)
+    if (n is not None and len(v) != n) or not all(_number(a) for a in v):
+        raise ValueError(f"{name}: expected {'a list of' if n is None else n} finite numbers, got {v!r}")
+    if n is None:
+        return tuple(v)
+    return tuple(float(a) if isinstance(d0, float) else a for a, d0 in zip(v, default))

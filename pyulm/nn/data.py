@@ -8,9 +8,11 @@ resume) and validation/test seeds live in separate namespaces.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
+
+from .configcheck import reject_unknown
 
 #: Seed namespaces: training batches, per-epoch validation, held-out test (bench, shipped metrics).
 TRAIN, VALIDATION, TEST = 0, 1, 2
@@ -85,10 +87,7 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "[data]") -> "DataConfig":
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
+        reject_unknown(cls, d, where)
         kw = {}
         for k, v in d.items():
             if k in SOURCE_FIELDS:  # checked with the source (pyulm.nn.pgd.source)

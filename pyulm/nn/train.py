@@ -24,7 +24,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from ..metrics.detection import pooled_scores
 from .losses import dml3_loss, mblnet_loss
 from .models import build_model, grow_state, model_config
 from .weights_io import save_model, sha256, write_checksums
-from .configcheck import top_level
+from .configcheck import check_fields, top_level
 from .inference import autocast
 from .options import check_precision
 
@@ -77,23 +77,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d, where="[train]"):
-        known = {f.name: f for f in fields(cls)}
-        bad = sorted(set(d) - set(known))
-        if bad:
-            raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
-        for k, v in d.items():
-            default = getattr(cls, k)
-            if k == "precision":
-                check_precision(v, f"{where}.")
-            elif isinstance(default, str):
-                if not isinstance(v, str):
-                    raise ValueError(f"{where}.{k}: expected a string, got {v!r}")
-            elif isinstance(default, int):
-                if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "weight_decay" else 1):
-                    raise ValueError(f"{where}.{k}: expected a positive whole number, got {v!r}")
-            elif not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{where}.{k}: expected a number >= 0, got {v!r}")
-        return cls(**d)
+        return cls(**check_fields(cls, d, where, zero_ok=("weight_decay",),
+                                  special={"precision": lambda v, name: check_precision(v, name[:-len("precision")])}))
 
 
 def load_config(path) -> dict:

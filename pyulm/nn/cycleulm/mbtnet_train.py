@@ -25,7 +25,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from ..._optional import load_toml
 from ..._version import __version__
-from ..configcheck import top_level
+from ..configcheck import check_fields, top_level
 from ..weights_io import load_checkpoint
 from .mbtnet_data import MotionConfig, simulate_batch
 from .mbtnet_model import build, sizes
@@ -55,23 +55,14 @@ class TrainConfig:
     device: str = "cpu"
 
 
+def _device_name(v, name: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"{name}: expected a device name (\"cpu\", \"cuda\", ...), got {v!r}")
+    return v
+
+
 def _train_table(d: dict, where: str) -> TrainConfig:
-    known = {f.name: f for f in fields(TrainConfig)}
-    bad = sorted(set(d) - set(known))
-    if bad:
-        raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
-    for k, v in d.items():
-        default = getattr(TrainConfig, k)
-        if isinstance(default, str):
-            ok = isinstance(v, str) and v
-        elif isinstance(default, int):
-            ok = isinstance(v, int) and not isinstance(v, bool) and v >= 1
-        else:
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-        if not ok:
-            raise ValueError(f"{where}.{k}: expected {'a string' if isinstance(default, str) else 'a positive number'}"
-                             f", got {v!r}")
-    return TrainConfig(**d)
+    return TrainConfig(**check_fields(TrainConfig, d, where, positive=True, special={"device": _device_name}))
 
 
 def parse_config(raw: dict, where: str = "config") -> dict:

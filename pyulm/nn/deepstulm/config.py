@@ -8,11 +8,10 @@ with the same checks.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..configcheck import top_level
+from ..configcheck import check_fields, top_level
 
 #: Seed namespaces: training windows, per-epoch validation, held-out test (shipped metrics).
 #: The benchmark draws its networks from its own base seed, never from these.
@@ -24,37 +23,7 @@ _MAY_BE_ZERO = {"phase1_epochs", "phase2_epochs", "dilation_radius"}
 
 
 def _check_fields(cls, d, where):
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: expected a table, got {type(d).__name__}")
-    known = {f.name for f in fields(cls)}
-    bad = sorted(set(d) - known)
-    if bad:
-        raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
-    out = {}
-    for k, v in d.items():
-        default = getattr(cls, k)
-        name = f"{where}.{k}"
-        if isinstance(default, tuple):
-            n = None if k in _VARIABLE_LENGTH else len(default)
-            if not (isinstance(v, (list, tuple)) and (n is None or len(v) == n)
-                    and all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in v)):
-                raise ValueError(f"{name}: expected {'a list of' if n is None else n} finite numbers, got {v!r}")
-            v = tuple(float(a) if isinstance(d0, float) else a for a, d0 in zip(v, default)) if n else tuple(v)
-        elif isinstance(default, bool):
-            if not isinstance(v, bool):
-                raise ValueError(f"{name}: expected true or false, got {v!r}")
-        elif isinstance(default, int):
-            low = 0 if k in _MAY_BE_ZERO else 1
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name}: expected a whole number >= {low}, got {v!r}")
-        elif isinstance(default, float):
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
-            v = float(v)
-        elif isinstance(default, str) and not isinstance(v, str):
-            raise ValueError(f"{name}: expected a string, got {v!r}")
-        out[k] = v
-    return out
+    return check_fields(cls, d, where, zero_ok=_MAY_BE_ZERO, numeric_tuples=True, variable_length=_VARIABLE_LENGTH)
 
 
 def _range(value, name, *, positive=False):

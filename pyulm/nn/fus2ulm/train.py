@@ -24,7 +24,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from ..._optional import load_toml
 from ..._version import __version__
-from ..configcheck import top_level
+from ..configcheck import check_fields, top_level
 from ..weights_io import load_checkpoint
 from . import model_dir
 from .data import load_registered_pair, split
@@ -80,30 +80,9 @@ _ZERO_OK = ("simulate", "lr_hold", "snapshot_every")  # whole-number settings wh
 
 
 def check_table(cls, d, where):
-    """``cls(**d)`` for a frozen dataclass of settings, each value checked against its default's
-    type (tuple: a list; str; int: a whole number >= 1, ``simulate``, ``lr_hold``, ``snapshot_every`` >= 0; float: a finite
-    number >= 0); unknown fields are one error naming ``where``. PgD's trainer uses it too."""
-    known = {f.name: f for f in fields(cls)}
-    bad = sorted(set(d) - set(known))
-    if bad:
-        raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
-    out = {}
-    for k, v in d.items():
-        default = getattr(cls, k)
-        if isinstance(default, tuple):
-            if not isinstance(v, (list, tuple)):
-                raise ValueError(f"{where}.{k}: expected a list, got {v!r}")
-            v = tuple(v)
-        elif isinstance(default, str):
-            if not isinstance(v, str):
-                raise ValueError(f"{where}.{k}: expected a string, got {v!r}")
-        elif isinstance(default, int):
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k in _ZERO_OK else 1):
-                raise ValueError(f"{where}.{k}: expected a positive whole number, got {v!r}")
-        elif not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"{where}.{k}: expected a number >= 0, got {v!r}")
-        out[k] = v
-    return cls(**out)
+    """``cls(**d)`` for a frozen dataclass of settings, checked by :func:`pyulm.nn.configcheck.check_fields`
+    (``simulate``, ``lr_hold``, ``snapshot_every`` may be 0; lists unchecked, the caller checks them)."""
+    return cls(**check_fields(cls, d, where, zero_ok=_ZERO_OK))
 
 
 def parse_config(raw: dict, where: str = "config", model: str | None = None) -> dict:

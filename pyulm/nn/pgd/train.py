@@ -39,9 +39,8 @@ import torch
 
 from ..._optional import load_toml
 from ..._version import __version__
-from ..configcheck import top_level
+from ..configcheck import check_fields, top_level
 from ..fus2ulm.diffusion import ema_update
-from ..fus2ulm.train import check_table
 from ..weights_io import load_checkpoint
 from . import model_dir
 from .data import make_examples
@@ -86,12 +85,12 @@ def parse_config(raw: dict, where: str = "config") -> dict:
     seed = top_level(raw, where, ("seed",), ("data", "network", "train"))
     sizes = raw.get("network", {})
     build(sizes)  # checks the sizes
-    data = check_table(DataConfig, raw.get("data", {}), f"{where} [data]")
+    data = DataConfig(**check_fields(DataConfig, raw.get("data", {}), f"{where} [data]"))
     if len(data.size) != 2 or any(not isinstance(s, int) or s < 8 or s % 4 for s in data.size):
         raise ValueError(f"{where} [data] size: expected [nz, nx], multiples of 4 >= 8, got {list(data.size)}")
     if len(data.density) != 2 or not 0 <= data.density[0] <= data.density[1]:
         raise ValueError(f"{where} [data] density: expected [low, high] bubbles per frame, got {list(data.density)}")
-    tc = check_table(TrainConfig, raw.get("train", {}), f"{where} [train]")
+    tc = TrainConfig(**check_fields(TrainConfig, raw.get("train", {}), f"{where} [train]"))
     if tc.ema >= 1:
         raise ValueError(f"{where} [train] ema: expected a value in [0, 1), got {tc.ema}")
     return {"seed": seed, "sizes": dict(sizes), "data": data, "train": tc}
