@@ -173,3 +173,93 @@ def test_e2e_maps_hard_threshold_counts_the_pixels_of_the_probability_map():
         for p in out["trajectory"]:
             count[2:, 2:] += (p >= thr)[:count.shape[0] - 2, :count.shape[1] - 2]
         assert np.array_equal(m["MatOut"], count), thr
+
+
+# --- the compiled ConvLSTM gate chain (gates_numba; numba optional) ---
+
+from pyulm.nn.cycleulm import gates_numba  # noqa: E402
+from pyulm.nn.cycleulm.mbtnet_model import ConvLSTM, FastConvLSTM  # noqa: E402
+
+needs_numba = pytest.mark.skipif(not gates_numba.AVAILABLE, reason="numba not installed")
+
+
+@needs_numba
+def test_compiled_tanh_and_sigmoid_are_float32_accurate():
+    x = np.linspace(-30, 30, 600_001, dtype=np.float32)
+    ref = np.tanh(x.astype(np.float64))
+    assert np.abs(gates_numba.tanh_approx(x) - ref).max() < 4e-7
+    sig = 0.5 + 0.5 * gates_numba.tanh_approx(x / 2).astype(np.float64)
+    assert np.abs(sig - 1 / (1 + np.exp(-x.astype(np.float64)))).max() < 3e-7
+
+
+def _gates(seed, n=3, hd=8, h=5, w=7, scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    return _cl(scale * torch.randn(n, 4 * hd, h, w, generator=g))
+
+
+def _chain64(gates, cell):
+    i, f, o, g = gates.double().sigmoid().chunk(4, 1)
+    g = gates.double().chunk(4, 1)[3].tanh()
+    cell = i * g if cell is None else f * cell + i * g
+    return o * cell.tanh(), cell
+
+
+@needs_numba
+def test_lstm_step_is_the_gate_chain_to_bfloat16_rounding():
+    hid64 = cell64 = cell = None
+    for step in range(3):
+        gates = _gates(step)
+        hid, cell = gates_numba.lstm_step(gates, cell)
+        hid64, cell64 = _chain64(gates, cell64)
+        assert hid.dtype == BF and hid.is_contiguous(memory_format=torch.channels_last) and hid.shape == (3, 8, 5, 7)
+        c = torch.from_numpy(cell).double().reshape(3, 5, 7, 8).permute(0, 3, 1, 2)
+        assert float((c - cell64).abs().max()) < 2e-6  # float32 cell state
+        err = (hid.double() - hid64).abs()
+        assert bool((err <= 2 ** -8 * hid64.abs() + 1e-6).all())  # one rounding to bfloat16 (half an ulp)
+    with pytest.raises(ValueError, match="channels-last bfloat16"):
+        gates_numba.lstm_step(gates.float(), None)
+    with pytest.raises(ValueError, match="cell state"):
+        gates_numba.lstm_step(gates, cell[:-1])
+
+
+def _fast_pair(seed=0, cin=3, hd=8):
+    torch.manual_seed(seed)
+    m = ConvLSTM(cin, hd).eval()
+    fb = FastConvLSTM.from_convlstm(m).to(BF).to(memory_format=torch.channels_last)
+    return m, fb
+
+
+@needs_numba
+def test_fast_convlstm_compiled_and_eager_chains_agree_and_are_deterministic():
+    m, fb = _fast_pair()
+    x = torch.randn(2, 6, 3, 8, 12)
+    xb = _cl(x.flatten(0, 1)).unflatten(0, (2, 6))
+    with torch.no_grad():
+        ref = m(x)
+        assert fb.fused
+        got = fb(xb)
+        assert torch.equal(got, fb(xb))  # deterministic
+        fb.fused = False
+        eager = fb(xb)
+    scale = float(ref.abs().max())
+    assert float((got.float() - ref).abs().max()) < 0.02 * scale
+    assert float((eager.float() - ref).abs().max()) < 0.03 * scale
+    # the compiled chain rounds once: at least as close to float32 as the eager chain on average
+    assert float((got.float() - ref).abs().mean()) <= float((eager.float() - ref).abs().mean()) * 1.05
+
+
+def test_fast_convlstm_runs_the_eager_chain_without_numba(monkeypatch):
+    m, fb = _fast_pair(1)
+    x = torch.randn(1, 4, 3, 6, 8)
+    xb = _cl(x.flatten(0, 1)).unflatten(0, (1, 4))
+
+    def refuse(*a, **k):
+        raise AssertionError("the compiled chain ran")
+
+    monkeypatch.setattr(gates_numba, "AVAILABLE", False)
+    monkeypatch.setattr(gates_numba, "lstm_step", refuse)
+    with torch.no_grad():
+        got, ref = fb(xb).float(), m(x)
+    assert float((got - ref).abs().max()) < 0.03 * float(ref.abs().max())
+    with pytest.raises(ModuleNotFoundError, match="numba"):
+        gates_numba.tanh_approx(np.zeros(3, np.float32))
