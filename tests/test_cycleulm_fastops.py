@@ -216,6 +216,12 @@ def test_lstm_step_is_the_gate_chain_to_bfloat16_rounding():
         assert float((c - cell64).abs().max()) < 2e-6  # float32 cell state
         err = (hid.double() - hid64).abs()
         assert bool((err <= 2 ** -8 * hid64.abs() + 1e-6).all())  # one rounding to bfloat16 (half an ulp)
+    x_next = _gates(9)[:, :5]
+    xh, cell2 = gates_numba.lstm_step(gates, cell.copy(), x_next)  # [x_next, h] in the same pass
+    assert torch.equal(xh, torch.cat([x_next, gates_numba.lstm_step(gates, cell.copy())[0]], 1))
+    assert xh.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="x_next"):
+        gates_numba.lstm_step(gates, cell, x_next[:, :, :4])
     with pytest.raises(ValueError, match="channels-last bfloat16"):
         gates_numba.lstm_step(gates.float(), None)
     with pytest.raises(ValueError, match="cell state"):

@@ -105,15 +105,20 @@ if AVAILABLE:
             out[k] = _tanh(x[k])
 
     @_nb.njit(**_jit)
-    def _step_kernel(gates, cell, hid, first):
-        # gates (P, 4 hd) bfloat16 bits, [i f o g] per pixel; cell (P, hd) float32, updated; hid (P, hd) bits out
+    def _step_kernel(gates, cell, out, x_next, first):
+        # gates (P, 4 hd) bfloat16 bits, [i f o g] per pixel; cell (P, hd) float32, updated; x_next (P, cin)
+        # bits; out (P, cin + hd) bits: [x_next, h] per pixel, the next step's convolution input (no torch.cat).
+        # Unsigned column offsets: a signed index gets a negative-index select that stops vectorisation.
         n, hd = cell.shape
+        cin = np.uint64(x_next.shape[1])
         for p in range(n):
+            for c in range(x_next.shape[1]):
+                out[p, c] = x_next[p, c]
             for c in range(hd):
                 ig = _sigmoid(_from_bf16(gates[p, c])) * _tanh(_from_bf16(gates[p, 3 * hd + c]))
                 cc = ig if first else _sigmoid(_from_bf16(gates[p, hd + c])) * cell[p, c] + ig
                 cell[p, c] = cc
-                hid[p, c] = _to_bf16(_sigmoid(_from_bf16(gates[p, 2 * hd + c])) * _tanh(cc))
+                out[p, cin + np.uint64(c)] = _to_bf16(_sigmoid(_from_bf16(gates[p, 2 * hd + c])) * _tanh(cc))
 
 
 def _require():
@@ -134,11 +139,12 @@ def tanh_approx(x: np.ndarray) -> np.ndarray:
 def _bits(t):
     """The uint16 (P, C) NumPy view of a channels-last bfloat16 (N, C, H, W) tensor's memory."""
     import torch
-    return t.detach().permute(0, 2, 3, 1).reshape(-1, t.shape[1]).view(torch.int16).numpy().view(np.uint16)
+    n, c, h, w = t.shape
+    return t.detach().permute(0, 2, 3, 1).reshape(n * h * w, c).view(torch.int16).numpy().view(np.uint16)
 
 
-def lstm_step(gates, cell: np.ndarray | None):
-    """One ConvLSTM gate chain: the hidden state and the updated cell state.
+def lstm_step(gates, cell: np.ndarray | None, x_next=None):
+    """One ConvLSTM gate chain: the hidden state (after ``x_next``, if given) and the updated cell state.
 
     Parameters
     ----------
@@ -148,11 +154,14 @@ def lstm_step(gates, cell: np.ndarray | None):
     cell : numpy.ndarray or None
         The float32 cell state (N H W, hd) from the previous step, updated in place; None at the
         first step (zero cell state: a new one is returned).
+    x_next : torch.Tensor, optional
+        The next step's input, bfloat16 (N, cin, H, W) channels-last: then ``torch.cat([x_next, h], 1)``
+        is returned (the next gate convolution's input), written in the same pass.
 
     Returns
     -------
     hid : torch.Tensor
-        bfloat16 (N, hd, H, W), channels-last.
+        bfloat16 (N, hd, H, W), or (N, cin + hd, H, W) ``[x_next, h]``; channels-last.
     cell : numpy.ndarray
         float32 (N H W, hd), the cell state after this step.
     """
@@ -170,6 +179,11 @@ def lstm_step(gates, cell: np.ndarray | None):
     elif cell.shape != (n * h * w, hd) or cell.dtype != np.float32:
         raise ValueError(f"lstm_step: expected a float32 cell state of shape {(n * h * w, hd)}, got "
                          f"{cell.dtype} {cell.shape}")
-    hid = torch.empty((n, hd, h, w), dtype=torch.bfloat16, memory_format=torch.channels_last)
-    _step_kernel(_bits(gates), cell, _bits(hid), first)
-    return hid, cell
+    if x_next is None:
+        x_next = gates.new_empty((n, 0, h, w))
+    elif x_next.dtype != torch.bfloat16 or x_next.dim() != 4 or x_next.shape[0] != n or x_next.shape[2:] != (h, w):
+        raise ValueError(f"lstm_step: expected a bfloat16 x_next of shape (N={n}, cin, {h}, {w}), got "
+                         f"{x_next.dtype} {tuple(x_next.shape)}")
+    out = torch.empty((n, x_next.shape[1] + hd, h, w), dtype=torch.bfloat16, memory_format=torch.channels_last)
+    _step_kernel(_bits(gates), cell, _bits(out), _bits(x_next), first)
+    return out, cell

@@ -149,11 +149,13 @@ class FastConvLSTM(nn.Module):
         if not time_major:
             x = x.transpose(0, 1)
         hid = cell = None
-        if self._fusable(x):
-            for xk in x:
-                g = self.x_gates(xk) if hid is None else self.xh_gates(torch.cat([xk, hid], 1))
-                hid, cell = gates_numba.lstm_step(g.contiguous(memory_format=torch.channels_last), cell)
-            return hid
+        if self._fusable(x):  # each step's output is the next step's [x_k, h] (the concatenation in the same pass)
+            xh = None
+            for k in range(len(x)):
+                g = self.x_gates(x[k]) if xh is None else self.xh_gates(xh)
+                xh, cell = gates_numba.lstm_step(g.contiguous(memory_format=torch.channels_last), cell,
+                                                 x[k + 1] if k + 1 < len(x) else None)
+            return xh
         for xk in x:
             if hid is None:  # h = 0: the input half of the weights alone
                 sg, tg = self.x_sig(xk), self.x_tanh(xk)
