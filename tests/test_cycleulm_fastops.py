@@ -205,18 +205,19 @@ def _chain64(gates, cell):
 
 
 @needs_numba
-def test_lstm_step_is_the_gate_chain_to_bfloat16_rounding():
+@pytest.mark.parametrize("hd", [8, 16])  # the 256-bit and the 512-bit kernel
+def test_lstm_step_is_the_gate_chain_to_bfloat16_rounding(hd):
     hid64 = cell64 = cell = None
     for step in range(3):
-        gates = _gates(step)
+        gates = _gates(step, hd=hd)
         hid, cell = gates_numba.lstm_step(gates, cell)
         hid64, cell64 = _chain64(gates, cell64)
-        assert hid.dtype == BF and hid.is_contiguous(memory_format=torch.channels_last) and hid.shape == (3, 8, 5, 7)
-        c = torch.from_numpy(cell).double().reshape(3, 5, 7, 8).permute(0, 3, 1, 2)
+        assert hid.dtype == BF and hid.is_contiguous(memory_format=torch.channels_last) and hid.shape == (3, hd, 5, 7)
+        c = torch.from_numpy(cell).double().reshape(3, 5, 7, hd).permute(0, 3, 1, 2)
         assert float((c - cell64).abs().max()) < 2e-6  # float32 cell state
         err = (hid.double() - hid64).abs()
         assert bool((err <= 2 ** -8 * hid64.abs() + 1e-6).all())  # one rounding to bfloat16 (half an ulp)
-    x_next = _gates(9)[:, :5]
+    x_next = _gates(9, hd=hd)[:, :5]
     xh, cell2 = gates_numba.lstm_step(gates, cell.copy(), x_next)  # [x_next, h] in the same pass
     assert torch.equal(xh, torch.cat([x_next, gates_numba.lstm_step(gates, cell.copy())[0]], 1))
     assert xh.is_contiguous(memory_format=torch.channels_last)
