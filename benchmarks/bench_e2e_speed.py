@@ -9,7 +9,10 @@ thread for everything, SVD filtering excluded) on the validation acquisitions
 same process under its own module table, so old and new code alternate in one process (``--repeats``
 rounds, best of each reported with the range): timings on a shared machine drift, and only numbers
 from one process compare. Prints a table (ms a frame, frames/s, ratio to Baseline 2) and the load
-average before and after.
+average before and after. Each pipeline runs once on 16 frames before the timed rounds (models
+loaded, bf16 copies made); the first-process cost of the compiled gate chain (numba) is timed and
+printed before that, not hidden in it (first process on a machine: ~1.4 s to compile; later
+processes: ~0.25 s to load numba's cache).
 
 Usage::
 
@@ -67,6 +70,28 @@ def _active(mods: dict):
         sys.modules.update(saved)
 
 
+def _first_gate_chain_call(mods: dict) -> str:
+    """The first-process cost of MBT-Net's compiled ConvLSTM gate chain (numba: compiled, or loaded from
+    numba's cache), timed before the warm-up so that the table's warm timings do not hide it."""
+    import torch
+
+    with _active(mods):
+        import importlib
+
+        try:
+            g = importlib.import_module("pyulm.nn.cycleulm.gates_numba")
+        except ImportError:
+            return "no compiled gate chain in this code"
+        if not g.AVAILABLE:
+            return "numba not installed: the eager gate chain runs"
+        t0 = time.perf_counter()
+        for hd in (8, 16):  # the two kernels (256-bit and 512-bit vectors)
+            g.lstm_step(torch.zeros(1, 4 * hd, 4, 4, dtype=torch.bfloat16).contiguous(
+                memory_format=torch.channels_last), None)
+        return (f"compiled gate chain: first calls in this process {time.perf_counter() - t0:.2f} s "
+                "(numba compile, or its cache load; excluded from the table)")
+
+
 def _common(acq, n_frames: int) -> dict:
     """bench_cycleulm's options: the data's PSF for the baselines, the most bubbles in a frame."""
     gt = acq.gt.select(np.nonzero(acq.gt.frame < n_frames)[0])
@@ -103,6 +128,7 @@ def main(argv=None) -> dict:
         codes["old"] = _load(a.old)
     new = codes["new"]
     print(f"load average before: {os.getloadavg()}", flush=True)
+    print(_first_gate_chain_call(new), flush=True)
     res = {}
     for d in a.densities:
         with _active(new):

@@ -9,6 +9,8 @@
   - MBT-Net's ConvLSTM gates computed by :class:`pyulm.nn.cycleulm.mbtnet_model.FastConvLSTM`
     (sigmoid and tanh gates as separate convolutions over ``[x_k, h]`` so the nonlinearities run
     on whole tensors, the ``x_k`` half alone at the first step), the frames in time-major order;
+    with numba installed, one convolution for all four gates and the gate chain as one compiled
+    pass (:mod:`pyulm.nn.cycleulm.gates_numba`: float32 cell state, ``h`` rounded to bfloat16 once);
   - the bilinear x2 up-sampling + 3x3 convolution layers of both networks (MBT-Net's two x4
     layers, its last one with the 1x1 head; MB-DT's two decoder layers) as sub-pixel
     convolutions at the input's resolution and a pixel shuffle (``SubPixelUp``);
