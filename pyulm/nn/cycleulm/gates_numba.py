@@ -8,8 +8,9 @@ One ConvLSTM step after its gate convolution is, per element (i, f, o, g the gat
 Eager PyTorch runs this as about ten separate passes over the bfloat16 tensors (each rounding to
 bfloat16); :func:`lstm_step` runs it as one loop over the gate tensor's memory, reading the
 bfloat16 bits directly (float32 = bits << 16), keeping the cell state in float32 and writing ``h``
-as bfloat16 rounded to nearest even. Measured on MBT-Net's bf16 copy (4 windows of 8 frames of
-96 x 96, one thread, this AMX CPU): the forward 60 -> 42 ms (docs/cycleulm_mbtnet.md, "Speed").
+as bfloat16 rounded to nearest even, directly into the next step's convolution input ``[x_next, h]``.
+Measured on MBT-Net's bf16 copy (4 windows of 8 frames of 96 x 96, one thread, this AMX CPU): the
+forward 57-60 -> 38.6-40 ms (docs/cycleulm_mbtnet.md, "Speed").
 
 Why numba: LLVM compiles the loop to AVX vector code; TorchScript's fuser needs an LLVM-enabled
 torch build (not the CPU wheel), ``torch.compile`` costs ~80 s on the first call, and eager
@@ -25,7 +26,8 @@ sigmoid 1.8e-7 (bfloat16's resolution near 1 is 3.9e-3; tests/test_cycleulm_fast
 Compiled with ``fastmath`` (contractions, no NaN/inf handling: the inputs are finite, checked
 upstream), single-threaded and deterministic. ``cache=True``: the compiled code is stored in
 ``__pycache__`` next to this file, or numba's per-user cache directory where that is not writable
-(``NUMBA_CACHE_DIR`` overrides), so only the first process on a machine compiles (~1 s).
+(``NUMBA_CACHE_DIR`` overrides), so only the first process on a machine compiles (~1.4 s for both
+kernels); later processes load them (~0.25 s at the first call, numba's own setup).
 """
 from __future__ import annotations
 
