@@ -270,3 +270,41 @@ def test_fast_convlstm_runs_the_eager_chain_without_numba(monkeypatch):
     assert float((got - ref).abs().max()) < 0.03 * float(ref.abs().max())
     with pytest.raises(ModuleNotFoundError, match="numba"):
         gates_numba.tanh_approx(np.zeros(3, np.float32))
+
+
+# --- MB-DT's decoder input in one compiled pass (layout_numba; numba optional) ---
+
+from pyulm.nn.cycleulm import layout_numba  # noqa: E402
+from pyulm.nn.cycleulm.fastops import _shuffle  # noqa: E402
+
+
+@needs_numba
+@pytest.mark.parametrize("n,c,h,w,cs", [(2, 8, 6, 5, 8), (1, 3, 2, 2, 5), (3, 16, 4, 7, 16)])
+def test_shuffle_cat_is_pixel_shuffle_then_cat_bit_for_bit(n, c, h, w, cs):
+    torch.manual_seed(n + c)
+    y, skip = _cl(torch.randn(n, 4 * c, h, w)), _cl(torch.randn(n, cs, 2 * h, 2 * w))
+    got = layout_numba.shuffle_cat(y, skip, c)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got, torch.cat([_shuffle(y, c), skip], 1))
+    with pytest.raises(ValueError, match="shuffle_cat"):
+        layout_numba.shuffle_cat(y, skip[:, :, :-2], c)
+    with pytest.raises(ValueError, match="shuffle_cat"):
+        layout_numba.shuffle_cat(y.float(), skip, c)
+
+
+@needs_numba
+def test_bf16_mbdt_decoder_compiled_and_eager_inputs_give_the_same_output(monkeypatch):
+    from pyulm.nn.cycleulm.mbdt_model import MBDTConfig, build_generator
+
+    torch.manual_seed(11)
+    fast = inference_net(build_generator(MBDTConfig(width=8)).eval(), "bf16")
+    x = as_input(torch.rand(3, 3, 24, 20), "bf16")
+    calls = []
+    real = layout_numba.shuffle_cat
+    monkeypatch.setattr(layout_numba, "shuffle_cat", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        got = fast(x)
+        assert len(calls) == 2  # both decoder layers
+        monkeypatch.setattr(layout_numba, "usable", lambda t: False)  # the eager shuffle + cat
+        ref = fast(x)
+    assert torch.equal(got, ref)

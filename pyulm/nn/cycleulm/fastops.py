@@ -149,15 +149,25 @@ class SubPixelUp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < 2:
             return self.exact(x)
+        y = _shuffle(self.phases(x), self.cout)
+        self.fix_edges(x, y)
+        return y
+
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """The sub-pixel convolution's output before the shuffle: (n, 4 cout, h, w), phase-major channels
+        (exact away from the two outermost output rows and columns; :meth:`fix_edges` writes those)."""
         y = self.sub(x)
-        y = _shuffle(self.tail(y) if self.tail is not None else y, self.cout)
+        return self.tail(y) if self.tail is not None else y
+
+    def fix_edges(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Write the two outermost rows and columns of the output ``y`` (n, cout, 2h, 2w), in place, from the
+        original layers (``x``: the input, h and w >= 2)."""
         # output rows 0 and 1 depend on the first two input rows only (the last two on the last two), so
         # one call on the 4-row strip [first two, last two] gives all four (the rows between are not used)
         e = self.exact(torch.cat([x[..., :2, :], x[..., -2:, :]], 2))
         y[..., :2, :], y[..., -2:, :] = e[..., :2, :], e[..., -2:, :]
         e = self.exact(torch.cat([x[..., :2], x[..., -2:]], 3))
         y[..., :2], y[..., -2:] = e[..., :2], e[..., -2:]
-        return y
 
 
 

@@ -88,6 +88,13 @@ class _Up(nn.Module):
 
     def forward(self, x, skip):
         if self.fast is not None and tuple(skip.shape[-2:]) == (2 * x.shape[-2], 2 * x.shape[-1]):
+            from . import layout_numba  # inference copies only (numba, optional)
+
+            if min(x.shape[-2:]) >= 2 and layout_numba.usable(x) and layout_numba.usable(skip):
+                # the shuffled up-sampling and the skip written into the merge's input in one pass (no cat)
+                xs = layout_numba.shuffle_cat(self.fast.phases(x), skip, self.fast.cout)
+                self.fast.fix_edges(x, xs[:, :self.fast.cout])
+                return self.merge(xs)
             x = self.fast(x)
         else:
             x = self.up(F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False))
