@@ -69,6 +69,19 @@ def test_translate_bf16_deterministic_and_close_to_fp32(sim, translator):
     assert np.abs(a - ref).max() < 0.05  # outputs in [0, 1]
 
 
+@pytest.mark.parametrize("context", [1, 3, 5])
+def test_translate_bf16_contexts_are_context_stack_rounded(context):
+    from pyulm.nn.cycleulm.mbdt_domain import context_stack
+    from pyulm.nn.cycleulm.translate import _contexts_bf16
+
+    amp = np.random.default_rng(context).random((8, 12, 7), dtype=np.float32)
+    batch = _contexts_bf16(amp, context)
+    for t0, t1 in ((0, 4), (4, 7), (2, 3)):
+        got = batch(t0, t1)
+        ref = torch.as_tensor(context_stack(amp, np.arange(t0, t1), context)).to(torch.bfloat16)
+        assert got.is_contiguous(memory_format=torch.channels_last) and torch.equal(got, ref)
+
+
 def test_mbtnet_and_e2e_bf16_deterministic_and_close(sim):
     frames = np.abs(sim.iq[:, :, :10]).astype(np.float32)
     ref = predict(frames)

@@ -66,11 +66,24 @@ def _psf_check(amp: np.ndarray, trained, where) -> None:
                       f"was trained for; retrain MB-DT on this data (pyulm train mbdt)", stacklevel=3)
 
 
-def _context_nhwc(amp: np.ndarray, t: np.ndarray, context: int) -> np.ndarray:
-    """:func:`~pyulm.nn.cycleulm.mbdt_domain.context_stack`'s inputs as (len(t), z, x, context)."""
+def _contexts_bf16(amp: np.ndarray, context: int):
+    """A function ``t0, t1 -> `` the bfloat16 channels-last (t1 - t0, context, z, x) network input of frames
+    ``t0 .. t1 - 1`` (:func:`~pyulm.nn.cycleulm.mbdt_domain.context_stack`'s, rounded to bfloat16).
+
+    The frames are rounded to bfloat16 once, with ``context // 2`` edge frames repeated at each end; each
+    batch is then one copy of overlapping views (frame t's context is frames t .. t + context - 1 of the
+    padded block, contiguous along t): the same values as gathering in float32 and rounding, in one pass
+    of half the bytes instead of a gather, a transposing copy and the rounding (~0.05 ms a frame)."""
+    import torch
+
     k = context // 2
-    idx = np.clip(t[:, None] + np.arange(-k, k + 1)[None, :], 0, amp.shape[-1] - 1)
-    return np.ascontiguousarray(np.moveaxis(amp[:, :, idx], 2, 0))
+    nz, nx, nt = amp.shape
+    padded = torch.empty((nz, nx, nt + 2 * k), dtype=torch.bfloat16)
+    padded[:, :, k:k + nt] = torch.from_numpy(amp)
+    padded[:, :, :k] = padded[:, :, k:k + 1]
+    padded[:, :, k + nt:] = padded[:, :, k + nt - 1:k + nt]
+    windows = padded.unfold(2, context, 1)  # (z, x, t, context), frame t's context
+    return lambda t0, t1: windows[:, :, t0:t1].permute(2, 0, 1, 3).contiguous().permute(0, 3, 1, 2)
 
 
 def translate(frames, weights, *, batch_size: int = 16, device=None, check_psf: bool = True,
@@ -142,12 +155,13 @@ def translate(frames, weights, *, batch_size: int = 16, device=None, check_psf: 
     run = inference_net(net, precision)
     out = np.empty((nz, nx, nt), np.float32)
     with torch.inference_mode():
+        batch = _contexts_bf16(amp, context) if precision == "bf16" else None
         for t0 in range(0, nt, int(batch_size)):
             t = np.arange(t0, min(nt, t0 + int(batch_size)))
-            if precision == "fp32":
+            if batch is None:
                 x = torch.as_tensor(context_stack(amp, t, context), device=dev)
-            else:  # the frames gathered straight into channels-last memory (no transposing copy)
-                x = torch.as_tensor(_context_nhwc(amp, t, context), device=dev).permute(0, 3, 1, 2)
+            else:  # bf16: the contexts copied straight into channels-last memory
+                x = batch(int(t[0]), int(t[-1]) + 1).to(dev)
             x = as_input(x, precision)
             y = run(x)[:, 0, :nz, :nx].float().cpu().numpy()
             out[:, :, t] = np.moveaxis(y, 0, 2)
