@@ -308,3 +308,26 @@ def test_bf16_mbdt_decoder_compiled_and_eager_inputs_give_the_same_output(monkey
         monkeypatch.setattr(layout_numba, "usable", lambda t: False)  # the eager shuffle + cat
         ref = fast(x)
     assert torch.equal(got, ref)
+
+
+@needs_numba
+def test_shuffle_float_is_pixel_shuffle_in_float32_bit_for_bit():
+    torch.manual_seed(3)
+    y = _cl(torch.randn(2, 12, 5, 7))
+    got = layout_numba.shuffle_float(y, 3)
+    assert got.dtype == torch.float32 and got.is_contiguous() and torch.equal(got, _shuffle(y, 3).float())
+    with pytest.raises(ValueError, match="shuffle_float"):
+        layout_numba.shuffle_float(y, 4)
+
+
+@needs_numba
+def test_bf16_mbtnet_float_output_equals_the_shuffled_bf16_output(monkeypatch):
+    torch.manual_seed(5)
+    fast = inference_net(MBTNet(MBTNetConfig(c1=4, c2=4, c3=4, cu=4)).eval(), "bf16")
+    assert fast.sr2.float_out and not fast.sr1.float_out
+    x = as_input(torch.rand(2, 8, 12, 16), "bf16")
+    with torch.no_grad():
+        got = fast(x)
+        monkeypatch.setattr(layout_numba, "usable", lambda t: False)
+        ref = fast(x)
+    assert got.dtype == torch.float32 and ref.dtype == BF and torch.equal(got, ref.float())

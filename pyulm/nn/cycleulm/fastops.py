@@ -146,10 +146,22 @@ class SubPixelUp(nn.Module):
             self.tail.weight.data, self.tail.bias.data = tail[..., None, None].float(), hb.repeat(4).float()
             self.cout = len(hb)
 
+    #: return float32 in channels-first order (a network's last layer: one compiled pass instead of the
+    #: shuffle and a conversion; :func:`pyulm.nn.cycleulm.layout_numba.shuffle_float`), where numba can
+    float_out = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < 2:
             return self.exact(x)
-        y = _shuffle(self.phases(x), self.cout)
+        y = self.phases(x)
+        if self.float_out:
+            from . import layout_numba
+
+            if layout_numba.usable(y):
+                y = layout_numba.shuffle_float(y, self.cout)
+                self.fix_edges(x, y)
+                return y
+        y = _shuffle(y, self.cout)
         self.fix_edges(x, y)
         return y
 

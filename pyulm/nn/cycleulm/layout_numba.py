@@ -24,7 +24,7 @@ AVAILABLE = gates_numba.AVAILABLE
 if AVAILABLE:
     import numba as _nb
 
-    from .gates_numba import _jit
+    from .gates_numba import _from_bf16, _jit
 
     @_nb.njit(**_jit)
     def _shuffle_cat_kernel(y, skip, out):
@@ -42,6 +42,22 @@ if AVAILABLE:
                         out[b, r, q, o] = y[b, i, j, src + np.uint64(o)]
                     for o in range(cs):
                         out[b, r, q, np.uint64(c) + np.uint64(o)] = skip[b, r, q, o]
+
+    @_nb.njit(**_jit)
+    def _shuffle_float_kernel(y, out):
+        # y (N, h, w, 4c) bfloat16 bits, phase-major; out (N, c, 2h, 2w) float32: rows written contiguously
+        n, h, w, c4 = y.shape
+        c = c4 // 4
+        for b in range(n):
+            for i in range(h):
+                yrow = y[b, i]
+                for a in range(2):
+                    for o in range(c):
+                        orow = out[b, o, 2 * i + a]
+                        s0, s1 = np.uint64(2 * a * c + o), np.uint64((2 * a + 1) * c + o)
+                        for j in range(w):
+                            orow[2 * j] = _from_bf16(yrow[j, s0])
+                            orow[2 * j + 1] = _from_bf16(yrow[j, s1])
 
 
 def _nhwc_bits(t):
@@ -71,4 +87,18 @@ def shuffle_cat(y, skip, c: int):
                          f"got {y.dtype} {tuple(y.shape)} and {skip.dtype} {tuple(skip.shape)}")
     out = torch.empty((n, c + skip.shape[1], 2 * h, 2 * w), dtype=torch.bfloat16, memory_format=torch.channels_last)
     _shuffle_cat_kernel(_nhwc_bits(y), _nhwc_bits(skip), _nhwc_bits(out))
+    return out
+
+
+def shuffle_float(y, c: int):
+    """``_shuffle(y, c).float().contiguous()``: the pixel shuffle x2 of phase-major channels as a float32
+    (N, c, 2h, 2w) tensor in plain (channels-first) order, in one pass; ``y``: channels-last bfloat16
+    (N, 4c, h, w) (:func:`usable`). The same values (bfloat16 to float32 is exact)."""
+    import torch
+    n, c4, h, w = y.shape
+    if c4 != 4 * c or not usable(y):
+        raise ValueError(f"shuffle_float: expected a channels-last bfloat16 y (N, 4 x {c}, h, w); got {y.dtype} "
+                         f"{tuple(y.shape)}")
+    out = torch.empty((n, c, 2 * h, 2 * w), dtype=torch.float32)
+    _shuffle_float_kernel(_nhwc_bits(y), out.numpy())
     return out

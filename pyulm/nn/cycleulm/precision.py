@@ -63,6 +63,7 @@ def inference_net(net, precision: str):
         sr2 = fast.sr2.conv
         fast.sr2 = SubPixelUp(sr2[0], sr2[2], nn.Sequential(fast.sr2, fast.head), head=fast.head)
         fast.head = nn.Identity()
+        fast.sr2.float_out = True  # the network's output as float32 straight from the shuffle (same values)
         sr1 = fast.sr1.conv
         fast.sr1 = SubPixelUp(sr1[0], sr1[2], fast.sr1)
         fast.time_major = True
