@@ -13,7 +13,9 @@
     pass (:mod:`pyulm.nn.cycleulm.gates_numba`: float32 cell state, ``h`` rounded to bfloat16 once);
   - the bilinear x2 up-sampling + 3x3 convolution layers of both networks (MBT-Net's two x4
     layers, its last one with the 1x1 head; MB-DT's two decoder layers) as sub-pixel
-    convolutions at the input's resolution and a pixel shuffle (``SubPixelUp``);
+    convolutions at the input's resolution and a pixel shuffle (``SubPixelUp``); with numba, MB-DT's
+    shuffle and skip concatenation, and MBT-Net's last shuffle with its float32 output, are one
+    compiled pass each (:mod:`pyulm.nn.cycleulm.layout_numba`; the same values);
   - max pooling as maxima of strided channels-last views (``MaxPool``, the same values);
   - every convolution + (leaky) ReLU as one fused oneDNN call (``ConvAct``).
 
