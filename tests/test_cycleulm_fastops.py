@@ -331,3 +331,26 @@ def test_bf16_mbtnet_float_output_equals_the_shuffled_bf16_output(monkeypatch):
         monkeypatch.setattr(layout_numba, "usable", lambda t: False)
         ref = fast(x)
     assert got.dtype == torch.float32 and ref.dtype == BF and torch.equal(got, ref.float())
+
+
+@needs_numba
+def test_windows_bf16_is_the_normalised_padded_rounded_input_bit_for_bit():
+    from pyulm.nn.cycleulm.mbtnet_infer import _normalised
+
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((10, 14, 30)).astype(np.float32)
+    a[:, :, 3] = 0.0  # a frame without signal stays 0
+    a[:, :, 4] = -1.0
+    a[0, 0, 5] = -0.0
+    starts = np.array([0, 7, 14, 21])
+    fr = _normalised(a[:, :, :29], np.float32)
+    x = np.zeros((4, 12, 16, 8), np.float32)
+    for i, s in enumerate(starts):
+        x[i, :10, :14] = fr[:, :, s:s + 8]
+    ref = as_input(torch.as_tensor(x).permute(0, 3, 1, 2), "bf16")
+    got = layout_numba.windows_bf16(a[:, :, :29], starts, 8, (12, 16))
+    assert got.is_contiguous(memory_format=torch.channels_last) and torch.equal(got, ref)
+    with pytest.raises(ValueError, match="windows_bf16"):
+        layout_numba.windows_bf16(a[:, :, :29], starts + 1, 8, (12, 16))  # the last window runs past the frames
+    with pytest.raises(ValueError, match="windows_bf16"):
+        layout_numba.windows_bf16(a[:, :, :29].astype(np.float64), starts, 8, (12, 16))

@@ -24,7 +24,7 @@ AVAILABLE = gates_numba.AVAILABLE
 if AVAILABLE:
     import numba as _nb
 
-    from .gates_numba import _from_bf16, _jit
+    from .gates_numba import _from_bf16, _jit, _to_bf16
 
     @_nb.njit(**_jit)
     def _shuffle_cat_kernel(y, skip, out):
@@ -58,6 +58,34 @@ if AVAILABLE:
                         for j in range(w):
                             orow[2 * j] = _from_bf16(yrow[j, s0])
                             orow[2 * j + 1] = _from_bf16(yrow[j, s1])
+
+    # no fastmath: the quotient must be IEEE float32 division (fastmath may use a reciprocal)
+    @_nb.njit(cache=True, boundscheck=False, error_model="numpy")
+    def _windows_kernel(fr, starts, out):
+        # fr (Z, X, F) float32 frames; starts (n,) window starts into F; out (n, Zp, Xp, T) bfloat16 bits,
+        # zero beyond (Z, X): out[w, z, x, k] = bf16(max(fr[z, x, s_w + k], 0) / frame maximum)
+        nz, nx, nf = fr.shape
+        peak = np.zeros(nf, np.float32)
+        for z in range(nz):
+            for x in range(nx):
+                for t in range(nf):
+                    v = fr[z, x, t]
+                    if v > peak[t]:
+                        peak[t] = v
+        for t in range(nf):
+            if not peak[t] > 0:
+                peak[t] = np.float32(1.0)
+        q = np.empty(nf, np.float32)
+        out[:] = 0
+        for z in range(nz):
+            for x in range(nx):
+                for t in range(nf):
+                    v = fr[z, x, t]
+                    q[t] = (v if v > 0 else np.float32(0.0)) / peak[t]
+                for w in range(starts.size):
+                    s = starts[w]
+                    for k in range(out.shape[3]):
+                        out[w, z, x, k] = _to_bf16(q[s + k])
 
 
 def _nhwc_bits(t):
@@ -101,4 +129,25 @@ def shuffle_float(y, c: int):
                          f"{tuple(y.shape)}")
     out = torch.empty((n, c, 2 * h, 2 * w), dtype=torch.float32)
     _shuffle_float_kernel(_nhwc_bits(y), out.numpy())
+    return out
+
+
+def windows_bf16(frames, starts, frames_per_window: int, padded_shape):
+    """MBT-Net's bfloat16 channels-last input for windows of float32 MB-only frames, in one pass.
+
+    ``frames`` (Z, X, F) float32; window ``w`` holds frames ``starts[w] .. starts[w] + frames_per_window - 1``,
+    each clipped at 0 and divided by its maximum in float32 (frames without signal stay 0), rounded to
+    bfloat16 (to nearest even), zero-padded to ``padded_shape`` (Zp, Xp): the values of
+    :func:`pyulm.nn.cycleulm.mbtnet_infer` normalising in float32, copying and rounding with torch, bit for
+    bit. Returns a (n, frames_per_window, Zp, Xp) bfloat16 tensor, channels-last."""
+    import torch
+    fr = np.asarray(frames)
+    st = np.asarray(starts, dtype=np.int64)
+    zp, xp = padded_shape
+    if (not AVAILABLE or fr.dtype != np.float32 or fr.ndim != 3 or zp < fr.shape[0] or xp < fr.shape[1]
+            or st.size == 0 or st.min() < 0 or st.max() + frames_per_window > fr.shape[2]):
+        raise ValueError(f"windows_bf16: expected float32 (Z, X, F) frames covering every window and a padded "
+                         f"shape >= (Z, X); got {fr.dtype} {fr.shape}, starts {st.tolist()}, padded {padded_shape}")
+    out = torch.empty((st.size, frames_per_window, zp, xp), dtype=torch.bfloat16, memory_format=torch.channels_last)
+    _windows_kernel(fr, st, _nhwc_bits(out))
     return out
