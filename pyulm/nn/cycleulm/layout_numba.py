@@ -1,16 +1,23 @@
-"""MB-DT's decoder input, pixel shuffle + skip concatenation in one compiled pass (numba), for bf16 copies.
+"""Memory-bound layout steps of CycleULM's bfloat16 inference copies in one compiled pass each (numba).
 
-In MB-DT's bfloat16 channels-last inference copy (:mod:`pyulm.nn.cycleulm.precision`) each decoder
-layer's bilinear x2 + convolution is a sub-pixel convolution (:class:`pyulm.nn.cycleulm.fastops.SubPixelUp`)
-whose phase-major output is pixel-shuffled and then concatenated with the encoder's skip for the merge
-convolution: two copies of the full-resolution tensor, the shuffle with inner runs of 2c values, the
-concatenation another full pass. :func:`shuffle_cat` writes both straight into the merge
-convolution's input in one pass (per 16 frames of 96 x 96, one thread: 1.21 -> 0.57 ms at full
-resolution). It only moves bfloat16 values, so the result equals ``torch.cat([shuffle, skip])`` bit
-for bit (tested). Deterministic, single-threaded. numba is optional (the ``nn`` extra; :data:`AVAILABLE`),
-as for :mod:`pyulm.nn.cycleulm.gates_numba`, whose compile settings this module reuses; ``cache=True``.
-(A compiled 2x2 / 4x4 max pooling was measured too and not kept: 0.97 -> 0.78-0.83 ms at 16 x 8 x 96 x 96,
-no gain at MBT-Net's sizes.)
+PyTorch runs each of these as several passes over small tensors (:mod:`pyulm.nn.cycleulm.precision`);
+each function here only moves values, or computes them exactly as the eager form does, so the results
+are bit for bit the same (tested against the eager forms):
+
+* :func:`shuffle_cat`: MB-DT's decoder input ``torch.cat([pixel_shuffle(y), skip], 1)`` (the sub-pixel
+  convolution's phase-major output and the encoder's skip written straight into the merge
+  convolution's input; eager: a permuted copy with inner runs of 2c values, then a concatenation):
+  1.21 -> 0.57 ms per 16 frames of 96 x 96;
+* :func:`shuffle_float`: MBT-Net's last pixel shuffle written as float32 in plain order (the network
+  output; eager: a permuted bfloat16 copy, then a conversion): 1.01 -> 0.43 ms per 4 windows;
+* :func:`windows_bf16`: MBT-Net's input, float32 frames clipped at 0, divided by each frame's maximum,
+  copied into the windows and rounded to bfloat16 (eager: five NumPy passes and a conversion):
+  0.81 -> 0.53 ms per 4 windows (one thread, this AMX CPU).
+
+Deterministic, single-threaded. numba is optional (the ``nn`` extra; :data:`AVAILABLE`), as for
+:mod:`pyulm.nn.cycleulm.gates_numba`, whose compile settings and bit conversions this module reuses
+(``cache=True``). A compiled max pooling was measured too and not kept: 0.78-1.08 ms vs the eager
+0.96 ms at 16 x 8 x 96 x 96, slower at MBT-Net's sizes (docs/cycleulm_mbtnet.md).
 """
 from __future__ import annotations
 
