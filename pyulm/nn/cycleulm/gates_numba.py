@@ -57,8 +57,9 @@ _HALF = np.float32(0.5)
 if AVAILABLE:
     _A1, _A3, _A5, _A7, _A9, _A11, _A13 = _P
     _B0, _B2, _B4, _B6 = _Q
-    # error_model="numpy": no ZeroDivisionError branch on "/", which would stop LLVM vectorising the loop
-    _jit = dict(fastmath=True, cache=True, boundscheck=False, error_model="numpy")
+    #: numba options of every kernel here and in layout_numba: fastmath, and error_model="numpy" (no
+    #: ZeroDivisionError branch on "/", which would stop LLVM vectorising the loop); compiled once, cached
+    JIT_OPTIONS = dict(fastmath=True, cache=True, boundscheck=False, error_model="numpy")
 
     @_intrinsic
     def _as_f32(typingctx, u):
@@ -72,16 +73,18 @@ if AVAILABLE:
             return builder.bitcast(args[0], _ir.IntType(32))
         return _types.uint32(_types.float32), codegen
 
-    @_nb.njit(inline="always", **_jit)
-    def _from_bf16(u):
+    @_nb.njit(inline="always", **JIT_OPTIONS)
+    def from_bf16(u):
+        """float32 of bfloat16 bits (exact)."""
         return _as_f32(np.uint32(u) << np.uint32(16))
 
-    @_nb.njit(inline="always", **_jit)
-    def _to_bf16(x):
+    @_nb.njit(inline="always", **JIT_OPTIONS)
+    def to_bf16(x):
+        """bfloat16 bits of a float32, rounded to nearest even."""
         u = _as_u32(x)  # round to nearest even (finite x)
         return np.uint16((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16))
 
-    @_nb.njit(inline="always", **_jit)
+    @_nb.njit(inline="always", **JIT_OPTIONS)
     def _tanh(x):
         x = _CLAMP if x > _CLAMP else x
         x = -_CLAMP if x < -_CLAMP else x
@@ -97,11 +100,11 @@ if AVAILABLE:
         q = x2 * q + _B0
         return x * p / q
 
-    @_nb.njit(inline="always", **_jit)
+    @_nb.njit(inline="always", **JIT_OPTIONS)
     def _sigmoid(x):
         return _HALF + _HALF * _tanh(_HALF * x)
 
-    @_nb.njit(**_jit)
+    @_nb.njit(**JIT_OPTIONS)
     def _tanh_kernel(x, out):
         for k in range(x.shape[0]):
             out[k] = _tanh(x[k])
@@ -117,7 +120,7 @@ if AVAILABLE:
             return context.get_dummy_value()
         return _types.none(), codegen
 
-    @_nb.njit(inline="always", **_jit)
+    @_nb.njit(inline="always", **JIT_OPTIONS)
     def _step(gates, cell, out, x_next, first):
         # gates (P, 4 hd) bfloat16 bits, [i f o g] per pixel; cell (P, hd) float32, updated; x_next (P, cin)
         # bits; out (P, cin + hd) bits: [x_next, h] per pixel, the next step's convolution input (no torch.cat).
@@ -128,16 +131,16 @@ if AVAILABLE:
             for c in range(x_next.shape[1]):
                 out[p, c] = x_next[p, c]
             for c in range(hd):
-                ig = _sigmoid(_from_bf16(gates[p, c])) * _tanh(_from_bf16(gates[p, 3 * hd + c]))
-                cc = ig if first else _sigmoid(_from_bf16(gates[p, hd + c])) * cell[p, c] + ig
+                ig = _sigmoid(from_bf16(gates[p, c])) * _tanh(from_bf16(gates[p, 3 * hd + c]))
+                cc = ig if first else _sigmoid(from_bf16(gates[p, hd + c])) * cell[p, c] + ig
                 cell[p, c] = cc
-                out[p, cin + np.uint64(c)] = _to_bf16(_sigmoid(_from_bf16(gates[p, 2 * hd + c])) * _tanh(cc))
+                out[p, cin + np.uint64(c)] = to_bf16(_sigmoid(from_bf16(gates[p, 2 * hd + c])) * _tanh(cc))
 
-    @_nb.njit(**_jit)
+    @_nb.njit(**JIT_OPTIONS)
     def _step_kernel(gates, cell, out, x_next, first):
         _step(gates, cell, out, x_next, first)
 
-    @_nb.njit(**_jit)
+    @_nb.njit(**JIT_OPTIONS)
     def _step_kernel_512(gates, cell, out, x_next, first):
         _prefer_512_bit()
         _step(gates, cell, out, x_next, first)

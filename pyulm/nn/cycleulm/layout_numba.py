@@ -31,9 +31,9 @@ AVAILABLE = gates_numba.AVAILABLE
 if AVAILABLE:
     import numba as _nb
 
-    from .gates_numba import _from_bf16, _jit, _to_bf16
+    from .gates_numba import from_bf16, JIT_OPTIONS, to_bf16
 
-    @_nb.njit(**_jit)
+    @_nb.njit(**JIT_OPTIONS)
     def _shuffle_cat_kernel(y, skip, out):
         # y (N, h, w, 4c) phase-major (p c + o, p = 2a + b); skip (N, 2h, 2w, cs); out (N, 2h, 2w, c + cs)
         n, h, w, c4 = y.shape
@@ -50,7 +50,7 @@ if AVAILABLE:
                     for o in range(cs):
                         out[b, r, q, np.uint64(c) + np.uint64(o)] = skip[b, r, q, o]
 
-    @_nb.njit(**_jit)
+    @_nb.njit(**JIT_OPTIONS)
     def _shuffle_float_kernel(y, out):
         # y (N, h, w, 4c) bfloat16 bits, phase-major; out (N, c, 2h, 2w) float32: rows written contiguously
         n, h, w, c4 = y.shape
@@ -63,8 +63,8 @@ if AVAILABLE:
                         orow = out[b, o, 2 * i + a]
                         s0, s1 = np.uint64(2 * a * c + o), np.uint64((2 * a + 1) * c + o)
                         for j in range(w):
-                            orow[2 * j] = _from_bf16(yrow[j, s0])
-                            orow[2 * j + 1] = _from_bf16(yrow[j, s1])
+                            orow[2 * j] = from_bf16(yrow[j, s0])
+                            orow[2 * j + 1] = from_bf16(yrow[j, s1])
 
     # no fastmath: the quotient must be IEEE float32 division (fastmath may use a reciprocal)
     @_nb.njit(cache=True, boundscheck=False, error_model="numpy")
@@ -92,7 +92,7 @@ if AVAILABLE:
                 for w in range(starts.size):
                     s = starts[w]
                     for k in range(out.shape[3]):
-                        out[w, z, x, k] = _to_bf16(q[s + k])
+                        out[w, z, x, k] = to_bf16(q[s + k])
 
 
 def _nhwc_bits(t):
