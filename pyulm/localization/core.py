@@ -84,13 +84,16 @@ def localize(
     >>> np.round([locs.z[0], locs.x[0]], 2).tolist()
     [10.33, 12.56]
     """
-    return _localize(frames, method, fwhm, number_of_particles, n_local_max, meta, pala_compat, options)
+    return run_localization(frames, method, fwhm, number_of_particles, n_local_max, meta, pala_compat, options)
 
 
-def _localize(frames, method, fwhm, number_of_particles, n_local_max, meta, pala_compat, options,
-              finite: bool = False) -> Localizations:
-    """:func:`localize`; ``finite=True``: ``frames`` is a (z, x, t) floating array the caller made
-    and knows to be finite (the pipeline's filtered amplitude), so no pass over it checks that."""
+def run_localization(frames, method, fwhm, number_of_particles, n_local_max, meta, pala_compat, options,
+                     finite: bool = False) -> Localizations:
+    """:func:`localize` with its arguments positional and the method options as one dict, for pyulm's
+    own pipelines (:mod:`pyulm.pipeline.block`).
+
+    ``finite=True``: ``frames`` is a (z, x, t) floating array the caller made and knows to be finite
+    (the filter's own output), so no pass over it checks that; every other check still runs."""
     m = get_method(method)
     if number_of_particles is None:
         if "numberOfParticles" in options:  # PALA's name: say which Python argument it is

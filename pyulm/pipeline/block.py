@@ -28,7 +28,7 @@ import numpy as np
 from .. import _validate as V
 from ..filtering import filter_amplitude
 from ..localization import get_method
-from ..localization.core import _localize
+from ..localization.core import run_localization
 from ..tables import Localizations
 from ..tracking import track
 from .params import BlockParams
@@ -175,8 +175,8 @@ def mat_tracking(amplitude: np.ndarray, params: BlockParams, *, finite: bool = F
     # and an ROI of the data's width holds the narrower MB-only bubble (radial symmetry fails on
     # 3 x 3 ROIs of a 1.5-pixel PSF).
     fwhm = params.translator[2:] if params.translator and method.kind == "frames" else params.fwhm
-    locs = _localize(amplitude, params.method, fwhm, params.number_of_particles, params.n_local_max, None, True,
-                     dict(params.method_options), finite=finite)
+    locs = run_localization(amplitude, params.method, fwhm, params.number_of_particles, params.n_local_max, None, True,
+                            dict(params.method_options), finite=finite)
     if not len(locs):
         return np.zeros((0, 4))
     # PALA's example goes through 1-based pixels, (pos - 1) * PDelta: the same arithmetic
