@@ -31,6 +31,30 @@ SHIPPED = Path(__file__).resolve().parent / "weights"
 
 _cache: dict = {}
 
+#: models a loader keeps per process: a few (reloading is cheap, memory is not unlimited)
+CACHE_SIZE = 4
+
+
+def file_stamps(*paths) -> tuple:
+    """``(mtime_ns, size)`` of each path, None where it is not a file: the part of a model cache's key
+    that changes when a weights, config or checksum file is rewritten, so the model is loaded and
+    verified again."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        st = p.stat() if p.is_file() else None
+        out.append(st and (st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def remember(cache: dict, key, value):
+    """Store ``value`` under ``key`` in a model loader's ``cache`` (emptied first when it holds
+    :data:`CACHE_SIZE` entries) and return it."""
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
 
 def sha256(path) -> str:
     h = hashlib.sha256()
@@ -255,12 +279,7 @@ def load_model(architecture: str, weights=None, device=None, *, verify: bool = T
 
     wf, cf = resolve(architecture, weights)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    st = wf.stat()
-    cst = cf.stat() if cf.is_file() else None
-    sums = wf.parent / SUMS_FILE
-    sst = sums.stat() if sums.is_file() else None
-    key = (architecture, str(wf.resolve()), st.st_mtime_ns, st.st_size,
-           cst and (cst.st_mtime_ns, cst.st_size), sst and (sst.st_mtime_ns, sst.st_size), bool(verify), str(dev))
+    key = (architecture, str(wf.resolve()), file_stamps(wf, cf, wf.parent / SUMS_FILE), bool(verify), str(dev))
     if key in _cache:
         return _cache[key]
     verify_checksums(wf.parent, architecture, verify=verify)  # first: nothing unverified is parsed
@@ -276,7 +295,4 @@ def load_model(architecture: str, weights=None, device=None, *, verify: bool = T
     model.to(dev)
     model.source = str(wf)
     model.decode = cfg["decode"]  # every decode option, defaults filled in (see options.DECODE_DEFAULTS)
-    if len(_cache) >= 4:  # a few models per process: reloading is cheap, memory is not unlimited
-        _cache.clear()
-    _cache[key] = model
-    return model
+    return remember(_cache, key, model)

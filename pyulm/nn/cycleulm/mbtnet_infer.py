@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, load_strict, read_config_json,
-                          resolve, verify_checksums, write_checksums)
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, SUMS_FILE, WEIGHTS_FILE, file_stamps, load_state,
+                          load_strict, read_config_json, remember, resolve, verify_checksums, write_checksums)
 from .mbtnet_data import UPSAMPLE
 
 ARCHITECTURE = "mbtnet"
@@ -56,9 +56,7 @@ def load_model(weights=None, device=None):
 
     wf, cf = resolve(ARCHITECTURE, weights)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    stats = [(p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None
-             for p in (wf, cf, wf.parent / "SHA256SUMS")]
-    key = (str(wf.resolve()), *stats, str(dev))
+    key = (str(wf.resolve()), file_stamps(wf, cf, wf.parent / SUMS_FILE), str(dev))
     if key in _cache:
         return _cache[key]
     verify_checksums(wf.parent, ARCHITECTURE)
@@ -79,10 +77,7 @@ def load_model(weights=None, device=None):
     net.eval().to(dev)
     net.source = str(wf)
     net.threshold = float(thr)
-    if len(_cache) >= 4:
-        _cache.clear()
-    _cache[key] = net
-    return net
+    return remember(_cache, key, net)
 
 
 def check_frames(mbonly, frames: int = 8, name: str = "mbonly") -> np.ndarray:

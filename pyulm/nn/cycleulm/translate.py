@@ -36,19 +36,14 @@ def _load(weights, device):
     (translate runs block after block with one translator: one load, one bf16 copy; ~25 ms a call)."""
     from pathlib import Path
 
-    from ..weights_io import CONFIG_FILE, SUMS_FILE, WEIGHTS_FILE
+    from ..weights_io import CONFIG_FILE, SUMS_FILE, WEIGHTS_FILE, file_stamps, remember
     from .mbdt_dir import load_translator
 
     d = Path(weights).expanduser()
-    stats = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.is_file() else None
-                  for f in (d / WEIGHTS_FILE, d / CONFIG_FILE, d / SUMS_FILE))
-    key = (str(d.resolve()), stats, str(device))
-    if key not in _translators:
-        loaded = load_translator(weights, device)  # verifies the checksums; errors name the file
-        if len(_translators) >= 4:
-            _translators.clear()
-        _translators[key] = loaded
-    return _translators[key]
+    key = (str(d.resolve()), file_stamps(d / WEIGHTS_FILE, d / CONFIG_FILE, d / SUMS_FILE), str(device))
+    if key in _translators:
+        return _translators[key]
+    return remember(_translators, key, load_translator(weights, device))  # verifies the checksums
 
 
 def _psf_check(amp: np.ndarray, trained, where) -> None:

@@ -15,8 +15,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, SUMS_FILE, WEIGHTS_FILE, load_state, load_strict,
-                          read_config_json, resolve, verify_checksums, write_checksums)
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, SUMS_FILE, WEIGHTS_FILE, file_stamps, load_state,
+                          load_strict, read_config_json, remember, resolve, verify_checksums, write_checksums)
 from .config import DataConfig, ModelConfig
 
 ARCHITECTURE = "deepstulm"
@@ -70,12 +70,7 @@ def load_model_dir(weights=None, device=None):
 
     wf, cf = resolve(ARCHITECTURE, weights)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    st = wf.stat()
-    cst = cf.stat() if cf.is_file() else None
-    sums = wf.parent / SUMS_FILE
-    sst = sums.stat() if sums.is_file() else None
-    key = (str(wf.resolve()), st.st_mtime_ns, st.st_size, cst and (cst.st_mtime_ns, cst.st_size),
-           sst and (sst.st_mtime_ns, sst.st_size), str(dev))
+    key = (str(wf.resolve()), file_stamps(wf, cf, wf.parent / SUMS_FILE), str(dev))
     if key in _cache:
         return _cache[key]
     verify_checksums(wf.parent, ARCHITECTURE)  # first: nothing unverified is parsed
@@ -86,7 +81,4 @@ def load_model_dir(weights=None, device=None):
                 f"another r, size or architecture?)")
     model.eval().to(dev)
     model.source = str(wf)
-    if len(_cache) >= 4:
-        _cache.clear()
-    _cache[key] = (model, cfg)
-    return model, cfg
+    return remember(_cache, key, (model, cfg))

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, load_state, load_strict, read_config_json,
-                          verify_checksums, write_checksums)
+from ..weights_io import (CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, file_stamps, load_state, load_strict,
+                          read_config_json, remember, verify_checksums, write_checksums)
 from .model import ARCHITECTURE
 from .physics import FIELDS, RANGES
 
@@ -86,9 +86,8 @@ def load(weights=None, device=None):
         raise ValueError(f"{WHAT}: weights: expected a path to a model directory, got {weights!r}")
     d = SHIPPED if weights is None else Path(weights).expanduser()
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(d.glob("*")) if p.is_file()) \
-        if d.is_dir() else ()
-    key = (str(d.resolve()), stamp, str(dev))
+    files = sorted(p for p in d.glob("*") if p.is_file()) if d.is_dir() else []
+    key = (str(d.resolve()), tuple(p.name for p in files), file_stamps(*files), str(dev))
     if key in _cache:
         return _cache[key]
     if not (d / WEIGHTS_FILE).is_file():
@@ -102,7 +101,4 @@ def load(weights=None, device=None):
     wf = d / WEIGHTS_FILE
     load_strict(model, load_state(wf, WHAT), f"{WHAT}: weights {wf} do not fit the network of {d / CONFIG_FILE}")
     model.eval().to(dev)
-    if len(_cache) >= 4:
-        _cache.clear()
-    _cache[key] = (model, cfg)
-    return model, cfg
+    return remember(_cache, key, (model, cfg))
