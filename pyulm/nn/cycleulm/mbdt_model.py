@@ -72,7 +72,7 @@ def _conv(cin, cout):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True))
 
 
-class _Up(nn.Module):
+class DecoderUp(nn.Module):
     """Bilinear × 2 then a 3 × 3 convolution, concatenated with the skip, then a 3 × 3 convolution."""
 
     def __init__(self, cin, cskip, cout):
@@ -114,8 +114,8 @@ class UNetGenerator(nn.Module):
         self.bottom_in = _conv(w2, w3)
         self.res = nn.Sequential(nn.Conv2d(w3, w3, 3, padding=1), nn.LeakyReLU(0.1, inplace=True),
                                  nn.Conv2d(w3, w3, 3, padding=1))
-        self.up2 = _Up(w3, w2, w2)
-        self.up1 = _Up(w2, w1, w1)
+        self.up2 = DecoderUp(w3, w2, w2)
+        self.up1 = DecoderUp(w2, w1, w1)
         self.head = nn.Conv2d(w1, out_ch, 1)
 
     def forward(self, x):

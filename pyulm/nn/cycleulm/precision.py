@@ -55,7 +55,7 @@ def inference_net(net, precision: str):
 
     from ..models import fuse_batchnorm
     from .fastops import MaxPool, SubPixelUp, fuse_activations
-    from .mbdt_model import _Up
+    from .mbdt_model import DecoderUp
     from .mbtnet_model import ConvLSTM, FastConvLSTM, MBTNet
 
     fast = fuse_batchnorm(copy.deepcopy(net).eval())
@@ -70,7 +70,7 @@ def inference_net(net, precision: str):
         fast.sr1 = SubPixelUp(sr1[0], sr1[2], fast.sr1)
         fast.time_major = True
     for mod in list(fast.modules()):
-        if isinstance(mod, _Up):  # MB-DT's bilinear x2 + convolution: a sub-pixel convolution and a shuffle
+        if isinstance(mod, DecoderUp):  # MB-DT's bilinear x2 + convolution: a sub-pixel convolution and a shuffle
             mod.fast = SubPixelUp(mod.up[0], mod.up[1], mod.up_x2)
         for name, child in list(mod.named_children()):
             if isinstance(child, ConvLSTM):
