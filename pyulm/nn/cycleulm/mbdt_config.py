@@ -35,6 +35,8 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
     threads = 1
     device = "auto"          # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", "mps"
     val_patches = 32
+    precision = "fp32"       # the four networks' forward passes: "fp32", or "bf16" (torch.autocast
+                             # bfloat16; losses, gradients, optimiser state and weights stay float32)
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from ..configcheck import top_level
+from ..options import check_precision
 from .mbdt_model import MBDTConfig
 
 __all__ = ["DataCfg", "LossCfg", "TrainCfg", "parse_config", "config_dict"]
@@ -80,6 +83,7 @@ class TrainCfg:
     threads: int = 1
     device: str = "auto"
     val_patches: int = 32
+    precision: str = "fp32"
 
 
 # (low, high) bounds of every numeric field; None: unbounded on that side
@@ -130,6 +134,8 @@ def _table(cls, raw, where):
             if not isinstance(v, bool):
                 raise ValueError(f"{at}: expected true or false, got {v!r}")
             out[k] = v
+        elif k == "precision":
+            out[k] = check_precision(v, f"{where}.")  # the one check of every pyulm network's precision
         elif isinstance(default, str):
             if not isinstance(v, str):
                 raise ValueError(f"{at}: expected a string, got {v!r}")
