@@ -37,6 +37,8 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
     val_patches = 32
     precision = "fp32"       # the four networks' forward passes: "fp32", or "bf16" (torch.autocast
                              # bfloat16; losses, gradients, optimiser state and weights stay float32)
+    ema = 0.0                # 0: off; else the decay in [0, 1) of an exponential moving average of
+                             # G_AB's weights, saved as the translator (e.g. 0.999; mbdt_train)
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ class TrainCfg:
     device: str = "auto"
     val_patches: int = 32
     precision: str = "fp32"
+    ema: float = 0.0
 
 
 # (low, high) bounds of every numeric field; None: unbounded on that side
@@ -134,6 +137,10 @@ def _table(cls, raw, where):
             if not isinstance(v, bool):
                 raise ValueError(f"{at}: expected true or false, got {v!r}")
             out[k] = v
+        elif k == "ema":  # a decay < 1 (at 1 only the warm-up would move the average); NaN fails the test
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise ValueError(f"{at}: expected 0 (off) or a decay in [0, 1), e.g. 0.999, got {v!r}")
+            out[k] = float(v)
         elif k == "precision":
             out[k] = check_precision(v, f"{where}.")  # the one check of every pyulm network's precision
         elif isinstance(default, str):

@@ -25,9 +25,19 @@ loss, so losses, the re-blur kernel, gradients, Adam's state and the saved weigh
 Validation losses are computed in float32 whatever the precision (they then compare runs of either
 precision, and describe the float32 translator ``translate`` runs by default). The precision is in
 the checkpoint; resuming with another one is refused (the resumed run would be neither).
+
+``[train].ema = decay`` (> 0; 0 = off, the default) keeps an exponential moving average of G_AB's
+weights (parameters and buffers, float32 whatever the precision), moved after every generator step
+``k`` (0-based) by :func:`pyulm.nn.fus2ulm.diffusion.ema_update` (PgD's and fUS → ULM's EMA): decay
+``min(ema, (1 + k) / (10 + k))``, the warm-up forgetting the random initialisation. ``weights.pt``
+is then the averaged G_AB (a GAN's last weights are one sample of an oscillation; Yazıcı et al.
+2019), the raw networks keep training, and the validation losses use the averaged G_AB. The average
+is in the checkpoint (a resumed run ends with the same weights); resuming with another ``ema`` is
+refused, like another precision.
 """
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import time
@@ -38,6 +48,7 @@ import torch
 from torch.nn import functional as F
 
 from ..._version import __version__
+from ..fus2ulm.diffusion import ema_update
 from ..inference import autocast
 from ..weights_io import load_checkpoint
 from .mbdt_config import config_dict
@@ -48,6 +59,9 @@ from .mbdt_model import build_cycle
 __all__ = ["fit"]
 
 CHECKPOINT = "checkpoint.pt"
+#: [train] settings a resumed run must share with its checkpoint, and their value in checkpoints
+#: written before the key existed
+_RESUME_SAME = {"precision": "fp32", "ema": 0.0}
 
 
 class _Patches:
@@ -197,6 +211,9 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
 
     torch.manual_seed(seed)
     nets = build_cycle(mc).to(dev)
+    # the averaged G_AB: a frozen copy whose state-dict tensors ema_update moves in place
+    ema_g = copy.deepcopy(nets["G_AB"]).requires_grad_(False).eval() if tc.ema else None
+    ema = ema_g.state_dict() if tc.ema else None
     fwd = _at_precision(nets, tc.precision, dev)
     gen_params = list(nets["G_AB"].parameters()) + list(nets["G_BA"].parameters())
     disc_params = list(nets["D_A"].parameters()) + list(nets["D_B"].parameters())
@@ -207,11 +224,14 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
     ck = out / CHECKPOINT
     if resume:
         state = load_checkpoint(ck, dev)
-        was = state.get("precision", "fp32")  # checkpoints before the key: float32 runs
-        if was != tc.precision:
-            raise ValueError(f"resume: {ck} was trained with [train].precision = {was!r}, the config asks for "
-                             f"{tc.precision!r}; resume with {was!r} or start a new run")
+        for key, before in _RESUME_SAME.items():  # the resumed run would be neither setting's
+            was, now = state.get(key, before), getattr(tc, key)
+            if was != now:
+                raise ValueError(f"resume: {ck} was trained with [train].{key} = {was!r}, the config asks for "
+                                 f"{now!r}; resume with {was!r} or start a new run")
         nets.load_state_dict(state["nets"])
+        if ema_g is not None:
+            ema_g.load_state_dict(state["ema_G_AB"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         step, wall_used, cpu_used = int(state["step"]), float(state["wall"]), float(state["cpu"])
@@ -243,6 +263,8 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
+        if ema is not None:
+            ema_update(ema, nets["G_AB"], step, tc.ema)
         for p in disc_params:
             p.requires_grad_(True)
         d_a, d_b = _disc_losses(fwd, a, b, fake_a, fake_b)
@@ -253,33 +275,35 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
             run[k] = run.get(k, 0.0) + float(v.detach())
         step += 1
         if step % tc.steps_per_epoch == 0 or step == total_steps:
-            _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total_steps, tc, t0, c0, out, log)
+            _epoch_end(nets, ema_g, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total_steps, tc, t0, c0, out, log)
             run = {}
     if run:  # stopped by a cap between epochs: keep what was done
-        _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total_steps, tc, t0, c0, out, log)
+        _epoch_end(nets, ema_g, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total_steps, tc, t0, c0, out, log)
     wall, cpu = time.time() - t0, time.process_time() - c0
     psf_info = {"data_fwhm": [float(f) for f in psf["data_fwhm"]], "domain_b_fwhm": b_fwhm, "shrink": dc.shrink,
                 "n_used": int(psf.get("n_used", 0)), "source": psf.get("source", "estimated")}
     full = config_dict(cfg)
     training = {"steps": step, "planned_steps": total_steps, "stopped_by": stopped, "wall_s": round(wall, 1),
                 "cpu_s": round(cpu, 1), "n_bubbles": list(n_bubbles), "intensity": intensity, "device": str(dev),
-                "precision": tc.precision, "config": full}
+                "precision": tc.precision, "ema": tc.ema, "config": full}
     last = _last_val(out)
-    metrics = {"architecture": "mbdt", "steps": step, "precision": tc.precision, "wall_s": round(wall, 1),
-               "cpu_s": round(cpu, 1), "final_validation": last, "command": command, "sources": sources or [],
-               "blocks": [list(b.shape) for b in blocks], "pyulm": __version__, "torch": torch.__version__,
-               "python": platform.python_version()}
+    metrics = {"architecture": "mbdt", "steps": step, "precision": tc.precision, "ema": tc.ema,
+               "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "final_validation": last, "command": command,
+               "sources": sources or [], "blocks": [list(b.shape) for b in blocks], "pyulm": __version__,
+               "torch": torch.__version__, "python": platform.python_version()}
     readme = (f"# MB-DT translator\n\nCycleULM's domain translator (G_AB: 3 CEUS frames -> 1 MB-only frame), trained "
               f"self-supervised by\n\n    {command or 'pyulm.nn.cycleulm.train_mbdt'}\n\non {len(blocks)} block(s) "
               f"{[list(b.shape) for b in blocks]}: {step} steps in {wall:.0f} s.\nData PSF FWHM (z, x) "
               f"{[round(f, 2) for f in psf_info['data_fwhm']]} px; MB-only PSF {[round(f, 2) for f in b_fwhm]} px.\n"
+              + (f"weights.pt: the exponential moving average of G_AB's weights (decay {tc.ema}).\n" if tc.ema else "")
+              + 
               f"Use: `pyulm.nn.translate(frames, weights=\"{out}\")`. See docs/cycleulm_mbdt.md.\n")
     extra = {"metrics.json": json.dumps(metrics, indent=2) + "\n", "README.md": readme,
              "command.txt": (command or "pyulm.nn.cycleulm.train_mbdt(...)") + "\n"}
     if config_text:
         extra["train.toml"] = config_text
     nets.to(memory_format=torch.contiguous_format)  # saved weights in the usual order (bf16 trains channels-last)
-    write_model_dir(out, nets["G_AB"], model_cfg=mc.to_dict(), psf=psf_info, patch=dc.patch,
+    write_model_dir(out, nets["G_AB"] if ema_g is None else ema_g, model_cfg=mc.to_dict(), psf=psf_info, patch=dc.patch,
                     loss_weights=full["loss"], seed=seed, training=training, extra_files=extra)
     log(f"done: {out} ({step} steps, {wall:.0f} s; validation {json.dumps(last)})")
     return out
@@ -291,28 +315,35 @@ def _last_val(out: Path) -> dict:
 
 
 @torch.no_grad()
-def _validate(nets, a, b, lw, ks) -> dict:
+def _validate(nets, a, b, lw, ks, g_ab=None) -> dict:
+    """Validation losses; ``g_ab`` (the averaged G_AB, in eval mode) replaces ``nets["G_AB"]``."""
     nets.eval()
+    use = nets if g_ab is None else {**nets, "G_AB": g_ab}
     torch.manual_seed(0)  # the cycle noise: the same for every validation (training re-seeds every step)
-    total, terms, fake_a, fake_b = _losses(nets, a, b, lw, ks)
-    d_a, d_b = _disc_losses(nets, a, b, fake_a, fake_b)
+    total, terms, fake_a, fake_b = _losses(use, a, b, lw, ks)
+    d_a, d_b = _disc_losses(use, a, b, fake_a, fake_b)
     nets.train()
     return {"g": float(total), **{k: float(v) for k, v in terms.items()}, "d_a": float(d_a), "d_b": float(d_b)}
 
 
-def _epoch_end(nets, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total, tc, t0, c0, out, log):
+def _epoch_end(nets, ema_g, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total, tc, t0, c0, out, log):
     n = max(1, step % tc.steps_per_epoch or tc.steps_per_epoch)
-    val = _validate(nets, val_a, val_b, lw, ks)
+    val = _validate(nets, val_a, val_b, lw, ks, ema_g)
     wall, cpu = time.time() - t0, time.process_time() - c0
     rec = {"step": step, "epoch": -(-step // tc.steps_per_epoch), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
            "train": {k: v / n for k, v in run.items()}, "val": val}
+    if ema_g is not None:
+        rec["val_G_AB"] = "ema"  # the validation losses are the averaged translator's
     with open(out / "log.jsonl", "a") as fh:
         fh.write(json.dumps(rec) + "\n")
-    torch.save({"nets": nets.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
-                "wall": wall, "cpu": cpu, "precision": tc.precision}, out / CHECKPOINT)
+    state = {"nets": nets.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+             "wall": wall, "cpu": cpu, "precision": tc.precision, "ema": tc.ema}
+    if ema_g is not None:
+        state["ema_G_AB"] = ema_g.state_dict()
+    torch.save(state, out / CHECKPOINT)
     log(f"epoch {rec['epoch']}/{-(-total // tc.steps_per_epoch)} ({step}/{total} steps): train G {rec['train']['g']:.4f} "
-        f"D {rec['train']['d_a'] + rec['train']['d_b']:.4f} | val G {val['g']:.4f} cyc {val['cyc_a']:.4f} "
-        f"sim {val['sim']:.4f} ({wall:.0f} s)")
+        f"D {rec['train']['d_a'] + rec['train']['d_b']:.4f} | val{'' if ema_g is None else ' (EMA G_AB)'} "
+        f"G {val['g']:.4f} cyc {val['cyc_a']:.4f} sim {val['sim']:.4f} ({wall:.0f} s)")
 
 
 def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, command: str | None = None,
