@@ -28,6 +28,7 @@ _EXPORTS = {
     "translate": "translate",
     "ceus_acquisition": "ceus_sim", "CEUSAcquisition": "ceus_sim",
     "train_mbdt": "mbdt_train", "MBDTConfig": "mbdt_model", "translator_info": "mbdt_dir",
+    "check_translator": "mbdt_check",
     "MBTNet": "mbtnet_model", "mbtnet_predict": "mbtnet_infer", "e2e_maps": "e2e",
     "decode_tracks": "trackdecode", "motion_prior": "trackdecode",
 }

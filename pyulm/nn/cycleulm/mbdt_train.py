@@ -50,9 +50,10 @@ from torch.nn import functional as F
 from ..._version import __version__
 from ..fus2ulm.diffusion import ema_update
 from ..inference import autocast
-from ..weights_io import load_checkpoint
+from ..weights_io import load_checkpoint, write_checksums
+from .mbdt_check import check_translation
 from .mbdt_config import config_dict
-from .mbdt_dir import write_model_dir
+from .mbdt_dir import read_model_config, write_model_dir
 from .mbdt_domain import context_stack, domain_b_fwhm, mb_only_patches
 from .mbdt_model import build_cycle
 
@@ -305,8 +306,36 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
     nets.to(memory_format=torch.contiguous_format)  # saved weights in the usual order (bf16 trains channels-last)
     write_model_dir(out, nets["G_AB"] if ema_g is None else ema_g, model_cfg=mc.to_dict(), psf=psf_info, patch=dc.patch,
                     loss_weights=full["loss"], seed=seed, training=training, extra_files=extra)
+    _label_free_check(out, blocks, va_ranges, metrics, log)
     log(f"done: {out} ({step} steps, {wall:.0f} s; validation {json.dumps(last)})")
     return out
+
+
+def _label_free_check(out: Path, blocks: list, ranges: list, metrics: dict, log) -> None:
+    """Translate the held-back frames with the written translator, count its peaks against the MB-only
+    domain's (:mod:`~pyulm.nn.cycleulm.mbdt_check`), add the result to metrics.json and warn when it fails."""
+    import warnings
+
+    from .translate import translate
+
+    cfg = read_model_config(out)
+    frames = []
+    for amp, (t0, t1) in zip(blocks, ranges):
+        t0 = max(0, min(t0, t1 - 3))  # at least the 3-frame context
+        frames.append(translate(amp[:, :, t0:t1], out, check_psf=False))
+    per_block = [check_translation(f, cfg["training"]["n_bubbles"], cfg["patch"]) for f in frames]
+    n = [f.shape[-1] for f in frames]
+    peaks = sum(c["peaks_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
+    expected = sum(c["domain_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
+    worst = max(per_block, key=lambda c: abs(np.log(max(c["ratio"], 1e-9))))
+    metrics["label_free_check"] = {"frames": "held-back (validation_fraction)", "n_frames": sum(n),
+                                   "peaks_per_frame": round(peaks, 2), "domain_per_frame": round(expected, 2),
+                                   "worst_block": worst, "ok": all(c["ok"] for c in per_block)}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_checksums(out)
+    if not metrics["label_free_check"]["ok"]:
+        log(worst["message"])
+        warnings.warn(worst["message"], stacklevel=3)
 
 
 def _last_val(out: Path) -> dict:

@@ -1,0 +1,72 @@
+"""The label-free check of a trained MB-DT translator (mbdt_check) and its record in the model directory."""
+import json
+
+import numpy as np
+import pytest
+
+from pyulm.nn.cycleulm.mbdt_check import RATIO_BOUNDS, check_translation, count_peaks
+from pyulm.nn.cycleulm.mbdt_domain import mb_only_patches
+
+
+def _frames(n_per_frame, frames=8, size=48, fwhm=(2.0, 2.4), seed=0):
+    rng = np.random.default_rng(seed)
+    p = mb_only_patches(rng, frames, size, fwhm, n_bubbles=(n_per_frame, n_per_frame), intensity=(0.5, 1.0))
+    return np.moveaxis(p, 0, 2)
+
+
+def test_count_peaks_counts_separated_bubbles():
+    f = np.zeros((32, 32, 2), np.float32)
+    for z, x in ((5, 5), (5, 20), (20, 12)):
+        f[z, x, 0] = 1.0
+    f[10, 10, 1] = 1.0
+    f[11, 10, 1] = 0.01  # below the floor, and not a strict maximum
+    np.testing.assert_array_equal(count_peaks(f), [3, 1])
+    assert count_peaks(np.zeros((8, 8, 3))).tolist() == [0, 0, 0]  # an all-zero frame has no peak
+
+
+def test_domain_like_frames_pass():
+    # frames drawn like the MB-only domain itself (5 bubbles per 48 x 48 = the mean of U{0..10} per 48 x 48 patch)
+    r = check_translation(_frames(5), (0, 10), 48)
+    assert r["ok"] and r["message"] == ""
+    assert 0.7 <= r["ratio"] <= 1.05  # a few overlapping bubbles merge
+    assert r["domain_per_frame"] == 5.0 and r["bounds"] == list(RATIO_BOUNDS)
+
+
+def test_noise_turned_into_bubbles_fails_with_a_message():
+    noisy = np.abs(np.random.default_rng(1).standard_normal((48, 48, 6))).astype(np.float32)
+    r = check_translation(noisy, (0, 4), 48)
+    assert not r["ok"] and r["ratio"] > RATIO_BOUNDS[1]
+    assert "makes bubbles out of noise" in r["message"] and "peaks per frame" in r["message"]
+
+
+def test_erased_output_fails():
+    dark = np.zeros((48, 48, 4), np.float32)
+    dark[24, 24, :] = 1.0  # one bubble kept per frame, ten expected
+    r = check_translation(dark, (0, 20), 48)
+    assert not r["ok"] and r["ratio"] == pytest.approx(0.1)
+    assert "erases most bubbles" in r["message"]
+
+
+def test_bad_shape_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"frames: expected \(z, x, t\)"):
+        count_peaks(np.zeros((8, 8)))
+
+
+def test_training_records_the_check_and_the_directory_still_verifies(tmp_path):
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from pyulm.nn.cycleulm import ceus_acquisition, train_mbdt
+    from pyulm.nn.cycleulm.mbdt_check import check_translator
+    from pyulm.nn.weights_io import verify_checksums
+
+    acq = ceus_acquisition("medium", shape=(48, 40), n_frames=24, seed=1001)
+    cfg = {"seed": 1, "model": {"width": 4, "disc_width": 4},
+           "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.0]},
+           "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "device": "cpu"}}
+    out = tmp_path / "t"
+    with pytest.warns(UserWarning, match="MB-DT check"):
+        train_mbdt(acq.iq, out, config=cfg, log=lambda m: None)
+    verify_checksums(out, "MB-DT")  # metrics.json was rewritten with the check: the checksums follow it
+    rec = json.loads((out / "metrics.json").read_text())["label_free_check"]
+    assert rec["n_frames"] == 5 and rec["ok"] is False  # two steps of training: not a translator yet
+    again = check_translator(out, acq.iq[:, :, -5:])
+    assert again["peaks_per_frame"] == pytest.approx(rec["peaks_per_frame"], abs=0.01)
