@@ -70,3 +70,75 @@ def test_training_records_the_check_and_the_directory_still_verifies(tmp_path):
     assert rec["n_frames"] == 5 and rec["ok"] is False  # two steps of training: not a translator yet
     again = check_translator(out, acq.iq[:, :, -5:])
     assert again["peaks_per_frame"] == pytest.approx(rec["peaks_per_frame"], abs=0.01)
+
+
+TINY = {"seed": 1, "model": {"width": 4, "disc_width": 4},
+        "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.0]},
+        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "device": "cpu"}}
+
+
+@pytest.fixture(scope="module")
+def small_acq():
+    from pyulm.nn.cycleulm import ceus_acquisition
+    return ceus_acquisition("medium", shape=(48, 40), n_frames=24, seed=1001)
+
+
+def _train(acq, out, restarts):
+    import warnings
+
+    from pyulm.nn.cycleulm import train_mbdt
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        train_mbdt(acq.iq, out, config={**TINY, "train": {**TINY["train"], "restarts": restarts}}, log=lines.append)
+    return lines
+
+
+def test_restarts_keep_the_attempt_nearest_the_domain_when_none_passes(small_acq, tmp_path):
+    pytest.importorskip("torch")
+    from pyulm.nn.weights_io import verify_checksums
+
+    out = tmp_path / "t"
+    lines = _train(small_acq, out, 2)
+    m = json.loads((out / "metrics.json").read_text())
+    assert [a["seed"] for a in m["attempts"]] == [1, 2, 3] and not any(a["ok"] for a in m["attempts"])
+    best = min(m["attempts"], key=lambda a: abs(np.log(max(a["peaks_ratio"], 1e-9))))
+    assert m["kept_seed"] == best["seed"]
+    assert json.loads((out / "config.json").read_text())["seed"] == best["seed"]  # the directory is that attempt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]  # no attempt directory left behind
+    verify_checksums(out, "MB-DT")
+    assert any("restart 2/2 with seed 3" in ln for ln in lines) and "no attempt passed" in lines[-1]
+    # deterministic: the same command gives the same translator
+    again = tmp_path / "u"
+    _train(small_acq, again, 2)
+    assert (again / "weights.pt").read_bytes() == (out / "weights.pt").read_bytes()
+
+
+def test_restarts_stop_at_the_first_attempt_that_passes(small_acq, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import pyulm.nn.cycleulm.mbdt_train as mt
+
+    real, calls = mt.check_translation, []
+
+    def second_passes(*a, **k):  # the check's verdict forced (the networks here are two steps old)
+        r = real(*a, **k)
+        calls.append(r)
+        return {**r, "ok": len(calls) == 2, "message": "" if len(calls) == 2 else r["message"]}
+
+    monkeypatch.setattr(mt, "check_translation", second_passes)
+    out = tmp_path / "t"
+    lines = _train(small_acq, out, 3)
+    m = json.loads((out / "metrics.json").read_text())
+    assert [(a["seed"], a["ok"]) for a in m["attempts"]] == [(1, False), (2, True)]
+    assert m["kept_seed"] == 2 and m["label_free_check"]["ok"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+    assert "check passed" in lines[-1]
+
+
+def test_restarts_default_off_and_bounded():
+    from pyulm.nn.cycleulm.mbdt_config import parse_config
+    assert parse_config(None)["train"].restarts == 0
+    with pytest.raises(ValueError, match="restarts"):
+        parse_config({"train": {"restarts": -1}})
+    with pytest.raises(ValueError, match="restarts"):
+        parse_config({"train": {"restarts": 1.5}})

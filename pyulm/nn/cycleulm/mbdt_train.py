@@ -447,5 +447,53 @@ def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, com
         f"{[round(f, 2) for f in psf['data_fwhm']]} px from {psf['n_used']} bubbles -> MB-only PSF "
         f"{[round(f * dc.shrink, 2) for f in psf['data_fwhm']]} px; {nb[0]}-{nb[1]} bubbles per patch; peak amplitudes "
         f"U({inten['range'][0]:.3f}, {inten['range'][1]:.3f}) ({inten['source']})")
-    return fit(blocks, cfg, psf, nb, out, intensity=inten, resume=resume, command=command, config_text=text,
-               sources=[n for n in names], log=log)
+    args = dict(intensity=inten, command=command, config_text=text, sources=list(names), log=log)
+    out = fit(blocks, cfg, psf, nb, out, resume=resume, **args)
+    return _restart_until_checked(out, blocks, cfg, psf, nb, args)
+
+
+def _check_of(model_dir: Path) -> dict:
+    return json.loads((model_dir / "metrics.json").read_text())["label_free_check"]
+
+
+def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
+    """``[train] restarts``: while the label-free check fails, train again with the next seed.
+
+    Each attempt ``k`` (seed + k, the same budget) is trained in a sibling directory ``OUT.restartK``;
+    the first that passes, or the one whose peak ratio is nearest 1 when none does, ends in ``out``
+    (the others are removed), with every attempt listed in its metrics.json (``attempts``).
+    """
+    import shutil
+    import warnings
+
+    n = cfg["train"].restarts
+    if n == 0 or _check_of(out)["ok"]:
+        return out
+    seed0 = cfg["seed"]
+    tries = [(seed0, out, _check_of(out))]
+    for k in range(1, n + 1):
+        d = out.with_name(f"{out.name}.restart{k}")
+        if d.exists():
+            shutil.rmtree(d)
+        args["log"](f"MB-DT check failed: restart {k}/{n} with seed {seed0 + k} in {d}")
+        with warnings.catch_warnings():  # the attempt's own warning: the verdict comes once, at the end
+            warnings.simplefilter("ignore", UserWarning)
+            fit(blocks, {**cfg, "seed": seed0 + k}, psf, nb, d, **args)
+        tries.append((seed0 + k, d, _check_of(d)))
+        if tries[-1][2]["ok"]:
+            break
+    best = next((t for t in tries if t[2]["ok"]), None) or min(
+        tries, key=lambda t: abs(np.log(max(t[2]["worst_block"]["ratio"], 1e-9))))
+    if best[1] != out:
+        shutil.rmtree(out)
+        best[1].rename(out)
+    for _, d, _ in tries:
+        if d != best[1] and d != out and d.exists():
+            shutil.rmtree(d)
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["attempts"] = [{"seed": s, "peaks_ratio": c["worst_block"]["ratio"], "ok": c["ok"]} for s, _, c in tries]
+    metrics["kept_seed"] = best[0]
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_checksums(out)
+    args["log"](f"MB-DT: kept the attempt with seed {best[0]} ({'check passed' if best[2]['ok'] else 'no attempt passed'})")
+    return out
