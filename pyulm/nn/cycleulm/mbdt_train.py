@@ -34,6 +34,11 @@ is then the averaged G_AB (a GAN's last weights are one sample of an oscillation
 2019), the raw networks keep training, and the validation losses use the averaged G_AB. The average
 is in the checkpoint (a resumed run ends with the same weights); resuming with another ``ema`` is
 refused, like another precision.
+
+At the end, the held-back frames are translated and checked label-free
+(:mod:`~pyulm.nn.cycleulm.mbdt_check`: peaks per frame against the MB-only domain's mean count),
+recorded in ``metrics.json`` and warned about when the check fails; ``[train].restarts = N`` then
+trains again with the next seeds (:func:`train_mbdt`).
 """
 from __future__ import annotations
 
@@ -297,8 +302,7 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
               f"{[list(b.shape) for b in blocks]}: {step} steps in {wall:.0f} s.\nData PSF FWHM (z, x) "
               f"{[round(f, 2) for f in psf_info['data_fwhm']]} px; MB-only PSF {[round(f, 2) for f in b_fwhm]} px.\n"
               + (f"weights.pt: the exponential moving average of G_AB's weights (decay {tc.ema}).\n" if tc.ema else "")
-              + 
-              f"Use: `pyulm.nn.translate(frames, weights=\"{out}\")`. See docs/cycleulm_mbdt.md.\n")
+              + f"Use: `pyulm.nn.translate(frames, weights=\"{out}\")`. See docs/cycleulm_mbdt.md.\n")
     extra = {"metrics.json": json.dumps(metrics, indent=2) + "\n", "README.md": readme,
              "command.txt": (command or "pyulm.nn.cycleulm.train_mbdt(...)") + "\n"}
     if config_text:
