@@ -120,9 +120,9 @@ class FastConvLSTM(nn.Module):
     def __init__(self, cin: int, hidden: int):
         super().__init__()
         self.hidden = hidden
-        self.x_sig, self.x_tanh = _conv(cin, 3 * hidden), _conv(cin, hidden)
-        self.xh_sig, self.xh_tanh = _conv(cin + hidden, 3 * hidden), _conv(cin + hidden, hidden)
-        self.x_gates, self.xh_gates = _conv(cin, 4 * hidden), _conv(cin + hidden, 4 * hidden)  # [i f o g]
+        # [i f o g] over x_k alone (the first step, h = 0) and over [x_k, h]: the eager chain below
+        # convolves with the sigmoid rows and the tanh rows of these weights as two views
+        self.x_gates, self.xh_gates = _conv(cin, 4 * hidden), _conv(cin + hidden, 4 * hidden)
         #: run the gate chain compiled (gates_numba) where it can (bf16 on the CPU, numba installed)
         self.fused = gates_numba.AVAILABLE
 
@@ -131,10 +131,6 @@ class FastConvLSTM(nn.Module):
         hd, w, b = m.hidden, m.gates.weight.data, m.gates.bias.data
         cin = w.shape[1] - hd
         f = cls(cin, hd).to(w.device)
-        f.x_sig.weight.data, f.x_sig.bias.data = w[:3 * hd, :cin].clone(), b[:3 * hd].clone()
-        f.x_tanh.weight.data, f.x_tanh.bias.data = w[3 * hd:, :cin].clone(), b[3 * hd:].clone()
-        f.xh_sig.weight.data, f.xh_sig.bias.data = w[:3 * hd].clone(), b[:3 * hd].clone()
-        f.xh_tanh.weight.data, f.xh_tanh.bias.data = w[3 * hd:].clone(), b[3 * hd:].clone()
         f.x_gates.weight.data, f.x_gates.bias.data = w[:, :cin].clone(), b.clone()
         f.xh_gates.weight.data, f.xh_gates.bias.data = w.clone(), b.clone()
         return f
@@ -156,12 +152,14 @@ class FastConvLSTM(nn.Module):
                 xh, cell = gates_numba.lstm_step(g.contiguous(memory_format=torch.channels_last), cell,
                                                  x[k + 1] if k + 1 < len(x) else None)
             return xh
+        n3 = 3 * self.hidden
         for xk in x:
             if hid is None:  # h = 0: the input half of the weights alone
-                sg, tg = self.x_sig(xk), self.x_tanh(xk)
+                conv, inp = self.x_gates, xk
             else:
-                xh = torch.cat([xk, hid], 1)
-                sg, tg = self.xh_sig(xh), self.xh_tanh(xh)
+                conv, inp = self.xh_gates, torch.cat([xk, hid], 1)
+            w, b = conv.weight, conv.bias  # rows [:3h] sigmoid gates, [3h:] tanh gate: views, no copy
+            sg, tg = F.conv2d(inp, w[:n3], b[:n3], padding=1), F.conv2d(inp, w[n3:], b[n3:], padding=1)
             i, f, o = pointwise(torch.sigmoid, sg).chunk(3, 1)
             cell = i * tanh(tg) if cell is None else f * cell + i * tanh(tg)
             hid = o * tanh(cell)
