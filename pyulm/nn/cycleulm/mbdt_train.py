@@ -443,14 +443,13 @@ def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, com
     if nb == "auto":
         counts = [auto_n_bubbles(b, dc.patch)[1] for b in blocks]
         nb = (0, int(round(np.mean(counts))))
-    if dc.intensity == "auto":
-        inten = {**auto_intensity(blocks), "source": "estimated"}
-    else:
-        inten = {"range": list(dc.intensity), "source": "config"}
+    # a fixed pair is recorded by fit itself (intensity=None); "auto" is estimated here, on all the blocks
+    inten = {**auto_intensity(blocks), "source": "estimated"} if dc.intensity == "auto" else None
+    lo, hi = inten["range"] if inten else dc.intensity
     log(f"mbdt: {len(blocks)} block(s) {[list(b.shape) for b in blocks]}; data PSF FWHM (z, x) "
         f"{[round(f, 2) for f in psf['data_fwhm']]} px from {psf['n_used']} bubbles -> MB-only PSF "
         f"{[round(f * dc.shrink, 2) for f in psf['data_fwhm']]} px; {nb[0]}-{nb[1]} bubbles per patch; peak amplitudes "
-        f"U({inten['range'][0]:.3f}, {inten['range'][1]:.3f}) ({inten['source']})")
+        f"U({lo:.3f}, {hi:.3f}) ({'estimated' if inten else 'config'})")
     args = dict(intensity=inten, command=command, config_text=text, sources=list(names), log=log)
     out = fit(blocks, cfg, psf, nb, out, resume=resume, **args)
     return _restart_until_checked(out, blocks, cfg, psf, nb, args)
