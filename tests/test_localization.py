@@ -291,3 +291,16 @@ def test_plateau_maxima_equal_skimage_without_needing_it():
             expected = np.ones(img.shape, bool)  # MATLAB/Octave mark a constant image everywhere
         np.testing.assert_array_equal(regional_maxima(img), expected)
         np.testing.assert_array_equal(count_regional_maxima(img[None]), [expected.sum()])
+
+
+def test_strict_maxima_skip_plateaus_and_allow_borders():
+    from pyulm.localization.detect import regional_maxima, strict_maxima
+    img = np.zeros((5, 6), np.float32)
+    img[0, 0] = 2.0             # on the border: a maximum (outside counts as -inf)
+    img[2, 3] = img[2, 4] = 1.0  # a two-pixel plateau: regional, not strict
+    img[4, 1] = 0.5
+    s = strict_maxima(img)
+    assert s.dtype == bool and s.shape == img.shape
+    assert sorted(zip(*np.nonzero(s))) == [(0, 0), (4, 1)]
+    assert regional_maxima(img)[2, 3] and not s[2, 3]
+    np.testing.assert_array_equal(strict_maxima(np.dstack([img, img]))[:, :, 1], s)  # (z, x, t): per slice

@@ -27,6 +27,15 @@ def _neighbour_max(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def strict_maxima(image: np.ndarray) -> np.ndarray:
+    """Pixels strictly above all 8 neighbours, on each 2-D slice ``image[:, :, t]`` (outside counts as -inf).
+
+    Unlike :func:`regional_maxima`, a plateau is never a maximum. Works on (z, x) or (z, x, t).
+    """
+    img = np.asarray(image)
+    return img > _neighbour_max(img)
+
+
 def regional_maxima(image: np.ndarray, *, positive_only: bool = False) -> np.ndarray:
     """MATLAB ``imregionalmax`` (8-connectivity) on each 2-D slice ``image[:, :, t]``.
 

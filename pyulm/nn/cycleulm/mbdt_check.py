@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PEAK_FLOOR", "RATIO_BOUNDS", "count_peaks", "check_translation", "check_translator"]
+__all__ = ["PEAK_FLOOR", "RATIO_BOUNDS", "count_peaks", "check_translation", "check_translator", "distance_from_one"]
 
 #: a peak counts when it reaches this fraction of its frame's maximum (MB-only background is ~0)
 PEAK_FLOOR = 0.05
@@ -33,16 +33,18 @@ RATIO_BOUNDS = (0.5, 2.0)
 
 def count_peaks(frames, floor: float = PEAK_FLOOR) -> np.ndarray:
     """Strict 3 x 3 regional maxima at or above ``floor`` x the frame's maximum, per frame of (z, x, t)."""
-    from scipy import ndimage
+    from ...localization.detect import strict_maxima
 
     a = np.asarray(frames, dtype=np.float32)
     if a.ndim != 3:
         raise ValueError(f"frames: expected (z, x, t) MB-only frames, got shape {a.shape}")
-    foot = np.ones((3, 3, 1), bool)
-    foot[1, 1, 0] = False
-    neigh = ndimage.maximum_filter(a, footprint=foot, mode="constant", cval=-np.inf)
     top = a.reshape(-1, a.shape[-1]).max(axis=0)
-    return ((a > neigh) & (a >= floor * top) & (top > 0)).sum(axis=(0, 1))
+    return (strict_maxima(a) & (a >= floor * top) & (top > 0)).sum(axis=(0, 1))
+
+
+def distance_from_one(ratio: float) -> float:
+    """``|log(ratio)|``: how far a peak ratio is from the domain's count (a ratio of 0 counts as 1e-9)."""
+    return abs(float(np.log(max(ratio, 1e-9))))
 
 
 def check_translation(mb_frames, n_bubbles, patch: int, *, bounds=RATIO_BOUNDS) -> dict:

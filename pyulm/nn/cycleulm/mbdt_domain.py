@@ -83,17 +83,14 @@ def domain_b_fwhm(data_fwhm, shrink: float = 0.5) -> list[float]:
 def _bubble_maxima(amp: np.ndarray, noise_factor: float, max_frames: int):
     """Strict 3 x 3 regional maxima at or above ``noise_factor`` x each frame's median, on up to
     ``max_frames`` frames spread over the block: (frames (z, x, k), maxima mask, per-frame max, noise level)."""
-    from scipy import ndimage
+    from ...localization.detect import strict_maxima
 
     nt = amp.shape[-1]
     sel = np.unique(np.linspace(0, nt - 1, min(nt, max_frames)).round().astype(int))
     a = amp[:, :, sel]
-    nb = np.ones((3, 3, 1), bool)
-    nb[1, 1, 0] = False
-    neigh = ndimage.maximum_filter(a, footprint=nb, mode="constant", cval=-np.inf)
     flat = a.reshape(-1, a.shape[-1])
     noise = noise_factor * np.median(flat, axis=0)
-    return a, (a > neigh) & (a >= noise), flat.max(axis=0), noise
+    return a, strict_maxima(a) & (a >= noise), flat.max(axis=0), noise
 
 
 def auto_n_bubbles(amp: np.ndarray, size: int, *, rel_threshold: float = 0.3, noise_factor: float = 3.0,

@@ -56,7 +56,7 @@ from ..._version import __version__
 from ..fus2ulm.diffusion import ema_update
 from ..inference import autocast
 from ..weights_io import load_checkpoint, write_checksums
-from .mbdt_check import check_translation
+from .mbdt_check import check_translation, distance_from_one
 from .mbdt_config import config_dict
 from .mbdt_dir import read_model_config, write_model_dir
 from .mbdt_domain import context_stack, domain_b_fwhm, mb_only_patches
@@ -331,7 +331,7 @@ def _label_free_check(out: Path, blocks: list, ranges: list, metrics: dict, log)
     n = [f.shape[-1] for f in frames]
     peaks = sum(c["peaks_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
     expected = sum(c["domain_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
-    worst = max(per_block, key=lambda c: abs(np.log(max(c["ratio"], 1e-9))))
+    worst = max(per_block, key=lambda c: distance_from_one(c["ratio"]))
     metrics["label_free_check"] = {"frames": "held-back (validation_fraction)", "n_frames": sum(n),
                                    "peaks_per_frame": round(peaks, 2), "domain_per_frame": round(expected, 2),
                                    "worst_block": worst, "ok": all(c["ok"] for c in per_block)}
@@ -486,7 +486,7 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
         if tries[-1][2]["ok"]:
             break
     best = next((t for t in tries if t[2]["ok"]), None) or min(
-        tries, key=lambda t: abs(np.log(max(t[2]["worst_block"]["ratio"], 1e-9))))
+        tries, key=lambda t: distance_from_one(t[2]["worst_block"]["ratio"]))
     if best[1] != out:
         shutil.rmtree(out)
         best[1].rename(out)
