@@ -142,3 +142,13 @@ def test_restarts_default_off_and_bounded():
         parse_config({"train": {"restarts": -1}})
     with pytest.raises(ValueError, match="restarts"):
         parse_config({"train": {"restarts": 1.5}})
+
+
+def test_restarts_never_touch_an_existing_sibling_directory(small_acq, tmp_path):
+    pytest.importorskip("torch")
+    mine = tmp_path / "t.restart1"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("user data")
+    _train(small_acq, tmp_path / "t", 1)
+    assert (mine / "keep.txt").read_text() == "user data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t", "t.restart1"]

@@ -462,11 +462,12 @@ def _check_of(model_dir: Path) -> dict:
 def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     """``[train] restarts``: while the label-free check fails, train again with the next seed.
 
-    Each attempt ``k`` (seed + k, the same budget) is trained in a sibling directory ``OUT.restartK``;
+    Each attempt ``k`` (seed + k, the same budget) is trained in a new sibling directory ``OUT.restartK-*``;
     the first that passes, or the one whose peak ratio is nearest 1 when none does, ends in ``out``
     (the others are removed), with every attempt listed in its metrics.json (``attempts``).
     """
     import shutil
+    import tempfile
     import warnings
 
     n = cfg["train"].restarts
@@ -475,9 +476,8 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     seed0 = cfg["seed"]
     tries = [(seed0, out, _check_of(out))]
     for k in range(1, n + 1):
-        d = out.with_name(f"{out.name}.restart{k}")
-        if d.exists():
-            shutil.rmtree(d)
+        # a new sibling directory of its own: an existing directory of any name is never overwritten
+        d = Path(tempfile.mkdtemp(prefix=f"{out.name}.restart{k}-", dir=out.parent))
         args["log"](f"MB-DT check failed: restart {k}/{n} with seed {seed0 + k} in {d}")
         with warnings.catch_warnings():  # the attempt's own warning: the verdict comes once, at the end
             warnings.simplefilter("ignore", UserWarning)
