@@ -53,13 +53,11 @@ def test_subpixel_up_refuses_other_convolutions():
         SubPixelUp(nn.Conv2d(2, 2, 5, padding=2), nn.ReLU(), nn.Identity())
 
 
-def test_pointwise_is_bit_for_bit_and_tanh_takes_bf16_through_float32():
+def test_pointwise_and_tanh_are_bit_for_bit():
     x = _cl(torch.randn(2, 6, 5, 7) * 4)
     s = pointwise(torch.sigmoid, x)
     assert s.is_contiguous(memory_format=torch.channels_last) and torch.equal(s, torch.sigmoid(x))
-    b = x.bfloat16()
-    assert tanh(b).dtype == torch.bfloat16 and torch.equal(tanh(b), tanh(b.float()).bfloat16())
-    assert torch.allclose(tanh(x), torch.tanh(x), rtol=0, atol=3e-7)
+    assert torch.equal(tanh(x), torch.tanh(x)) and torch.equal(tanh(x.float()), torch.tanh(x.float()))
 
 
 def test_fused_conv_act_matches_the_plain_operations():

@@ -14,8 +14,6 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .elementwise import tanh
-
 #: Channels of the MBL-Net output, in order.
 MBLNET_CHANNELS = ("p_logit", "intensity", "dz", "dx", "sigma_z", "sigma_x", "sigma_intensity")
 #: Channels of the 3DML-ResNet output per frame, in order.
@@ -157,7 +155,7 @@ class MBLNet(nn.Module):
             [
                 p,
                 F.softplus(loc[:, :1]),
-                OFFSET_RANGE * tanh(loc[:, 1:3]),
+                OFFSET_RANGE * torch.tanh(loc[:, 1:3]),
                 SIGMA_MIN + SIGMA_RANGE * torch.sigmoid(sig),
             ],
             1,
@@ -198,7 +196,7 @@ class DML3ResNet(nn.Module):
 
     def forward(self, x):
         y = self.out(self.blocks(self.stem(x)))
-        return torch.cat([y[:, :1], OFFSET_RANGE * tanh(y[:, 1:3])], 1)
+        return torch.cat([y[:, :1], OFFSET_RANGE * torch.tanh(y[:, 1:3])], 1)
 
 
 class CountNet(nn.Module):

@@ -2,9 +2,10 @@
 
 Each computes the same function as the trained layers it replaces, arranged for one CPU thread:
 
-* :func:`pointwise`: element-wise functions on the memory of a channels-last tensor seen as a plain
-  NHWC tensor (the same values: PyTorch's CPU sigmoid takes a ~4x slower path on channels-last
-  tensors); :func:`tanh` (:mod:`pyulm.nn.elementwise`) takes bfloat16 through float32;
+* :func:`pointwise`, :func:`tanh`: element-wise functions on the memory of a channels-last tensor
+  seen as a plain NHWC tensor, and bfloat16 tanh through float32 (bit for bit the same values:
+  PyTorch's CPU sigmoid takes a ~4x slower path on channels-last tensors, its bfloat16 tanh is ~2x
+  slower than float32's);
 * :class:`ConvAct`: a convolution with its ReLU / leaky ReLU as one oneDNN call
   (``torch.ops.mkldnn._convolution_pointwise``, the fused kernel torch.compile emits on CPU), so the
   result is written once; the plain operations where the op is missing or the tensor is not bfloat16
@@ -24,8 +25,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..elementwise import tanh  # noqa: F401  - re-exported: bfloat16 through float32, the same bits every call
-
 
 def pointwise(fn, x: torch.Tensor) -> torch.Tensor:
     """``fn(x)`` for an element-wise ``fn``, computed on the NHWC view of a channels-last ``x`` (same values)."""
@@ -34,6 +33,9 @@ def pointwise(fn, x: torch.Tensor) -> torch.Tensor:
     return fn(x)
 
 
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """``torch.tanh(x)``, bit for bit; for bfloat16 through float32."""
+    return x.float().tanh_().to(x.dtype) if x.dtype == torch.bfloat16 else torch.tanh(x)
 
 
 def _onednn():

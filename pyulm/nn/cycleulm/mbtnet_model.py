@@ -94,8 +94,8 @@ class ConvLSTM(nn.Module):
         cell = x.new_zeros(b, self.hidden, h, w)
         for k in range(t):
             i, f, o, g = self.gates(torch.cat([x[:, k], hid], 1)).chunk(4, 1)
-            cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * tanh(g)
-            hid = torch.sigmoid(o) * tanh(cell)
+            cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+            hid = torch.sigmoid(o) * torch.tanh(cell)
         return hid
 
 

@@ -21,8 +21,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..elementwise import tanh
-
 
 # --------------------------------------------------------------------------- Pix2Pix
 @dataclass
@@ -65,7 +63,7 @@ class Pix2PixGenerator(nn.Module):
             if i > 0:
                 h = torch.cat([h, skips[-1 - i]], 1)
             h = u(h)
-        return tanh(self.out(torch.cat([h, x], 1)))
+        return torch.tanh(self.out(torch.cat([h, x], 1)))
 
 
 class PatchDiscriminator(nn.Module):
@@ -185,7 +183,7 @@ class MHVAE(nn.Module):
         mu_m, lv_m = _product_of_experts([mu_p] + [e[0] for e in ex], [lv_p] + [e[1].clamp(-8, 8) for e in ex])
         z_mid = draw(mu_m, lv_m)
         d = torch.cat([h, z_mid], 1)
-        outs = [tanh(dec(d)) for dec in self.dec]
+        outs = [torch.tanh(dec(d)) for dec in self.dec]
         kl_top = _kl(mu_t, lv_t, zeros, zeros).flatten(1).sum(1)
         kl_mid = _kl(mu_m, lv_m, mu_p, lv_p).flatten(1).sum(1)
         return outs[0], outs[1], kl_top, kl_mid
@@ -283,7 +281,7 @@ class DiffusionUNet(FiLMUNet):
         e = self.t_mlp(sinusoidal(t, self.cfg.emb))
         e = e + self.p_mlp(torch.cat([sinusoidal(pos[:, 0] * 1000, self.cfg.emb),
                                       sinusoidal(pos[:, 1] * 1000, self.cfg.emb)], 1))
-        return tanh(self.unet(torch.cat([x_t, fus], 1), e))
+        return torch.tanh(self.unet(torch.cat([x_t, fus], 1), e))
 
 
 CONFIGS = {"pix2pix": Pix2PixConfig, "mhvae": MHVAEConfig, "diffusion": DiffusionConfig}
