@@ -14,6 +14,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .vml import warm_up
+
+warm_up()  # a serial first call of torch's vector math (see pyulm.nn.vml)
+
 #: Channels of the MBL-Net output, in order.
 MBLNET_CHANNELS = ("p_logit", "intensity", "dz", "dx", "sigma_z", "sigma_x", "sigma_intensity")
 #: Channels of the 3DML-ResNet output per frame, in order.

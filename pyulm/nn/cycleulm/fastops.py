@@ -25,6 +25,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..vml import warm_up
+
+warm_up()  # a serial first call of torch's vector math (see pyulm.nn.vml)
+
 
 def pointwise(fn, x: torch.Tensor) -> torch.Tensor:
     """``fn(x)`` for an element-wise ``fn``, computed on the NHWC view of a channels-last ``x`` (same values)."""

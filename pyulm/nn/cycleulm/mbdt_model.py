@@ -24,6 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..vml import warm_up
+
+warm_up()  # a serial first call of torch's vector math (see pyulm.nn.vml)
+
 __all__ = ["MBDTConfig", "UNetGenerator", "PatchDiscriminator", "build_generator", "build_cycle", "MULTIPLE"]
 
 #: frames are padded to a multiple of this (two stride-2 poolings)

@@ -29,6 +29,9 @@ from torch.nn import functional as F
 
 from . import gates_numba
 from .fastops import pointwise, tanh
+from ..vml import warm_up
+
+warm_up()  # a serial first call of torch's vector math (see pyulm.nn.vml)
 
 ARCHITECTURE = "mbtnet"
 UPSAMPLE = 4  # output grid refinement (two extra x2 up-sampling layers)

@@ -25,6 +25,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import ModelConfig
+from ..vml import warm_up
+
+warm_up()  # a serial first call of torch's vector math (see pyulm.nn.vml)
 
 
 class _Stage(nn.Module):

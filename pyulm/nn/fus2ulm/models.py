@@ -21,6 +21,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..vml import warm_up
+
+warm_up()  # a serial first call of torch's vector math (see pyulm.nn.vml)
+
 
 # --------------------------------------------------------------------------- Pix2Pix
 @dataclass
