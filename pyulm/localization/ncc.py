@@ -206,6 +206,8 @@ def find_peaks(maps, *, threshold: float, number_of_particles: int, border: int 
     M = np.asarray(maps, dtype=np.float64)
     nb = np.ones((3, 3, 1), bool)
     nb[1, 1, 0] = False
+    # Not detect.strict_maxima: the same mask on NaN-free maps (all that ncc_maps gives), but scipy's
+    # filter ignores a NaN neighbour unless it is the first one visited (z-1, x-1); np.maximum never does.
     neigh = ndimage.maximum_filter(M, footprint=nb, mode="constant", cval=-np.inf)
     peak = (M > neigh) & (M > threshold)
     if border > 0:

@@ -212,11 +212,10 @@ def estimate_psf(frames, *, fwhm=(3, 3), half_size=None, max_bubbles: int = 500,
     if 2 * hz + 1 > Nz or 2 * hx + 1 > Nx:
         raise ValueError(f"half_size: patch {(2 * hz + 1, 2 * hx + 1)} is larger than the frame {(Nz, Nx)}")
 
-    # Strict 3x3 maxima (plateaus are not bubbles).
-    nb = np.ones((3, 3, 1), bool)
-    nb[1, 1, 0] = False
-    neigh = ndimage.maximum_filter(arr, footprint=nb, mode="constant", cval=-np.inf)
-    is_max = arr > neigh
+    # Strict 3x3 maxima (plateaus are not bubbles). The same mask as scipy's maximum_filter
+    # (footprint without its centre, -inf outside) gave here, NaN aside: as_frames refuses NaN.
+    from ..localization.detect import strict_maxima  # lazy: localization imports psf
+    is_max = strict_maxima(arr)
     fmax = arr.reshape(-1, Nt).max(axis=0)
     z, x, t = np.nonzero(is_max)
     v = arr[z, x, t]
