@@ -226,7 +226,7 @@ def test_translate_warns_when_the_psf_differs(model_dir):
 
 
 def test_training_refuses_bad_input(acq, tmp_path):
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="unknown field"):
         train_mbdt(acq.iq, tmp_path / "x", config={"loss": {"cycles": 1}}, log=quiet)
     with pytest.raises(ValueError, match="patch"):
         train_mbdt(acq.iq[:10, :10], tmp_path / "x", config=TINY, log=quiet)

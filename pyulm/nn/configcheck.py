@@ -3,7 +3,8 @@
 Every ``pyulm train`` config (MBL-Net/3DML, Deep-stULM, fUS -> ULM, MB-DT, MBT-Net, PgD)
 is a TOML file with a few plain keys (``seed`` and, for some, ``architecture`` or
 ``model``) and a few tables: :func:`top_level` checks the first, :func:`check_fields` each
-table's fields against its trainer's settings dataclass.
+table's fields against its trainer's settings dataclass (with optional (low, high) ranges,
+checked by :func:`check_number`, which a trainer's own rules may call too).
 """
 from __future__ import annotations
 
@@ -45,13 +46,13 @@ def top_level(raw: dict, where: str, keys=("seed",), tables=()) -> int:
 
 
 def check_fields(cls, d, where: str, *, zero_ok=(), positive: bool = False, numeric_tuples: bool = False,
-                 variable_length=(), special=None) -> dict:
+                 variable_length=(), special=None, bounds=None) -> dict:
     """Check one table of a training config against the frozen dataclass ``cls`` of its settings.
 
     Every trainer's tables go through here, so a value is judged by the type of its default the
     same way everywhere: a list for a tuple, true/false for a bool, a whole number >= 1 for an int
     (>= 0 for the fields in ``zero_ok``), a finite number >= 0 for a float (> 0 with
-    ``positive``), a string for a str.
+    ``positive``), a string for a str; a field in ``bounds`` must lie in its range instead.
 
     Parameters
     ----------
@@ -73,6 +74,11 @@ def check_fields(cls, d, where: str, *, zero_ok=(), positive: bool = False, nume
         See ``numeric_tuples``.
     special : dict, optional
         ``field -> check(value, name)`` returning the value, for fields with their own rule.
+    bounds : dict, optional
+        ``field -> (low, high)``, both inclusive, None for an open side: the range of a
+        whole-number or float field, in place of the rule above (``zero_ok``, ``positive``).
+        An int field still takes whole numbers only, a float field any finite number (made
+        a float).
 
     Returns
     -------
@@ -83,8 +89,16 @@ def check_fields(cls, d, where: str, *, zero_ok=(), positive: bool = False, nume
     ------
     ValueError
         ``where`` is not a table, a field is unknown (listing the known ones), or a value is
-        of the wrong kind or out of range (naming ``where.field``).
+        of the wrong kind or out of range (naming ``where.field``, and the range).
+    TypeError
+        ``bounds`` names a field of ``cls`` that is not a whole number or a float (a mistake of
+        the caller, not of the config).
     """
+    bounds = bounds or {}
+    numeric = {f.name for f in fields(cls) if _number(f.default)}
+    if set(bounds) - numeric:
+        raise TypeError(f"check_fields: bounds for {sorted(set(bounds) - numeric)}, "
+                        f"which are not number fields of {cls.__name__}")
     reject_unknown(cls, d, where)
     out = {}
     for k, v in d.items():
@@ -97,12 +111,12 @@ def check_fields(cls, d, where: str, *, zero_ok=(), positive: bool = False, nume
             if not isinstance(v, bool):
                 raise ValueError(f"{name}: expected true or false, got {v!r}")
         elif isinstance(default, int):
-            low = 0 if k in zero_ok else 1
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name}: expected a whole number >= {low}, got {v!r}")
+            v = check_number(v, name, *bounds.get(k, (0 if k in zero_ok else 1, None)), whole=True)
         elif isinstance(default, str):
             if not isinstance(v, str):
                 raise ValueError(f"{name}: expected a string, got {v!r}")
+        elif k in bounds:
+            v = check_number(v, name, *bounds[k])
         elif not _number(v) or v < 0 or (positive and v == 0):
             raise ValueError(f"{name}: expected a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
         else:
@@ -120,6 +134,39 @@ def reject_unknown(cls, d, where: str) -> None:
     bad = sorted(set(d) - known)
     if bad:
         raise ValueError(f"{where}: unknown field(s) {bad}; expected some of {sorted(known)}")
+
+
+def check_number(v, name: str, low=None, high=None, *, whole: bool = False):
+    """``v`` checked to be a finite number (a whole number with ``whole``) in ``[low, high]``.
+
+    Parameters
+    ----------
+    v : object
+        The value, as read from the config.
+    name : str
+        Start of the message (file, table and field).
+    low, high : number or None
+        Inclusive bounds; None leaves that side open.
+    whole : bool
+        Only ints (never a bool, never a float such as 2.0).
+
+    Returns
+    -------
+    int or float
+        ``v`` itself when ``whole``, else ``float(v)``.
+
+    Raises
+    ------
+    ValueError
+        ``"{name}: expected a whole number in [1, 1024], got 0"`` and the like
+        (``>= low`` or ``<= high`` for one open side).
+    """
+    ok = isinstance(v, int) and not isinstance(v, bool) if whole else _number(v)
+    if not ok or (low is not None and v < low) or (high is not None and v > high):
+        rng = (f" in [{low}, {high}]" if low is not None and high is not None else f" >= {low}" if low is not None
+               else f" <= {high}" if high is not None else "")
+        raise ValueError(f"{name}: expected {'a whole number' if whole else 'a number'}{rng}, got {v!r}")
+    return v if whole else float(v)
 
 
 def _number(v) -> bool:

@@ -44,10 +44,9 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
-from ..configcheck import top_level
+from ..configcheck import check_fields, check_number, reject_unknown, top_level
 from ..options import check_precision
 from .mbdt_model import MBDTConfig
 
@@ -103,57 +102,39 @@ _BOUNDS = {
 }
 
 
-def _number(v, where, integer, bounds):
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if integer:
-        ok = ok and float(v).is_integer()
-    lo, hi = bounds
-    if not ok or (lo is not None and v < lo) or (hi is not None and v > hi):
-        kind = "a whole number" if integer else "a number"
-        rng = f" in [{lo}, {hi}]" if hi is not None else f" >= {lo}"
-        raise ValueError(f"{where}: expected {kind}{rng}, got {v!r}")
-    return int(v) if integer else float(v)
-
-
 def _pair(v, where, integer):
     if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise ValueError(f"{where}: expected \"auto\" or a pair [low, high], got {v!r}")
-    a, b = (_number(x, where, integer, (0, None)) for x in v)
+    a, b = (check_number(x, where, 0, whole=integer) for x in v)
     if b < a or (not integer and b <= 0):
         raise ValueError(f"{where}: expected low <= high (and high > 0), got {v!r}")
     return (a, b)
 
 
-def _table(cls, raw, where):
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a table")
-    known = {f.name: f for f in fields(cls)}
-    bad = sorted(set(raw) - set(known))
-    if bad:
-        raise ValueError(f"{where}: unknown key(s) {bad}; expected some of {sorted(known)}")
-    out = {}
-    for k, v in raw.items():
-        at = f"{where}.{k}"
-        default = known[k].default
-        if k in ("psf_fwhm", "n_bubbles", "intensity"):
-            out[k] = "auto" if v == "auto" else _pair(v, at, integer=k == "n_bubbles")
-        elif isinstance(default, bool):
-            if not isinstance(v, bool):
-                raise ValueError(f"{at}: expected true or false, got {v!r}")
-            out[k] = v
-        elif k == "ema":  # a decay < 1 (at 1 only the warm-up would move the average); NaN fails the test
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-                raise ValueError(f"{at}: expected 0 (off) or a decay in [0, 1), e.g. 0.999, got {v!r}")
-            out[k] = float(v)
-        elif k == "precision":
-            out[k] = check_precision(v, f"{where}.")  # the one check of every pyulm network's precision
-        elif isinstance(default, str):
-            if not isinstance(v, str):
-                raise ValueError(f"{at}: expected a string, got {v!r}")
-            out[k] = v
-        else:
-            out[k] = _number(v, at, isinstance(default, int), _BOUNDS[k])
-    return cls(**out)
+def _auto_or_pair(integer):
+    return lambda v, where: "auto" if v == "auto" else _pair(v, where, integer)
+
+
+def _ema(v, where):
+    # a decay < 1 (at 1 only the warm-up would move the average); NaN fails the test
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+        raise ValueError(f"{where}: expected 0 (off) or a decay in [0, 1), e.g. 0.999, got {v!r}")
+    return float(v)
+
+
+# fields with their own rule (check_fields judges the others by their defaults' types, in _BOUNDS)
+_SPECIAL = {
+    "psf_fwhm": _auto_or_pair(False), "n_bubbles": _auto_or_pair(True), "intensity": _auto_or_pair(False),
+    "ema": _ema,
+    # the one check of every pyulm network's precision (its message starts "... [train].precision: ")
+    "precision": lambda v, where: check_precision(v, where[:-len("precision")]),
+}
+
+
+def _checked(cls, raw, where):
+    """``cls`` made from one table: the shared rules of every trainer, with MB-DT's ranges and special fields."""
+    return cls(**check_fields(cls, raw, where, bounds={k: b for k, b in _BOUNDS.items() if hasattr(cls, k)},
+                              special={k: f for k, f in _SPECIAL.items() if hasattr(cls, k)}))
 
 
 def parse_config(raw: dict | None, where: str = "mbdt config") -> dict:
@@ -163,16 +144,14 @@ def parse_config(raw: dict | None, where: str = "mbdt config") -> dict:
         raise ValueError(f"{where}: expected a table of settings, got {type(raw).__name__}")
     seed = top_level(raw, where, ("seed",), ("model", "data", "loss", "train"))
     m = raw.get("model", {})
-    known = {f.name for f in fields(MBDTConfig)}
-    if set(m) - known:
-        raise ValueError(f"{where} [model]: unknown key(s) {sorted(set(m) - known)}; expected some of {sorted(known)}")
+    reject_unknown(MBDTConfig, m, f"{where} [model]")
     model = MBDTConfig(**m)  # checks the bounds
-    data = _table(DataCfg, raw.get("data", {}), f"{where} [data]")
-    train = _table(TrainCfg, raw.get("train", {}), f"{where} [train]")
+    data = _checked(DataCfg, raw.get("data", {}), f"{where} [data]")
+    train = _checked(TrainCfg, raw.get("train", {}), f"{where} [train]")
     if data.patch % 4:
         raise ValueError(f"{where} [data].patch: expected a multiple of 4 (two stride-2 poolings), got {data.patch}")
-    return {"seed": seed, "model": model, "data": data, "loss": _table(LossCfg, raw.get("loss", {}), f"{where} [loss]"),
-            "train": train}
+    loss = _checked(LossCfg, raw.get("loss", {}), f"{where} [loss]")
+    return {"seed": seed, "model": model, "data": data, "loss": loss, "train": train}
 
 
 def config_dict(cfg: dict) -> dict:
