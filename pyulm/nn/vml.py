@@ -1,29 +1,38 @@
-"""A serial first call of PyTorch's CPU vector-math functions, made when a network module is imported.
+"""A serial first call of each of PyTorch's CPU vector-math functions, made when a network module is imported.
 
-PyTorch's CPU build (2.13, MKL) computes tanh, sin, exp, ... through vector-math routines that are
-set up on their first call in the process. When that first call ran on several threads at once (a
-large tensor: one share per thread), one thread's share now and then came out less accurate: MBL-Net's
-tanh offsets were 3.9e-5 away from the true tanh (normally 3e-8), so the same frames gave sub-pixel
-positions 1.1e-5 px apart between two calls in one process. Found by a CI failure
-(tests/test_cycleulm_curves.py, a default run against the permissive run filtered to it); reproduced
-here in about one test process in five with ``OMP_NUM_THREADS=16`` after the suite's first files, with
-tanh, sin or exp, whatever the tensor's layout, ``MKL_NUM_THREADS=1`` too. A first call on a few
-elements (one thread) beforehand: 0 of 16 such processes (tanh, sin), 0 of 25 for the test.
+PyTorch's CPU wheels (2.13 here, with oneMKL 2024.2) compute contiguous float unary functions (tanh,
+exp, sin, sqrt, log, ...) through MKL's vector math, which picks each function's kernel lazily, on
+that function's first call. When the first call runs on several threads at once (a large tensor: one
+share per thread), one thread can run a low-accuracy kernel for its share of that one call: a known
+race, pytorch/pytorch#188792 (open; oneMKL >= 2025.0 no longer shows it; the proposed fix, PR
+#188791, warms each function up the same way as here). Here MBL-Net's tanh offsets came out 3.9e-5
+from the true tanh (normally 3e-8), so the same frames gave sub-pixel positions 1.1e-5 px apart
+between two calls in one process. Found by a CI failure (tests/test_cycleulm_curves.py, a default run
+against the permissive run filtered to it); reproduced here in about one test process in five with
+``OMP_NUM_THREADS=16`` after the suite's first files (tanh, sin or exp), not by a contiguous input nor
+``MKL_NUM_THREADS=1``. With a serial first call beforehand: 0 of 30 for the test.
 
-Every module that defines a network calls :func:`warm_up` when it is imported (once per process).
+:func:`warm_up` calls each function once on a few elements (one thread), in float32 and float64;
+every module that defines a network calls it when imported (once per process).
 """
 from __future__ import annotations
 
 import torch
 
+#: unary functions ATen may route to MKL's vector math (each has its own lazily chosen kernel)
+FUNCTIONS = ("acos", "asin", "atan", "cos", "cosh", "erf", "erfc", "erfinv", "exp", "expm1", "lgamma", "log",
+             "log10", "log1p", "log2", "rsqrt", "sin", "sinh", "sqrt", "tan", "tanh")
+
 _done = False
 
 
 def warm_up() -> None:
-    """Call the vector-math functions once on a few elements (one thread); later calls return at once."""
+    """Call every function of :data:`FUNCTIONS` once on a few elements, float32 and float64 (one thread);
+    later calls return at once."""
     global _done
     if not _done:
-        x = torch.zeros(8)
-        for f in (torch.tanh, torch.exp, torch.sin):
-            f(x)
+        for dtype in (torch.float32, torch.float64):
+            x = torch.full((8,), 0.5, dtype=dtype)  # inside every function's domain
+            for name in FUNCTIONS:
+                getattr(torch, name)(x)
         _done = True
