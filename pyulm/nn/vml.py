@@ -32,7 +32,7 @@ def warm_up() -> None:
     global _done
     if not _done:
         for dtype in (torch.float32, torch.float64):
-            x = torch.full((8,), 0.5, dtype=dtype)  # inside every function's domain
+            x = torch.full((8,), 0.5, dtype=dtype, device="cpu")  # inside every function's domain; CPU even if a default device is set
             for name in FUNCTIONS:
                 getattr(torch, name)(x)
         _done = True
