@@ -17,6 +17,8 @@ every module that defines a network calls it when imported (once per process).
 """
 from __future__ import annotations
 
+import threading
+
 import torch
 
 #: unary functions ATen may route to MKL's vector math (each has its own lazily chosen kernel)
@@ -24,15 +26,21 @@ FUNCTIONS = ("acos", "asin", "atan", "cos", "cosh", "erf", "erfc", "erfinv", "ex
              "log10", "log1p", "log2", "rsqrt", "sin", "sinh", "sqrt", "tan", "tanh")
 
 _done = False
+_lock = threading.Lock()  # two threads importing two network modules at once must not race either
 
 
 def warm_up() -> None:
     """Call every function of :data:`FUNCTIONS` once on a few elements, float32 and float64 (one thread);
     later calls return at once."""
     global _done
-    if not _done:
+    if _done:
+        return
+    with _lock:
+        if _done:
+            return
         for dtype in (torch.float32, torch.float64):
-            x = torch.full((8,), 0.5, dtype=dtype, device="cpu")  # inside every function's domain; CPU even if a default device is set
+            # 0.5: inside every function's domain; the CPU even where a default device is set
+            x = torch.full((8,), 0.5, dtype=dtype, device="cpu")
             for name in FUNCTIONS:
                 getattr(torch, name)(x)
         _done = True
