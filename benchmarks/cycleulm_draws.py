@@ -41,13 +41,10 @@ PERSIST_GATE = 2.0
 
 def _peak_positions(mb) -> list:
     """Positions (z, x) of the check's peaks, per frame."""
-    from pyulm.localization.detect import strict_maxima
-    from pyulm.nn.cycleulm.mbdt_check import PEAK_FLOOR
+    from pyulm.nn.cycleulm.mbdt_check import peak_mask
 
-    a = np.asarray(mb, np.float32)
-    top = a.reshape(-1, a.shape[-1]).max(axis=0)
-    m = strict_maxima(a) & (a >= PEAK_FLOOR * top) & (top > 0)
-    return [np.argwhere(m[:, :, t]).astype(float) for t in range(a.shape[2])]
+    m = peak_mask(mb)
+    return [np.argwhere(m[:, :, t]).astype(float) for t in range(m.shape[2])]
 
 
 def label_free_scores(mb, domain_per_frame: float) -> dict:
@@ -79,6 +76,7 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
     import pyulm
     from pyulm.metrics import pooled_scores
     from pyulm.nn.cycleulm import ceus_acquisition
+    from pyulm.nn.cycleulm.mbdt_check import domain_per_frame
     from pyulm.nn.cycleulm.mbdt_dir import read_model_config
     from pyulm.nn.cycleulm.pipelines import translator_fwhm
     from pyulm.nn.cycleulm.translate import translate
@@ -95,8 +93,7 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
         nb, patch = cfg["training"]["n_bubbles"], cfg["patch"]
         mbs[name] = [translate(iq, w, device="cpu", check_psf=False) for iq, _, _ in acqs]
         fwhm[name] = np.asarray(translator_fwhm(w), float)
-        per = [label_free_scores(mb, 0.5 * (nb[0] + nb[1]) * mb.shape[0] * mb.shape[1] / patch ** 2)
-               for mb in mbs[name]]
+        per = [label_free_scores(mb, domain_per_frame(nb, patch, mb.shape)) for mb in mbs[name]]
         scores[name] = {k: float(np.mean([s[k] for s in per])) for k in per[0]}
 
     def ncc_f1(names):

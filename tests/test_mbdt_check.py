@@ -118,14 +118,14 @@ def test_restarts_stop_at_the_first_attempt_that_passes(small_acq, tmp_path, mon
     pytest.importorskip("torch")
     import pyulm.nn.cycleulm.mbdt_train as mt
 
-    real, calls = mt.check_translation, []
+    real, calls = mt.check_translator, []
 
     def second_passes(*a, **k):  # the check's verdict forced (the networks here are two steps old)
         r = real(*a, **k)
         calls.append(r)
         return {**r, "ok": len(calls) == 2, "message": "" if len(calls) == 2 else r["message"]}
 
-    monkeypatch.setattr(mt, "check_translation", second_passes)
+    monkeypatch.setattr(mt, "check_translator", second_passes)
     out = tmp_path / "t"
     lines = _train(small_acq, out, 3)
     m = json.loads((out / "metrics.json").read_text())

@@ -8,7 +8,9 @@ low-density translators kept 0.76-0.78 times the domain's count. No label is nee
 domain's mean bubble count per frame is known (the ``n_bubbles`` range it was drawn from), and
 the translated frames' regional maxima can be counted.
 
-* :func:`count_peaks`: strict 3 x 3 regional maxima at or above ``floor`` x each frame's maximum;
+* :func:`peak_mask`, :func:`count_peaks`: strict 3 x 3 regional maxima at or above ``floor`` x each
+  frame's maximum (where, and how many per frame); :func:`domain_per_frame`: the domain's mean count
+  scaled to a frame;
 * :func:`check_translation`: peaks per translated frame against the domain's mean count, and a
   verdict (``ok`` when the ratio lies in :data:`RATIO_BOUNDS`) with a one-line message;
 * :func:`check_translator`: the same for a model directory and frames (translates them first).
@@ -23,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PEAK_FLOOR", "RATIO_BOUNDS", "count_peaks", "check_translation", "check_translator", "distance_from_one"]
+__all__ = ["PEAK_FLOOR", "RATIO_BOUNDS", "peak_mask", "count_peaks", "domain_per_frame", "check_translation",
+           "check_translator", "distance_from_one"]
 
 #: a peak counts when it reaches this fraction of its frame's maximum (MB-only background is ~0)
 PEAK_FLOOR = 0.05
@@ -31,15 +34,27 @@ PEAK_FLOOR = 0.05
 RATIO_BOUNDS = (0.5, 2.0)
 
 
-def count_peaks(frames, floor: float = PEAK_FLOOR) -> np.ndarray:
-    """Strict 3 x 3 regional maxima at or above ``floor`` x the frame's maximum, per frame of (z, x, t)."""
+def peak_mask(frames, floor: float = PEAK_FLOOR) -> np.ndarray:
+    """The peaks the check counts: strict 3 x 3 regional maxima at or above ``floor`` x the frame's
+    maximum, as a boolean (z, x, t) mask of the (z, x, t) frames."""
     from ...localization.detect import strict_maxima
 
     a = np.asarray(frames, dtype=np.float32)
     if a.ndim != 3:
         raise ValueError(f"frames: expected (z, x, t) MB-only frames, got shape {a.shape}")
     top = a.reshape(-1, a.shape[-1]).max(axis=0)
-    return (strict_maxima(a) & (a >= floor * top) & (top > 0)).sum(axis=(0, 1))
+    return strict_maxima(a) & (a >= floor * top) & (top > 0)
+
+
+def count_peaks(frames, floor: float = PEAK_FLOOR) -> np.ndarray:
+    """Peaks (:func:`peak_mask`) per frame of (z, x, t)."""
+    return peak_mask(frames, floor).sum(axis=(0, 1))
+
+
+def domain_per_frame(n_bubbles, patch: int, shape) -> float:
+    """The MB-only domain's mean bubble count (``n_bubbles`` per ``patch`` x ``patch`` patch, drawn
+    uniformly) scaled to a frame of ``shape`` (z, x, ...)."""
+    return 0.5 * (n_bubbles[0] + n_bubbles[1]) * shape[0] * shape[1] / float(patch) ** 2
 
 
 def distance_from_one(ratio: float) -> float:
@@ -68,7 +83,7 @@ def check_translation(mb_frames, n_bubbles, patch: int, *, bounds=RATIO_BOUNDS) 
     """
     mb = np.asarray(mb_frames)
     peaks = float(count_peaks(mb).mean())
-    expected = 0.5 * (n_bubbles[0] + n_bubbles[1]) * mb.shape[0] * mb.shape[1] / float(patch) ** 2
+    expected = domain_per_frame(n_bubbles, patch, mb.shape)
     ratio = peaks / expected if expected > 0 else float("inf")
     ok = bool(bounds[0] <= ratio <= bounds[1])
     msg = ""

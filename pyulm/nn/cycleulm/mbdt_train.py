@@ -56,9 +56,9 @@ from ..._version import __version__
 from ..fus2ulm.diffusion import ema_update
 from ..inference import autocast
 from ..weights_io import load_checkpoint, write_checksums
-from .mbdt_check import check_translation, distance_from_one
+from .mbdt_check import check_translator, distance_from_one
 from .mbdt_config import config_dict
-from .mbdt_dir import read_model_config, write_model_dir
+from .mbdt_dir import write_model_dir
 from .mbdt_domain import context_stack, domain_b_fwhm, mb_only_patches
 from .mbdt_model import build_cycle
 
@@ -320,15 +320,9 @@ def _label_free_check(out: Path, blocks: list, ranges: list, metrics: dict, log)
     domain's (:mod:`~pyulm.nn.cycleulm.mbdt_check`), add the result to metrics.json and warn when it fails."""
     import warnings
 
-    from .translate import translate
-
-    cfg = read_model_config(out)
-    frames = []
-    for amp, (t0, t1) in zip(blocks, ranges):
-        t0 = max(0, min(t0, t1 - 3))  # at least the 3-frame context
-        frames.append(translate(amp[:, :, t0:t1], out, check_psf=False))
-    per_block = [check_translation(f, cfg["training"]["n_bubbles"], cfg["patch"]) for f in frames]
-    n = [f.shape[-1] for f in frames]
+    spans = [(max(0, min(t0, t1 - 3)), t1) for t0, t1 in ranges]  # at least the 3-frame context
+    per_block = [check_translator(out, amp[:, :, t0:t1]) for amp, (t0, t1) in zip(blocks, spans)]
+    n = [t1 - t0 for t0, t1 in spans]  # translate keeps every frame
     peaks = sum(c["peaks_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
     expected = sum(c["domain_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
     worst = max(per_block, key=lambda c: distance_from_one(c["ratio"]))
