@@ -150,6 +150,14 @@ def permissive_pipeline_run(name, iq, out, translator, fwhm, n_part, n_cap, prec
 BF16 = " (bf16)"
 
 
+def first_frames(acq, n_frames: int) -> tuple:
+    """The first ``n_frames`` of an acquisition: (IQ (z, x, n) contiguous, their ground truth, the most
+    bubbles in one of those frames: every localizer's ``number_of_particles``)."""
+    iq = np.ascontiguousarray(acq.iq[:, :, :n_frames])
+    gt = acq.gt.select(np.nonzero(acq.gt.frame < n_frames)[0])
+    return iq, gt, int(np.bincount(gt.frame, minlength=n_frames).max())
+
+
 def evaluate(density, translator, mbtnet, n_frames, log, precisions=("fp32", "bf16")) -> dict:
     from scipy.ndimage import gaussian_filter
 
@@ -158,11 +166,9 @@ def evaluate(density, translator, mbtnet, n_frames, log, precisions=("fp32", "bf
     from pyulm.nn.cycleulm.translate import translate
 
     acq = ceus_acquisition(density, seed=0)
-    iq = np.ascontiguousarray(acq.iq[:, :, :n_frames])
-    gt = acq.gt.select(np.nonzero(acq.gt.frame < n_frames)[0])
+    iq, gt, n_part = first_frames(acq, n_frames)
     shape = iq.shape[:2]
     amp = np.abs(iq).astype(np.float64)
-    n_part = int(np.bincount(gt.frame, minlength=n_frames).max())
     fwhm = acq.psf_fwhm
     common = dict(fwhm=fwhm, number_of_particles=n_part, frame_rate=acq.frame_rate, pixel_size=acq.pixel_size,
                   res=RES, max_linking_distance=2.0, batch_size=16, device="cpu")

@@ -73,6 +73,8 @@ def label_free_scores(mb, domain_per_frame: float) -> dict:
 def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
     from scipy.stats import spearmanr
 
+    from bench_cycleulm import first_frames  # beside this file (run from benchmarks/, as its siblings)
+
     import pyulm
     from pyulm.metrics import pooled_scores
     from pyulm.nn.cycleulm import ceus_acquisition
@@ -81,11 +83,7 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
     from pyulm.nn.cycleulm.pipelines import translator_fwhm
     from pyulm.nn.cycleulm.translate import translate
 
-    acqs = []
-    for seed in seeds:
-        acq = ceus_acquisition(density, seed=seed)
-        gt = acq.gt.select(np.nonzero(acq.gt.frame < n_frames)[0])
-        acqs.append((np.ascontiguousarray(acq.iq[:, :, :n_frames]), gt, int(np.bincount(gt.frame).max())))
+    acqs = [first_frames(ceus_acquisition(density, seed=seed), n_frames) for seed in seeds]
     mbs, fwhm, scores = {}, {}, {}
     for name, pattern in named:
         w = pattern.format(density=density)

@@ -35,8 +35,8 @@ import numpy as np
 import pyulm
 from pyulm.metrics import map_rmse, map_ssim, pooled_scores
 
-from bench_cycleulm import (LOCALIZER, PIPELINE_NAMES, PLAIN, RES, contrast_resolution, general_mblnet_threshold,
-                            permissive_pipeline_run, sr_map, targets, top, with_total)
+from bench_cycleulm import (LOCALIZER, PIPELINE_NAMES, PLAIN, RES, contrast_resolution, first_frames,
+                            general_mblnet_threshold, permissive_pipeline_run, sr_map, targets, top, with_total)
 from cycleulm_curves import CURVE_CAP, PERMISSIVE, PURE, SCORE, UNCAPPED, curve, default_from_permissive, top_per_frame
 
 MAX_DISTANCE = 2.0
@@ -59,9 +59,7 @@ def _acquisition_rows(acq, n_frames, translator, mbtnet, mblnets, precision):
     from pyulm.nn.cycleulm import run_pipeline
     from pyulm.nn.cycleulm.translate import translate
 
-    iq = np.ascontiguousarray(acq.iq[:, :, :n_frames])
-    gt = acq.gt.select(np.nonzero(acq.gt.frame < n_frames)[0])
-    n = int(np.bincount(gt.frame, minlength=n_frames).max())
+    iq, gt, n = first_frames(acq, n_frames)
     amp = np.abs(iq).astype(np.float64)
     shape, fwhm = iq.shape[:2], acq.psf_fwhm
     mb = translate(iq, translator, device="cpu", precision=precision)
