@@ -118,3 +118,20 @@ def test_ncc_unknown_option():
         localize_ncc(_frames(), fwhm=3, number_of_particles=4, bogus=1)
     with pytest.raises(ValueError, match=r"^bogus: localization method 'ncc' has no option 'bogus'"):
         pyulm.localize(_frames(), "ncc", fwhm=3, number_of_particles=4, bogus=1)
+
+
+@pytest.mark.parametrize("exponent", [-700, -520, 520, 700, 1000])
+@pytest.mark.parametrize("mode", ["amplitude", "complex"])
+def test_ncc_maps_scale_invariant_far_outside_float64_squares(exponent, mode):
+    # NCC is scale-invariant; frames whose squares would overflow (or underflow) float64 give the same maps,
+    # bit for bit, through an exact power-of-two rescaling (inputs untouched)
+    rng = np.random.default_rng(0)
+    f = np.abs(rng.standard_normal((40, 36, 3)))
+    f[10:21, 5:16, 0] += 5 * gaussian_template(3, (11, 11))
+    if mode == "complex":
+        f = f * np.exp(1j * rng.uniform(0, 6, f.shape))
+    t = gaussian_template(3, (7, 7))
+    big = f * 2.0 ** (exponent // 2) * 2.0 ** (exponent - exponent // 2)
+    kept = big.copy()
+    np.testing.assert_array_equal(ncc_maps(big, t, mode=mode), ncc_maps(f, t, mode=mode))
+    np.testing.assert_array_equal(big, kept)

@@ -44,6 +44,28 @@ def _box_sum(arr: np.ndarray, kz: int, kx: int) -> np.ndarray:
     return S[z1][:, x1] - S[z0][:, x1] - S[z1][:, x0] + S[z0][:, x0]
 
 
+#: frames whose largest |component| lies outside [2**-SAFE_EXPONENT, 2**SAFE_EXPONENT] are scaled first: their
+#: squares (the window energies) would overflow to Inf or underflow to 0 in float64
+SAFE_EXPONENT = 500
+
+
+def _power_of_two_scaled(arr: np.ndarray) -> np.ndarray:
+    """``arr``, or a copy scaled by a power of two to a largest |value| near 1 when its squares would leave
+    float64's range. NCC is scale-invariant and a power-of-two scaling is exact, so the maps are the ones the
+    unscaled frames would give in exact arithmetic; frames inside the safe range are returned as they are
+    (never modified)."""
+    parts = (arr.real, arr.imag) if np.iscomplexobj(arr) else (arr,)
+    # the largest |component| (within sqrt(2) of the largest |value|): reductions, no |.| pass over the frames
+    top = max(max(float(np.max(p)), -float(np.min(p))) for p in parts) if arr.size else 0.0
+    if top == 0.0 or 2.0 ** -SAFE_EXPONENT <= top <= 2.0 ** SAFE_EXPONENT:
+        return arr
+    exp = int(np.frexp(top)[1])
+    work = arr.astype(np.result_type(arr.dtype, np.float64))  # float64 / complex128 copy: the input is untouched
+    for step in (exp // 2, exp - exp // 2):  # two factors, each a normal float64 (2**-1024 alone is subnormal)
+        work *= 2.0 ** -step
+    return work
+
+
 def ncc_maps(frames, psf, *, mode: str = "amplitude") -> np.ndarray:
     """Normalised cross-correlation of every frame with a PSF template.
 
@@ -75,7 +97,7 @@ def ncc_maps(frames, psf, *, mode: str = "amplitude") -> np.ndarray:
     ((np.int64(15), np.int64(10), np.int64(0)), 1.0)
     """
     V.choice(mode, "mode", {"amplitude", "complex"})
-    arr = V.as_frames(frames)
+    arr = _power_of_two_scaled(V.as_frames(frames))
     T = check_psf(psf, arr.shape)
     kz, kx = T.shape
     n = kz * kx
