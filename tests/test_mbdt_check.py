@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from pyulm.nn.cycleulm.mbdt_check import RATIO_BOUNDS, check_translation, count_peaks
+from pyulm.nn.cycleulm.mbdt_check import (HEIGHT_BOUNDS, RATIO_BOUNDS, check_distance, check_translation, count_peaks,
+                                          domain_intensity, domain_peak_height)
 from pyulm.nn.cycleulm.mbdt_domain import mb_only_patches
 
 
@@ -47,6 +48,43 @@ def test_erased_output_fails():
     assert "erases most bubbles" in r["message"]
 
 
+def test_heights_like_the_domain_pass_and_are_reproducible():
+    r = check_translation(_frames(5), (0, 10), 48, fwhm=(2.0, 2.4), intensity=(0.5, 1.0))
+    assert r["ok"] and r["height_bounds"] == list(HEIGHT_BOUNDS)
+    assert 0.8 <= r["height_ratio"] <= 1.25  # frames drawn like the domain: the same median height
+    ref = domain_peak_height((0, 10), 48, (2.0, 2.4), (0.5, 1.0))
+    assert ref == domain_peak_height((0, 10), 48, (2.0, 2.4), (0.5, 1.0)) and r["domain_peak_height"] == round(ref, 4)
+    # the domain's median rises with its intensity range
+    assert domain_peak_height((0, 4), 40, (1.7, 2.1), (0.05, 1.0)) < domain_peak_height((0, 4), 40, (1.7, 2.1), (0.2, 1.0))
+
+
+def test_dim_output_fails_on_height_though_its_count_is_right():
+    dim = 0.05 * _frames(5)  # the right bubbles, 20 x fainter than the domain ever is (the bad translators' failure)
+    count_only = check_translation(dim, (0, 10), 48)
+    assert count_only["ok"] and "height_ratio" not in count_only
+    r = check_translation(dim, (0, 10), 48, fwhm=(2.0, 2.4), intensity=(0.5, 1.0))
+    assert not r["ok"] and r["height_ratio"] < HEIGHT_BOUNDS[0] and r["ratio"] == count_only["ratio"]
+    assert "too dim" in r["message"] and "peaks per frame" not in r["message"]
+    assert check_distance(r) == pytest.approx(abs(np.log(r["height_ratio"])), abs=1e-3)
+    assert check_distance(r) > check_distance(count_only)
+    both = check_translation(dim * np.abs(np.random.default_rng(2).standard_normal(dim.shape)) + 0.02 * np.abs(
+        np.random.default_rng(3).standard_normal(dim.shape)), (0, 2), 48, fwhm=(2.0, 2.4), intensity=(0.5, 1.0))
+    assert not both["ok"] and "peaks per frame" in both["message"] and "too dim" in both["message"]
+
+
+def test_heights_need_both_psf_and_intensity():
+    with pytest.raises(ValueError, match="both fwhm and intensity"):
+        check_translation(_frames(5), (0, 10), 48, fwhm=(2.0, 2.4))
+    with pytest.raises(ValueError, match="no bubble"):
+        domain_peak_height((0, 0), 16, (2.0, 2.0), (0.2, 1.0))
+
+
+def test_domain_intensity_of_new_and_old_directories():
+    assert domain_intensity({"training": {"intensity": {"range": [0.05, 1.0], "source": "estimated"}}}) == (0.05, 1.0)
+    # directories written before the range was recorded: the config's [data].intensity
+    assert domain_intensity({"training": {"config": {"data": {"intensity": [0.2, 1.0]}}}}) == (0.2, 1.0)
+
+
 def test_bad_shape_is_one_clear_error():
     with pytest.raises(ValueError, match=r"frames: expected \(z, x, t\)"):
         count_peaks(np.zeros((8, 8)))
@@ -70,6 +108,8 @@ def test_training_records_the_check_and_the_directory_still_verifies(tmp_path):
     assert rec["n_frames"] == 5 and rec["ok"] is False  # two steps of training: not a translator yet
     again = check_translator(out, acq.iq[:, :, -5:])
     assert again["peaks_per_frame"] == pytest.approx(rec["peaks_per_frame"], abs=0.01)
+    assert rec["worst_block"]["height_ratio"] == pytest.approx(again["height_ratio"], abs=1e-3)
+    assert rec["worst_block"]["domain_peak_height"] > 0.2  # the domain's default intensities U(0.2, 1)
 
 
 TINY = {"seed": 1, "model": {"width": 4, "disc_width": 4},
@@ -102,7 +142,8 @@ def test_restarts_keep_the_attempt_nearest_the_domain_when_none_passes(small_acq
     lines = _train(small_acq, out, 2)
     m = json.loads((out / "metrics.json").read_text())
     assert [a["seed"] for a in m["attempts"]] == [1, 2, 3] and not any(a["ok"] for a in m["attempts"])
-    best = min(m["attempts"], key=lambda a: abs(np.log(max(a["peaks_ratio"], 1e-9))))
+    best = min(m["attempts"], key=lambda a: max(abs(np.log(max(a["peaks_ratio"], 1e-9))),
+                                                 abs(np.log(max(a["height_ratio"], 1e-9)))))
     assert m["kept_seed"] == best["seed"]
     assert json.loads((out / "config.json").read_text())["seed"] == best["seed"]  # the directory is that attempt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]  # no attempt directory left behind

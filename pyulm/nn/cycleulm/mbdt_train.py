@@ -36,7 +36,8 @@ is in the checkpoint (a resumed run ends with the same weights); resuming with a
 refused, like another precision.
 
 At the end, the held-back frames are translated and checked label-free
-(:mod:`~pyulm.nn.cycleulm.mbdt_check`: peaks per frame against the MB-only domain's mean count),
+(:mod:`~pyulm.nn.cycleulm.mbdt_check`: peaks per frame against the MB-only domain's mean count, their
+median height against the domain's),
 recorded in ``metrics.json`` and warned about when the check fails; ``[train].restarts = N`` then
 trains again with the next seeds (:func:`train_mbdt`).
 """
@@ -56,7 +57,7 @@ from ..._version import __version__
 from ..fus2ulm.diffusion import ema_update
 from ..inference import autocast
 from ..weights_io import load_checkpoint, write_checksums
-from .mbdt_check import check_translator, distance_from_one
+from .mbdt_check import check_distance, check_translator
 from .mbdt_config import config_dict
 from .mbdt_dir import write_model_dir
 from .mbdt_domain import context_stack, domain_b_fwhm, mb_only_patches
@@ -325,7 +326,7 @@ def _label_free_check(out: Path, blocks: list, ranges: list, metrics: dict, log)
     n = [t1 - t0 for t0, t1 in spans]  # translate keeps every frame
     peaks = sum(c["peaks_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
     expected = sum(c["domain_per_frame"] * k for c, k in zip(per_block, n)) / sum(n)
-    worst = max(per_block, key=lambda c: distance_from_one(c["ratio"]))
+    worst = max(per_block, key=check_distance)
     metrics["label_free_check"] = {"frames": "held-back (validation_fraction)", "n_frames": sum(n),
                                    "peaks_per_frame": round(peaks, 2), "domain_per_frame": round(expected, 2),
                                    "worst_block": worst, "ok": all(c["ok"] for c in per_block)}
@@ -457,7 +458,8 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     """``[train] restarts``: while the label-free check fails, train again with the next seed.
 
     Each attempt ``k`` (seed + k, the same budget) is trained in a new sibling directory ``OUT.restartK-*``;
-    the first that passes, or the one whose peak ratio is nearest 1 when none does, ends in ``out``
+    the first that passes, or the one nearest its domain when none does (:func:`~pyulm.nn.cycleulm.mbdt_check.check_distance`:
+    count and height ratios), ends in ``out``
     (the others are removed), with every attempt listed in its metrics.json (``attempts``).
     """
     import shutil
@@ -480,7 +482,7 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
         if tries[-1][2]["ok"]:
             break
     best = next((t for t in tries if t[2]["ok"]), None) or min(
-        tries, key=lambda t: distance_from_one(t[2]["worst_block"]["ratio"]))
+        tries, key=lambda t: check_distance(t[2]["worst_block"]))
     if best[1] != out:
         shutil.rmtree(out)
         best[1].rename(out)
@@ -488,7 +490,8 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
         if d != best[1] and d != out and d.exists():
             shutil.rmtree(d)
     metrics = json.loads((out / "metrics.json").read_text())
-    metrics["attempts"] = [{"seed": s, "peaks_ratio": c["worst_block"]["ratio"], "ok": c["ok"]} for s, _, c in tries]
+    metrics["attempts"] = [{"seed": s, "peaks_ratio": c["worst_block"]["ratio"],
+                            "height_ratio": c["worst_block"].get("height_ratio"), "ok": c["ok"]} for s, _, c in tries]
     metrics["kept_seed"] = best[0]
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_checksums(out)
