@@ -79,6 +79,11 @@ def test_heights_need_both_psf_and_intensity():
         domain_peak_height((0, 0), 16, (2.0, 2.0), (0.2, 1.0))
 
 
+def test_an_empty_domain_is_judged_by_its_count_alone():
+    r = check_translation(_frames(5), (0, 0), 48, fwhm=(2.0, 2.4), intensity=(0.5, 1.0))
+    assert not r["ok"] and "height_ratio" not in r and "peaks per frame" in r["message"]
+
+
 def test_domain_intensity_of_new_and_old_directories():
     assert domain_intensity({"training": {"intensity": {"range": [0.05, 1.0], "source": "estimated"}}}) == (0.05, 1.0)
     # directories written before the range was recorded: the config's [data].intensity
