@@ -120,7 +120,7 @@ def test_model_dir_is_verifiable_and_domain_b_is_half_the_data_psf(model_dir, ac
     assert np.allclose(data_fwhm, acq.psf_fwhm, rtol=0.3)  # fitted to the data's own bubbles
     assert cfg["architecture"] == "mbdt" and cfg["patch"] == 16 and cfg["seed"] == 3
     assert cfg["loss_weights"] == {"adversarial": 1.0, "cycle": 10.0, "similarity": 5.0, "cycle_noise": 0.05,
-                                   "similarity_reblur": True}
+                                   "similarity_reblur": True, "bubble_weight": 0.0}
     state = torch.load(model_dir / "weights.pt", weights_only=True)
     assert all(torch.is_tensor(v) for v in state.values())
     for name in ("log.jsonl", "metrics.json", "README.md", "command.txt", "checkpoint.pt"):

@@ -24,6 +24,8 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
     similarity = 5.0         # weight of the L1 between G_AB(a) (widened) and a's centre frame
     cycle_noise = 0.05       # std of the noise added to G_AB(a) before G_BA (breaks steganography)
     similarity_reblur = true # compare G_AB(a) widened to the data PSF (true) or as is (the paper)
+    bubble_weight = 0.0      # > 0: the similarity and A-cycle L1 weight bubble-like pixels of their target
+                             # (above 3 x the patch's median) 1 + bubble_weight times (0: plain L1, the default)
     [train]
     epochs = 20
     steps_per_epoch = 150
@@ -72,6 +74,7 @@ class LossCfg:
     similarity: float = 5.0
     cycle_noise: float = 0.05
     similarity_reblur: bool = True
+    bubble_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class TrainCfg:
 _BOUNDS = {
     "patch": (8, 512), "svd_cutoff": (0, 10_000), "validation_fraction": (0.0, 0.5), "shrink": (0.1, 1.0),
     "adversarial": (0.0, 1e4), "cycle": (0.0, 1e4), "similarity": (0.0, 1e4), "cycle_noise": (0.0, 1.0),
+    "bubble_weight": (0.0, 1e4),
     "epochs": (1, 100_000), "warmup_steps": (0, 10_000_000), "steps_per_epoch": (1, 1_000_000), "batch": (1, 1024),
     "lr": (1e-7, 1.0),
     "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
