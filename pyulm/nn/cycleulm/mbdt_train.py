@@ -7,7 +7,8 @@ Generators minimise ``w_adv (L_GAN(G_AB, D_B) + L_GAN(G_BA, D_A)) + w_cyc (|G_BA
 + |G_AB(G_BA(b)) - b|_1) + w_sim |K * G_AB(a) - a_centre|_1``, where K widens the MB-only PSF back to the data's
 (``[loss].similarity_reblur``; the paper compares G_AB(a) with a directly), the adversarial
 weight ramps up over the first ``warmup_steps`` (a random discriminator first drove G_AB
-to an all-dark output), and the A cycle sees ``G_AB(a) + N(0, cycle_noise²)``
+to an all-dark output), ``[loss].bubble_weight`` (default 0: off) can weigh the bubble-like pixels of the
+similarity and A-cycle targets more (:func:`_l1`), and the A cycle sees ``G_AB(a) + N(0, cycle_noise²)``
 (noise breaks CycleGAN's steganography: with a clean cycle G_AB learned to output an all-dark
 image that hides the CEUS frame in values ~1e-8); discriminators minimise
 ``½ [(D(real) - 1)² + D(fake)²]`` each. Adam (lr, β = (0.5, 0.999)).
