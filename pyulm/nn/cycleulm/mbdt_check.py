@@ -126,6 +126,8 @@ def check_translation(mb_frames, n_bubbles, patch: int, *, fwhm=None, intensity=
         ``ratio``, ``bounds``; with the heights, ``peak_height``, ``domain_peak_height``,
         ``height_ratio``, ``height_bounds``; ``ok`` and ``message`` (empty when ok).
     """
+    if (fwhm is None) != (intensity is None):
+        raise ValueError("check_translation: give both fwhm and intensity (the domain's heights need both), or neither")
     mb = np.asarray(mb_frames)
     mask = peak_mask(mb)
     peaks = float(mask.sum(axis=(0, 1)).mean())
@@ -139,8 +141,6 @@ def check_translation(mb_frames, n_bubbles, patch: int, *, fwhm=None, intensity=
                         f"{expected:.1f} (expected {bounds[0]}-{bounds[1]}x): {what}")
     out = {"peaks_per_frame": round(peaks, 2), "domain_per_frame": round(expected, 2), "ratio": round(ratio, 3),
            "bounds": list(bounds)}
-    if (fwhm is None) != (intensity is None):
-        raise ValueError("check_translation: give both fwhm and intensity (the domain's heights need both), or neither")
     if fwhm is not None and n_bubbles[1] > 0:  # an empty domain (n_bubbles [0, 0]) has no height: the count decides
         ref = domain_peak_height(n_bubbles, patch, fwhm, intensity)
         height = float(np.median(mb[mask])) if mask.any() else 0.0
