@@ -6,7 +6,7 @@ downstream quality (docs/cycleulm_mbdt.md). Given several trained translators pe
 on the validation acquisitions (:func:`pyulm.nn.cycleulm.ceus_acquisition`, seeds >= 1000, never the
 test seeds 0-99):
 
-1. **Ranking without labels.** Two scores from the translated frames alone:
+1. **Ranking without labels.** Three scores from the translated frames alone:
 
    * ``ratio``: the label-free check's score, ``-|log(peaks per frame / domain's mean count)|``
      (:mod:`pyulm.nn.cycleulm.mbdt_check`);
@@ -14,6 +14,10 @@ test seeds 0-99):
      within 2 px in the previous or next frame (bubbles move less than that between frames; noise
      peaks do not) make an F1-like proxy: precision = persistent / all peaks, recall = min(1,
      persistent peaks per frame / the domain's mean count).
+
+   * ``check``: the whole label-free check, count and heights (``-check_distance`` of
+     :func:`pyulm.nn.cycleulm.mbdt_check.check_translation` with the translator's domain PSF and
+     intensity range): the larger of the two log-distances, as ``[train] restarts`` ranks attempts.
 
    Each is compared, by Spearman's rank correlation within each density, with CycleULM-NCC's F1 on
    the same frames (one matcher, 2 px; computed here) and, with ``--table``, with a table of mean
@@ -70,6 +74,12 @@ def label_free_scores(mb, domain_per_frame: float) -> dict:
             "peak_ratio": float(ratio)}
 
 
+def whole_check(result: dict, distance) -> dict:
+    """The ``check`` score (``-distance(result)``) and the height ratio of one check result (NaN for an empty
+    domain, which the check judges by the count alone)."""
+    return {"check": -float(distance(result)), "height_ratio": float(result.get("height_ratio", float("nan")))}
+
+
 def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
     from scipy.stats import spearmanr
 
@@ -78,7 +88,7 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
     import pyulm
     from pyulm.metrics import pooled_scores
     from pyulm.nn.cycleulm import ceus_acquisition
-    from pyulm.nn.cycleulm.mbdt_check import domain_per_frame
+    from pyulm.nn.cycleulm.mbdt_check import check_distance, check_translation, domain_intensity, domain_per_frame
     from pyulm.nn.cycleulm.mbdt_dir import read_model_config
     from pyulm.nn.cycleulm.pipelines import translator_fwhm
     from pyulm.nn.cycleulm.translate import translate
@@ -91,7 +101,10 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
         nb, patch = cfg["training"]["n_bubbles"], cfg["patch"]
         mbs[name] = [translate(iq, w, device="cpu", check_psf=False) for iq, _, _ in acqs]
         fwhm[name] = np.asarray(translator_fwhm(w), float)
-        per = [label_free_scores(mb, domain_per_frame(nb, patch, mb.shape)) for mb in mbs[name]]
+        per = [{**label_free_scores(mb, domain_per_frame(nb, patch, mb.shape)),
+                **whole_check(check_translation(mb, nb, patch, fwhm=cfg["psf"]["domain_b_fwhm"],
+                                                intensity=domain_intensity(cfg)), check_distance)}
+               for mb in mbs[name]]
         scores[name] = {k: float(np.mean([s[k] for s in per])) for k in per[0]}
 
     def ncc_f1(names):
@@ -108,7 +121,8 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
     targets = {"cycleulm_ncc_f1": single}
     if table is not None:
         targets["table_mean_f1"] = {k: float(np.mean(table[(k, density)])) for k in names if (k, density) in table}
-    rho = {t: {s: float(spearmanr([scores[k][s] for k in v], [v[k] for k in v])[0]) for s in ("ratio", "persistence")}
+    rho = {t: {s: float(spearmanr([scores[k][s] for k in v], [v[k] for k in v])[0])
+               for s in ("ratio", "persistence", "check")}
            for t, v in targets.items() if len(v) > 2}
     out = {"scores": scores, "cycleulm_ncc_f1": single, "spearman": rho,
            "single_mean": float(np.mean(list(single.values()))), "single_best": max(single.values())}
@@ -152,15 +166,17 @@ def main(argv=None):
     with limit_threads(1):
         for d in a.densities.split(","):
             r = out[d] = density_report(d, named, seeds, a.frames, a.ensemble, table)
-            print(f"{d}: Spearman with the draws' F1 (ratio / persistence): "
-                  + "; ".join(f"{t} {v['ratio']:+.2f} / {v['persistence']:+.2f}" for t, v in r["spearman"].items()))
+            print(f"{d}: Spearman with the draws' F1 (ratio / persistence / check): "
+                  + "; ".join(f"{t} {v['ratio']:+.2f} / {v['persistence']:+.2f} / {v['check']:+.2f}"
+                              for t, v in r["spearman"].items()))
             print(f"  CycleULM-NCC F1, one draw: mean {r['single_mean']:.3f}, best {r['single_best']:.3f}"
                   + (f"; mean of {r['ensemble']['size']} draws: mean {r['ensemble']['mean']:.3f} "
                      f"(min {r['ensemble']['min']:.3f}, max {r['ensemble']['max']:.3f}, {r['ensemble']['subsets']} "
                      f"subsets), all {len(named)}: {r['ensemble']['all']:.3f}" if "ensemble" in r else ""), flush=True)
             for k in r["scores"]:
                 print(f"    {k:12} peak ratio {r['scores'][k]['peak_ratio']:.2f}  persistence "
-                      f"{r['scores'][k]['persistence']:.3f}  NCC F1 {r['cycleulm_ncc_f1'][k]:.3f}")
+                      f"{r['scores'][k]['persistence']:.3f}  height ratio {r['scores'][k]['height_ratio']:.2f}  "
+                      f"NCC F1 {r['cycleulm_ncc_f1'][k]:.3f}")
     if a.json:
         Path(a.json).write_text(json.dumps({"translators": dict(named), "seeds": seeds, "frames": a.frames,
                                             "results": out}, indent=1) + "\n")
