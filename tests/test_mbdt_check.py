@@ -198,3 +198,44 @@ def test_restarts_never_touch_an_existing_sibling_directory(small_acq, tmp_path)
     _train(small_acq, tmp_path / "t", 1)
     assert (mine / "keep.txt").read_text() == "user data"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t", "t.restart1"]
+
+
+def _train_cfg(acq, out, **train):
+    import warnings
+
+    from pyulm.nn.cycleulm import train_mbdt
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        train_mbdt(acq.iq, out, config={**TINY, "train": {**TINY["train"], **train}}, log=lines.append)
+    return lines
+
+
+def test_max_total_minutes_starts_a_restart_only_when_one_more_attempt_fits(small_acq, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import pyulm.nn.cycleulm.mbdt_train as mt
+
+    monkeypatch.setattr(mt, "_wall_s", lambda d: 100.0)  # every attempt "took" 100 s: 5 min hold three
+    out = tmp_path / "t"
+    lines = _train_cfg(small_acq, out, restarts=3, max_total_minutes=5)
+    m = json.loads((out / "metrics.json").read_text())
+    assert [a["seed"] for a in m["attempts"]] == [1, 2, 3]  # 100 + 100 <= 300, 200 + 100 <= 300, then 300 + 100 > 300
+    assert m["restarts_stopped"].startswith("restart 3/3 not started") and "max_total_minutes = 5" in m["restarts_stopped"]
+    assert any("restart 3/3 not started" in ln for ln in lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+
+
+def test_max_total_minutes_smaller_than_one_attempt_means_no_restart(small_acq, tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "t"
+    _train_cfg(small_acq, out, restarts=2, max_total_minutes=1e-6)
+    m = json.loads((out / "metrics.json").read_text())
+    assert [a["seed"] for a in m["attempts"]] == [1] and m["kept_seed"] == 1
+    assert "restart 1/2 not started" in m["restarts_stopped"]
+
+
+def test_max_total_minutes_bounded():
+    from pyulm.nn.cycleulm.mbdt_config import parse_config
+    assert parse_config(None)["train"].max_total_minutes == 0.0
+    with pytest.raises(ValueError, match="max_total_minutes"):
+        parse_config({"train": {"max_total_minutes": -1}})

@@ -43,6 +43,8 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
                              # G_AB's weights, saved as the translator (e.g. 0.999; mbdt_train)
     restarts = 0             # when the label-free check fails (mbdt_check), train again with seed + 1,
                              # seed + 2, ... up to this many times, each with the same budget
+    max_total_minutes = 0.0  # cap of all attempts together (restarts included): a restart starts only when
+                             # the attempts' wall-clock minutes so far plus the longest of them fit; 0: none
 """
 from __future__ import annotations
 
@@ -92,6 +94,7 @@ class TrainCfg:
     precision: str = "fp32"
     ema: float = 0.0
     restarts: int = 0
+    max_total_minutes: float = 0.0
 
 
 # (low, high) bounds of every numeric field; None: unbounded on that side
@@ -101,7 +104,7 @@ _BOUNDS = {
     "bubble_weight": (0.0, 1e4),
     "epochs": (1, 100_000), "warmup_steps": (0, 10_000_000), "steps_per_epoch": (1, 1_000_000), "batch": (1, 1024),
     "lr": (1e-7, 1.0),
-    "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
+    "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "max_total_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
     "restarts": (0, 100),
 }
 

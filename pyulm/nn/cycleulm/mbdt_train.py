@@ -472,10 +472,18 @@ def _check_of(model_dir: Path) -> dict:
     return json.loads((model_dir / "metrics.json").read_text())["label_free_check"]
 
 
+def _wall_s(model_dir: Path) -> float:
+    """Wall-clock seconds an attempt trained (resumes included), as its config.json records them."""
+    from .mbdt_dir import read_model_config
+
+    return float(read_model_config(model_dir)["training"]["wall_s"])
+
+
 def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     """``[train] restarts``: while the label-free check fails, train again with the next seed.
 
-    Each attempt ``k`` (seed + k, the same budget) is trained in a new sibling directory ``OUT.restartK-*``;
+    Each attempt ``k`` (seed + k, the same budget) is trained in a new sibling directory ``OUT.restartK-*``,
+    unless ``[train] max_total_minutes`` cannot hold another attempt as long as the longest so far;
     the first that passes, or the one nearest its domain when none does (:func:`~pyulm.nn.cycleulm.mbdt_check.check_distance`:
     count and height ratios), ends in ``out``
     (the others are removed), with every attempt listed in its metrics.json (``attempts``).
@@ -484,12 +492,18 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     import tempfile
     import warnings
 
-    n = cfg["train"].restarts
+    n, cap = cfg["train"].restarts, 60.0 * cfg["train"].max_total_minutes
     if n == 0 or _check_of(out)["ok"]:
         return out
     seed0 = cfg["seed"]
     tries = [(seed0, out, _check_of(out))]
+    walls, budget_stop = [_wall_s(out)], None
     for k in range(1, n + 1):
+        if cap and sum(walls) + max(walls) > cap:  # another attempt as long as the longest would not fit
+            budget_stop = (f"restart {k}/{n} not started: {sum(walls) / 60:.1f} min used, the longest attempt took "
+                           f"{max(walls) / 60:.1f} min, [train].max_total_minutes = {cap / 60:g}")
+            args["log"](f"MB-DT check failed: {budget_stop}")
+            break
         # a new sibling directory of its own: an existing directory of any name is never overwritten
         d = Path(tempfile.mkdtemp(prefix=f"{out.name}.restart{k}-", dir=out.parent))
         args["log"](f"MB-DT check failed: restart {k}/{n} with seed {seed0 + k} in {d}")
@@ -497,6 +511,7 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
             warnings.simplefilter("ignore", UserWarning)
             fit(blocks, {**cfg, "seed": seed0 + k}, psf, nb, d, **args)
         tries.append((seed0 + k, d, _check_of(d)))
+        walls.append(_wall_s(d))
         if tries[-1][2]["ok"]:
             break
     best = next((t for t in tries if t[2]["ok"]), None) or min(
@@ -511,6 +526,8 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     metrics["attempts"] = [{"seed": s, "peaks_ratio": c["worst_block"]["ratio"],
                             "height_ratio": c["worst_block"].get("height_ratio"), "ok": c["ok"]} for s, _, c in tries]
     metrics["kept_seed"] = best[0]
+    if budget_stop:
+        metrics["restarts_stopped"] = budget_stop
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_checksums(out)
     args["log"](f"MB-DT: kept the attempt with seed {best[0]} ({'check passed' if best[2]['ok'] else 'no attempt passed'})")
