@@ -104,8 +104,8 @@ _BOUNDS = {
     "bubble_weight": (0.0, 1e4),
     "epochs": (1, 100_000), "warmup_steps": (0, 10_000_000), "steps_per_epoch": (1, 1_000_000), "batch": (1, 1024),
     "lr": (1e-7, 1.0),
-    "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "max_total_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
-    "restarts": (0, 100),
+    "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
+    "restarts": (0, 100), "max_total_minutes": (0.0, None),
 }
 
 
