@@ -37,8 +37,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as d:
         for r in range(args.rounds):
             for name, train in variants.items():
-                cfg = {"seed": 0, "train": {"epochs": 1, "steps_per_epoch": args.steps, "max_minutes": 0, "threads": 1,
-                                            "device": "cpu", **train}}
+                cfg = {"seed": 0, "train": {"epochs": 1, "steps_per_epoch": args.steps, "max_minutes": 0, "restarts": 0,
+                                            "threads": 1, "device": "cpu", **train}}
                 with warnings.catch_warnings():  # a 200-step translator fails the label-free check: not timed
                     warnings.simplefilter("ignore", UserWarning)
                     out = train_mbdt(iq, f"{d}/{r}_{name.replace(' ', '')}", config=cfg, log=lambda m: None)

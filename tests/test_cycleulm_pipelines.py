@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 
 EXAMPLE = files("pyulm") / "data" / "example_block.mat"
 TINY = {"model": {"width": 4, "disc_width": 4}, "data": {"patch": 16, "psf_fwhm": [3, 3], "n_bubbles": [1, 3]},
-        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0}}
+        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "restarts": 0}}
 
 
 @pytest.fixture(scope="module")

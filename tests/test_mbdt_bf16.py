@@ -14,7 +14,7 @@ from pyulm.nn.weights_io import verify_checksums  # noqa: E402
 
 TINY = {"seed": 3, "model": {"width": 4, "disc_width": 4},
         "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.0]},
-        "train": {"epochs": 2, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0,
+        "train": {"epochs": 2, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "restarts": 0,
                   "device": "cpu", "precision": "bf16"}}
 
 

@@ -51,7 +51,7 @@ def test_training_with_it_runs_and_records_it(tmp_path):
     acq = ceus_acquisition("low", shape=(48, 40), n_frames=24, seed=1001)
     cfg = {"seed": 1, "model": {"width": 4, "disc_width": 4}, "loss": {"bubble_weight": 10.0},
            "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.0]},
-           "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "device": "cpu"}}
+           "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "restarts": 0, "device": "cpu"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # two steps: the check fails, as expected
         train_mbdt(acq.iq, tmp_path / "t", config=cfg, log=lambda m: None)

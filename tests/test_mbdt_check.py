@@ -104,7 +104,7 @@ def test_training_records_the_check_and_the_directory_still_verifies(tmp_path):
     acq = ceus_acquisition("medium", shape=(48, 40), n_frames=24, seed=1001)
     cfg = {"seed": 1, "model": {"width": 4, "disc_width": 4},
            "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.0]},
-           "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "device": "cpu"}}
+           "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "restarts": 0, "device": "cpu"}}
     out = tmp_path / "t"
     with pytest.warns(UserWarning, match="MB-DT check"):
         train_mbdt(acq.iq, out, config=cfg, log=lambda m: None)
@@ -119,7 +119,7 @@ def test_training_records_the_check_and_the_directory_still_verifies(tmp_path):
 
 TINY = {"seed": 1, "model": {"width": 4, "disc_width": 4},
         "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.0]},
-        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "device": "cpu"}}
+        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "restarts": 0, "device": "cpu"}}
 
 
 @pytest.fixture(scope="module")
@@ -181,9 +181,11 @@ def test_restarts_stop_at_the_first_attempt_that_passes(small_acq, tmp_path, mon
     assert "check passed" in lines[-1]
 
 
-def test_restarts_default_off_and_bounded():
+def test_restarts_default_two_within_twenty_minutes_and_bounded():
     from pyulm.nn.cycleulm.mbdt_config import parse_config
-    assert parse_config(None)["train"].restarts == 0
+    tc = parse_config(None)["train"]
+    assert tc.restarts == 2 and tc.max_total_minutes == 20.0  # the default budget: <= 20 min
+    assert tc.max_minutes <= tc.max_total_minutes
     with pytest.raises(ValueError, match="restarts"):
         parse_config({"train": {"restarts": -1}})
     with pytest.raises(ValueError, match="restarts"):
@@ -236,6 +238,6 @@ def test_max_total_minutes_smaller_than_one_attempt_means_no_restart(small_acq, 
 
 def test_max_total_minutes_bounded():
     from pyulm.nn.cycleulm.mbdt_config import parse_config
-    assert parse_config(None)["train"].max_total_minutes == 0.0
+    assert parse_config({"train": {"max_total_minutes": 0}})["train"].max_total_minutes == 0.0  # 0: no cap
     with pytest.raises(ValueError, match="max_total_minutes"):
         parse_config({"train": {"max_total_minutes": -1}})

@@ -69,7 +69,7 @@ torch = pytest.importorskip("torch")
 
 TINY = {"seed": 1, "model": {"width": 4, "disc_width": 4},
         "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.5], "intensity": "auto"},
-        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "device": "cpu"}}
+        "train": {"epochs": 1, "steps_per_epoch": 2, "batch": 2, "val_patches": 2, "max_minutes": 0, "restarts": 0, "device": "cpu"}}
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_cli_config_auto_and_bad_value(acq, tmp_path, capsys):
     block = acq.save_mat(tmp_path / "block.mat")
     toml = ("seed = 1\n[model]\nwidth = 4\ndisc_width = 4\n[data]\npatch = 16\nsvd_cutoff = 4\npsf_fwhm = [3.5, 4.5]\n"
             "intensity = \"auto\"\n[train]\nepochs = 1\nsteps_per_epoch = 1\nbatch = 2\nval_patches = 2\n"
-            "max_minutes = 0\ndevice = \"cpu\"\n")
+            "max_minutes = 0\nrestarts = 0\ndevice = \"cpu\"\n")
     cfg = tmp_path / "auto.toml"
     cfg.write_text(toml)
     assert main(["train", "mbdt", str(block), "--out", str(tmp_path / "m"), "--config", str(cfg)]) == 0

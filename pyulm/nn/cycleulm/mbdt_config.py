@@ -41,9 +41,9 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
                              # bfloat16; losses, gradients, optimiser state and weights stay float32)
     ema = 0.0                # 0: off; else the decay in [0, 1) of an exponential moving average of
                              # G_AB's weights, saved as the translator (e.g. 0.999; mbdt_train)
-    restarts = 0             # when the label-free check fails (mbdt_check), train again with seed + 1,
+    restarts = 2             # when the label-free check fails (mbdt_check), train again with seed + 1,
                              # seed + 2, ... up to this many times, each with the same budget
-    max_total_minutes = 0.0  # cap of all attempts together (restarts included): a restart starts only when
+    max_total_minutes = 20.0 # cap of all attempts together (restarts included): a restart starts only when
                              # the attempts' wall-clock minutes so far plus the longest of them fit; 0: none
 """
 from __future__ import annotations
@@ -93,8 +93,8 @@ class TrainCfg:
     val_patches: int = 32
     precision: str = "fp32"
     ema: float = 0.0
-    restarts: int = 0
-    max_total_minutes: float = 0.0
+    restarts: int = 2
+    max_total_minutes: float = 20.0
 
 
 # (low, high) bounds of every numeric field; None: unbounded on that side

@@ -39,8 +39,8 @@ refused, like another precision.
 At the end, the held-back frames are translated and checked label-free
 (:mod:`~pyulm.nn.cycleulm.mbdt_check`: peaks per frame against the MB-only domain's mean count, their
 median height against the domain's),
-recorded in ``metrics.json`` and warned about when the check fails; ``[train].restarts = N`` then
-trains again with the next seeds (:func:`train_mbdt`).
+recorded in ``metrics.json`` and warned about when the check fails; ``[train].restarts = N`` (default 2,
+within ``[train].max_total_minutes``, default 20) then trains again with the next seeds (:func:`train_mbdt`).
 """
 from __future__ import annotations
 
