@@ -15,6 +15,8 @@ from pyulm.nn.cycleulm.mbdt_config import parse_config  # noqa: E402
 from pyulm.nn.cycleulm.mbdt_model import build_cycle  # noqa: E402
 from pyulm.nn.weights_io import verify_checksums  # noqa: E402
 
+from mbdt_tiny import checkpoint, quiet, same, weights, with_train  # noqa: E402
+
 SEED, DECAY = 3, 0.2
 TINY = {"seed": SEED, "model": {"width": 4, "disc_width": 4},
         "data": {"patch": 16, "validation_fraction": 0.2, "psf_fwhm": [3.5, 4.0]},
@@ -22,29 +24,13 @@ TINY = {"seed": SEED, "model": {"width": 4, "disc_width": 4},
                   "device": "cpu", "ema": DECAY}}
 
 
-def quiet(_msg):
-    pass
-
-
 def cfg(**train):
-    return {**TINY, "train": {**TINY["train"], **train}}
-
-
-def weights(model_dir):
-    return torch.load(model_dir / "weights.pt", weights_only=True)
-
-
-def checkpoint(model_dir):
-    return torch.load(model_dir / "checkpoint.pt", weights_only=True)
+    return with_train(TINY, **train)
 
 
 def raw_g_ab(model_dir):
     nets = checkpoint(model_dir)["nets"]
     return {k[len("G_AB."):]: v for k, v in nets.items() if k.startswith("G_AB.")}
-
-
-def same(w1, w2):
-    return w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,8 @@ TOML (every key optional; the defaults are the shipped choice, docs/cycleulm_mbd
                              # bfloat16; losses, gradients, optimiser state and weights stay float32)
     ema = 0.0                # 0: off; else the decay in [0, 1) of an exponential moving average of
                              # G_AB's weights, saved as the translator (e.g. 0.999; mbdt_train)
+    grad_clip = 0.0          # 0: off; else the largest L2 norm of each step's gradients, the generators' and
+                             # the discriminators' each (torch.nn.utils.clip_grad_norm_)
     restarts = 2             # when the label-free check fails (mbdt_check), train again with seed + 1,
                              # seed + 2, ... up to this many times, each with the same budget
     max_total_minutes = 20.0 # cap of all attempts together (restarts included): a restart starts only when
@@ -93,6 +95,7 @@ class TrainCfg:
     val_patches: int = 32
     precision: str = "fp32"
     ema: float = 0.0
+    grad_clip: float = 0.0
     restarts: int = 2
     max_total_minutes: float = 20.0
 
@@ -105,7 +108,7 @@ _BOUNDS = {
     "epochs": (1, 100_000), "warmup_steps": (0, 10_000_000), "steps_per_epoch": (1, 1_000_000), "batch": (1, 1024),
     "lr": (1e-7, 1.0),
     "max_minutes": (0.0, None), "max_cpu_minutes": (0.0, None), "threads": (1, 256), "val_patches": (1, 10_000),
-    "restarts": (0, 100), "max_total_minutes": (0.0, None),
+    "restarts": (0, 100), "max_total_minutes": (0.0, None), "grad_clip": (0.0, None),
 }
 
 

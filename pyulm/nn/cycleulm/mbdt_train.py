@@ -69,7 +69,7 @@ __all__ = ["fit"]
 CHECKPOINT = "checkpoint.pt"
 #: [train] settings a resumed run must share with its checkpoint, and their value in checkpoints
 #: written before the key existed
-_RESUME_SAME = {"precision": "fp32", "ema": 0.0}
+_RESUME_SAME = {"precision": "fp32", "ema": 0.0, "grad_clip": 0.0}
 
 
 class _Patches:
@@ -287,6 +287,8 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
         loss_g, terms, fake_a, fake_b = _losses(fwd, a, b, lw, ks, ramp)
         opt_g.zero_grad()
         loss_g.backward()
+        if tc.grad_clip:  # a step's update is bounded: one exploding batch cannot throw the generators off
+            torch.nn.utils.clip_grad_norm_(gen_params, tc.grad_clip)
         opt_g.step()
         if ema is not None:
             ema_update(ema, nets["G_AB"], step, tc.ema)
@@ -295,6 +297,8 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
         d_a, d_b = _disc_losses(fwd, a, b, fake_a, fake_b)
         opt_d.zero_grad()
         (d_a + d_b).backward()
+        if tc.grad_clip:
+            torch.nn.utils.clip_grad_norm_(disc_params, tc.grad_clip)
         opt_d.step()
         for k, v in {**terms, "g": loss_g, "d_a": d_a, "d_b": d_b}.items():
             run[k] = run.get(k, 0.0) + float(v.detach())
@@ -310,7 +314,7 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
     full = config_dict(cfg)
     training = {"steps": step, "planned_steps": total_steps, "stopped_by": stopped, "wall_s": round(wall, 1),
                 "cpu_s": round(cpu, 1), "n_bubbles": list(n_bubbles), "intensity": intensity, "device": str(dev),
-                "precision": tc.precision, "ema": tc.ema, "config": full}
+                "precision": tc.precision, "ema": tc.ema, "grad_clip": tc.grad_clip, "config": full}
     last = _last_val(out)
     metrics = {"architecture": "mbdt", "steps": step, "precision": tc.precision, "ema": tc.ema,
                "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "final_validation": last, "command": command,
@@ -383,7 +387,7 @@ def _epoch_end(nets, ema_g, opt_g, opt_d, val_a, val_b, lw, ks, run, step, total
     with open(out / "log.jsonl", "a") as fh:
         fh.write(json.dumps(rec) + "\n")
     state = {"nets": nets.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
-             "wall": wall, "cpu": cpu, "precision": tc.precision, "ema": tc.ema}
+             "wall": wall, "cpu": cpu, "precision": tc.precision, "ema": tc.ema, "grad_clip": tc.grad_clip}
     if ema_g is not None:
         state["ema_G_AB"] = ema_g.state_dict()
     torch.save(state, out / CHECKPOINT)
