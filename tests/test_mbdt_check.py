@@ -241,3 +241,37 @@ def test_max_total_minutes_bounded():
     assert parse_config({"train": {"max_total_minutes": 0}})["train"].max_total_minutes == 0.0  # 0: no cap
     with pytest.raises(ValueError, match="max_total_minutes"):
         parse_config({"train": {"max_total_minutes": -1}})
+
+
+def _check_warnings(acq, out, monkeypatch=None, **train):
+    import warnings
+
+    from pyulm.nn.cycleulm import train_mbdt
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_mbdt(acq.iq, out, config={**TINY, "train": {**TINY["train"], **train}}, log=lambda m: None)
+    return [str(w.message) for w in caught if str(w.message).startswith("MB-DT check:")]
+
+
+def test_with_restarts_the_check_warns_once_about_the_translator_kept(small_acq, tmp_path):
+    pytest.importorskip("torch")
+    none_passed = _check_warnings(small_acq, tmp_path / "t", restarts=2)
+    assert len(none_passed) == 1 and "(none of 3 attempts passed; kept seed" in none_passed[0]
+    kept = json.loads((tmp_path / "t" / "metrics.json").read_text())["kept_seed"]
+    assert f"kept seed {kept}," in none_passed[0]
+    assert len(_check_warnings(small_acq, tmp_path / "u", restarts=0)) == 1  # one attempt: its own warning
+
+
+def test_no_warning_when_a_restart_passes(small_acq, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import pyulm.nn.cycleulm.mbdt_train as mt
+
+    real, calls = mt.check_translator, []
+
+    def second_passes(*a, **k):
+        r = real(*a, **k)
+        calls.append(r)
+        return {**r, "ok": len(calls) == 2, "message": "" if len(calls) == 2 else r["message"]}
+
+    monkeypatch.setattr(mt, "check_translator", second_passes)
+    assert _check_warnings(small_acq, tmp_path / "t", restarts=2) == []

@@ -468,8 +468,24 @@ def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, com
         f"{[round(f * dc.shrink, 2) for f in psf['data_fwhm']]} px; {nb[0]}-{nb[1]} bubbles per patch; peak amplitudes "
         f"U({lo:.3f}, {hi:.3f}) ({'estimated' if inten else 'config'})")
     args = dict(intensity=inten, command=command, config_text=text, sources=list(names), log=log)
-    out = fit(blocks, cfg, psf, nb, out, resume=resume, **args)
+    if cfg["train"].restarts == 0:  # one attempt: its check warns as it ends
+        return fit(blocks, cfg, psf, nb, out, resume=resume, **args)
+    out = _fit_check_held(blocks, cfg, psf, nb, out, resume=resume, **args)
     return _restart_until_checked(out, blocks, cfg, psf, nb, args)
+
+
+def _fit_check_held(*a, **k) -> Path:
+    """:func:`fit` with its label-free check's warning held back (with restarts the verdict comes once, for the
+    attempt kept); every other warning passes through."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fit(*a, **k)
+    for w in caught:
+        if not str(w.message).startswith("MB-DT check:"):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
 
 
 def _check_of(model_dir: Path) -> dict:
@@ -511,9 +527,7 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
         # a new sibling directory of its own: an existing directory of any name is never overwritten
         d = Path(tempfile.mkdtemp(prefix=f"{out.name}.restart{k}-", dir=out.parent))
         args["log"](f"MB-DT check failed: restart {k}/{n} with seed {seed0 + k} in {d}")
-        with warnings.catch_warnings():  # the attempt's own warning: the verdict comes once, at the end
-            warnings.simplefilter("ignore", UserWarning)
-            fit(blocks, {**cfg, "seed": seed0 + k}, psf, nb, d, **args)
+        _fit_check_held(blocks, {**cfg, "seed": seed0 + k}, psf, nb, d, **args)
         tries.append((seed0 + k, d, _check_of(d)))
         walls.append(_wall_s(d))
         if tries[-1][2]["ok"]:
@@ -535,4 +549,7 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_checksums(out)
     args["log"](f"MB-DT: kept the attempt with seed {best[0]} ({'check passed' if best[2]['ok'] else 'no attempt passed'})")
+    if not best[2]["ok"]:  # the one verdict: on the translator kept
+        warnings.warn(f"{best[2]['worst_block']['message']} (none of {len(tries)} attempts passed; kept seed {best[0]}, "
+                      f"the nearest its domain)", stacklevel=3)
     return out
