@@ -202,12 +202,14 @@ def _device(name: str):
 
 
 def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict | None = None, resume: bool = False,
-        command: str | None = None, config_text: str = "", sources: list | None = None, log=print) -> Path:
+        command: str | None = None, config_text: str = "", sources: list | None = None, log=print,
+        warn_check: bool = True) -> Path:
     """Train on prepared blocks (normalised amplitude, (z, x, t) float32 each) into ``out``.
 
     ``psf`` holds the data PSF (``data_fwhm``, ``n_used``); ``n_bubbles`` the MB-only range;
     ``intensity`` the MB-only peak-amplitude range (``range``, ``source``, ...; default: the
-    config's pair, which must then not be ``"auto"``).
+    config's pair, which must then not be ``"auto"``). ``warn_check``: warn when the label-free check
+    fails (it is logged and recorded either way).
     """
     seed, mc, dc, lw, tc = cfg["seed"], cfg["model"], cfg["data"], cfg["loss"], cfg["train"]
     if intensity is None:
@@ -333,14 +335,15 @@ def fit(blocks: list, cfg: dict, psf: dict, n_bubbles, out, *, intensity: dict |
     nets.to(memory_format=torch.contiguous_format)  # saved weights in the usual order (bf16 trains channels-last)
     write_model_dir(out, nets["G_AB"] if ema_g is None else ema_g, model_cfg=mc.to_dict(), psf=psf_info, patch=dc.patch,
                     loss_weights=full["loss"], seed=seed, training=training, extra_files=extra)
-    _label_free_check(out, blocks, va_ranges, metrics, log)
+    _label_free_check(out, blocks, va_ranges, metrics, log, warn=warn_check)
     log(f"done: {out} ({step} steps, {wall:.0f} s; validation {json.dumps(last)})")
     return out
 
 
-def _label_free_check(out: Path, blocks: list, ranges: list, metrics: dict, log) -> None:
+def _label_free_check(out: Path, blocks: list, ranges: list, metrics: dict, log, *, warn: bool = True) -> None:
     """Translate the held-back frames with the written translator, count its peaks against the MB-only
-    domain's (:mod:`~pyulm.nn.cycleulm.mbdt_check`), add the result to metrics.json and warn when it fails."""
+    domain's (:mod:`~pyulm.nn.cycleulm.mbdt_check`), add the result to metrics.json, and log it and (``warn``)
+    warn when it fails."""
     import warnings
 
     spans = [(max(0, min(t0, t1 - 3)), t1) for t0, t1 in ranges]  # at least the 3-frame context
@@ -356,7 +359,8 @@ def _label_free_check(out: Path, blocks: list, ranges: list, metrics: dict, log)
     write_checksums(out)
     if not metrics["label_free_check"]["ok"]:
         log(worst["message"])
-        warnings.warn(worst["message"], stacklevel=3)
+        if warn:
+            warnings.warn(worst["message"], stacklevel=3)
 
 
 def _last_val(out: Path) -> dict:
@@ -468,24 +472,9 @@ def train_mbdt(sources, out, *, roi=None, config=None, resume: bool = False, com
         f"{[round(f * dc.shrink, 2) for f in psf['data_fwhm']]} px; {nb[0]}-{nb[1]} bubbles per patch; peak amplitudes "
         f"U({lo:.3f}, {hi:.3f}) ({'estimated' if inten else 'config'})")
     args = dict(intensity=inten, command=command, config_text=text, sources=list(names), log=log)
-    if cfg["train"].restarts == 0:  # one attempt: its check warns as it ends
-        return fit(blocks, cfg, psf, nb, out, resume=resume, **args)
-    out = _fit_check_held(blocks, cfg, psf, nb, out, resume=resume, **args)
+    # one attempt: its check warns as it ends; with restarts the verdict comes once, for the attempt kept
+    out = fit(blocks, cfg, psf, nb, out, resume=resume, warn_check=not cfg["train"].restarts, **args)
     return _restart_until_checked(out, blocks, cfg, psf, nb, args)
-
-
-def _fit_check_held(*a, **k) -> Path:
-    """:func:`fit` with its label-free check's warning held back (with restarts the verdict comes once, for the
-    attempt kept); every other warning passes through."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = fit(*a, **k)
-    for w in caught:
-        if not str(w.message).startswith("MB-DT check:"):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return out
 
 
 def _check_of(model_dir: Path) -> dict:
@@ -513,10 +502,11 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
     import warnings
 
     n, cap = cfg["train"].restarts, 60.0 * cfg["train"].max_total_minutes
-    if n == 0 or _check_of(out)["ok"]:
+    first = _check_of(out) if n else None
+    if n == 0 or first["ok"]:
         return out
     seed0 = cfg["seed"]
-    tries = [(seed0, out, _check_of(out))]
+    tries = [(seed0, out, first)]
     walls, budget_stop = [_wall_s(out)], None
     for k in range(1, n + 1):
         if cap and sum(walls) + max(walls) > cap:  # another attempt as long as the longest would not fit
@@ -527,7 +517,7 @@ def _restart_until_checked(out: Path, blocks, cfg, psf, nb, args) -> Path:
         # a new sibling directory of its own: an existing directory of any name is never overwritten
         d = Path(tempfile.mkdtemp(prefix=f"{out.name}.restart{k}-", dir=out.parent))
         args["log"](f"MB-DT check failed: restart {k}/{n} with seed {seed0 + k} in {d}")
-        _fit_check_held(blocks, {**cfg, "seed": seed0 + k}, psf, nb, d, **args)
+        fit(blocks, {**cfg, "seed": seed0 + k}, psf, nb, d, warn_check=False, **args)
         tries.append((seed0 + k, d, _check_of(d)))
         walls.append(_wall_s(d))
         if tries[-1][2]["ok"]:
