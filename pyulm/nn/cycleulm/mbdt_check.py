@@ -30,6 +30,8 @@ three best and one mediocre one, and failed one fair one (docs/cycleulm_mbdt.md 
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["PEAK_FLOOR", "RATIO_BOUNDS", "HEIGHT_BOUNDS", "peak_mask", "count_peaks", "domain_per_frame",
@@ -73,11 +75,16 @@ def domain_per_frame(n_bubbles, patch: int, shape) -> float:
 def domain_peak_height(n_bubbles, patch: int, fwhm, intensity, *, n: int = DOMAIN_PATCHES, seed: int = 0) -> float:
     """Median height of the check's peaks (:func:`peak_mask`) on ``n`` synthetic MB-only patches of the
     domain (:func:`~pyulm.nn.cycleulm.mbdt_domain.mb_only_patches` with ``n_bubbles``, ``patch``, the
-    MB-only PSF ``fwhm`` (z, x) and the peak-amplitude range ``intensity``), drawn with a fixed seed."""
+    MB-only PSF ``fwhm`` (z, x) and the peak-amplitude range ``intensity``), drawn with a fixed seed.
+    Deterministic, so computed once per domain (the check runs it for every block and every attempt)."""
+    return _domain_peak_height(tuple(n_bubbles), int(patch), tuple(fwhm), tuple(intensity), n, seed)
+
+
+@functools.lru_cache(maxsize=32)
+def _domain_peak_height(n_bubbles: tuple, patch: int, fwhm: tuple, intensity: tuple, n: int, seed: int) -> float:
     from .mbdt_domain import mb_only_patches
 
-    p = mb_only_patches(np.random.default_rng(seed), n, int(patch), fwhm, n_bubbles=tuple(n_bubbles),
-                        intensity=tuple(intensity))
+    p = mb_only_patches(np.random.default_rng(seed), n, patch, fwhm, n_bubbles=n_bubbles, intensity=intensity)
     p = np.moveaxis(p, 0, -1)
     heights = p[peak_mask(p)]
     if heights.size == 0:
