@@ -74,10 +74,12 @@ def label_free_scores(mb, domain_per_frame: float) -> dict:
             "peak_ratio": float(ratio)}
 
 
-def whole_check(result: dict, distance) -> dict:
-    """The ``check`` score (``-distance(result)``) and the height ratio of one check result (NaN for an empty
+def whole_check(result: dict) -> dict:
+    """The ``check`` score (``-check_distance(result)``) and the height ratio of one check result (NaN for an empty
     domain, which the check judges by the count alone)."""
-    return {"check": -float(distance(result)), "height_ratio": float(result.get("height_ratio", float("nan")))}
+    from pyulm.nn.cycleulm.mbdt_check import check_distance
+
+    return {"check": -float(check_distance(result)), "height_ratio": float(result.get("height_ratio", float("nan")))}
 
 
 def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
@@ -88,7 +90,7 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
     import pyulm
     from pyulm.metrics import pooled_scores
     from pyulm.nn.cycleulm import ceus_acquisition
-    from pyulm.nn.cycleulm.mbdt_check import check_distance, check_translation, domain_intensity, domain_per_frame
+    from pyulm.nn.cycleulm.mbdt_check import check_translation, domain_intensity, domain_per_frame
     from pyulm.nn.cycleulm.mbdt_dir import read_model_config
     from pyulm.nn.cycleulm.pipelines import translator_fwhm
     from pyulm.nn.cycleulm.translate import translate
@@ -103,7 +105,7 @@ def density_report(density, named, seeds, n_frames, ensemble, table) -> dict:
         fwhm[name] = np.asarray(translator_fwhm(w), float)
         per = [{**label_free_scores(mb, domain_per_frame(nb, patch, mb.shape)),
                 **whole_check(check_translation(mb, nb, patch, fwhm=cfg["psf"]["domain_b_fwhm"],
-                                                intensity=domain_intensity(cfg)), check_distance)}
+                                                intensity=domain_intensity(cfg)))}
                for mb in mbs[name]]
         scores[name] = {k: float(np.mean([s[k] for s in per])) for k in per[0]}
 

@@ -46,17 +46,16 @@ def test_refuses_test_seeds_and_too_few_draws():
 
 
 def test_check_score_is_the_whole_label_free_check():
-    from pyulm.nn.cycleulm.mbdt_check import check_distance, check_translation
+    from pyulm.nn.cycleulm.mbdt_check import check_translation
 
     tracks = [(10, 8), (30, 12), (20, 25)]
     bright = _frames(tracks)
     dim = 0.05 * bright  # same peaks, a twentieth of the height: the count half alone cannot tell them apart
     kw = dict(n_bubbles=(1, 1), patch=28, fwhm=(2.35, 2.35), intensity=(0.9, 1.0))
-    good = D.whole_check(check_translation(bright, **kw), check_distance)
-    bad = D.whole_check(check_translation(dim, **kw), check_distance)
+    good = D.whole_check(check_translation(bright, **kw))
+    bad = D.whole_check(check_translation(dim, **kw))
     assert 0.5 < good["height_ratio"] < 2.0 and bad["height_ratio"] < 0.1
     assert bad["check"] < good["check"] <= 0.0
     assert bad["check"] == pytest.approx(np.log(bad["height_ratio"]), abs=1e-3)  # the heights decide it
-    empty = D.whole_check(check_translation(bright, (0, 0), 28, fwhm=(2.35, 2.35), intensity=(0.9, 1.0)),
-                          check_distance)
+    empty = D.whole_check(check_translation(bright, (0, 0), 28, fwhm=(2.35, 2.35), intensity=(0.9, 1.0)))
     assert np.isnan(empty["height_ratio"])  # an empty domain is judged by the count alone

@@ -128,15 +128,20 @@ def small_acq():
     return ceus_acquisition("medium", shape=(48, 40), n_frames=24, seed=1001)
 
 
-def _train(acq, out, restarts):
+def _run(acq, out, **train):
+    """Train TINY with ``train`` merged into its [train] table: (the log lines, the MB-DT check warnings)."""
     import warnings
 
     from pyulm.nn.cycleulm import train_mbdt
     lines = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        train_mbdt(acq.iq, out, config={**TINY, "train": {**TINY["train"], "restarts": restarts}}, log=lines.append)
-    return lines
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_mbdt(acq.iq, out, config={**TINY, "train": {**TINY["train"], **train}}, log=lines.append)
+    return lines, [str(w.message) for w in caught if str(w.message).startswith("MB-DT check:")]
+
+
+def _train(acq, out, restarts, **train):
+    return _run(acq, out, restarts=restarts, **train)[0]
 
 
 def test_restarts_keep_the_attempt_nearest_the_domain_when_none_passes(small_acq, tmp_path):
@@ -202,24 +207,13 @@ def test_restarts_never_touch_an_existing_sibling_directory(small_acq, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t", "t.restart1"]
 
 
-def _train_cfg(acq, out, **train):
-    import warnings
-
-    from pyulm.nn.cycleulm import train_mbdt
-    lines = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        train_mbdt(acq.iq, out, config={**TINY, "train": {**TINY["train"], **train}}, log=lines.append)
-    return lines
-
-
 def test_max_total_minutes_starts_a_restart_only_when_one_more_attempt_fits(small_acq, tmp_path, monkeypatch):
     pytest.importorskip("torch")
     import pyulm.nn.cycleulm.mbdt_train as mt
 
     monkeypatch.setattr(mt, "_wall_s", lambda d: 100.0)  # every attempt "took" 100 s: 5 min hold three
     out = tmp_path / "t"
-    lines = _train_cfg(small_acq, out, restarts=3, max_total_minutes=5)
+    lines = _train(small_acq, out, 3, max_total_minutes=5)
     m = json.loads((out / "metrics.json").read_text())
     assert [a["seed"] for a in m["attempts"]] == [1, 2, 3]  # 100 + 100 <= 300, 200 + 100 <= 300, then 300 + 100 > 300
     assert m["restarts_stopped"].startswith("restart 3/3 not started") and "max_total_minutes = 5" in m["restarts_stopped"]
@@ -230,7 +224,7 @@ def test_max_total_minutes_starts_a_restart_only_when_one_more_attempt_fits(smal
 def test_max_total_minutes_smaller_than_one_attempt_means_no_restart(small_acq, tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "t"
-    _train_cfg(small_acq, out, restarts=2, max_total_minutes=1e-6)
+    _train(small_acq, out, 2, max_total_minutes=1e-6)
     m = json.loads((out / "metrics.json").read_text())
     assert [a["seed"] for a in m["attempts"]] == [1] and m["kept_seed"] == 1
     assert "restart 1/2 not started" in m["restarts_stopped"]
@@ -243,14 +237,8 @@ def test_max_total_minutes_bounded():
         parse_config({"train": {"max_total_minutes": -1}})
 
 
-def _check_warnings(acq, out, monkeypatch=None, **train):
-    import warnings
-
-    from pyulm.nn.cycleulm import train_mbdt
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        train_mbdt(acq.iq, out, config={**TINY, "train": {**TINY["train"], **train}}, log=lambda m: None)
-    return [str(w.message) for w in caught if str(w.message).startswith("MB-DT check:")]
+def _check_warnings(acq, out, **train):
+    return _run(acq, out, **train)[1]
 
 
 def test_with_restarts_the_check_warns_once_about_the_translator_kept(small_acq, tmp_path):
